@@ -1,0 +1,134 @@
+//! Small helpers shared by the storage backends, so every backend answers the same way.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::{IdentityRecord, KeywordRecord, StorageError};
+
+/// Fixed-width UTC timestamp format used where timestamps are stored as text (SQLite):
+/// fixed width makes string order equal time order, so range filters work on text.
+const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+/// Formats an instant as sortable text.
+pub(crate) fn ts_to_text(t: &DateTime<Utc>) -> String {
+    t.format(TS_FORMAT).to_string()
+}
+
+/// Parses text written by [`ts_to_text`] (or any RFC 3339 instant).
+pub(crate) fn ts_from_text(s: &str) -> Result<DateTime<Utc>, StorageError> {
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, TS_FORMAT) {
+        return Ok(t.and_utc());
+    }
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StorageError::Invalid(format!("stored timestamp {s:?} is unreadable: {e}")))
+}
+
+/// The smallest string greater than every string that starts with `prefix`, or `None`
+/// when there is no such bound (empty prefix, or only `char::MAX`s).
+///
+/// UTF-8 byte order equals code-point order, so `prefix <= key < bound` selects exactly the
+/// keys starting with `prefix` while still using the primary-key index as a range scan.
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        // Skip the surrogate range, which has no `char`s.
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Keeps the last record for each (`platform`, `platform_user_id`), in first-seen order.
+///
+/// A batch naming the same account twice would otherwise make PostgreSQL refuse the upsert
+/// ("cannot affect row a second time"); the later observation is the fresher one.
+pub(crate) fn dedup_identities(items: &[IdentityRecord]) -> Vec<&IdentityRecord> {
+    dedup_by_key(items, |i| (i.platform.as_str(), i.platform_user_id.as_str()))
+}
+
+/// Keeps the last record for each keyword id, in first-seen order.
+pub(crate) fn dedup_keywords(items: &[KeywordRecord]) -> Vec<&KeywordRecord> {
+    dedup_by_key(items, |k| k.id.as_str())
+}
+
+fn dedup_by_key<'a, T, K: std::hash::Hash + Eq>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> K,
+) -> Vec<&'a T> {
+    let mut pos: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    let mut out: Vec<&T> = Vec::with_capacity(items.len());
+    for item in items {
+        match pos.entry(key(item)) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = item,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
+/// Orders an account pair the way drowl stores links (`identity_id_1 < identity_id_2`),
+/// refusing a link from an account to itself.
+pub(crate) fn ordered_pair<'a>(a: &'a str, b: &'a str) -> Result<(&'a str, &'a str), StorageError> {
+    match a.cmp(b) {
+        std::cmp::Ordering::Less => Ok((a, b)),
+        std::cmp::Ordering::Greater => Ok((b, a)),
+        std::cmp::Ordering::Equal => Err(StorageError::Invalid(format!(
+            "identity link from identity {a} to itself"
+        ))),
+    }
+}
+
+/// Identity metadata as JSON text: an object (`null` counts as `{}`), since backends merge
+/// it key by key on re-observation and a non-object would not merge.
+pub(crate) fn metadata_json(v: &serde_json::Value) -> Result<String, StorageError> {
+    match v {
+        serde_json::Value::Null => Ok("{}".to_owned()),
+        serde_json::Value::Object(_) => serde_json::to_string(v)
+            .map_err(|e| StorageError::Invalid(format!("unserialisable metadata: {e}"))),
+        other => Err(StorageError::Invalid(format!(
+            "identity metadata must be a JSON object, not {other}"
+        ))),
+    }
+}
+
+/// Checks the facts every backend enforces on a link before writing it.
+pub(crate) fn check_link_score(score: f32) -> Result<(), StorageError> {
+    if (0.0..=1.0).contains(&score) {
+        Ok(())
+    } else {
+        Err(StorageError::Invalid(format!(
+            "identity link confidence_score {score} is outside 0..1"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_select_exactly_the_prefix() {
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
+    }
+
+    #[test]
+    fn timestamps_round_trip_and_sort() {
+        let a = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.5Z").unwrap().to_utc();
+        let b = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.123456Z").unwrap().to_utc();
+        assert_eq!(ts_from_text(&ts_to_text(&a)).unwrap(), a);
+        assert!(ts_to_text(&b) < ts_to_text(&a));
+    }
+}
