@@ -1,0 +1,266 @@
+//! The PostgreSQL backend against the machine's real server (127.0.0.1:5432, or
+//! `DROWL_TEST_PG_ADMIN_URL`). Each test creates its own `drowl_test_<random>` database
+//! and drops it afterwards, so tests run in parallel and leave nothing behind.
+
+mod storage_support;
+
+/// What the shared suite calls `crate::storage`: the public storage API.
+mod storage {
+    pub(crate) use drowl_host::storage::*;
+}
+/// The shared behavioural suite, compiled here against the public API.
+#[allow(dead_code, reason = "the suite has helpers this binary does not use")]
+#[path = "../src/storage/tests_common.rs"]
+mod tests_common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drowl_host::storage::postgres::{InsertMode, PostgresConfig, PostgresStore};
+use drowl_host::storage::{EventFilter, EventStore, KvStore, StorageError, WriteOutcome};
+use tests_common as tc;
+use storage_support::{TcpProxy, TestDb, free_port};
+
+async fn migrated(db: &TestDb, mode: InsertMode) -> Arc<PostgresStore> {
+    let mut cfg = PostgresConfig::new(db.url.clone());
+    cfg.insert_mode = mode;
+    let store = PostgresStore::connect_with(&cfg).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    Arc::new(store)
+}
+
+async fn count(store: &PostgresStore, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(store.pool()).await.expect(sql)
+}
+
+#[tokio::test]
+async fn migrations_apply_from_empty_and_rerun_harmlessly() {
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    // A second process racing the first is serialised by sqlx's advisory lock.
+    let other = PostgresStore::connect(&db.url).await.unwrap();
+    let (a, b) = tokio::join!(store.migrate(), other.migrate());
+    a.unwrap();
+    b.unwrap();
+    for table in [
+        "events",
+        "identities",
+        "identity_links",
+        "keywords",
+        "jobs",
+        "plugins",
+        "plugin_kv",
+        "keyword_matches",
+        "metrics_daily_events",
+        "metrics_daily_keywords",
+    ] {
+        let n = count(
+            &store,
+            &format!("SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'"),
+        )
+        .await;
+        assert_eq!(n, 1, "table {table}");
+    }
+    // drowl's columns keep their names; the host's additions are there.
+    for col in [
+        "id",
+        "source",
+        "event_type",
+        "occurred_at",
+        "ingested_at",
+        "raw_payload",
+        "storage_key",
+        "plugin_id",
+        "plugin_version",
+        "correlation_id",
+        "created_at",
+        "external_id",
+        "text",
+        "actor_platform",
+        "actor_platform_user_id",
+    ] {
+        let n = count(
+            &store,
+            &format!(
+                "SELECT count(*) FROM information_schema.columns \
+                 WHERE table_name = 'events' AND column_name = '{col}'"
+            ),
+        )
+        .await;
+        assert_eq!(n, 1, "events.{col}");
+    }
+    let gin = count(
+        &store,
+        "SELECT count(*) FROM pg_indexes WHERE tablename = 'events' AND indexdef LIKE '%USING gin%'",
+    )
+    .await;
+    assert_eq!(gin, 1, "drowl's JSONB GIN index on events");
+    assert_eq!(count(&store, "SELECT count(*) FROM _sqlx_migrations WHERE success").await, 2);
+}
+
+#[tokio::test]
+async fn migrations_extend_tables_drowl_created_first() {
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    // drowl's API created `events` (without the host's columns) and holds a row.
+    sqlx::raw_sql(
+        "CREATE TABLE events (id text PRIMARY KEY, source text NOT NULL, \
+         event_type text NOT NULL, occurred_at timestamptz NOT NULL, \
+         ingested_at timestamptz NOT NULL DEFAULT now(), raw_payload jsonb NOT NULL, \
+         storage_key text, plugin_id text NOT NULL, plugin_version text NOT NULL, \
+         correlation_id text, created_at timestamptz NOT NULL DEFAULT now()); \
+         INSERT INTO events (id, source, event_type, occurred_at, raw_payload, plugin_id, \
+         plugin_version) VALUES ('old', 'github', 'star', now(), '{}', 'github-plugin', '1');",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let t = tc::tag();
+    assert_eq!(store.insert_events(&tc::batch(&t, 3, 10)).await.unwrap().inserted, 3);
+    assert_eq!(count(&store, "SELECT count(*) FROM events").await, 4);
+}
+
+#[tokio::test]
+async fn postgres_store_follows_the_shared_rules() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    tc::run_all(store.clone(), store.clone()).await;
+}
+
+#[tokio::test]
+async fn copy_mode_follows_the_event_rules() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Copy).await;
+    tc::reinsert_is_idempotent(&*store).await;
+    tc::concurrent_insert_of_one_batch(store.clone()).await;
+    tc::list_events_filters_and_pages(&*store).await;
+    // Characters COPY's text format must escape survive the round trip.
+    let t = tc::tag();
+    let mut e = tc::event(&t, 0, 1);
+    e.text = Some("tab\there\nnewline \\backslash\r".into());
+    e.raw_payload = serde_json::json!({"s": "a\\b\n\t\"q\"", "u": "\u{e9}\u{1F600}"});
+    store.insert_events(std::slice::from_ref(&e)).await.unwrap();
+    let got = store
+        .list_events(&EventFilter { ids: Some(vec![e.id.clone()]), ..EventFilter::default() }, None, 1)
+        .await
+        .unwrap();
+    assert_eq!(got[0].text, e.text);
+    assert_eq!(got[0].raw_payload, e.raw_payload);
+}
+
+#[tokio::test]
+async fn ingest_reingest_and_concurrent_ingest_store_each_event_once() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    let t = tc::tag();
+    // 1,000 events of 1-5 KB, as a real page of GitHub events.
+    let batch: Arc<Vec<_>> =
+        Arc::new((0..1000).map(|n| tc::event(&t, n, 1024 + (n * 37) % 4096)).collect());
+    assert_eq!(store.insert_events(&batch).await.unwrap(), WriteOutcome { inserted: 1000, existing: 0 });
+    assert_eq!(store.insert_events(&batch).await.unwrap(), WriteOutcome { inserted: 0, existing: 1000 });
+    // Four workers ingest an overlapping batch at once, in different orders.
+    let t2 = tc::tag();
+    let mut tasks = Vec::new();
+    for w in 0..4usize {
+        let store = store.clone();
+        let mut b: Vec<_> = (0..600).map(|n| tc::event(&t2, n, 2048)).collect();
+        b.rotate_left(w * 150);
+        tasks.push(tokio::spawn(async move { store.insert_events(&b).await.unwrap() }));
+    }
+    let mut inserted = 0;
+    for h in tasks {
+        inserted += h.await.unwrap().inserted;
+    }
+    assert_eq!(inserted, 600);
+    assert_eq!(count(&store, "SELECT count(*) FROM events").await, 1600);
+    assert_eq!(
+        count(&store, "SELECT count(*) FROM (SELECT source, external_id FROM events GROUP BY 1, 2 HAVING count(*) > 1) d").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn bad_data_is_invalid_not_retryable() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    let mut e = tc::event(&tc::tag(), 0, 1);
+    e.text = Some("nul\0byte".into());
+    let err = store.insert_events(&[e]).await.unwrap_err();
+    assert!(matches!(err, StorageError::Invalid(_)), "{err}");
+    let mut e = tc::event(&tc::tag(), 0, 1);
+    e.raw_payload = serde_json::json!({"s": "nul\u{0}"});
+    let err = store.insert_events(&[e]).await.unwrap_err();
+    assert!(matches!(err, StorageError::Invalid(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_missing_schema_is_a_config_error() {
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.unwrap();
+    let err = store.insert_events(&tc::batch(&tc::tag(), 1, 1)).await.unwrap_err();
+    assert!(matches!(&err, StorageError::Config(m) if m.contains("migrate")), "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_or_refused_connections_are_explained() {
+    // Nothing listens on this port: refused, quickly, naming DATABASE_URL.
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", free_port());
+    let started = Instant::now();
+    let err = PostgresStore::connect(&url).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        matches!(&err, StorageError::Unavailable(m) if m.contains("DATABASE_URL") && m.contains("127.0.0.1")),
+        "{err}"
+    );
+    // Unknown role: the server answers, but refuses the credentials.
+    let mut u = url::Url::parse(&storage_support::admin_url()).unwrap();
+    u.set_username("drowl_no_such_role").unwrap();
+    u.set_password(Some("hunter2")).unwrap();
+    let err = PostgresStore::connect(u.as_str()).await.unwrap_err();
+    assert!(matches!(&err, StorageError::Config(m) if m.contains("DATABASE_URL")), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "the password must not be echoed: {err}");
+    // Unknown database.
+    u = url::Url::parse(&storage_support::admin_url()).unwrap();
+    u.set_path("drowl_no_such_database");
+    let err = PostgresStore::connect(u.as_str()).await.unwrap_err();
+    assert!(matches!(&err, StorageError::Config(m) if m.contains("does not exist")), "{err}");
+}
+
+#[tokio::test]
+async fn connection_refused_then_restored_and_the_job_retried() {
+    let db = TestDb::create().await;
+    let pg: std::net::SocketAddr = {
+        let u = url::Url::parse(&db.url).unwrap();
+        let host = u.host_str().unwrap().to_owned();
+        tokio::net::lookup_host((host, u.port().unwrap_or(5432))).await.unwrap().next().unwrap()
+    };
+    let mut proxy = TcpProxy::start(pg).await;
+    let mut cfg = PostgresConfig::new(db.url_via(proxy.addr));
+    cfg.acquire_timeout = Duration::from_secs(2);
+    let store = Arc::new(PostgresStore::connect_with(&cfg).await.unwrap());
+    store.migrate().await.unwrap();
+    let t = tc::tag();
+    let first = tc::batch(&t, 100, 1500);
+    store.insert_events(&first).await.unwrap();
+    store.set("plugin:github", "cursor", b"page-1").await.unwrap();
+
+    // The server goes away (listener closed, live connections cut).
+    proxy.stop().await;
+    let retry: Vec<_> = (0..200).map(|n| tc::event(&t, n, 1500)).collect();
+    let started = Instant::now();
+    let err = store.insert_events(&retry).await.unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "failed after {:?}", started.elapsed());
+    let err = store.get("plugin:github", "cursor").await.unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+
+    // It comes back; the same pool reconnects and the retried job completes exactly.
+    proxy.restart().await;
+    let out = store.insert_events(&retry).await.unwrap();
+    assert_eq!(out, WriteOutcome { inserted: 100, existing: 100 });
+    assert_eq!(count(&store, "SELECT count(*) FROM events").await, 200);
+    assert_eq!(store.get("plugin:github", "cursor").await.unwrap().as_deref(), Some(&b"page-1"[..]));
+}
