@@ -1,0 +1,332 @@
+//! The production object store: an S3-compatible bucket (MinIO in drowl's own setup).
+//!
+//! Configured from drowl's variables (`S3_ENDPOINT`, `S3_ACCESS_KEY`, `S3_SECRET_KEY`,
+//! `S3_BUCKET`) with path-style addressing, so MinIO, moto and other S3-compatible servers
+//! work without wildcard DNS. Credentials are static; nothing is read from `~/.aws` or an
+//! instance metadata service, so the daemon never contacts anything it was not told about.
+//!
+//! Retries are deliberately few and timeouts short: when the server is down, the job
+//! should fail quickly as [`StorageError::Unavailable`] and be retried by the queue (which
+//! is safe: keys are deterministic, so a retry rewrites the same objects), rather than
+//! hold its queue lock while the SDK backs off.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+
+use super::{ObjectKey, ObjectStore, Result, StorageError};
+
+/// drowl's default bucket name.
+pub const DEFAULT_BUCKET: &str = "drowl-events";
+
+/// How to reach the bucket.
+#[derive(Clone)]
+pub struct S3Config {
+    /// `http(s)://host:port` of the S3-compatible server (`S3_ENDPOINT`).
+    pub endpoint: String,
+    /// Bucket holding raw payloads and plugin objects (`S3_BUCKET`).
+    pub bucket: String,
+    /// Access key id (`S3_ACCESS_KEY`).
+    pub access_key: String,
+    /// Secret key (`S3_SECRET_KEY`); never printed.
+    pub secret_key: String,
+    /// Signing region (`S3_REGION`, default `us-east-1`, which MinIO and moto accept).
+    pub region: String,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Upper bound for one request attempt (upload of one object included).
+    pub attempt_timeout: Duration,
+    /// Attempts per operation, the first included (SDK-level retries of transient errors).
+    pub max_attempts: u32,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"***")
+            .field("region", &self.region)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .finish()
+    }
+}
+
+impl S3Config {
+    /// Defaults for `endpoint`, `bucket` and static credentials.
+    pub fn new(
+        endpoint: impl Into<String>,
+        bucket: impl Into<String>,
+        access_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            bucket: bucket.into(),
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            region: "us-east-1".into(),
+            connect_timeout: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(30),
+            max_attempts: 2,
+        }
+    }
+
+    /// Reads drowl's variables. `Ok(None)` when `S3_ENDPOINT` is unset (use local files);
+    /// an error when it is set but the credentials are missing.
+    pub fn from_env() -> Result<Option<Self>> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let Some(endpoint) = var("S3_ENDPOINT") else {
+            return Ok(None);
+        };
+        let (Some(access), Some(secret)) = (var("S3_ACCESS_KEY"), var("S3_SECRET_KEY")) else {
+            return Err(StorageError::Config(
+                "S3_ENDPOINT is set but S3_ACCESS_KEY or S3_SECRET_KEY is missing".into(),
+            ));
+        };
+        let bucket = var("S3_BUCKET").unwrap_or_else(|| DEFAULT_BUCKET.to_owned());
+        let mut cfg = Self::new(endpoint, bucket, access, secret);
+        if let Some(region) = var("S3_REGION") {
+            cfg.region = region;
+        }
+        Ok(Some(cfg))
+    }
+}
+
+/// Objects in one S3-compatible bucket.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    endpoint: String,
+}
+
+/// Classifies an SDK error: transport trouble and 5xx are retryable, 403 is configuration.
+fn sdk_err<E, R>(what: &str, endpoint: &str, e: SdkError<E, R>) -> StorageError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let detail = aws_sdk_s3::error::DisplayErrorContext(&e).to_string();
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StorageError::Unavailable(format!("{what}: S3 at S3_ENDPOINT ({endpoint}): {detail}"))
+        }
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("");
+            match code {
+                "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
+                    StorageError::Config(format!(
+                        "{what}: S3 refused the credentials (S3_ACCESS_KEY/S3_SECRET_KEY): {detail}"
+                    ))
+                }
+                "NoSuchBucket" => StorageError::Config(format!(
+                    "{what}: the bucket in S3_BUCKET does not exist at S3_ENDPOINT ({endpoint})"
+                )),
+                "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => {
+                    StorageError::Unavailable(format!("{what}: {detail}"))
+                }
+                _ => StorageError::Invalid(format!("{what}: {detail}")),
+            }
+        }
+        _ => StorageError::Invalid(format!("{what}: {detail}")),
+    }
+}
+
+fn check_endpoint(cfg: &S3Config) -> Result<()> {
+    let url = url::Url::parse(&cfg.endpoint).map_err(|e| {
+        StorageError::Config(format!("S3_ENDPOINT ({}) is not a URL: {e}", cfg.endpoint))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(StorageError::Config(format!(
+            "S3_ENDPOINT ({}) must be an http:// or https:// URL",
+            cfg.endpoint
+        )));
+    }
+    if cfg.bucket.is_empty() {
+        return Err(StorageError::Config("S3_BUCKET is empty".into()));
+    }
+    Ok(())
+}
+
+impl S3Store {
+    /// Builds the client and checks that the bucket exists and the credentials work
+    /// (`HeadBucket`), so a wrong endpoint, bucket or key fails at start-up with a message
+    /// naming the variable to fix, rather than in the first job.
+    pub async fn connect(cfg: &S3Config) -> Result<Self> {
+        check_endpoint(cfg)?;
+        let store = Self {
+            client: Self::client_for(cfg),
+            bucket: cfg.bucket.clone(),
+            endpoint: cfg.endpoint.clone(),
+        };
+        store.check_bucket().await?;
+        Ok(store)
+    }
+
+    /// Creates the bucket if it does not exist yet, for development setups and tests
+    /// (production buckets are provisioned by the operator).
+    pub async fn create_bucket(cfg: &S3Config) -> Result<()> {
+        check_endpoint(cfg)?;
+        let client = Self::client_for(cfg);
+        match client.create_bucket().bucket(&cfg.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(s))
+                if s.err().is_bucket_already_owned_by_you() || s.err().is_bucket_already_exists() =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk_err("creating S3_BUCKET", &cfg.endpoint, e)),
+        }
+    }
+
+    fn client_for(cfg: &S3Config) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(cfg.endpoint.clone())
+            .force_path_style(true)
+            .region(Region::new(cfg.region.clone()))
+            .credentials_provider(Credentials::new(
+                cfg.access_key.clone(),
+                cfg.secret_key.clone(),
+                None,
+                None,
+                "drowl-s3-env",
+            ))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(cfg.max_attempts.max(1))
+                    .with_initial_backoff(Duration::from_millis(100))
+                    .with_max_backoff(Duration::from_secs(1)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(cfg.connect_timeout)
+                    .operation_attempt_timeout(cfg.attempt_timeout)
+                    .build(),
+            )
+            // Only send checksums the operation requires: older S3-compatible servers
+            // reject the newer default trailers, and TLS/TCP already protect the bytes.
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    async fn check_bucket(&self) -> Result<()> {
+        let store = self;
+        match store.client.head_bucket().bucket(&store.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(s)) if s.err().is_not_found() => {
+                Err(StorageError::Config(format!(
+                    "the bucket S3_BUCKET={} does not exist at S3_ENDPOINT={}; create it first",
+                    store.bucket, store.endpoint
+                )))
+            }
+            Err(SdkError::ServiceError(s)) if s.raw().status().as_u16() == 403 => {
+                Err(StorageError::Config(format!(
+                    "S3 at S3_ENDPOINT={} refused access to S3_BUCKET={}: check S3_ACCESS_KEY \
+                     and S3_SECRET_KEY",
+                    store.endpoint, store.bucket
+                )))
+            }
+            Err(e) => Err(match sdk_err("checking S3_BUCKET", &store.endpoint, e) {
+                StorageError::Unavailable(m) => StorageError::Unavailable(format!(
+                    "cannot reach S3_ENDPOINT={} to check S3_BUCKET={}: {m}",
+                    store.endpoint, store.bucket
+                )),
+                other => other,
+            }),
+        }
+    }
+
+    /// The bucket name, for logs.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The underlying client, for tests and tools that list or clean the bucket.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn put(&self, key: &ObjectKey, data: bytes::Bytes, content_type: &str) -> Result<()> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .body(ByteStream::from(data));
+        if !content_type.is_empty() {
+            req = req.content_type(content_type);
+        }
+        req.send()
+            .await
+            .map_err(|e| sdk_err(&format!("writing {key}"), &self.endpoint, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Option<bytes::Bytes>> {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await
+        {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(s)) if s.err().is_no_such_key() => return Ok(None),
+            Err(e) => return Err(sdk_err(&format!("reading {key}"), &self.endpoint, e)),
+        };
+        let body = out.body.collect().await.map_err(|e| {
+            StorageError::Unavailable(format!("reading {key} from S3_ENDPOINT ({}): {e}", self.endpoint))
+        })?;
+        Ok(Some(body.into_bytes()))
+    }
+
+    fn describe(&self, key: &ObjectKey) -> String {
+        format!("s3://{}/{}", self.bucket, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_is_never_printed() {
+        let cfg = S3Config::new("http://127.0.0.1:9000", "b", "ak", "very-secret");
+        assert!(!format!("{cfg:?}").contains("very-secret"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_endpoint_is_a_config_error_naming_s3_endpoint() {
+        let cfg = S3Config::new("ftp://x", "b", "a", "s");
+        let e = S3Store::connect(&cfg).await.unwrap_err();
+        assert!(matches!(&e, StorageError::Config(m) if m.contains("S3_ENDPOINT")), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_fails_fast_as_unavailable() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let cfg = S3Config::new(format!("http://127.0.0.1:{port}"), "b", "a", "s");
+        let started = std::time::Instant::now();
+        let e = S3Store::connect(&cfg).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert!(
+            matches!(&e, StorageError::Unavailable(m) if m.contains("S3_ENDPOINT") && m.contains("S3_BUCKET")),
+            "{e}"
+        );
+    }
+}
