@@ -1,0 +1,41 @@
+//! The WIT glue of the `http` interface: converts between the WIT records and
+//! [`super::egress`], which does all the checking.
+
+use crate::runtime::PluginState;
+use crate::runtime::bindings::host_api::drowl::plugin::http as wit;
+
+use super::egress::{EgressError, OutboundRequest};
+
+impl wit::Host for PluginState {
+    async fn send(
+        &mut self,
+        req: wit::Request,
+    ) -> wasmtime::Result<Result<wit::Response, wit::HttpError>> {
+        let client = self.env.egress.clone();
+        let job = self.job.egress.clone();
+        let deadline = self.job.deadline;
+        let out = OutboundRequest {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+            timeout_ms: req.timeout_ms,
+        };
+        let result = client.send(&job, out, Some(deadline.into())).await;
+        Ok(match result {
+            Ok(r) => Ok(wit::Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            }),
+            Err(e) => Err(match e {
+                EgressError::Denied(m) => wit::HttpError::Denied(m),
+                EgressError::InvalidRequest(m) => wit::HttpError::InvalidRequest(m),
+                EgressError::Timeout(m) => wit::HttpError::Timeout(m),
+                EgressError::TooLarge(n) => wit::HttpError::TooLarge(n),
+                EgressError::BudgetExhausted(m) => wit::HttpError::BudgetExhausted(m),
+                EgressError::Connection(m) => wit::HttpError::Connection(m),
+            }),
+        })
+    }
+}

@@ -1,0 +1,292 @@
+//! `keyword_extraction` (and plugin-backed `identity_resolution`): read stored events in
+//! pages, hand each page to an enrichment plugin, store what it derives idempotently.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::{CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure};
+use crate::capabilities::ProgressSink;
+use crate::runtime::Runtime;
+use crate::runtime::bindings::enrichment::exports::drowl::plugin::enrichment as wit;
+use crate::runtime::bindings::types;
+use crate::storage::{
+    EventFilter, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord, Storage, StoredEvent,
+};
+
+/// Events handed to the plugin per call.
+pub const EVENTS_PER_CALL: u32 = 500;
+
+/// The id of a keyword given by its term in a job's input: stable, so re-running the
+/// job matches the same keyword row.
+pub fn keyword_id_for_term(term: &str) -> String {
+    format!("kw_{}", hex::encode(&Sha256::digest(term.trim().to_lowercase().as_bytes())[..8]))
+}
+
+/// Reads `input.keywords`: strings, or objects in drowl's keyword shape.
+pub fn keywords_from_input(input: &serde_json::Value) -> Result<Option<Vec<KeywordRecord>>, JobFailure> {
+    let Some(list) = input.get("keywords") else { return Ok(None) };
+    let list = list
+        .as_array()
+        .ok_or_else(|| JobFailure::InvalidJob("input.keywords must be an array".into()))?;
+    let mut out = Vec::with_capacity(list.len());
+    for (i, k) in list.iter().enumerate() {
+        let rec = match k {
+            serde_json::Value::String(term) if !term.trim().is_empty() => KeywordRecord {
+                id: keyword_id_for_term(term),
+                term: term.trim().to_owned(),
+                category: "custom".into(),
+                match_strategy: "word_boundary".into(),
+                regex_pattern: None,
+                synonyms: Vec::new(),
+            },
+            serde_json::Value::Object(o) => {
+                let term = o
+                    .get("term")
+                    .and_then(|t| t.as_str())
+                    .filter(|t| !t.trim().is_empty())
+                    .ok_or_else(|| JobFailure::InvalidJob(format!("input.keywords[{i}] has no `term`")))?;
+                let s = |a: &str, b: &str| o.get(a).or_else(|| o.get(b)).and_then(|v| v.as_str()).map(str::to_owned);
+                let strategy = s("matchStrategy", "match_strategy").unwrap_or_else(|| "word_boundary".into());
+                if !matches!(strategy.as_str(), "exact" | "word_boundary" | "substring" | "regex") {
+                    return Err(JobFailure::InvalidJob(format!(
+                        "input.keywords[{i}]: match strategy {strategy:?} is not one of exact, word_boundary, substring, regex"
+                    )));
+                }
+                KeywordRecord {
+                    id: s("id", "id").unwrap_or_else(|| keyword_id_for_term(term)),
+                    term: term.trim().to_owned(),
+                    category: s("category", "category").unwrap_or_else(|| "custom".into()),
+                    match_strategy: strategy,
+                    regex_pattern: s("regexPattern", "regex_pattern"),
+                    synonyms: o
+                        .get("synonyms")
+                        .and_then(|v| v.as_array())
+                        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                        .unwrap_or_default(),
+                }
+            }
+            _ => {
+                return Err(JobFailure::InvalidJob(format!(
+                    "input.keywords[{i}] must be a non-empty string or an object with `term`"
+                )));
+            }
+        };
+        out.push(rec);
+    }
+    Ok(Some(out))
+}
+
+/// Which events a job covers, from its input.
+pub fn filter_from_input(input: &serde_json::Value) -> Result<EventFilter, JobFailure> {
+    let s = |k: &str| input.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let time = |k: &str| -> Result<Option<DateTime<Utc>>, JobFailure> {
+        s(k).map(|v| {
+            DateTime::parse_from_rfc3339(&v)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| JobFailure::InvalidJob(format!("input.{k} {v:?} is not RFC 3339: {e}")))
+        })
+        .transpose()
+    };
+    let mut ids: Option<Vec<String>> = s("eventId").map(|id| vec![id]);
+    if let Some(list) = input.get("eventIds") {
+        let list = list
+            .as_array()
+            .ok_or_else(|| JobFailure::InvalidJob("input.eventIds must be an array of strings".into()))?;
+        ids = Some(list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+    }
+    Ok(EventFilter {
+        ids,
+        source: s("source"),
+        plugin_id: s("sourcePluginId"),
+        since: time("since")?,
+        until: time("until")?,
+    })
+}
+
+fn to_wit_keyword(k: &KeywordRecord) -> wit::Keyword {
+    wit::Keyword {
+        id: k.id.clone(),
+        term: k.term.clone(),
+        category: k.category.clone(),
+        strategy: match k.match_strategy.as_str() {
+            "exact" => wit::MatchStrategy::Exact,
+            "substring" => wit::MatchStrategy::Substring,
+            "regex" => wit::MatchStrategy::Regex,
+            _ => wit::MatchStrategy::WordBoundary,
+        },
+        regex_pattern: k.regex_pattern.clone(),
+        synonyms: k.synonyms.clone(),
+    }
+}
+
+/// The event as plugins see it.
+pub fn to_wit_event(e: &StoredEvent) -> types::StoredEvent {
+    types::StoredEvent {
+        id: e.id.clone(),
+        event: types::Event {
+            external_id: e.external_id.clone(),
+            source: e.source.clone(),
+            event_type: e.event_type.clone(),
+            occurred_at: e.occurred_at.to_rfc3339(),
+            actor: e.actor.as_ref().map(|(p, u)| types::IdentityObservation {
+                platform: p.clone(),
+                platform_user_id: u.clone(),
+                platform_username: None,
+                display_name: None,
+                profile_url: None,
+                avatar_url: None,
+                metadata_json: None,
+            }),
+            text: e.text.clone(),
+            payload: e.raw_payload.to_string(),
+        },
+    }
+}
+
+fn identity(o: &types::IdentityObservation) -> IdentityRecord {
+    IdentityRecord {
+        platform: o.platform.clone(),
+        platform_user_id: o.platform_user_id.clone(),
+        platform_username: o.platform_username.clone(),
+        display_name: o.display_name.clone(),
+        profile_url: o.profile_url.clone(),
+        avatar_url: o.avatar_url.clone(),
+        metadata: o
+            .metadata_json
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_else(|| json!({})),
+    }
+}
+
+/// Runs an enrichment job over every event the input selects.
+pub async fn run(
+    runtime: &Runtime,
+    storage: &Storage,
+    plugin: &ReadyPlugin,
+    job: &JobRequest,
+    progress: Option<ProgressSink>,
+) -> Result<CompletedJob, FailedJob> {
+    let prepared = async {
+        let keywords = match keywords_from_input(&job.input)? {
+            Some(k) => {
+                // Keywords given inline are recorded so their matches reference real rows.
+                storage.events.upsert_keywords(&k).await?;
+                k
+            }
+            None => storage.events.active_keywords().await?,
+        };
+        Ok::<_, JobFailure>((keywords, filter_from_input(&job.input)?))
+    }
+    .await;
+    let (keywords, filter) = prepared.map_err(|failure| FailedJob { failure, report: None })?;
+    let mut instance = runtime
+        .instantiate(&plugin.loaded, plugin.env.clone(), &job.id, &plugin.budget, progress)
+        .await
+        .map_err(|e| FailedJob { failure: e.into(), report: None })?;
+    let result = batches(storage, plugin, job, &mut instance, &keywords, &filter).await;
+    let report = instance.finish();
+    match result {
+        Ok(mut output) => {
+            output["usage"] = serde_json::to_value(&report.usage).unwrap_or_default();
+            Ok(CompletedJob { output, report: Some(report) })
+        }
+        Err(failure) => Err(FailedJob { failure, report: Some(report) }),
+    }
+}
+
+async fn batches(
+    storage: &Storage,
+    plugin: &ReadyPlugin,
+    job: &JobRequest,
+    instance: &mut crate::runtime::PluginInstance,
+    keywords: &[KeywordRecord],
+    filter: &EventFilter,
+) -> Result<serde_json::Value, JobFailure> {
+    let wit_keywords: Vec<wit::Keyword> = keywords.iter().map(to_wit_keyword).collect();
+    let terms: BTreeMap<&str, &str> = keywords.iter().map(|k| (k.id.as_str(), k.term.as_str())).collect();
+    let mut after: Option<String> = None;
+    let (mut scanned, mut calls, mut inserted, mut existing, mut identities, mut links) = (0u64, 0u32, 0u64, 0u64, 0u64, 0u64);
+    let mut by_keyword: BTreeMap<String, u64> = BTreeMap::new();
+    loop {
+        let events = storage.events.list_events(filter, after.as_deref(), EVENTS_PER_CALL).await?;
+        let Some(last) = events.last() else { break };
+        after = Some(last.id.clone());
+        scanned += events.len() as u64;
+        let req = wit::EnrichRequest {
+            job: job_context(job),
+            events: events.iter().map(to_wit_event).collect(),
+            keywords: wit_keywords.clone(),
+            config: plugin.env.config.values_list(),
+        };
+        let result = instance.enrich(&req).await?.map_err(|e| plugin_failure(e, plugin))?;
+        calls += 1;
+        let known: std::collections::HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let mut matches = Vec::with_capacity(result.keyword_matches.len());
+        for m in &result.keyword_matches {
+            if !known.contains(m.event_id.as_str()) || !terms.contains_key(m.keyword_id.as_str()) {
+                return Err(JobFailure::InvalidOutput(format!(
+                    "match for event {:?} / keyword {:?}, which were not in the request",
+                    m.event_id, m.keyword_id
+                )));
+            }
+            *by_keyword.entry(terms[m.keyword_id.as_str()].to_owned()).or_default() += 1;
+            matches.push(KeywordMatchRecord {
+                event_id: m.event_id.clone(),
+                keyword_id: m.keyword_id.clone(),
+                matched_text: m.matched_text.chars().take(500).collect(),
+                position: i64::from(m.position),
+                occurrences: i64::from(m.occurrences),
+                plugin_id: plugin.id().to_owned(),
+            });
+        }
+        if !matches.is_empty() {
+            let w = storage.events.insert_keyword_matches(&matches).await?;
+            inserted += w.inserted;
+            existing += w.existing;
+        }
+        if !result.identities.is_empty() {
+            let ids: Vec<IdentityRecord> = result.identities.iter().map(identity).collect();
+            identities += storage.events.upsert_identities(&ids).await?.inserted;
+        }
+        if !result.links.is_empty() {
+            let rows: Vec<IdentityLinkRecord> = result
+                .links
+                .iter()
+                .map(|l| IdentityLinkRecord {
+                    a: (l.a.platform.clone(), l.a.platform_user_id.clone()),
+                    b: (l.b.platform.clone(), l.b.platform_user_id.clone()),
+                    confidence: match l.confidence {
+                        wit::LinkConfidence::High => "high",
+                        wit::LinkConfidence::Medium => "medium",
+                        wit::LinkConfidence::Low => "low",
+                        wit::LinkConfidence::Suggested => "suggested",
+                    }
+                    .into(),
+                    link_source: "plugin_heuristic".into(),
+                    confidence_score: l.score.clamp(0.0, 1.0),
+                    reason: plugin.env.redactor.clean(&l.reason),
+                    plugin_id: plugin.id().to_owned(),
+                })
+                .collect();
+            links += storage.events.insert_identity_links(&rows).await?.inserted;
+        }
+        if (events.len() as u32) < EVENTS_PER_CALL || filter.ids.is_some() {
+            break;
+        }
+    }
+    Ok(json!({
+        "pluginId": plugin.id(),
+        "keywords": keywords.len(),
+        "eventsScanned": scanned,
+        "calls": calls,
+        "matchesStored": inserted,
+        "matchesExisting": existing,
+        "matchesByKeyword": by_keyword,
+        "identities": identities,
+        "links": links,
+    }))
+}

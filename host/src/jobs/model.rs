@@ -1,0 +1,252 @@
+//! drowl's job format and what a job can end with.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::{CallError, JobReport};
+use crate::storage::StorageError;
+
+/// drowl's job types, as the API enqueues them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobType {
+    /// Fetch events with an ingestion plugin.
+    EventIngestion,
+    /// Link accounts across platforms.
+    IdentityResolution,
+    /// Find tracked keywords in stored events.
+    KeywordExtraction,
+    /// Compute metrics.
+    Analytics,
+    /// Build a report.
+    ReportGeneration,
+    /// Deliver events elsewhere with an export plugin.
+    DataExport,
+    /// Housekeeping.
+    Cleanup,
+    /// Anything else.
+    Custom,
+}
+
+impl JobType {
+    /// All types, in drowl's order.
+    pub const ALL: [JobType; 8] = [
+        Self::EventIngestion,
+        Self::IdentityResolution,
+        Self::KeywordExtraction,
+        Self::Analytics,
+        Self::ReportGeneration,
+        Self::DataExport,
+        Self::Cleanup,
+        Self::Custom,
+    ];
+
+    /// The name drowl uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EventIngestion => "event_ingestion",
+            Self::IdentityResolution => "identity_resolution",
+            Self::KeywordExtraction => "keyword_extraction",
+            Self::Analytics => "analytics",
+            Self::ReportGeneration => "report_generation",
+            Self::DataExport => "data_export",
+            Self::Cleanup => "cleanup",
+            Self::Custom => "custom",
+        }
+    }
+
+    /// Parses drowl's name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// A job to run, in drowl's format plus what the queue knows about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobRequest {
+    /// Queue job id.
+    pub id: String,
+    /// Job type.
+    pub job_type: JobType,
+    /// Job name.
+    pub name: String,
+    /// Job input (a JSON object).
+    pub input: serde_json::Value,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// Attempts the queue will make.
+    pub max_attempts: u32,
+}
+
+impl JobRequest {
+    /// Parses drowl's `{type, name, input}` JSON, with a message naming what is wrong.
+    pub fn from_json(id: &str, text: &str) -> Result<Self, JobFailure> {
+        let v: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| JobFailure::InvalidJob(format!("job is not valid JSON: {e}")))?;
+        Self::from_value(id, &v)
+    }
+
+    /// Parses an already-decoded job.
+    pub fn from_value(id: &str, v: &serde_json::Value) -> Result<Self, JobFailure> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| JobFailure::InvalidJob("job must be a JSON object {type, name, input}".into()))?;
+        let ty = obj
+            .get("type")
+            .and_then(|t| t.as_str())
+            .ok_or_else(|| JobFailure::InvalidJob("job has no string field `type`".into()))?;
+        let job_type = JobType::parse(ty).ok_or_else(|| {
+            let all: Vec<&str> = JobType::ALL.iter().map(|t| t.as_str()).collect();
+            JobFailure::InvalidJob(format!("unknown job type {ty:?}; expected one of {}", all.join(", ")))
+        })?;
+        let name = match obj.get("name") {
+            None | Some(serde_json::Value::Null) => ty.to_owned(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(_) => return Err(JobFailure::InvalidJob("job field `name` must be a string".into())),
+        };
+        let input = match obj.get("input") {
+            None | Some(serde_json::Value::Null) => serde_json::json!({}),
+            Some(i @ serde_json::Value::Object(_)) => i.clone(),
+            Some(_) => return Err(JobFailure::InvalidJob("job field `input` must be a JSON object".into())),
+        };
+        Ok(Self { id: id.to_owned(), job_type, name, input, attempt: 1, max_attempts: 1 })
+    }
+
+    /// A string field of the input.
+    pub fn input_str(&self, key: &str) -> Option<&str> {
+        self.input.get(key).and_then(|v| v.as_str())
+    }
+}
+
+/// How a plugin asked for its failure to be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginErrorKind {
+    /// Try again with backoff.
+    Retryable,
+    /// Try again after the given delay.
+    RateLimited,
+    /// Do not try again.
+    Permanent,
+    /// The configuration is wrong.
+    InvalidConfig,
+}
+
+/// Why a job failed. Each variant has an error code for the `jobs` table and a retry
+/// decision for the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum JobFailure {
+    /// The job itself is malformed.
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    /// The plugin it names is not installed, or is of the wrong kind.
+    #[error("{0}")]
+    PluginNotFound(String),
+    /// The plugin's configuration is wrong.
+    #[error("invalid plugin config: {0}")]
+    InvalidConfig(String),
+    /// The plugin returned an error.
+    #[error("plugin error ({kind:?}): {message}")]
+    Plugin {
+        /// Its kind.
+        kind: PluginErrorKind,
+        /// Its message (redacted).
+        message: String,
+        /// When to retry, if the plugin said.
+        retry_after: Option<Duration>,
+    },
+    /// The plugin trapped, ran out of time or memory, or overflowed a limit.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// The plugin returned data that breaks the contract.
+    #[error("invalid plugin output: {0}")]
+    InvalidOutput(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// No handler for this job type.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl JobFailure {
+    /// Error code for the `jobs` table and `run-plugin` output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJob(_) => "invalid-job",
+            Self::PluginNotFound(_) => "plugin-not-found",
+            Self::InvalidConfig(_) => "invalid-config",
+            Self::Plugin { kind: PluginErrorKind::Retryable, .. } => "plugin-retryable",
+            Self::Plugin { kind: PluginErrorKind::RateLimited, .. } => "rate-limited",
+            Self::Plugin { kind: PluginErrorKind::Permanent, .. } => "plugin-permanent",
+            Self::Plugin { kind: PluginErrorKind::InvalidConfig, .. } => "invalid-config",
+            Self::Call(c) => c.category(),
+            Self::InvalidOutput(_) => "invalid-output",
+            Self::Storage(StorageError::Unavailable(_)) => "storage-unavailable",
+            Self::Storage(_) => "storage",
+            Self::Unsupported(_) => "unsupported",
+        }
+    }
+
+    /// Whether another attempt can help, and after how long if the job knows.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Self::Plugin { kind: PluginErrorKind::Retryable | PluginErrorKind::RateLimited, retry_after, .. } => {
+                Retry::Yes(*retry_after)
+            }
+            Self::Call(CallError::Timeout(_)) => Retry::Yes(None),
+            Self::Storage(StorageError::Unavailable(_)) => Retry::Yes(None),
+            _ => Retry::No,
+        }
+    }
+}
+
+/// A retry decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Retry, optionally no sooner than this.
+    Yes(Option<Duration>),
+    /// Fail now; attempts left are not spent.
+    No,
+}
+
+/// A job that failed, with what the plugin used before it did.
+#[derive(Debug)]
+pub struct FailedJob {
+    /// Why.
+    pub failure: JobFailure,
+    /// Usage and logs, when a plugin ran.
+    pub report: Option<JobReport>,
+}
+
+/// A job that completed.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompletedJob {
+    /// The job's output (the `jobs.output` column and Bull's return value).
+    pub output: serde_json::Value,
+    /// Usage, logs and follow-ups, when a plugin ran.
+    pub report: Option<JobReport>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drowl_jobs_parse_and_bad_ones_say_why() {
+        let j = JobRequest::from_json("1", r#"{"type":"event_ingestion","name":"github-events","input":{"pluginId":"github"}}"#).unwrap();
+        assert_eq!(j.job_type, JobType::EventIngestion);
+        assert_eq!(j.input_str("pluginId"), Some("github"));
+        for (text, needle) in [
+            ("{", "not valid JSON"),
+            ("[]", "JSON object"),
+            (r#"{"name":"x"}"#, "no string field `type`"),
+            (r#"{"type":"eat"}"#, "unknown job type \"eat\""),
+            (r#"{"type":"custom","input":[1]}"#, "`input` must be a JSON object"),
+        ] {
+            let e = JobRequest::from_json("1", text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text}: {e}");
+        }
+    }
+}

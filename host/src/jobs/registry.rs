@@ -1,0 +1,157 @@
+//! Installed plugins, configured and ready to run.
+//!
+//! Configuration, grants and budgets are resolved once per plugin, when it is
+//! registered: a bad config key or an invalid outbound host is reported then, not in the
+//! middle of a job.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::capabilities::http::egress::{EgressClient, EgressLimits, EgressPolicy};
+use crate::capabilities::{PluginEnv, Redactor, ResolvedConfig};
+use crate::runtime::{Budget, LoadedPlugin, Role};
+use crate::storage::Storage;
+
+/// What the operator decides for every plugin.
+#[derive(Debug, Clone, Default)]
+pub struct HostPolicy {
+    /// Caps on what plugins may request.
+    pub caps: Budget,
+    /// Limits on outbound HTTP.
+    pub egress_limits: EgressLimits,
+    /// Address ranges exempt from the private-address blocklist (empty by default).
+    pub allowed_networks: Vec<IpNet>,
+    /// Origins granted to every plugin (`*` grants whatever each plugin declares).
+    pub default_grants: Vec<String>,
+    /// Per-plugin settings, by plugin id.
+    pub plugins: HashMap<String, PluginSettings>,
+}
+
+/// What the operator sets for one plugin.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    /// Configuration values (`--config key=value`).
+    pub config: BTreeMap<String, String>,
+    /// Extra origins granted to this plugin.
+    pub grants: Vec<String>,
+}
+
+/// Why a plugin could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Its configuration does not fit its manifest.
+    #[error("plugin `{plugin}`: {source}")]
+    Config {
+        /// Plugin id.
+        plugin: String,
+        /// The problem.
+        #[source]
+        source: crate::capabilities::ConfigError,
+    },
+    /// Its egress policy is invalid.
+    #[error("plugin `{plugin}`: {message}")]
+    Egress {
+        /// Plugin id.
+        plugin: String,
+        /// The problem.
+        message: String,
+    },
+    /// Two files declare the same id.
+    #[error("two plugins declare the id `{0}`; plugin ids must be unique")]
+    Duplicate(String),
+}
+
+/// A plugin ready to run: compiled, configured, with its environment and budget.
+#[derive(Debug)]
+pub struct ReadyPlugin {
+    /// The compiled plugin.
+    pub loaded: LoadedPlugin,
+    /// What it may reach.
+    pub env: Arc<PluginEnv>,
+    /// Its budget (its requests capped by the operator).
+    pub budget: Budget,
+}
+
+impl ReadyPlugin {
+    /// Configures a loaded plugin.
+    pub fn prepare(loaded: LoadedPlugin, policy: &HostPolicy, storage: &Storage) -> Result<Self, RegistryError> {
+        let id = loaded.manifest.id.clone();
+        let settings = policy.plugins.get(&id).cloned().unwrap_or_default();
+        let config = ResolvedConfig::resolve(&loaded.manifest, &settings.config)
+            .map_err(|source| RegistryError::Config { plugin: id.clone(), source })?;
+        let r = &loaded.manifest.resources;
+        let budget = Budget::resolve(&policy.caps, r.max_memory_bytes, r.timeout_ms, r.max_http_requests);
+        let mut grants = policy.default_grants.clone();
+        grants.extend(settings.grants.iter().cloned());
+        let limits = EgressLimits { max_requests_per_job: budget.max_http_requests, ..policy.egress_limits };
+        let egress_policy = EgressPolicy::new(
+            &loaded.manifest.outbound_hosts,
+            &grants,
+            &config.values_map(),
+            policy.allowed_networks.clone(),
+            limits,
+        )
+        .map_err(|e| RegistryError::Egress { plugin: id.clone(), message: e.to_string() })?;
+        let egress = EgressClient::new(egress_policy)
+            .map_err(|e| RegistryError::Egress { plugin: id.clone(), message: e.to_string() })?;
+        let redactor = Redactor::new(config.secrets.values().map(String::as_str));
+        let env = Arc::new(PluginEnv {
+            plugin_id: id,
+            plugin_version: loaded.manifest.version.clone(),
+            config,
+            redactor,
+            kv: storage.kv.clone(),
+            objects: storage.objects.clone(),
+            egress,
+        });
+        Ok(Self { loaded, env, budget })
+    }
+
+    /// The plugin's id.
+    pub fn id(&self) -> &str {
+        &self.loaded.manifest.id
+    }
+
+    /// Its world.
+    pub fn role(&self) -> Role {
+        self.loaded.role
+    }
+}
+
+/// Plugins by id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    plugins: HashMap<String, Arc<ReadyPlugin>>,
+}
+
+impl Registry {
+    /// Adds a plugin; ids must be unique.
+    pub fn insert(&mut self, plugin: ReadyPlugin) -> Result<Arc<ReadyPlugin>, RegistryError> {
+        let id = plugin.id().to_owned();
+        if self.plugins.contains_key(&id) {
+            return Err(RegistryError::Duplicate(id));
+        }
+        let p = Arc::new(plugin);
+        self.plugins.insert(id, p.clone());
+        Ok(p)
+    }
+
+    /// A plugin by id.
+    pub fn get(&self, id: &str) -> Option<Arc<ReadyPlugin>> {
+        self.plugins.get(id).cloned()
+    }
+
+    /// Installed ids, sorted.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.plugins.keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// The only plugin of a role, when exactly one is installed (used by `run-plugin`).
+    pub fn only(&self) -> Option<Arc<ReadyPlugin>> {
+        if self.plugins.len() == 1 { self.plugins.values().next().cloned() } else { None }
+    }
+}

@@ -1,0 +1,248 @@
+//! One plugin instance running one job: a fresh [`Store`], budgets armed, calls into the
+//! role's exports, and faults turned into categories a plugin author can act on.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use super::bindings::{enrichment, export, ingestion, types};
+use super::limits::Budget;
+use super::loader::RolePre;
+use super::state::PluginState;
+use crate::capabilities::{FollowUp, JobScope, LogLine, PluginEnv, ProgressSink, Usage};
+
+/// How a call into a plugin failed, by category.
+///
+/// The category names are what job records and `run-plugin` report; each message says
+/// what happened in terms a plugin author can act on.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum CallError {
+    /// The job's wall-clock deadline passed while the plugin was running.
+    #[error("deadline exceeded: the plugin ran past its {0:?} budget (an endless loop, or work too big for one job: page it with the cursor)")]
+    Timeout(Duration),
+    /// The plugin tried to grow its memory past the budget.
+    #[error("memory limit: the plugin tried to use more than {0} bytes of linear memory")]
+    MemoryLimit(u64),
+    /// The plugin overflowed its stack (usually unbounded recursion).
+    #[error("trap: stack overflow (unbounded recursion?)")]
+    StackOverflow,
+    /// The plugin ran out of fuel.
+    #[error("fuel exhausted: the plugin executed more instructions than its budget allows")]
+    OutOfFuel,
+    /// The plugin passed or returned more data than allowed.
+    #[error("output limit: {0}")]
+    OutputLimit(String),
+    /// Any other trap: a panic, `unreachable`, a bad memory access, invalid UTF-8 in a
+    /// string, a failed host call.
+    #[error("trap: {0}")]
+    Trap(String),
+}
+
+impl CallError {
+    /// The category name: `timeout`, `memory-limit`, `trap`, `fuel`, `output-limit`.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "timeout",
+            Self::MemoryLimit(_) => "memory-limit",
+            Self::StackOverflow | Self::Trap(_) => "trap",
+            Self::OutOfFuel => "fuel",
+            Self::OutputLimit(_) => "output-limit",
+        }
+    }
+}
+
+/// What a finished job leaves behind apart from its result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobReport {
+    /// Resources used.
+    pub usage: Usage,
+    /// Lines the plugin logged (redacted).
+    pub logs: Vec<LogLine>,
+    /// Follow-up jobs to enqueue if the job completes.
+    pub follow_ups: Vec<FollowUp>,
+    /// Outbound requests made.
+    pub requests: Vec<crate::capabilities::http::egress::RequestRecord>,
+}
+
+enum RoleInstance {
+    Ingestion(ingestion::IngestionPlugin),
+    Enrichment(enrichment::EnrichmentPlugin),
+    Export(export::ExportPlugin),
+}
+
+/// A live instance for one job. Dropping it frees everything the job allocated.
+pub struct PluginInstance {
+    store: Store<PluginState>,
+    role: RoleInstance,
+    started: Instant,
+    deadline: Instant,
+    budget: Budget,
+    fuel_start: Option<u64>,
+}
+
+impl std::fmt::Debug for PluginInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstance").field("deadline", &self.deadline).finish_non_exhaustive()
+    }
+}
+
+impl PluginInstance {
+    /// Creates a store with the job's budgets and instantiates the plugin in it.
+    pub(crate) async fn start(
+        engine: &Engine,
+        pre: &RolePre,
+        env: Arc<PluginEnv>,
+        job_id: &str,
+        budget: &Budget,
+        progress: Option<ProgressSink>,
+    ) -> Result<Self, CallError> {
+        let started = Instant::now();
+        let deadline = started + budget.timeout;
+        let egress = env.egress.new_job(job_id);
+        let mut scope = JobScope::new(job_id, deadline, budget, egress);
+        scope.progress = progress;
+        let mut store = Store::new(engine, PluginState::new(env, scope, budget));
+        store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(budget.max_guest_to_host_bytes);
+        // Check the deadline on every epoch tick, yielding to tokio in between so a busy
+        // plugin never holds a worker thread for long.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        // `set_fuel` fails when the engine does not meter fuel: then there is none to report.
+        let fuel = budget.fuel.unwrap_or(u64::MAX / 2);
+        let fuel_start = store.set_fuel(fuel).ok().map(|()| fuel);
+        let role = match pre {
+            RolePre::Ingestion(p) => p.instantiate_async(&mut store).await.map(RoleInstance::Ingestion),
+            RolePre::Enrichment(p) => p.instantiate_async(&mut store).await.map(RoleInstance::Enrichment),
+            RolePre::Export(p) => p.instantiate_async(&mut store).await.map(RoleInstance::Export),
+        };
+        let role = role.map_err(|e| classify(store.data(), e, budget))?;
+        Ok(Self { store, role, started, deadline, budget: *budget, fuel_start })
+    }
+
+    /// Calls `describe`.
+    pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
+        let r = match &self.role {
+            RoleInstance::Ingestion(i) => i.drowl_plugin_plugin().call_describe(&mut self.store).await,
+            RoleInstance::Enrichment(i) => i.drowl_plugin_plugin().call_describe(&mut self.store).await,
+            RoleInstance::Export(i) => i.drowl_plugin_plugin().call_describe(&mut self.store).await,
+        };
+        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+    }
+
+    /// Calls `ingest` (the plugin must be an ingestion plugin).
+    pub async fn ingest(
+        &mut self,
+        req: &ingestion::exports::drowl::plugin::ingestion::IngestRequest,
+    ) -> Result<Result<ingestion::exports::drowl::plugin::ingestion::IngestBatch, types::JobError>, CallError>
+    {
+        let RoleInstance::Ingestion(i) = &self.role else {
+            return Err(CallError::Trap("this plugin is not an ingestion plugin".into()));
+        };
+        let r = i.drowl_plugin_ingestion().call_ingest(&mut self.store, req).await;
+        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+    }
+
+    /// Calls `enrich` (the plugin must be an enrichment plugin).
+    pub async fn enrich(
+        &mut self,
+        req: &enrichment::exports::drowl::plugin::enrichment::EnrichRequest,
+    ) -> Result<Result<enrichment::exports::drowl::plugin::enrichment::EnrichResult, types::JobError>, CallError>
+    {
+        let RoleInstance::Enrichment(i) = &self.role else {
+            return Err(CallError::Trap("this plugin is not an enrichment plugin".into()));
+        };
+        let r = i.drowl_plugin_enrichment().call_enrich(&mut self.store, req).await;
+        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+    }
+
+    /// Calls `deliver` (the plugin must be an export plugin).
+    pub async fn deliver(
+        &mut self,
+        req: &export::exports::drowl::plugin::export::ExportRequest,
+    ) -> Result<Result<export::exports::drowl::plugin::export::ExportResult, types::JobError>, CallError> {
+        let RoleInstance::Export(i) = &self.role else {
+            return Err(CallError::Trap("this plugin is not an export plugin".into()));
+        };
+        let r = i.drowl_plugin_export().call_deliver(&mut self.store, req).await;
+        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+    }
+
+    /// Time left before the job's deadline.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Counts bytes the plugin returned, for the usage report.
+    pub fn add_bytes_from_plugin(&mut self, n: u64) {
+        let u = &mut self.store.data_mut().job.usage;
+        u.bytes_from_plugin = u.bytes_from_plugin.saturating_add(n);
+    }
+
+    /// The tail of the plugin's stderr, redacted.
+    pub fn stderr_tail(&self) -> String {
+        self.store.data().stderr_tail()
+    }
+
+    /// Ends the job and returns what it used and produced.
+    pub fn finish(mut self) -> JobReport {
+        let fuel_consumed = self
+            .fuel_start
+            .and_then(|start| self.store.get_fuel().ok().map(|left| start.saturating_sub(left)));
+        let state = self.store.data_mut();
+        let egress = state.job.egress.usage();
+        let mut usage = std::mem::take(&mut state.job.usage);
+        usage.wall_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        usage.peak_memory_bytes = state.limiter.peak_memory as u64;
+        usage.fuel_consumed = fuel_consumed;
+        usage.http_requests = egress.requests;
+        usage.http_bytes_in = egress.bytes_in;
+        usage.http_bytes_out = egress.bytes_out;
+        JobReport {
+            usage,
+            logs: std::mem::take(&mut state.job.logs),
+            follow_ups: std::mem::take(&mut state.job.follow_ups),
+            requests: state.job.egress.records(),
+        }
+    }
+}
+
+/// Turns a wasmtime error into a category, using what the store recorded.
+fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallError {
+    if state.limiter.memory_limit_hit {
+        return CallError::MemoryLimit(budget.max_memory_bytes);
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        match trap {
+            Trap::Interrupt => return CallError::Timeout(budget.timeout),
+            Trap::StackOverflow => return CallError::StackOverflow,
+            Trap::OutOfFuel => return CallError::OutOfFuel,
+            _ => {}
+        }
+    }
+    let text = format!("{e:#}");
+    if text.contains("hostcall fuel") || text.contains("exceeds the hostcall") {
+        return CallError::OutputLimit(format!(
+            "a call passed more than {} bytes between plugin and host",
+            budget.max_guest_to_host_bytes
+        ));
+    }
+    let stderr = state.stderr_tail();
+    let first_line = text.lines().next().unwrap_or("").to_owned();
+    let detail = if stderr.is_empty() {
+        first_line
+    } else {
+        // Rust panics print to stderr and then abort with `unreachable`.
+        format!("{first_line}; plugin stderr: {}", stderr.replace('\n', " | "))
+    };
+    CallError::Trap(state.env.redactor.clean(&detail))
+}

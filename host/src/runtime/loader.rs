@@ -1,0 +1,318 @@
+//! Loading a `.wasm` file: checking it is a drowl plugin, compiling it once, and reading
+//! its manifest.
+//!
+//! Everything that can be wrong with a plugin file is found here, at load time, and
+//! reported with what to do about it: not WebAssembly, a core module instead of a
+//! component, a WIT version this host does not support, an import the host does not
+//! provide, no drowl world exported, or a manifest that does not validate.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, InstancePre, Linker};
+use wasmtime::Engine;
+
+use super::bindings::{enrichment, export, ingestion};
+use super::manifest::{Manifest, ManifestError};
+use super::{PluginState, Role};
+
+/// The WIT package versions of `drowl:plugin` this host can run.
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+
+/// WASI interfaces a plugin may import. They are all provided with nothing granted
+/// (no preopened directories, no environment, no sockets).
+const ALLOWED_WASI: &[&str] = &["wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/"];
+
+/// Why a file is not a loadable drowl plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No WebAssembly header.
+    #[error("{0} is not a WebAssembly file; pass the .wasm that `cargo build --release --target wasm32-wasip2` produced")]
+    NotWasm(String),
+    /// A core module, not a component.
+    #[error("{0} is a core WebAssembly module, not a component; build the plugin with `--target wasm32-wasip2` (drowl-plugin-sdk produces a component)")]
+    CoreModule(String),
+    /// Compilation failed.
+    #[error("{name} is not a valid component: {message}")]
+    Invalid {
+        /// File name.
+        name: String,
+        /// What wasmtime said.
+        message: String,
+    },
+    /// The component targets a WIT version this host does not support.
+    #[error("{name} targets drowl:plugin@{found}, but this drowl-host supports drowl:plugin@{supported}; rebuild it against a matching drowl-plugin-sdk or upgrade drowl-host")]
+    UnsupportedVersion {
+        /// File name.
+        name: String,
+        /// The version found.
+        found: String,
+        /// The versions supported.
+        supported: String,
+    },
+    /// The component imports something the host does not provide.
+    #[error("{name} imports `{import}`, which drowl-host does not provide{hint}")]
+    UnknownImport {
+        /// File name.
+        name: String,
+        /// The import.
+        import: String,
+        /// Advice, starting with "; ".
+        hint: String,
+    },
+    /// The component exports none of the drowl worlds.
+    #[error("{name} exports none of drowl's plugin worlds (ingestion-plugin, enrichment-plugin, export-plugin); build it with drowl-plugin-sdk and one of its role features. It exports: {exports}")]
+    NoWorld {
+        /// File name.
+        name: String,
+        /// What it exports.
+        exports: String,
+    },
+    /// Instantiation or `describe` failed.
+    #[error("{name}: {message}")]
+    Describe {
+        /// File name.
+        name: String,
+        /// What failed.
+        message: String,
+    },
+    /// The manifest is invalid.
+    #[error("{name}: {source}")]
+    Manifest {
+        /// File name.
+        name: String,
+        /// The problem.
+        #[source]
+        source: ManifestError,
+    },
+}
+
+/// The role-specific pre-instantiated component.
+#[derive(Clone)]
+pub(crate) enum RolePre {
+    Ingestion(ingestion::IngestionPluginPre<PluginState>),
+    Enrichment(enrichment::EnrichmentPluginPre<PluginState>),
+    Export(export::ExportPluginPre<PluginState>),
+}
+
+/// A plugin compiled, checked and ready to instantiate; shared by every job that runs it.
+#[derive(Clone)]
+pub struct LoadedPlugin {
+    /// Its validated manifest.
+    pub manifest: Manifest,
+    /// Which world it implements.
+    pub role: Role,
+    /// The WIT version it targets.
+    pub wit_version: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Size of the file in bytes.
+    pub size: usize,
+    /// Its imports, for `plugin check`.
+    pub imports: Vec<String>,
+    /// Its exports, for `plugin check`.
+    pub exports: Vec<String>,
+    pub(crate) pre: RolePre,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.manifest.id)
+            .field("role", &self.role)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `plugin check` prints.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginReport<'a> {
+    /// The manifest.
+    pub manifest: &'a Manifest,
+    /// The world.
+    pub world: &'static str,
+    /// WIT version.
+    pub wit_version: &'a str,
+    /// SHA-256.
+    pub sha256: &'a str,
+    /// Size in bytes.
+    pub size: usize,
+    /// Imports.
+    pub imports: &'a [String],
+    /// Exports.
+    pub exports: &'a [String],
+}
+
+impl LoadedPlugin {
+    /// The report `plugin check` prints.
+    pub fn report(&self) -> PluginReport<'_> {
+        PluginReport {
+            manifest: &self.manifest,
+            world: self.role.world(),
+            wit_version: &self.wit_version,
+            sha256: &self.sha256,
+            size: self.size,
+            imports: &self.imports,
+            exports: &self.exports,
+        }
+    }
+}
+
+/// Whether a WebAssembly binary is a component rather than a core module: after the
+/// `\0asm` magic, core modules carry version 1 (`01 00`) and layer 0 (`00 00`), components
+/// carry layer 1 (`01 00`).
+fn is_component(bytes: &[u8]) -> bool {
+    bytes.get(6..8) == Some(&[1, 0])
+}
+
+/// Splits `drowl:plugin/kv@0.1.0` into (`kv`, `0.1.0`).
+fn drowl_interface(name: &str) -> Option<(&str, &str)> {
+    let rest = name.strip_prefix("drowl:plugin/")?;
+    Some(rest.split_once('@').unwrap_or((rest, "")))
+}
+
+fn import_hint(import: &str) -> &'static str {
+    if import.starts_with("wasi:sockets/") {
+        "; plugins reach the network only through drowl:plugin/http: remove uses of std::net or socket crates"
+    } else if import.starts_with("wasi:http/") {
+        "; use drowl:plugin/http (the SDK's `http` module) instead of wasi:http"
+    } else if import.starts_with("drowl:") {
+        "; the plugin may have been built against a newer drowl-plugin-sdk"
+    } else {
+        "; only drowl:plugin and basic WASI interfaces are available to plugins"
+    }
+}
+
+/// Checks, compiles and describes a plugin.
+pub(crate) async fn load(
+    engine: &Engine,
+    linker: &Linker<PluginState>,
+    bytes: &[u8],
+    name: &str,
+    describe_env: Arc<crate::capabilities::PluginEnv>,
+) -> Result<LoadedPlugin, LoadError> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(LoadError::NotWasm(name.to_owned()));
+    }
+    if !is_component(bytes) {
+        return Err(LoadError::CoreModule(name.to_owned()));
+    }
+    let component = Component::new(engine, bytes)
+        .map_err(|e| LoadError::Invalid { name: name.to_owned(), message: format!("{e:#}") })?;
+    let ty = component.component_type();
+    let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+
+    let mut versions = BTreeSet::new();
+    for i in imports.iter().chain(exports.iter()) {
+        if let Some((_, v)) = drowl_interface(i) {
+            versions.insert(v.to_owned());
+        }
+    }
+    for v in &versions {
+        if !SUPPORTED_WIT_VERSIONS.contains(&v.as_str()) {
+            return Err(LoadError::UnsupportedVersion {
+                name: name.to_owned(),
+                found: if v.is_empty() { "(unversioned)".into() } else { v.clone() },
+                supported: SUPPORTED_WIT_VERSIONS.join(", "),
+            });
+        }
+    }
+    for i in &imports {
+        let ok = match drowl_interface(i) {
+            Some((iface, _)) => matches!(iface, "types" | "log" | "config" | "kv" | "objects" | "http" | "queue"),
+            None => ALLOWED_WASI.iter().any(|p| i.starts_with(p)),
+        };
+        if !ok {
+            return Err(LoadError::UnknownImport {
+                name: name.to_owned(),
+                import: i.clone(),
+                hint: import_hint(i).to_owned(),
+            });
+        }
+    }
+    let exported = |iface: &str| exports.iter().any(|e| drowl_interface(e).is_some_and(|(i, _)| i == iface));
+    let role = if exported("ingestion") {
+        Role::Ingestion
+    } else if exported("enrichment") {
+        Role::Enrichment
+    } else if exported("export") {
+        Role::Export
+    } else {
+        return Err(LoadError::NoWorld {
+            name: name.to_owned(),
+            exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
+        });
+    };
+    let wit_version = versions.into_iter().next().unwrap_or_else(|| SUPPORTED_WIT_VERSIONS[0].to_owned());
+
+    let pre: InstancePre<PluginState> = linker
+        .instantiate_pre(&component)
+        .map_err(|e| LoadError::Describe { name: name.to_owned(), message: format!("cannot link: {e:#}") })?;
+    let describe_err = |e: wasmtime::Error| LoadError::Describe {
+        name: name.to_owned(),
+        message: format!("the {} world's exports do not match drowl:plugin@{wit_version}: {e:#}", role.world()),
+    };
+    let role_pre = match role {
+        Role::Ingestion => RolePre::Ingestion(ingestion::IngestionPluginPre::new(pre).map_err(describe_err)?),
+        Role::Enrichment => RolePre::Enrichment(enrichment::EnrichmentPluginPre::new(pre).map_err(describe_err)?),
+        Role::Export => RolePre::Export(export::ExportPluginPre::new(pre).map_err(describe_err)?),
+    };
+
+    let budget = super::Budget { timeout: std::time::Duration::from_secs(5), ..super::Budget::default() };
+    let mut instance = super::instance::PluginInstance::start(
+        engine,
+        &role_pre,
+        describe_env,
+        "describe",
+        &budget,
+        None,
+    )
+    .await
+    .map_err(|e| LoadError::Describe { name: name.to_owned(), message: format!("describe failed: {e}") })?;
+    let manifest: Manifest = instance
+        .describe()
+        .await
+        .map_err(|e| LoadError::Describe { name: name.to_owned(), message: format!("describe failed: {e}") })?
+        .into();
+    manifest
+        .validate(crate::HOST_VERSION)
+        .map_err(|source| LoadError::Manifest { name: name.to_owned(), source })?;
+    if !manifest.capabilities.iter().any(|c| role.capabilities().contains(&c.as_str())) {
+        return Err(LoadError::Manifest {
+            name: name.to_owned(),
+            source: ManifestError {
+                field: "capabilities".into(),
+                problem: format!(
+                    "the component implements {} but declares none of {}",
+                    role.world(),
+                    role.capabilities().join(", ")
+                ),
+            },
+        });
+    }
+
+    Ok(LoadedPlugin {
+        manifest,
+        role,
+        wit_version,
+        sha256: hex::encode(Sha256::digest(bytes)),
+        size: bytes.len(),
+        imports,
+        exports,
+        pre: role_pre,
+    })
+}

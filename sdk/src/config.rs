@@ -1,0 +1,18 @@
+//! The plugin's configuration, typed and validated by the host against the manifest.
+
+use crate::bindings::drowl::plugin::config as wit;
+
+/// The value of a non-secret field declared in the manifest, default applied.
+pub fn get(key: &str) -> Option<String> {
+    wit::get(key)
+}
+
+/// The value of a `secret` field. The host redacts it from everything the plugin logs.
+pub fn secret(key: &str) -> Option<String> {
+    wit::secret(key)
+}
+
+/// A required non-secret field; the error tells the operator which key to set.
+pub fn require(key: &str) -> Result<String, crate::JobError> {
+    get(key).ok_or_else(|| crate::JobError::invalid_config(format!("set config `{key}`")))
+}

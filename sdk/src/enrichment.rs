@@ -1,0 +1,77 @@
+//! The enrichment role: derive keyword matches, identities and links from stored events.
+
+#[doc(hidden)]
+pub mod world {
+    wit_bindgen::generate!({
+        world: "enrichment-plugin",
+        path: "wit",
+        runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
+        with: {
+            "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
+            "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
+            "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
+            "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
+            "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
+            "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
+            "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__drowl_export_enrichment_world",
+        default_bindings_module: "::drowl_plugin_sdk::enrichment::world",
+    });
+}
+
+pub use world::exports::drowl::plugin::enrichment::{
+    EnrichRequest, EnrichResult, IdentityLink, Keyword, KeywordMatch, LinkConfidence,
+    MatchStrategy,
+};
+
+use crate::{JobError, Manifest};
+
+/// An enricher: implement this and invoke [`crate::enrichment_plugin!`].
+pub trait Enrichment {
+    /// The plugin's manifest. Called at load time: keep it pure.
+    fn manifest() -> Manifest;
+
+    /// Enriches one batch of stored events. The host calls it once per batch and stores
+    /// what it returns idempotently, so a retried job produces no duplicates.
+    fn enrich(req: EnrichRequest) -> Result<EnrichResult, JobError>;
+}
+
+impl EnrichRequest {
+    /// The value of a non-secret config field as passed with the request.
+    pub fn config_value(&self, key: &str) -> Option<&str> {
+        self.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Exports `$plugin` (a type implementing [`Enrichment`]) as the component's
+/// `enrichment-plugin` world. Invoke it once, at the root of the plugin crate.
+#[macro_export]
+macro_rules! enrichment_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            struct __DrowlEnrichmentExport;
+
+            impl $crate::enrichment::world::exports::drowl::plugin::plugin::Guest
+                for __DrowlEnrichmentExport
+            {
+                fn describe() -> $crate::Manifest {
+                    <$plugin as $crate::enrichment::Enrichment>::manifest()
+                }
+            }
+
+            impl $crate::enrichment::world::exports::drowl::plugin::enrichment::Guest
+                for __DrowlEnrichmentExport
+            {
+                fn enrich(
+                    req: $crate::enrichment::EnrichRequest,
+                ) -> ::core::result::Result<$crate::enrichment::EnrichResult, $crate::JobError> {
+                    <$plugin as $crate::enrichment::Enrichment>::enrich(req)
+                }
+            }
+
+            $crate::enrichment::world::__drowl_export_enrichment_world!(__DrowlEnrichmentExport with_types_in $crate::enrichment::world);
+        };
+    };
+}

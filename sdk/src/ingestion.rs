@@ -1,0 +1,95 @@
+//! The ingestion role: fetch events from a platform, one page per call.
+
+#[doc(hidden)]
+pub mod world {
+    wit_bindgen::generate!({
+        world: "ingestion-plugin",
+        path: "wit",
+        runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
+        with: {
+            "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
+            "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
+            "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
+            "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
+            "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
+            "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
+            "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
+        },
+        pub_export_macro: true,
+        export_macro_name: "__drowl_export_ingestion_world",
+        default_bindings_module: "::drowl_plugin_sdk::ingestion::world",
+    });
+}
+
+pub use world::exports::drowl::plugin::ingestion::{IngestBatch, IngestRequest};
+
+use crate::{Event, JobError, Manifest};
+
+/// A connector: implement this and invoke [`crate::ingestion_plugin!`].
+pub trait Ingestion {
+    /// The plugin's manifest (see [`Manifest::builder`]). Called at load time, before any
+    /// configuration exists: keep it pure.
+    fn manifest() -> Manifest;
+
+    /// Fetches one page. Return `has_more: true` with a `next_cursor` to be called again;
+    /// the host persists the cursor after storing each page, so the next run (or a retry
+    /// after a crash) resumes where this one stopped.
+    fn ingest(req: IngestRequest) -> Result<IngestBatch, JobError>;
+}
+
+impl IngestBatch {
+    /// A page after which there is more to fetch right now.
+    pub fn page(events: Vec<Event>, next_cursor: impl Into<String>) -> Self {
+        Self { events, identities: Vec::new(), next_cursor: Some(next_cursor.into()), has_more: true }
+    }
+
+    /// The last page for now. `next_cursor`, if any, is where the next run starts.
+    pub fn last_page(events: Vec<Event>) -> Self {
+        Self { events, identities: Vec::new(), next_cursor: None, has_more: false }
+    }
+
+    /// Sets the cursor the next call or run starts from.
+    #[must_use]
+    pub fn with_cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.next_cursor = Some(cursor.into());
+        self
+    }
+}
+
+impl IngestRequest {
+    /// The value of a non-secret config field as passed with the request.
+    pub fn config_value(&self, key: &str) -> Option<&str> {
+        self.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Exports `$plugin` (a type implementing [`Ingestion`]) as the component's
+/// `ingestion-plugin` world. Invoke it once, at the root of the plugin crate.
+#[macro_export]
+macro_rules! ingestion_plugin {
+    ($plugin:ty) => {
+        const _: () = {
+            struct __DrowlIngestionExport;
+
+            impl $crate::ingestion::world::exports::drowl::plugin::plugin::Guest
+                for __DrowlIngestionExport
+            {
+                fn describe() -> $crate::Manifest {
+                    <$plugin as $crate::ingestion::Ingestion>::manifest()
+                }
+            }
+
+            impl $crate::ingestion::world::exports::drowl::plugin::ingestion::Guest
+                for __DrowlIngestionExport
+            {
+                fn ingest(
+                    req: $crate::ingestion::IngestRequest,
+                ) -> ::core::result::Result<$crate::ingestion::IngestBatch, $crate::JobError> {
+                    <$plugin as $crate::ingestion::Ingestion>::ingest(req)
+                }
+            }
+
+            $crate::ingestion::world::__drowl_export_ingestion_world!(__DrowlIngestionExport with_types_in $crate::ingestion::world);
+        };
+    };
+}

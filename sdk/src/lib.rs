@@ -1,0 +1,155 @@
+//! # drowl-plugin-sdk
+//!
+//! Write drowl plugins in Rust. A plugin is a WebAssembly component that drowl-host
+//! runs in a sandbox: it can only reach what the host's imports offer (logging, its
+//! configuration, its own key-value store and objects, outbound HTTP to the origins it
+//! declared and the operator granted, and follow-up jobs).
+//!
+//! # Overview
+//!
+//! 1. Enable the role of your plugin as a feature: `ingestion`, `enrichment` or `export`.
+//! 2. Implement the role's trait ([`ingestion::Ingestion`], [`enrichment::Enrichment`] or
+//!    [`export::Export`]).
+//! 3. Invoke the role's macro once ([`ingestion_plugin!`], [`enrichment_plugin!`],
+//!    [`export_plugin!`]).
+//! 4. `cargo build --release --target wasm32-wasip2`: the `.wasm` in
+//!    `target/wasm32-wasip2/release/` is a component drowl-host loads as it is.
+//!
+//! # Example
+//!
+//! ```toml
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! drowl-plugin-sdk = { version = "0.1", features = ["ingestion"] }
+//! ```
+//!
+//! ```ignore
+//! use drowl_plugin_sdk::prelude::*;
+//!
+//! struct Hello;
+//!
+//! impl Ingestion for Hello {
+//!     fn manifest() -> Manifest {
+//!         Manifest::builder("hello", "Hello", env!("CARGO_PKG_VERSION"))
+//!             .description("Emits one event per run")
+//!             .capability(Capability::EventIngestion)
+//!             .source("webhook")
+//!             .config(ConfigField::string("greeting", "Greeting").default_value("hi"))
+//!             .build()
+//!     }
+//!
+//!     fn ingest(req: IngestRequest) -> Result<IngestBatch, JobError> {
+//!         let greeting = config::get("greeting").unwrap_or_default();
+//!         log::info(&format!("saying {greeting}"));
+//!         let event = Event::builder(&req.job.job_id, "webhook", "greeting", "2024-01-01T00:00:00Z")
+//!             .text(&greeting)
+//!             .payload_json(&serde_json::json!({ "greeting": greeting }))
+//!             .build();
+//!         Ok(IngestBatch::last_page(vec![event]))
+//!     }
+//! }
+//!
+//! drowl_plugin_sdk::ingestion_plugin!(Hello);
+//! ```
+//!
+//! # Compatibility
+//!
+//! | SDK   | WIT package          | drowl-host |
+//! |-------|----------------------|------------|
+//! | 0.1.x | `drowl:plugin@0.1.0` | ≥ 0.1.0    |
+
+extern crate self as drowl_plugin_sdk;
+
+mod builders;
+pub mod config;
+pub mod http;
+pub mod kv;
+pub mod log;
+pub mod objects;
+pub mod queue;
+
+#[cfg(feature = "enrichment")]
+pub mod enrichment;
+#[cfg(feature = "export")]
+pub mod export;
+#[cfg(feature = "ingestion")]
+pub mod ingestion;
+
+pub use builders::{ConfigFieldBuilder, EventBuilder, ManifestBuilder};
+
+/// Re-exports the generated bindings; not part of the stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+}
+
+/// Bindings for everything the host provides, shared by the role modules.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "host-api",
+        path: "wit",
+        runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
+        type_section_suffix: "drowl-host-api",
+    });
+}
+
+pub use bindings::drowl::plugin::types::{
+    Author, Capability, ConfigField, Event, FieldType, IdentityObservation, JobContext, JobError,
+    Manifest, ResourceRequest, RetryInfo, StoredEvent,
+};
+
+impl JobError {
+    /// A transient failure: the job is retried with its backoff.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::Retryable(RetryInfo { message: message.into(), retry_after_ms: None })
+    }
+
+    /// A transient failure that should be retried no sooner than `retry_after_ms`.
+    pub fn retry_after(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Self::Retryable(RetryInfo { message: message.into(), retry_after_ms: Some(retry_after_ms) })
+    }
+
+    /// The platform throttled us; retry after `retry_after_ms`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Self::RateLimited(RetryInfo { message: message.into(), retry_after_ms: Some(retry_after_ms) })
+    }
+
+    /// Retrying cannot help: the job fails at once.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent(message.into())
+    }
+
+    /// The configuration is wrong; say which key to fix.
+    pub fn invalid_config(message: impl Into<String>) -> Self {
+        Self::InvalidConfig(message.into())
+    }
+}
+
+
+impl JobContext {
+    /// Parses the job's `input` JSON into `T`, failing the job permanently (with the
+    /// serde error) when it does not fit: a malformed input will not improve on retry.
+    pub fn input_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
+        serde_json::from_str(&self.input)
+            .map_err(|e| JobError::permanent(format!("job input does not fit: {e}")))
+    }
+}
+
+/// Everything a plugin usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::{
+        Author, Capability, ConfigField, Event, FieldType, IdentityObservation, JobContext,
+        JobError, Manifest, StoredEvent, config, http, kv, log, objects, queue,
+    };
+    #[cfg(feature = "enrichment")]
+    pub use crate::enrichment::{
+        EnrichRequest, EnrichResult, Enrichment, Keyword, KeywordMatch, MatchStrategy,
+    };
+    #[cfg(feature = "export")]
+    pub use crate::export::{Export, ExportRequest, ExportResult};
+    #[cfg(feature = "ingestion")]
+    pub use crate::ingestion::{IngestBatch, IngestRequest, Ingestion};
+}

@@ -1,0 +1,27 @@
+//! Follow-up jobs and progress reporting.
+
+use crate::bindings::drowl::plugin::queue as wit;
+
+pub use wit::{NewJob, QueueError};
+
+/// Enqueues a follow-up job (enqueued only if the current job completes).
+pub fn enqueue(job_type: &str, name: &str, input: &serde_json::Value) -> Result<String, QueueError> {
+    wit::enqueue(&NewJob {
+        job_type: job_type.to_owned(),
+        name: name.to_owned(),
+        input: input.to_string(),
+        delay_ms: None,
+        priority: None,
+    })
+}
+
+/// Enqueues a fully specified follow-up job.
+pub fn enqueue_job(job: &NewJob) -> Result<String, QueueError> {
+    wit::enqueue(job)
+}
+
+/// Reports progress, 0 to 100.
+pub fn progress(percent: u8) {
+    wit::progress(percent.min(100));
+}
+
