@@ -1,0 +1,209 @@
+//! Retry decisions: Bull's built-in backoffs, drowl's `linear`, custom strategies, and the
+//! handler's own overrides.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::HandlerError;
+use crate::job::value_as_i64;
+
+/// What a custom backoff strategy sees.
+#[derive(Debug)]
+pub struct BackoffContext<'a> {
+    /// Failed attempts so far, including the one that just failed.
+    pub attempts_made: u32,
+    /// `backoff.delay` from the job's options.
+    pub delay: Option<u64>,
+    /// `backoff.options` from the job's options.
+    pub options: Option<&'a Value>,
+    /// The failure being retried.
+    pub error: &'a HandlerError,
+}
+
+/// A custom backoff strategy, registered on the worker under a `backoff.type` name (Bull's
+/// `settings.backoffStrategies`). Returns the delay in ms; a negative value stops retrying.
+pub type BackoffStrategy = Arc<dyn Fn(&BackoffContext<'_>) -> i64 + Send + Sync>;
+
+/// drowl's `linear` strategy: `delay · attemptsMade`.
+pub(crate) fn linear() -> BackoffStrategy {
+    Arc::new(|ctx: &BackoffContext<'_>| {
+        let delay = ctx.delay.or_else(|| {
+            ctx.options
+                .and_then(|o| o.get("delay"))
+                .and_then(value_as_i64)
+                .and_then(|d| u64::try_from(d).ok())
+        });
+        let total = delay
+            .unwrap_or(0)
+            .saturating_mul(u64::from(ctx.attempts_made));
+        i64::try_from(total).unwrap_or(i64::MAX)
+    })
+}
+
+/// What happens after a failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RetryDecision {
+    /// No retry: the job moves to `failed`.
+    Fail,
+    /// Back to wait (or paused) at once.
+    Now,
+    /// Into `delayed` for this many ms.
+    After(u64),
+}
+
+/// Bull's decision: retry while `attemptsMade < attempts`; the delay comes from the handler
+/// (`RetryAfter`), or from the job's `backoff` (fixed, exponential, or a custom strategy —
+/// where −1 means stop). `Permanent` never retries. An unknown strategy fails the job with
+/// the returned message (Bull would throw and leave the job to the stalled check).
+pub(crate) fn decide(
+    opts: &Value,
+    attempts_made: u32,
+    error: &HandlerError,
+    strategies: &HashMap<String, BackoffStrategy>,
+) -> Result<RetryDecision, String> {
+    let attempts = opts
+        .get("attempts")
+        .and_then(value_as_i64)
+        .unwrap_or(1)
+        .max(1);
+    if i64::from(attempts_made) >= attempts {
+        return Ok(RetryDecision::Fail);
+    }
+    let delay = match error {
+        HandlerError::Permanent { .. } => return Ok(RetryDecision::Fail),
+        HandlerError::RetryAfter { delay, .. } => {
+            i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)
+        }
+        HandlerError::Failed { .. } => match normalize(opts.get("backoff")) {
+            None => 0,
+            Some((kind, delay, options)) => {
+                let d = delay.unwrap_or(0);
+                match kind.as_str() {
+                    _ if strategies.contains_key(&kind) => {
+                        let ctx = BackoffContext {
+                            attempts_made,
+                            delay,
+                            options: options.as_ref(),
+                            error,
+                        };
+                        strategies[&kind](&ctx)
+                    }
+                    "fixed" => i64::try_from(d).unwrap_or(i64::MAX),
+                    "exponential" => exponential(d, attempts_made),
+                    other => {
+                        return Err(format!(
+                            "Unknown backoff strategy {other}. If a custom backoff strategy is used, specify it when the queue is created."
+                        ));
+                    }
+                }
+            }
+        },
+    };
+    Ok(match delay {
+        d if d < 0 => RetryDecision::Fail,
+        0 => RetryDecision::Now,
+        d => RetryDecision::After(u64::try_from(d).unwrap_or(u64::MAX)),
+    })
+}
+
+/// `Math.round((2^attemptsMade − 1) · delay)`.
+fn exponential(delay: u64, attempts_made: u32) -> i64 {
+    let factor = 2f64.powi(i32::try_from(attempts_made).unwrap_or(i32::MAX)) - 1.0;
+    let v = (factor * delay as f64).round();
+    if v >= i64::MAX as f64 {
+        i64::MAX
+    } else {
+        v as i64
+    }
+}
+
+/// Bull's `backoffs.normalize`: a number is `{type: fixed, delay}`.
+fn normalize(backoff: Option<&Value>) -> Option<(String, Option<u64>, Option<Value>)> {
+    let b = backoff?;
+    if let Some(n) = value_as_i64(b).filter(|_| b.is_number()) {
+        return Some(("fixed".to_owned(), u64::try_from(n).ok(), None));
+    }
+    let obj = b.as_object()?;
+    let kind = obj.get("type")?.as_str()?.to_owned();
+    let delay = obj
+        .get("delay")
+        .and_then(value_as_i64)
+        .and_then(|d| u64::try_from(d).ok());
+    Some((kind, delay, obj.get("options").cloned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn strategies() -> HashMap<String, BackoffStrategy> {
+        HashMap::from([("linear".to_owned(), linear())])
+    }
+
+    #[test]
+    fn exponential_is_d_3d_7d() {
+        let opts = json!({"attempts": 5, "backoff": {"type": "exponential", "delay": 100}});
+        let e = HandlerError::failed("x");
+        let got: Vec<_> = (1..=4)
+            .map(|n| decide(&opts, n, &e, &strategies()).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                RetryDecision::After(100),
+                RetryDecision::After(300),
+                RetryDecision::After(700),
+                RetryDecision::After(1500)
+            ]
+        );
+        assert_eq!(
+            decide(&opts, 5, &e, &strategies()).unwrap(),
+            RetryDecision::Fail
+        );
+    }
+
+    #[test]
+    fn numeric_backoff_is_fixed_and_linear_multiplies() {
+        let e = HandlerError::failed("x");
+        let fixed = json!({"attempts": 3, "backoff": 250});
+        assert_eq!(
+            decide(&fixed, 2, &e, &strategies()).unwrap(),
+            RetryDecision::After(250)
+        );
+        let lin = json!({"attempts": 4, "backoff": {"type": "linear", "delay": 100}});
+        assert_eq!(
+            decide(&lin, 3, &e, &strategies()).unwrap(),
+            RetryDecision::After(300)
+        );
+    }
+
+    #[test]
+    fn overrides_and_defaults() {
+        let opts = json!({"attempts": 3, "backoff": {"type": "fixed", "delay": 1000}});
+        let ra = HandlerError::retry_after("x", std::time::Duration::from_millis(42));
+        assert_eq!(
+            decide(&opts, 1, &ra, &strategies()).unwrap(),
+            RetryDecision::After(42)
+        );
+        let p = HandlerError::permanent("x");
+        assert_eq!(
+            decide(&opts, 1, &p, &strategies()).unwrap(),
+            RetryDecision::Fail
+        );
+        let none = json!({"attempts": 2});
+        let e = HandlerError::failed("x");
+        assert_eq!(
+            decide(&none, 1, &e, &strategies()).unwrap(),
+            RetryDecision::Now
+        );
+        assert_eq!(
+            decide(&json!({}), 1, &e, &strategies()).unwrap(),
+            RetryDecision::Fail
+        );
+        let unknown = json!({"attempts": 2, "backoff": {"type": "nope", "delay": 1}});
+        assert!(decide(&unknown, 1, &e, &strategies()).is_err());
+    }
+}

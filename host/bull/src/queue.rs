@@ -1,0 +1,422 @@
+//! The producer/admin handle: add jobs exactly as Bull's `addJob` does, read counts and
+//! jobs, pause and resume.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fred::prelude::{Client, ClientLike};
+use fred::types::Value as RedisValue;
+use serde_json::{Map, Value};
+
+use crate::config::QueueConfig;
+use crate::conn;
+use crate::error::QueueError;
+use crate::job::{
+    JobCounts, JobId, JobOptions, JobRecord, JobState, apply_default_opts, value_as_i64,
+};
+use crate::keys::Keys;
+use crate::repeat;
+use crate::scripts::Scripts;
+
+/// Milliseconds since the epoch, the unit of every Bull timestamp.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// What a queue handle and a worker share: the connection, key names, scripts and the
+/// per-process token (Bull's `queue.token`, used as lock value and event suffix).
+#[derive(Debug, Clone)]
+pub(crate) struct Core {
+    pub(crate) client: Client,
+    pub(crate) keys: Keys,
+    pub(crate) scripts: Arc<Scripts>,
+    pub(crate) token: String,
+    pub(crate) config: QueueConfig,
+}
+
+impl Core {
+    pub(crate) async fn connect(config: &QueueConfig) -> Result<Self, QueueError> {
+        config.validate()?;
+        let client = conn::command_client(config).await?;
+        Ok(Self {
+            client,
+            keys: Keys::new(&config.prefix, &config.queue_name),
+            scripts: Scripts::new(),
+            token: uuid::Uuid::new_v4().to_string(),
+            config: config.clone(),
+        })
+    }
+
+    fn base(&self) -> String {
+        self.keys.base().to_owned()
+    }
+
+    /// Bull's addJob script. `repeat` = (repeat key, run millis, check that the repeatable
+    /// still exists). Returns `None` only when the repeatable was removed.
+    pub(crate) async fn add_job_raw(
+        &self,
+        name: &str,
+        data: String,
+        opts: &Map<String, Value>,
+        repeat: Option<(&str, i64, bool)>,
+    ) -> Result<Option<JobId>, QueueError> {
+        let timestamp = opts
+            .get("timestamp")
+            .and_then(value_as_i64)
+            .unwrap_or_else(now_ms);
+        let delay = opts.get("delay").and_then(value_as_i64).unwrap_or(0).max(0);
+        let run_at = if delay > 0 { timestamp + delay } else { 0 };
+        let priority = opts
+            .get("priority")
+            .and_then(value_as_i64)
+            .unwrap_or(0)
+            .max(0);
+        let lifo = opts.get("lifo") == Some(&Value::Bool(true));
+        let custom_id = match opts.get("jobId") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        let (repeat_key, repeat_millis, check) = match repeat {
+            Some((k, m, c)) => (k.to_owned(), m.to_string(), if c { "1" } else { "0" }),
+            None => (String::new(), String::new(), "0"),
+        };
+        let reply = self
+            .scripts
+            .add_job
+            .run(
+                &self.client,
+                vec![
+                    self.base(),
+                    custom_id,
+                    name.to_owned(),
+                    data,
+                    serde_json::to_string(opts)?,
+                    timestamp.to_string(),
+                    delay.to_string(),
+                    run_at.to_string(),
+                    priority.to_string(),
+                    if lifo { "1" } else { "0" }.to_owned(),
+                    self.token.clone(),
+                    repeat_key,
+                    repeat_millis,
+                    check.to_owned(),
+                ],
+            )
+            .await?;
+        Ok(redis_string(&reply).map(JobId))
+    }
+
+    /// Schedule the run after the one described by `opts` (Bull's `nextRepeatableJob`).
+    /// `skip_check` is true when the producer adds the first run; a worker checks that the
+    /// repeatable still exists so `removeRepeatable` stops the chain.
+    pub(crate) async fn schedule_next_repeat(
+        &self,
+        name: &str,
+        data: String,
+        opts: &Map<String, Value>,
+        skip_check: bool,
+    ) -> Result<Option<JobId>, QueueError> {
+        let Some(next) = repeat::next_run(name, opts, now_ms())? else {
+            return Ok(None);
+        };
+        self.add_job_raw(
+            name,
+            data,
+            &next.opts,
+            Some((&next.repeat_key, next.millis, !skip_check)),
+        )
+        .await
+    }
+
+    pub(crate) async fn progress(&self, id: &str, progress: &Value) -> Result<(), QueueError> {
+        let event = serde_json::json!({"jobId": id, "progress": progress}).to_string();
+        let rc = self
+            .scripts
+            .progress
+            .run(
+                &self.client,
+                vec![self.base(), id.to_owned(), progress.to_string(), event],
+            )
+            .await?;
+        match redis_i64(&rc) {
+            Some(0) => Ok(()),
+            Some(code) => Err(QueueError::from_code(id, code)),
+            None => Err(QueueError::Protocol(format!("updateProgress: {rc:?}"))),
+        }
+    }
+
+    pub(crate) async fn log(&self, id: &str, row: &str) -> Result<u64, QueueError> {
+        let rc = self
+            .scripts
+            .add_log
+            .run(
+                &self.client,
+                vec![self.base(), id.to_owned(), row.to_owned()],
+            )
+            .await?;
+        match redis_i64(&rc) {
+            Some(n) if n >= 0 => Ok(u64::try_from(n).unwrap_or(0)),
+            Some(code) => Err(QueueError::from_code(id, code)),
+            None => Err(QueueError::Protocol(format!("addLog: {rc:?}"))),
+        }
+    }
+}
+
+/// Producer and admin handle on one queue.
+///
+/// Why separate from [`Worker`](crate::Worker): the host's `enqueue` and `jobs` commands, and
+/// tests, need to add and inspect jobs without consuming any.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    core: Core,
+}
+
+impl Queue {
+    /// Connect to Redis (retrying until it answers) and check the eviction policy.
+    pub async fn connect(config: &QueueConfig) -> Result<Self, QueueError> {
+        let core = Core::connect(config).await?;
+        conn::check_eviction_policy(&core.client).await;
+        Ok(Self { core })
+    }
+
+    pub(crate) fn from_core(core: Core) -> Self {
+        Self { core }
+    }
+
+    /// The settings this handle was opened with.
+    #[must_use]
+    pub fn config(&self) -> &QueueConfig {
+        &self.core.config
+    }
+
+    /// `<prefix>:<queue>:<suffix>`, for callers that need a raw key (tests, diagnostics).
+    #[must_use]
+    pub fn key(&self, suffix: &str) -> String {
+        self.core.keys.key(suffix)
+    }
+
+    /// The underlying command connection, for diagnostics and tests.
+    #[must_use]
+    pub fn client(&self) -> &Client {
+        &self.core.client
+    }
+
+    /// Add a job as Bull's `queue.add(name, data, opts)` does: the same hash fields, custom
+    /// id deduplication, delay, priority insertion, lifo, paused handling; a repeatable job
+    /// registers its schedule and adds its first run. Returns the id (for a repeatable job,
+    /// the id of the first run; for a duplicate custom id, that id).
+    pub async fn add(
+        &self,
+        name: &str,
+        data: Value,
+        opts: JobOptions,
+    ) -> Result<JobId, QueueError> {
+        let mut map = match serde_json::to_value(&opts)? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let data = serde_json::to_string(&data)?;
+        if opts.repeat.is_some() {
+            if let Some(c) = opts.repeat.as_ref().and_then(|r| r.cron.as_ref()) {
+                repeat::parse_cron(c)?;
+            }
+            return self
+                .core
+                .schedule_next_repeat(name, data, &map, true)
+                .await?
+                .ok_or_else(|| {
+                    QueueError::InvalidOptions(
+                        "repeat options produce no run (limit or endDate reached)".to_owned(),
+                    )
+                });
+        }
+        apply_default_opts(&mut map, now_ms());
+        self.core
+            .add_job_raw(name, data, &map, None)
+            .await?
+            .ok_or_else(|| QueueError::Protocol("addJob returned nil".to_owned()))
+    }
+
+    /// Sizes of wait, active, completed, failed, delayed and paused (Bull's
+    /// `getJobCounts()`).
+    pub async fn get_job_counts(&self) -> Result<JobCounts, QueueError> {
+        let reply = self
+            .core
+            .scripts
+            .counts
+            .run(&self.core.client, vec![self.core.base()])
+            .await?;
+        let n: Vec<u64> = reply
+            .into_array()
+            .iter()
+            .map(|v| {
+                redis_i64(v)
+                    .and_then(|i| u64::try_from(i).ok())
+                    .unwrap_or(0)
+            })
+            .collect();
+        if n.len() != 6 {
+            return Err(QueueError::Protocol("getJobCounts".to_owned()));
+        }
+        Ok(JobCounts {
+            waiting: n[0],
+            active: n[1],
+            paused: n[2],
+            completed: n[3],
+            failed: n[4],
+            delayed: n[5],
+        })
+    }
+
+    /// A job's state and fields, or `None` when its hash does not exist (never added, or
+    /// removed by removeOnComplete/removeOnFail).
+    pub async fn get_job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
+        let reply = self
+            .core
+            .scripts
+            .get_job
+            .run(&self.core.client, vec![self.core.base(), id.to_owned()])
+            .await?;
+        let mut parts = reply.into_array().into_iter();
+        let state = parts
+            .next()
+            .as_ref()
+            .and_then(redis_string)
+            .unwrap_or_default();
+        let fields = parts.next().map(hash_from_flat).unwrap_or_default();
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(JobRecord::from_hash(
+            id,
+            JobState::parse(&state),
+            fields,
+        )))
+    }
+
+    /// Pause the queue globally (Bull's `queue.pause()`): `wait` is renamed to `paused` and
+    /// new jobs go there until [`Queue::resume`].
+    pub async fn pause(&self) -> Result<(), QueueError> {
+        self.pause_resume("paused").await
+    }
+
+    /// Resume a globally paused queue (Bull's `queue.resume()`).
+    pub async fn resume(&self) -> Result<(), QueueError> {
+        self.pause_resume("resumed").await
+    }
+
+    async fn pause_resume(&self, what: &str) -> Result<(), QueueError> {
+        self.core
+            .scripts
+            .pause
+            .run(&self.core.client, vec![self.core.base(), what.to_owned()])
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the queue is globally paused.
+    pub async fn is_paused(&self) -> Result<bool, QueueError> {
+        use fred::prelude::KeysInterface;
+        let n: i64 = self
+            .core
+            .client
+            .exists(self.core.keys.key("meta-paused"))
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Repeatable schedules as `(repeat key, next run ms)`, like `getRepeatableJobs()`.
+    pub async fn get_repeatable_keys(&self) -> Result<Vec<(String, i64)>, QueueError> {
+        use fred::prelude::SortedSetsInterface;
+        let v: Vec<(String, f64)> = self
+            .core
+            .client
+            .zrange(self.core.keys.key("repeat"), 0, -1, None, false, None, true)
+            .await?;
+        Ok(v.into_iter().map(|(k, s)| (k, s as i64)).collect())
+    }
+
+    /// Delete every key of this queue (for tests and operators resetting a queue). Not
+    /// atomic; do not run it while workers are active.
+    pub async fn obliterate(&self) -> Result<u64, QueueError> {
+        use fred::prelude::KeysInterface;
+        let pattern = format!("{}*", glob_escape(self.core.keys.base()));
+        let mut cursor = "0".to_owned();
+        let mut deleted = 0u64;
+        loop {
+            let reply: (String, Vec<String>) = self
+                .core
+                .client
+                .custom(
+                    conn::cmd("SCAN"),
+                    vec![
+                        cursor.clone(),
+                        "MATCH".into(),
+                        pattern.clone(),
+                        "COUNT".into(),
+                        "1000".into(),
+                    ],
+                )
+                .await?;
+            if !reply.1.is_empty() {
+                let n: u64 = self.core.client.del(reply.1).await?;
+                deleted += n;
+            }
+            cursor = reply.0;
+            if cursor == "0" {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Close the connection.
+    pub async fn close(self) -> Result<(), QueueError> {
+        self.core.client.quit().await?;
+        Ok(())
+    }
+}
+
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A Redis reply as a string, when it is one.
+pub(crate) fn redis_string(v: &RedisValue) -> Option<String> {
+    match v {
+        RedisValue::String(_) | RedisValue::Bytes(_) | RedisValue::Integer(_) => v.as_string(),
+        _ => None,
+    }
+}
+
+/// A Redis reply as an integer, when it is one.
+pub(crate) fn redis_i64(v: &RedisValue) -> Option<i64> {
+    match v {
+        RedisValue::Integer(i) => Some(*i),
+        RedisValue::String(_) | RedisValue::Bytes(_) => v.as_string()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// HGETALL's flat `[field, value, …]` array as a map.
+pub(crate) fn hash_from_flat(v: RedisValue) -> HashMap<String, String> {
+    let items = v.into_array();
+    let mut out = HashMap::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(val)) = (it.next(), it.next()) {
+        if let (Some(k), Some(val)) = (redis_string(&k), redis_string(&val)) {
+            out.insert(k, val);
+        }
+    }
+    out
+}

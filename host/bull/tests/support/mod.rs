@@ -1,0 +1,217 @@
+//! Shared helpers for the integration tests: unique queue names, the example worker binary,
+//! the real bull client (node), and the machine's Redis.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A queue name no other test (or earlier run) uses.
+pub(crate) fn unique_queue(tag: &str) -> String {
+    format!(
+        "t-{tag}-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The `noop_worker` example, which `cargo test -p drowl-bull` builds next to the tests.
+pub(crate) fn worker_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let debug_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = debug_dir.join("examples").join("noop_worker");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test -p drowl-bull` (which builds examples) or `cargo build -p drowl-bull --examples` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) name: String,
+}
+
+impl Proc {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} {}", self.pid());
+    }
+
+    /// Wait for exit up to `limit`; returns the exit status if it exited.
+    pub(crate) fn wait_for(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Start a worker process on `queue` with extra environment (CONCURRENCY, LOCK_MS, …).
+pub(crate) fn spawn_worker(queue: &str, env: &[(&str, &str)]) -> Proc {
+    let mut cmd = Command::new(worker_bin());
+    cmd.env("QUEUE", queue)
+        .env("REDIS_URL", REDIS_URL)
+        .env("RECORD", "1")
+        .env(
+            "RUST_LOG",
+            std::env::var("WORKER_LOG").unwrap_or_else(|_| "warn,drowl_bull=info".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(if std::env::var("WORKER_STDERR").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Proc {
+        child: cmd.spawn().expect("spawn noop_worker"),
+        name: format!("worker on {queue}"),
+    }
+}
+
+/// `tests/interop/node_modules` with the real bull, installed with `npm ci` when missing.
+pub(crate) fn interop_dir() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let dir = repo_root().join("tests/interop");
+            if !dir.join("node_modules/bull/package.json").exists() {
+                let status = Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund"])
+                    .current_dir(&dir)
+                    .status()
+                    .expect("npm ci");
+                assert!(status.success(), "npm ci in tests/interop failed");
+            }
+            dir
+        })
+        .clone()
+}
+
+/// Run `node <script> <args>` in tests/interop with QUEUE set; returns its output.
+pub(crate) fn node(script: &str, args: &[&str], queue: &str, env: &[(&str, &str)]) -> Output {
+    let dir = interop_dir();
+    let mut cmd = Command::new("node");
+    cmd.arg(script)
+        .args(args)
+        .current_dir(&dir)
+        .env("QUEUE", queue)
+        .env("REDIS_URL", REDIS_URL);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run node")
+}
+
+pub(crate) fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Serialises the tests that restart the machine's Redis (and the ones that must not run
+/// while it is down) within one test binary.
+pub(crate) fn redis_restart_lock() -> &'static tokio::sync::Mutex<()> {
+    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+pub(crate) fn redis_cli(args: &[&str]) -> Output {
+    Command::new("redis-cli")
+        .args(args)
+        .output()
+        .expect("redis-cli")
+}
+
+pub(crate) fn redis_up() -> bool {
+    redis_cli(&["ping"]).stdout.starts_with(b"PONG")
+}
+
+/// Start the machine's Redis with the same command the machine uses.
+pub(crate) fn start_redis() {
+    if redis_up() {
+        return;
+    }
+    let status = Command::new("redis-server")
+        .args([
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ])
+        .status()
+        .expect("redis-server");
+    assert!(status.success(), "redis-server failed to start");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !redis_up() {
+        assert!(Instant::now() < end, "redis did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub(crate) fn stop_redis() {
+    let _ = redis_cli(&["shutdown", "nosave"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while redis_up() {
+        assert!(Instant::now() < end, "redis did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Restarts Redis when dropped, so a failing fault test never leaves the machine without it.
+pub(crate) struct RedisGuard;
+
+impl Drop for RedisGuard {
+    fn drop(&mut self) {
+        start_redis();
+    }
+}
