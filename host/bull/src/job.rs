@@ -44,7 +44,9 @@ impl From<&str> for JobId {
 ///
 /// Why a string type: Bull resolves the type at retry time among built-ins (`fixed`,
 /// `exponential`) and the worker's custom strategies; drowl's `linear` is one of the latter.
+/// A bare number deserializes as `fixed`, as Bull normalizes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "BackoffRepr")]
 pub struct Backoff {
     /// `fixed`, `exponential`, `linear`, or a custom strategy registered on the worker.
     #[serde(rename = "type")]
@@ -55,6 +57,38 @@ pub struct Backoff {
     /// Free-form options handed to custom strategies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub options: Option<Value>,
+}
+
+/// The shapes Bull accepts for `backoff`: a number (fixed delay) or an object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum BackoffRepr {
+    Number(u64),
+    Object {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        delay: Option<u64>,
+        #[serde(default)]
+        options: Option<Value>,
+    },
+}
+
+impl From<BackoffRepr> for Backoff {
+    fn from(r: BackoffRepr) -> Self {
+        match r {
+            BackoffRepr::Number(ms) => Backoff::fixed(ms),
+            BackoffRepr::Object {
+                kind,
+                delay,
+                options,
+            } => Backoff {
+                kind,
+                delay,
+                options,
+            },
+        }
+    }
 }
 
 impl Backoff {

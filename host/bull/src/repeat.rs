@@ -109,12 +109,17 @@ pub(crate) fn parse_cron(expr: &str) -> Result<Cron, QueueError> {
         .map_err(|e| QueueError::InvalidOptions(format!("cron {expr:?}: {e}")))
 }
 
+/// The first match strictly after `after_ms`, at whole seconds (cron-parser drops the
+/// milliseconds of the current date; croner would keep them).
 fn next_in<Tz: TimeZone>(cron: &Cron, tz: &Tz, after_ms: i64) -> Result<Option<i64>, QueueError> {
-    let Some(start) = tz.timestamp_millis_opt(after_ms).single() else {
+    let whole = after_ms - after_ms.rem_euclid(1000);
+    let Some(start) = tz.timestamp_millis_opt(whole).single() else {
         return Ok(None);
     };
     match cron.find_next_occurrence(&start, false) {
-        Ok(next) => Ok(Some(next.timestamp_millis())),
+        Ok(next) => Ok(Some(
+            next.timestamp_millis() - next.timestamp_millis().rem_euclid(1000),
+        )),
         Err(e) => Err(QueueError::InvalidOptions(format!("cron: {e}"))),
     }
 }
