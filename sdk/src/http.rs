@@ -112,16 +112,29 @@ impl Response {
 }
 
 
+/// A one-line description of an HTTP error, for job errors and logs.
+pub fn describe_error(e: &HttpError) -> String {
+    match e {
+        HttpError::Denied(m) => format!("request denied: {m}"),
+        HttpError::InvalidRequest(m) => format!("invalid request: {m}"),
+        HttpError::Timeout(m) => format!("request timed out: {m}"),
+        HttpError::TooLarge(n) => format!("response larger than the host's limit of {n} bytes"),
+        HttpError::BudgetExhausted(m) => format!("request budget exhausted: {m}"),
+        HttpError::Connection(m) => format!("connection failed: {m}"),
+    }
+}
+
 impl From<HttpError> for JobError {
     /// Network trouble is retryable; a denied origin is a configuration problem the
     /// operator must fix (grant the host); anything else will not improve on retry.
     fn from(e: HttpError) -> Self {
+        let message = describe_error(&e);
         match e {
             HttpError::Timeout(_) | HttpError::Connection(_) | HttpError::BudgetExhausted(_) => {
-                Self::retryable(e.to_string())
+                Self::retryable(message)
             }
-            HttpError::Denied(_) => Self::invalid_config(e.to_string()),
-            HttpError::InvalidRequest(_) | HttpError::TooLarge(_) => Self::permanent(e.to_string()),
+            HttpError::Denied(_) => Self::invalid_config(message),
+            HttpError::InvalidRequest(_) | HttpError::TooLarge(_) => Self::permanent(message),
         }
     }
 }

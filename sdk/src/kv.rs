@@ -36,11 +36,22 @@ pub fn set_json<T: serde::Serialize>(key: &str, value: &T) -> Result<(), KvError
 }
 
 
+/// A one-line description of a key-value error.
+pub fn describe_error(e: &KvError) -> String {
+    match e {
+        KvError::InvalidKey(m) => format!("invalid key: {m}"),
+        KvError::TooLarge(n) => format!("value larger than the host's limit of {n} bytes"),
+        KvError::Unavailable(m) => format!("key-value store unavailable: {m}"),
+    }
+}
+
 impl From<KvError> for crate::JobError {
+    /// Storage outages are retryable; a bad key or size will not improve on retry.
     fn from(e: KvError) -> Self {
+        let message = describe_error(&e);
         match e {
-            KvError::Unavailable(m) => Self::retryable(m),
-            other => Self::permanent(other.to_string()),
+            KvError::Unavailable(_) => Self::retryable(message),
+            _ => Self::permanent(message),
         }
     }
 }

@@ -15,11 +15,22 @@ pub fn get(key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
 }
 
 
+/// A one-line description of an object error.
+pub fn describe_error(e: &ObjectError) -> String {
+    match e {
+        ObjectError::InvalidKey(m) => format!("invalid object key: {m}"),
+        ObjectError::TooLarge(n) => format!("object larger than the host's limit of {n} bytes"),
+        ObjectError::Unavailable(m) => format!("object storage unavailable: {m}"),
+    }
+}
+
 impl From<ObjectError> for crate::JobError {
+    /// Storage outages are retryable; a bad key or size will not improve on retry.
     fn from(e: ObjectError) -> Self {
+        let message = describe_error(&e);
         match e {
-            ObjectError::Unavailable(m) => Self::retryable(m),
-            other => Self::permanent(other.to_string()),
+            ObjectError::Unavailable(_) => Self::retryable(message),
+            _ => Self::permanent(message),
         }
     }
 }

@@ -25,3 +25,12 @@ pub fn progress(percent: u8) {
     wit::progress(percent.min(100));
 }
 
+
+/// A one-line description of a queue error.
+pub fn describe_error(e: &QueueError) -> String {
+    match e {
+        QueueError::Invalid(m) => format!("invalid follow-up job: {m}"),
+        QueueError::LimitReached(n) => format!("follow-up job limit of {n} reached"),
+        QueueError::Unavailable(m) => format!("queue unavailable: {m}"),
+    }
+}

@@ -23,20 +23,20 @@ pub enum CallError {
     #[error("deadline exceeded: the plugin ran past its {0:?} budget (an endless loop, or work too big for one job: page it with the cursor)")]
     Timeout(Duration),
     /// The plugin tried to grow its memory past the budget.
-    #[error("memory limit: the plugin tried to use more than {0} bytes of linear memory")]
+    #[error("the plugin tried to use more than {0} bytes of linear memory")]
     MemoryLimit(u64),
     /// The plugin overflowed its stack (usually unbounded recursion).
-    #[error("trap: stack overflow (unbounded recursion?)")]
+    #[error("stack overflow (unbounded recursion?)")]
     StackOverflow,
     /// The plugin ran out of fuel.
-    #[error("fuel exhausted: the plugin executed more instructions than its budget allows")]
+    #[error("the plugin executed more instructions than its budget allows")]
     OutOfFuel,
     /// The plugin passed or returned more data than allowed.
-    #[error("output limit: {0}")]
+    #[error("{0}")]
     OutputLimit(String),
     /// Any other trap: a panic, `unreachable`, a bad memory access, invalid UTF-8 in a
     /// string, a failed host call.
-    #[error("trap: {0}")]
+    #[error("{0}")]
     Trap(String),
 }
 
@@ -237,12 +237,15 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
         ));
     }
     let stderr = state.stderr_tail();
-    let first_line = text.lines().next().unwrap_or("").to_owned();
-    let detail = if stderr.is_empty() {
-        first_line
-    } else {
-        // Rust panics print to stderr and then abort with `unreachable`.
-        format!("{first_line}; plugin stderr: {}", stderr.replace('\n', " | "))
+    // Rust plugins print a panic message to stderr, then abort with `unreachable`.
+    if let Some(at) = stderr.find("panicked at ") {
+        let msg = stderr[at..].lines().next().unwrap_or_default().replace("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace", "");
+        return CallError::Trap(state.env.redactor.clean(&format!("the plugin {}", msg.trim())));
+    }
+    let what = match e.downcast_ref::<Trap>() {
+        Some(trap) => format!("the plugin trapped: {trap}"),
+        None => format!("the plugin failed: {}", text.lines().next().unwrap_or("")),
     };
+    let detail = if stderr.is_empty() { what } else { format!("{what}; stderr: {}", stderr.replace('\n', " | ")) };
     CallError::Trap(state.env.redactor.clean(&detail))
 }

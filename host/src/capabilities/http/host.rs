@@ -21,7 +21,7 @@ impl wit::Host for PluginState {
             body: req.body,
             timeout_ms: req.timeout_ms,
         };
-        let result = client.send(&job, out, Some(deadline.into())).await;
+        let result = client.send(&job, out, Some(deadline)).await;
         Ok(match result {
             Ok(r) => Ok(wit::Response {
                 status: r.status,

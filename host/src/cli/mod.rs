@@ -1,0 +1,62 @@
+//! The `drowl-host` command line.
+//!
+//! Each subcommand lives in its own module; this one parses arguments, sets up logging
+//! and maps failures to exit codes (see [`exit`]).
+
+pub mod exit;
+pub mod plugin;
+pub mod run_plugin;
+
+use clap::{Parser, Subcommand};
+
+/// drowl's data plane: runs ingestion and enrichment plugins as sandboxed WebAssembly
+/// components.
+#[derive(Debug, Parser)]
+#[command(name = "drowl-host", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one job through a plugin, as the daemon would, on embedded storage.
+    RunPlugin(run_plugin::RunPluginArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+}
+
+/// Entry point of the binary.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::INTERNAL.into();
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::RunPlugin(args) => run_plugin::run(args).await,
+            Command::Plugin(cmd) => plugin::run(cmd).await,
+        }
+    });
+    std::process::ExitCode::from(code)
+}
+
+/// Logs go to stderr (stdout carries results). `RUST_LOG` overrides the default `warn`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let json = std::env::var("DROWL_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,213 @@
+//! `drowl-host run-plugin`: run one job through one plugin, exactly as the daemon would
+//! (same engine settings, same budgets, same storage code), on embedded storage, with no
+//! Redis, PostgreSQL or S3.
+//!
+//! stdout gets the result as JSON; stderr gets one summary line (or one error line), so
+//! `run-plugin ... | jq` works and a failing run says what to fix.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use serde_json::json;
+
+use super::exit;
+use crate::config::{DataDirArgs, SandboxArgs};
+use crate::jobs::{Executor, FailedJob, JobRequest, ReadyPlugin, Registry};
+use crate::runtime::{EngineSettings, Runtime};
+
+/// Arguments of `run-plugin`.
+#[derive(Debug, Args)]
+pub struct RunPluginArgs {
+    /// The plugin component (.wasm).
+    pub plugin: PathBuf,
+    /// The job, in drowl's format `{"type", "name", "input"}`: a file, or `-` for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub job: String,
+    /// The job id (default: a fresh `local-…` id). Reusing an id reproduces a job.
+    #[arg(long)]
+    pub job_id: Option<String>,
+    /// Where embedded state lives.
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Budgets, grants and config.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    code
+}
+
+/// Runs the command; returns the exit code.
+pub async fn run(args: RunPluginArgs) -> u8 {
+    let text = if args.job == "-" {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            return fail(exit::USAGE, format!("cannot read the job from stdin: {e}"));
+        }
+        s
+    } else {
+        match std::fs::read_to_string(&args.job) {
+            Ok(s) => s,
+            Err(e) => return fail(exit::USAGE, format!("cannot read job file {}: {e}", args.job)),
+        }
+    };
+    let job_id = args.job_id.clone().unwrap_or_else(|| format!("local-{}", ulid::Ulid::new()));
+    let mut job = match JobRequest::from_json(&job_id, &text) {
+        Ok(j) => j,
+        Err(e) => return fail(exit::USAGE, format!("{}: {e}", args.job)),
+    };
+    if !args.plugin.exists() {
+        return fail(exit::USAGE, format!("plugin file {} does not exist", args.plugin.display()));
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.data.data_dir) {
+        return fail(exit::USAGE, format!("cannot create data dir {}: {e}", args.data.data_dir.display()));
+    }
+    let data_dir = match std::fs::canonicalize(&args.data.data_dir) {
+        Ok(d) => d,
+        Err(e) => return fail(exit::USAGE, format!("data dir {}: {e}", args.data.data_dir.display())),
+    };
+    let settings = EngineSettings {
+        fuel: args.sandbox.fuel.is_some(),
+        cache_dir: Some(data_dir.join("cache")),
+        ..EngineSettings::default()
+    };
+    let runtime = match Runtime::new(&settings) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::INTERNAL, e),
+    };
+    let loaded = match runtime.load_file(&args.plugin).await {
+        Ok(p) => p,
+        Err(e) => return fail(exit::INVALID_PLUGIN, e),
+    };
+    let plugin_id = loaded.manifest.id.clone();
+    match job.input_str("pluginId") {
+        Some(named) if named != plugin_id && named.strip_suffix("-plugin") != Some(plugin_id.as_str()) => {
+            return fail(
+                exit::USAGE,
+                format!(
+                    "the job names plugin `{named}` but {} is plugin `{plugin_id}`; fix input.pluginId or pass the right file",
+                    args.plugin.display()
+                ),
+            );
+        }
+        Some(_) => {}
+        None => {
+            if let Some(obj) = job.input.as_object_mut() {
+                obj.insert("pluginId".into(), json!(plugin_id));
+            }
+        }
+    }
+    let policy = match args.sandbox.policy(Some(&plugin_id)) {
+        Ok(p) => p,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let storage = match crate::storage::open_embedded(&data_dir).await {
+        Ok(s) => s,
+        Err(e) => return fail(exit::STORAGE, format!("embedded storage in {}: {e}", args.data.data_dir.display())),
+    };
+    let sha = loaded.sha256.clone();
+    let ready = match ReadyPlugin::prepare(loaded, &policy, &storage) {
+        Ok(r) => r,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let version = ready.loaded.manifest.version.clone();
+    let mut registry = Registry::default();
+    if let Err(e) = registry.insert(ready) {
+        return fail(exit::INTERNAL, e);
+    }
+    let executor = Executor::new(runtime, storage, registry);
+    let progress: crate::capabilities::ProgressSink = Arc::new(|p| tracing::debug!(progress = p, "progress"));
+    let head = json!({
+        "id": job.id, "type": job.job_type.as_str(), "name": job.name,
+    });
+    let plugin_json = json!({ "id": plugin_id, "version": version, "sha256": sha });
+    match executor.execute(&job, Some(progress)).await {
+        Ok(done) => {
+            let report = done.report.as_ref();
+            let out = json!({
+                "status": "completed",
+                "job": head,
+                "plugin": plugin_json,
+                "output": done.output,
+                "followUps": report.map(|r| &r.follow_ups),
+                "logs": report.map(|r| &r.logs),
+                "requests": report.map(|r| &r.requests),
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            eprintln!("{}", summary(&plugin_id, &version, &job, &done.output, report));
+            exit::OK
+        }
+        Err(FailedJob { failure, report }) => {
+            let out = json!({
+                "status": "failed",
+                "job": head,
+                "plugin": plugin_json,
+                "error": {
+                    "code": failure.code(),
+                    "message": failure.to_string(),
+                    "retryable": matches!(failure.retry(), crate::jobs::Retry::Yes(_)),
+                },
+                "usage": report.as_ref().map(|r| &r.usage),
+                "logs": report.as_ref().map(|r| &r.logs),
+                "requests": report.as_ref().map(|r| &r.requests),
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            fail(exit::for_failure(&failure), format!("{}: {failure}", failure.code()))
+        }
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn summary(
+    plugin: &str,
+    version: &str,
+    job: &JobRequest,
+    output: &serde_json::Value,
+    report: Option<&crate::runtime::JobReport>,
+) -> String {
+    let n = |k: &str| output.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let what = match job.job_type {
+        crate::jobs::JobType::EventIngestion => format!(
+            "stored {} events ({} duplicates) from {} pages, {} identities, {} objects written{}",
+            n("eventsStored"),
+            n("duplicates"),
+            n("pages"),
+            n("identities"),
+            n("objectsWritten"),
+            if output.get("hasMore").and_then(serde_json::Value::as_bool) == Some(true) {
+                "; more to fetch (page budget reached)"
+            } else {
+                ""
+            }
+        ),
+        crate::jobs::JobType::DataExport => format!("delivered {} events in {} calls", n("delivered"), n("calls")),
+        _ => format!(
+            "scanned {} events, stored {} keyword matches ({} already known)",
+            n("eventsScanned"),
+            n("matchesStored"),
+            n("matchesExisting")
+        ),
+    };
+    let usage = report.map(|r| &r.usage);
+    let u = |f: fn(&crate::capabilities::Usage) -> u64| usage.map_or(0, f);
+    format!(
+        "ok: {plugin} {version} · {} `{}`: {what} · {} HTTP requests ({} in) · wall {} ms · peak guest memory {}",
+        job.job_type.as_str(),
+        job.name,
+        u(|u| u64::from(u.http_requests)),
+        human_bytes(u(|u| u.http_bytes_in)),
+        u(|u| u.wall_ms),
+        human_bytes(u(|u| u.peak_memory_bytes)),
+    )
+}

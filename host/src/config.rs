@@ -1,0 +1,142 @@
+//! Settings shared by the commands: budgets, egress exceptions, plugin config, storage.
+//!
+//! drowl's own environment variable names are used where the platform already has them
+//! (`DATABASE_URL`, `REDIS_URL`, `S3_ENDPOINT`, `S3_ACCESS_KEY`, `S3_SECRET_KEY`,
+//! `S3_BUCKET`). When none of the storage variables is set, everything lives in the data
+//! directory (SQLite and files), so a single machine needs no services at all.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::jobs::HostPolicy;
+use crate::runtime::Budget;
+
+/// Why a setting was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A `key=value` argument without `=`.
+    #[error("{flag} {value:?} must look like key=value")]
+    NotKeyValue {
+        /// The flag.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// A network range that does not parse.
+    #[error("--allow-network {0:?} is not an IP network; write it like 127.0.0.0/8 or ::1/128")]
+    Network(String),
+}
+
+/// Sandbox settings every command that runs plugins accepts.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Set a plugin config value (repeatable). Keys must be declared in the manifest.
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<String>,
+    /// Grant an outbound origin the plugin declared, e.g. https://api.github.com
+    /// (repeatable; `*` grants every declared origin).
+    #[arg(long = "allow-host", value_name = "ORIGIN")]
+    pub allow_host: Vec<String>,
+    /// Exempt an address range from the private-address block, e.g. 127.0.0.0/8 for a
+    /// local test server (repeatable). Off by default: loopback, private, link-local and
+    /// metadata addresses are refused.
+    #[arg(long = "allow-network", value_name = "CIDR")]
+    pub allow_network: Vec<String>,
+    /// Wall-clock budget per job in milliseconds (caps what the plugin requests).
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub timeout_ms: u64,
+    /// Linear memory budget per plugin instance in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_memory: u64,
+    /// Meter fuel and stop a plugin after this many units (deterministic CPU limit).
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
+    /// Pages one ingestion job may fetch before leaving the rest to the next run.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub max_pages: u32,
+    /// Outbound HTTP requests per job.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_http_requests: u32,
+}
+
+impl SandboxArgs {
+    /// The budget caps these flags describe.
+    pub fn caps(&self) -> Budget {
+        Budget {
+            max_memory_bytes: self.max_memory,
+            timeout: Duration::from_millis(self.timeout_ms),
+            fuel: self.fuel,
+            max_pages_per_job: self.max_pages,
+            max_http_requests: self.max_http_requests,
+            ..Budget::default()
+        }
+    }
+
+    /// The host policy these flags describe; `plugin_id` receives the `--config` values.
+    pub fn policy(&self, plugin_id: Option<&str>) -> Result<HostPolicy, ConfigError> {
+        let mut policy = HostPolicy {
+            caps: self.caps(),
+            default_grants: self.allow_host.clone(),
+            allowed_networks: parse_networks(&self.allow_network)?,
+            ..HostPolicy::default()
+        };
+        policy.egress_limits.max_requests_per_job = self.max_http_requests;
+        if let Some(id) = plugin_id {
+            let entry = policy.plugins.entry(id.to_owned()).or_default();
+            entry.config = parse_key_values("--config", &self.config)?;
+        }
+        Ok(policy)
+    }
+}
+
+/// Parses `key=value` pairs.
+pub fn parse_key_values(flag: &'static str, items: &[String]) -> Result<BTreeMap<String, String>, ConfigError> {
+    items
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| ConfigError::NotKeyValue { flag, value: kv.clone() })
+        })
+        .collect()
+}
+
+/// Parses network ranges; a bare address means just that address.
+pub fn parse_networks(items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Network(s.clone()))
+        })
+        .collect()
+}
+
+/// Where embedded state lives.
+#[derive(Debug, Clone, Args)]
+pub struct DataDirArgs {
+    /// Directory for the embedded database, objects and the compiled-plugin cache.
+    #[arg(long, env = "DROWL_DATA_DIR", default_value = ".drowl")]
+    pub data_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_values_and_networks_parse_with_clear_errors() {
+        let kv = parse_key_values("--config", &["a=1".into(), "b==2".into()]).unwrap();
+        assert_eq!(kv["a"], "1");
+        assert_eq!(kv["b"], "=2");
+        assert!(parse_key_values("--config", &["nope".into()]).unwrap_err().to_string().contains("key=value"));
+        let n = parse_networks(&["127.0.0.0/8".into(), "::1".into()]).unwrap();
+        assert_eq!(n.len(), 2);
+        assert!(parse_networks(&["localhost".into()]).is_err());
+    }
+}

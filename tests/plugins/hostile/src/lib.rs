@@ -1,0 +1,160 @@
+//! A deliberately misbehaving ingestion plugin for drowl-host's tests.
+//!
+//! `input.mode` picks the behaviour, so one component covers every fault the host must
+//! contain: endless loops, memory bombs, deep recursion, panics, oversized output, log
+//! floods, secret leaks, requests to undeclared hosts, key traversal, and well-behaved
+//! paging for the baseline.
+
+use drowl_plugin_sdk::ingestion::{IngestBatch, IngestRequest, Ingestion};
+use drowl_plugin_sdk::{Capability, ConfigField, Event, IdentityObservation, JobError, Manifest};
+use drowl_plugin_sdk::{config, http, kv, log, objects, queue};
+use serde::Deserialize;
+
+/// The plugin.
+pub struct Hostile;
+
+#[derive(Debug, Deserialize)]
+struct Input {
+    mode: String,
+    #[serde(default = "one")]
+    count: u32,
+    #[serde(default = "one")]
+    pages: u32,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn event(id: &str, text: &str) -> Event {
+    Event::builder(id, "test", "probe", "2024-01-02T03:04:05Z")
+        .actor(IdentityObservation::new("test", "user-1").username("tester"))
+        .text(text)
+        .payload_json(&serde_json::json!({ "id": id, "text": text }))
+        .build()
+}
+
+#[allow(clippy::only_used_in_recursion, reason = "the recursion itself is the point")]
+fn recurse(n: u64, pad: [u64; 16]) -> u64 {
+    if n == 0 { pad[0] } else { recurse(n + 1, pad).wrapping_add(pad[(n % 16) as usize]) }
+}
+
+impl Ingestion for Hostile {
+    fn manifest() -> Manifest {
+        Manifest::builder("hostile", "Hostile test plugin", env!("CARGO_PKG_VERSION"))
+            .description("Misbehaves on purpose, as its job input asks, to test the sandbox")
+            .capability(Capability::EventIngestion)
+            .source("test")
+            .config(ConfigField::url("target", "A server the plugin may reach").default_value("http://127.0.0.1:9"))
+            .config(ConfigField::secret("token", "A secret the plugin will try to leak"))
+            .outbound_host("{{target}}")
+            .build()
+    }
+
+    fn ingest(req: IngestRequest) -> Result<IngestBatch, JobError> {
+        let input: Input = req.job.input_as()?;
+        match input.mode.as_str() {
+            // Pages of `count` events each, `pages` pages, with a numeric cursor.
+            "ok" => {
+                let page: u32 = req.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+                let events = (0..input.count)
+                    .map(|i| event(&format!("p{page}-e{i}"), &format!("event {i} of page {page} mentions Rust")))
+                    .collect();
+                let next = page + 1;
+                if next < input.pages {
+                    Ok(IngestBatch::page(events, next.to_string()))
+                } else {
+                    Ok(IngestBatch::last_page(events).with_cursor(next.to_string()))
+                }
+            }
+            "loop" => {
+                let mut x: u64 = 0;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+            }
+            "grow" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recurse" => {
+                let v = recurse(1, [7; 16]);
+                Ok(IngestBatch::last_page(vec![event(&v.to_string(), "unreachable")]))
+            }
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "abort" => std::process::abort(),
+            "exit" => std::process::exit(3),
+            "huge-output" => {
+                // One event whose payload is larger than the host's batch limit.
+                let big = "x".repeat(input.count as usize * 1024 * 1024);
+                let e = Event::builder("huge", "test", "probe", "2024-01-02T03:04:05Z")
+                    .payload_json(&serde_json::json!({ "big": big }))
+                    .build();
+                Ok(IngestBatch::last_page(vec![e]))
+            }
+            "many-events" => {
+                let events = (0..input.count).map(|i| event(&format!("m{i}"), "x")).collect();
+                Ok(IngestBatch::last_page(events))
+            }
+            "log-flood" => {
+                for i in 0..input.count {
+                    log::info(&format!("flood line {i}"));
+                }
+                Ok(IngestBatch::last_page(vec![event("after-flood", "done")]))
+            }
+            "leak-secret" => {
+                let token = config::secret("token").unwrap_or_default();
+                log::info(&format!("my token is {token}"));
+                log::log(log::Level::Warn, "fields too", &[("token", &token)]);
+                Err(JobError::permanent(format!("failing with token {token} in the message")))
+            }
+            "bad-source" => {
+                let e = Event::builder("x", "github", "probe", "2024-01-02T03:04:05Z").build();
+                Ok(IngestBatch::last_page(vec![e]))
+            }
+            "bad-time" => {
+                let e = Event::builder("x", "test", "probe", "yesterday").build();
+                Ok(IngestBatch::last_page(vec![e]))
+            }
+            "bad-payload" => {
+                let e = Event::builder("x", "test", "probe", "2024-01-02T03:04:05Z")
+                    .payload_raw("{not json".into())
+                    .build();
+                Ok(IngestBatch::last_page(vec![e]))
+            }
+            "http" => {
+                let url = input.url.unwrap_or_else(|| "http://undeclared.invalid/".into());
+                let resp = http::get(&url)?;
+                let body = resp.text();
+                Ok(IngestBatch::last_page(vec![event("http", &format!("{} {}", resp.status, body))]))
+            }
+            "kv" => {
+                let n: u32 = kv::get_json("counter")?.unwrap_or(0) + 1;
+                kv::set_json("counter", &n)?;
+                Ok(IngestBatch::last_page(vec![event(&format!("kv-{n}"), &format!("counter {n}"))]))
+            }
+            "objects" => {
+                let key = input.url.unwrap_or_else(|| "cache/a.json".into());
+                let full = objects::put(&key, b"{}", "application/json")?;
+                let back = objects::get(&key)?.map(|b| b.len()).unwrap_or(0);
+                Ok(IngestBatch::last_page(vec![event("obj", &format!("{full} {back}"))]))
+            }
+            "enqueue" => {
+                queue::enqueue("keyword_extraction", "follow-up", &serde_json::json!({ "keywords": ["Rust"] }))
+                    .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
+                queue::progress(50);
+                Ok(IngestBatch::last_page(vec![event("enq", "enqueued")]))
+            }
+            "retry" => Err(JobError::retry_after("upstream hiccup", 1500)),
+            "rate-limited" => Err(JobError::rate_limited("slow down", 2000)),
+            other => Err(JobError::permanent(format!("unknown mode {other:?}"))),
+        }
+    }
+}
+
+drowl_plugin_sdk::ingestion_plugin!(Hostile);
