@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use drowl_host::storage::postgres::{InsertMode, PostgresConfig, PostgresStore};
 use drowl_host::storage::{EventFilter, EventStore, KvStore, StorageError, WriteOutcome};
-use tests_common as tc;
 use storage_support::{TcpProxy, TestDb, free_port};
+use tests_common as tc;
 
 async fn migrated(db: &TestDb, mode: InsertMode) -> Arc<PostgresStore> {
     let mut cfg = PostgresConfig::new(db.url.clone());
@@ -30,7 +30,10 @@ async fn migrated(db: &TestDb, mode: InsertMode) -> Arc<PostgresStore> {
 }
 
 async fn count(store: &PostgresStore, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(store.pool()).await.expect(sql)
+    sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .expect(sql)
 }
 
 #[tokio::test]
@@ -97,7 +100,14 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
     )
     .await;
     assert_eq!(gin, 1, "drowl's JSONB GIN index on events");
-    assert_eq!(count(&store, "SELECT count(*) FROM _sqlx_migrations WHERE success").await, 2);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT count(*) FROM _sqlx_migrations WHERE success"
+        )
+        .await,
+        2
+    );
 }
 
 #[tokio::test]
@@ -119,7 +129,14 @@ async fn migrations_extend_tables_drowl_created_first() {
     .unwrap();
     store.migrate().await.unwrap();
     let t = tc::tag();
-    assert_eq!(store.insert_events(&tc::batch(&t, 3, 10)).await.unwrap().inserted, 3);
+    assert_eq!(
+        store
+            .insert_events(&tc::batch(&t, 3, 10))
+            .await
+            .unwrap()
+            .inserted,
+        3
+    );
     assert_eq!(count(&store, "SELECT count(*) FROM events").await, 4);
 }
 
@@ -144,7 +161,14 @@ async fn copy_mode_follows_the_event_rules() {
     e.raw_payload = serde_json::json!({"s": "a\\b\n\t\"q\"", "u": "\u{e9}\u{1F600}"});
     store.insert_events(std::slice::from_ref(&e)).await.unwrap();
     let got = store
-        .list_events(&EventFilter { ids: Some(vec![e.id.clone()]), ..EventFilter::default() }, None, 1)
+        .list_events(
+            &EventFilter {
+                ids: Some(vec![e.id.clone()]),
+                ..EventFilter::default()
+            },
+            None,
+            1,
+        )
         .await
         .unwrap();
     assert_eq!(got[0].text, e.text);
@@ -157,10 +181,25 @@ async fn ingest_reingest_and_concurrent_ingest_store_each_event_once() {
     let store = migrated(&db, InsertMode::Unnest).await;
     let t = tc::tag();
     // 1,000 events of 1-5 KB, as a real page of GitHub events.
-    let batch: Arc<Vec<_>> =
-        Arc::new((0..1000).map(|n| tc::event(&t, n, 1024 + (n * 37) % 4096)).collect());
-    assert_eq!(store.insert_events(&batch).await.unwrap(), WriteOutcome { inserted: 1000, existing: 0 });
-    assert_eq!(store.insert_events(&batch).await.unwrap(), WriteOutcome { inserted: 0, existing: 1000 });
+    let batch: Arc<Vec<_>> = Arc::new(
+        (0..1000)
+            .map(|n| tc::event(&t, n, 1024 + (n * 37) % 4096))
+            .collect(),
+    );
+    assert_eq!(
+        store.insert_events(&batch).await.unwrap(),
+        WriteOutcome {
+            inserted: 1000,
+            existing: 0
+        }
+    );
+    assert_eq!(
+        store.insert_events(&batch).await.unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 1000
+        }
+    );
     // Four workers ingest an overlapping batch at once, in different orders.
     let t2 = tc::tag();
     let mut tasks = Vec::new();
@@ -168,7 +207,9 @@ async fn ingest_reingest_and_concurrent_ingest_store_each_event_once() {
         let store = store.clone();
         let mut b: Vec<_> = (0..600).map(|n| tc::event(&t2, n, 2048)).collect();
         b.rotate_left(w * 150);
-        tasks.push(tokio::spawn(async move { store.insert_events(&b).await.unwrap() }));
+        tasks.push(tokio::spawn(async move {
+            store.insert_events(&b).await.unwrap()
+        }));
     }
     let mut inserted = 0;
     for h in tasks {
@@ -200,8 +241,14 @@ async fn bad_data_is_invalid_not_retryable() {
 async fn a_missing_schema_is_a_config_error() {
     let db = TestDb::create().await;
     let store = PostgresStore::connect(&db.url).await.unwrap();
-    let err = store.insert_events(&tc::batch(&tc::tag(), 1, 1)).await.unwrap_err();
-    assert!(matches!(&err, StorageError::Config(m) if m.contains("migrate")), "{err}");
+    let err = store
+        .insert_events(&tc::batch(&tc::tag(), 1, 1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Config(m) if m.contains("migrate")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +257,11 @@ async fn unreachable_or_refused_connections_are_explained() {
     let url = format!("postgres://postgres@127.0.0.1:{}/postgres", free_port());
     let started = Instant::now();
     let err = PostgresStore::connect(&url).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(
         matches!(&err, StorageError::Unavailable(m) if m.contains("DATABASE_URL") && m.contains("127.0.0.1")),
         "{err}"
@@ -220,13 +271,22 @@ async fn unreachable_or_refused_connections_are_explained() {
     u.set_username("drowl_no_such_role").unwrap();
     u.set_password(Some("hunter2")).unwrap();
     let err = PostgresStore::connect(u.as_str()).await.unwrap_err();
-    assert!(matches!(&err, StorageError::Config(m) if m.contains("DATABASE_URL")), "{err}");
-    assert!(!err.to_string().contains("hunter2"), "the password must not be echoed: {err}");
+    assert!(
+        matches!(&err, StorageError::Config(m) if m.contains("DATABASE_URL")),
+        "{err}"
+    );
+    assert!(
+        !err.to_string().contains("hunter2"),
+        "the password must not be echoed: {err}"
+    );
     // Unknown database.
     u = url::Url::parse(&storage_support::admin_url()).unwrap();
     u.set_path("drowl_no_such_database");
     let err = PostgresStore::connect(u.as_str()).await.unwrap_err();
-    assert!(matches!(&err, StorageError::Config(m) if m.contains("does not exist")), "{err}");
+    assert!(
+        matches!(&err, StorageError::Config(m) if m.contains("does not exist")),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -235,7 +295,11 @@ async fn connection_refused_then_restored_and_the_job_retried() {
     let pg: std::net::SocketAddr = {
         let u = url::Url::parse(&db.url).unwrap();
         let host = u.host_str().unwrap().to_owned();
-        tokio::net::lookup_host((host, u.port().unwrap_or(5432))).await.unwrap().next().unwrap()
+        tokio::net::lookup_host((host, u.port().unwrap_or(5432)))
+            .await
+            .unwrap()
+            .next()
+            .unwrap()
     };
     let mut proxy = TcpProxy::start(pg).await;
     let mut cfg = PostgresConfig::new(db.url_via(proxy.addr));
@@ -245,7 +309,10 @@ async fn connection_refused_then_restored_and_the_job_retried() {
     let t = tc::tag();
     let first = tc::batch(&t, 100, 1500);
     store.insert_events(&first).await.unwrap();
-    store.set("plugin:github", "cursor", b"page-1").await.unwrap();
+    store
+        .set("plugin:github", "cursor", b"page-1")
+        .await
+        .unwrap();
 
     // The server goes away (listener closed, live connections cut).
     proxy.stop().await;
@@ -253,14 +320,31 @@ async fn connection_refused_then_restored_and_the_job_retried() {
     let started = Instant::now();
     let err = store.insert_events(&retry).await.unwrap_err();
     assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10), "failed after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "failed after {:?}",
+        started.elapsed()
+    );
     let err = store.get("plugin:github", "cursor").await.unwrap_err();
     assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
 
     // It comes back; the same pool reconnects and the retried job completes exactly.
     proxy.restart().await;
     let out = store.insert_events(&retry).await.unwrap();
-    assert_eq!(out, WriteOutcome { inserted: 100, existing: 100 });
+    assert_eq!(
+        out,
+        WriteOutcome {
+            inserted: 100,
+            existing: 100
+        }
+    );
     assert_eq!(count(&store, "SELECT count(*) FROM events").await, 200);
-    assert_eq!(store.get("plugin:github", "cursor").await.unwrap().as_deref(), Some(&b"page-1"[..]));
+    assert_eq!(
+        store
+            .get("plugin:github", "cursor")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"page-1"[..])
+    );
 }

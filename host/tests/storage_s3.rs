@@ -23,7 +23,10 @@ fn config(endpoint: &str, bucket: &str) -> S3Config {
 
 /// A fresh bucket on `server`, and a store connected to it.
 async fn fresh_store(server: &S3Server) -> (S3Config, S3Store) {
-    let cfg = config(&server.endpoint, &format!("drowl-test-{}", uuid::Uuid::new_v4().simple()));
+    let cfg = config(
+        &server.endpoint,
+        &format!("drowl-test-{}", uuid::Uuid::new_v4().simple()),
+    );
     S3Store::create_bucket(&cfg).await.expect("create bucket");
     let store = S3Store::connect(&cfg).await.expect("connect");
     (cfg, store)
@@ -37,7 +40,10 @@ async fn list_all(store: &S3Store) -> Vec<String> {
         .send()
         .await
         .expect("list bucket");
-    out.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
 }
 
 #[tokio::test]
@@ -52,14 +58,36 @@ async fn objects_round_trip() {
     );
 
     let (cfg, store) = fresh_store(&server).await;
-    S3Store::create_bucket(&cfg).await.expect("creating an existing bucket is harmless");
+    S3Store::create_bucket(&cfg)
+        .await
+        .expect("creating an existing bucket is harmless");
     let key = ObjectKey::plugin_object("github", "cache/page-1.json").unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None);
-    store.put(&key, Bytes::from_static(b"{\"page\":1}"), "application/json").await.unwrap();
-    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"{\"page\":1}"[..]));
+    store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"page\":1}"),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"{\"page\":1}"[..])
+    );
     // A retry rewrites the same key.
-    store.put(&key, Bytes::from_static(b"{\"page\":2}"), "application/json").await.unwrap();
-    assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"{\"page\":2}"[..]));
+    store
+        .put(
+            &key,
+            Bytes::from_static(b"{\"page\":2}"),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"{\"page\":2}"[..])
+    );
     let head = store
         .client()
         .head_object()
@@ -69,7 +97,13 @@ async fn objects_round_trip() {
         .await
         .unwrap();
     assert_eq!(head.content_type(), Some("application/json"));
-    assert_eq!(store.describe(&key), format!("s3://{}/plugins/github/objects/cache/page-1.json", cfg.bucket));
+    assert_eq!(
+        store.describe(&key),
+        format!(
+            "s3://{}/plugins/github/objects/cache/page-1.json",
+            cfg.bucket
+        )
+    );
     // Binary and empty objects, and a 5 MB one.
     let bin: Bytes = (0..=255u8).collect::<Vec<_>>().into();
     let k2 = ObjectKey::plugin_object("github", "bin").unwrap();
@@ -111,7 +145,10 @@ async fn hostile_keys_are_refused_and_nothing_escapes_the_plugin_prefix() {
             assert_eq!(err, KeyError::TooLong(bad.len()));
         }
         // Parsing a stored key is held to the same rules.
-        assert!(ObjectKey::parse(&format!("plugins/github/objects/{bad}")).is_err(), "{bad:?}");
+        assert!(
+            ObjectKey::parse(&format!("plugins/github/objects/{bad}")).is_err(),
+            "{bad:?}"
+        );
     }
     assert!(ObjectKey::plugin_object("../github", "x").is_err());
     assert!(ObjectKey::plugin_object("GitHub", "x").is_err());
@@ -122,10 +159,17 @@ async fn hostile_keys_are_refused_and_nothing_escapes_the_plugin_prefix() {
     store.put(&ok, Bytes::from_static(b"x"), "").await.unwrap();
     // Dots inside names are fine; they are not traversal.
     let dotted = ObjectKey::plugin_object("github", "a..b/.hidden/c.json").unwrap();
-    store.put(&dotted, Bytes::from_static(b"y"), "").await.unwrap();
+    store
+        .put(&dotted, Bytes::from_static(b"y"), "")
+        .await
+        .unwrap();
     let keys = list_all(&store).await;
     assert_eq!(keys.len(), 2);
-    assert!(keys.iter().all(|k| k.starts_with("plugins/github/objects/")), "{keys:?}");
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("plugins/github/objects/")),
+        "{keys:?}"
+    );
 }
 
 /// One page of an ingestion job, in the order the host must follow: the raw payloads go
@@ -148,10 +192,15 @@ async fn ingest_page(
         serde_json::to_writer(&mut ndjson, &e.raw_payload).expect("json");
         ndjson.push(b'\n');
     }
-    objects.put(&key, ndjson.into(), "application/x-ndjson").await?;
+    objects
+        .put(&key, ndjson.into(), "application/x-ndjson")
+        .await?;
     let rows: Vec<NewEvent> = page
         .iter()
-        .map(|e| NewEvent { storage_key: Some(key.as_str().to_owned()), ..e.clone() })
+        .map(|e| NewEvent {
+            storage_key: Some(key.as_str().to_owned()),
+            ..e.clone()
+        })
         .collect();
     events.insert_events(&rows).await
 }
@@ -182,21 +231,38 @@ async fn s3_stopped_mid_job_then_restarted_and_the_job_retried() {
     let events = PostgresStore::connect(&db.url).await.unwrap();
     events.migrate().await.unwrap();
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    let pages: Vec<Vec<NewEvent>> =
-        (0..3).map(|p| (p * 100..(p + 1) * 100).map(|n| event(&tag, n)).collect()).collect();
+    let pages: Vec<Vec<NewEvent>> = (0..3)
+        .map(|p| (p * 100..(p + 1) * 100).map(|n| event(&tag, n)).collect())
+        .collect();
 
     // Attempt 1: page 0 lands, then S3 dies.
-    assert_eq!(ingest_page(&objects, &events, &pages[0]).await.unwrap().inserted, 100);
+    assert_eq!(
+        ingest_page(&objects, &events, &pages[0])
+            .await
+            .unwrap()
+            .inserted,
+        100
+    );
     server.stop();
     let started = Instant::now();
     let err = ingest_page(&objects, &events, &pages[1]).await.unwrap_err();
-    assert!(matches!(&err, StorageError::Unavailable(m) if m.contains("S3_ENDPOINT")), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10), "failed after {:?}", started.elapsed());
+    assert!(
+        matches!(&err, StorageError::Unavailable(m) if m.contains("S3_ENDPOINT")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "failed after {:?}",
+        started.elapsed()
+    );
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(events.pool())
         .await
         .unwrap();
-    assert_eq!(rows, 100, "no row may be written for a page whose payloads did not land");
+    assert_eq!(
+        rows, 100,
+        "no row may be written for a page whose payloads did not land"
+    );
 
     // S3 comes back (moto keeps no state, so the bucket is recreated as MinIO would still
     // have it) and the queue retries the whole job.
@@ -208,7 +274,13 @@ async fn s3_stopped_mid_job_then_restarted_and_the_job_retried() {
         total.inserted += o.inserted;
         total.existing += o.existing;
     }
-    assert_eq!(total, WriteOutcome { inserted: 200, existing: 100 });
+    assert_eq!(
+        total,
+        WriteOutcome {
+            inserted: 200,
+            existing: 100
+        }
+    );
 
     // Exactly once, and every row points at an object holding its payload.
     let stored: Vec<(String, String, serde_json::Value)> =
@@ -221,15 +293,24 @@ async fn s3_stopped_mid_job_then_restarted_and_the_job_retried() {
     for (id, key, payload) in stored {
         if !objects_seen.contains_key(&key) {
             let k = ObjectKey::parse(&key).unwrap();
-            let b = objects.get(&k).await.unwrap().unwrap_or_else(|| panic!("{id}: {key} missing"));
+            let b = objects
+                .get(&k)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{id}: {key} missing"));
             objects_seen.insert(key.clone(), String::from_utf8(b.to_vec()).unwrap());
         }
         let body = &objects_seen[&key];
         assert!(
-            body.lines().any(|l| serde_json::from_str::<serde_json::Value>(l).unwrap() == payload),
+            body.lines()
+                .any(|l| serde_json::from_str::<serde_json::Value>(l).unwrap() == payload),
             "{id}: payload not in {key}"
         );
     }
     assert_eq!(objects_seen.len(), 3);
-    assert_eq!(list_all(&objects).await.len(), 3, "a retry rewrites the same keys");
+    assert_eq!(
+        list_all(&objects).await.len(),
+        3,
+        "a retry rewrites the same keys"
+    );
 }

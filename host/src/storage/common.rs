@@ -49,7 +49,9 @@ pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
 /// A batch naming the same account twice would otherwise make PostgreSQL refuse the upsert
 /// ("cannot affect row a second time"); the later observation is the fresher one.
 pub(crate) fn dedup_identities(items: &[IdentityRecord]) -> Vec<&IdentityRecord> {
-    dedup_by_key(items, |i| (i.platform.as_str(), i.platform_user_id.as_str()))
+    dedup_by_key(items, |i| {
+        (i.platform.as_str(), i.platform_user_id.as_str())
+    })
 }
 
 /// Keeps the last record for each keyword id, in first-seen order.
@@ -119,15 +121,22 @@ mod tests {
     fn prefix_bounds_select_exactly_the_prefix() {
         assert_eq!(prefix_upper_bound(""), None);
         assert_eq!(prefix_upper_bound("ab").as_deref(), Some("ac"));
-        assert_eq!(prefix_upper_bound("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(
+            prefix_upper_bound("a\u{D7FF}").as_deref(),
+            Some("a\u{E000}")
+        );
         assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
         assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
     }
 
     #[test]
     fn timestamps_round_trip_and_sort() {
-        let a = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.5Z").unwrap().to_utc();
-        let b = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.123456Z").unwrap().to_utc();
+        let a = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.5Z")
+            .unwrap()
+            .to_utc();
+        let b = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.123456Z")
+            .unwrap()
+            .to_utc();
         assert_eq!(ts_from_text(&ts_to_text(&a)).unwrap(), a);
         assert!(ts_to_text(&b) < ts_to_text(&a));
     }

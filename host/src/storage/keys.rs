@@ -22,10 +22,14 @@ pub enum KeyError {
     #[error("object key is {0} bytes; the limit is {MAX_RELATIVE_KEY_LEN}")]
     TooLong(usize),
     /// A segment is empty, `.` or `..` (covers absolute paths and `a//b`).
-    #[error("object key {0:?} has an empty, `.` or `..` segment; use a relative path like `cache/page-1.json`")]
+    #[error(
+        "object key {0:?} has an empty, `.` or `..` segment; use a relative path like `cache/page-1.json`"
+    )]
     BadSegment(String),
     /// A character outside `[A-Za-z0-9._-]` and `/`.
-    #[error("object key {key:?} contains {ch:?}; keys may only use letters, digits, `.`, `_`, `-` and `/`")]
+    #[error(
+        "object key {key:?} contains {ch:?}; keys may only use letters, digits, `.`, `_`, `-` and `/`"
+    )]
     BadChar {
         /// The key as given.
         key: String,
@@ -33,7 +37,9 @@ pub enum KeyError {
         ch: char,
     },
     /// A plugin id that is not kebab-case.
-    #[error("plugin id {0:?} is not kebab-case (lowercase letters, digits and `-`, 1 to 64 characters, starting with a letter or digit)")]
+    #[error(
+        "plugin id {0:?} is not kebab-case (lowercase letters, digits and `-`, 1 to 64 characters, starting with a letter or digit)"
+    )]
     BadPluginId(String),
 }
 
@@ -46,7 +52,11 @@ pub fn validate_plugin_id(id: &str) -> Result<(), KeyError> {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !id.starts_with('-')
         && !id.ends_with('-');
-    if ok { Ok(()) } else { Err(KeyError::BadPluginId(id.to_owned())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::BadPluginId(id.to_owned()))
+    }
 }
 
 /// Checks a relative key a plugin supplied.
@@ -61,9 +71,15 @@ pub fn validate_relative_key(key: &str) -> Result<(), KeyError> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/')))
     {
-        return Err(KeyError::BadChar { key: key.to_owned(), ch });
+        return Err(KeyError::BadChar {
+            key: key.to_owned(),
+            ch,
+        });
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return Err(KeyError::BadSegment(key.to_owned()));
     }
     Ok(())
@@ -100,7 +116,9 @@ impl ObjectKey {
         if digest_hex.is_empty() || !digest_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(KeyError::BadSegment(digest_hex.to_owned()));
         }
-        Ok(Self(format!("plugins/{plugin_id}/raw/{source}/{day}/{digest_hex}.ndjson")))
+        Ok(Self(format!(
+            "plugins/{plugin_id}/raw/{source}/{day}/{digest_hex}.ndjson"
+        )))
     }
 
     /// Parses a key previously produced by [`ObjectKey::as_str`] (for instance a stored
@@ -172,7 +190,16 @@ mod tests {
 
     #[test]
     fn plugin_ids_must_be_kebab_case() {
-        for bad in ["", "GitHub", "a/b", "-a", "a-", "a_b", "../x", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "GitHub",
+            "a/b",
+            "-a",
+            "a-",
+            "a_b",
+            "../x",
+            &"a".repeat(65),
+        ] {
             assert!(validate_plugin_id(bad).is_err(), "{bad:?}");
         }
         validate_plugin_id("dev-to-2").unwrap();
@@ -182,7 +209,10 @@ mod tests {
     fn raw_batch_keys_are_deterministic_and_checked() {
         let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap();
         let a = ObjectKey::raw_batch("github", "github", day, "ab12").unwrap();
-        assert_eq!(a.as_str(), "plugins/github/raw/github/2024-01-02/ab12.ndjson");
+        assert_eq!(
+            a.as_str(),
+            "plugins/github/raw/github/2024-01-02/ab12.ndjson"
+        );
         assert!(ObjectKey::raw_batch("github", "../x", day, "ab").is_err());
         assert!(ObjectKey::raw_batch("github", "github", day, "zz/..").is_err());
         assert!(ObjectKey::raw_batch("github", "dev.to", day, "ab").is_ok());

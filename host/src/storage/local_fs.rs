@@ -51,12 +51,21 @@ impl LocalFsStore {
     /// later access goes through the directory handle.
     pub fn open(root: &Path) -> Result<Self> {
         std::fs::create_dir_all(root).map_err(|e| {
-            StorageError::Config(format!("cannot create object directory {}: {e}", root.display()))
+            StorageError::Config(format!(
+                "cannot create object directory {}: {e}",
+                root.display()
+            ))
         })?;
         let dir = Dir::open_ambient_dir(root, ambient_authority()).map_err(|e| {
-            StorageError::Config(format!("cannot open object directory {}: {e}", root.display()))
+            StorageError::Config(format!(
+                "cannot open object directory {}: {e}",
+                root.display()
+            ))
         })?;
-        Ok(Self { dir: Arc::new(dir), root: root.to_owned() })
+        Ok(Self {
+            dir: Arc::new(dir),
+            root: root.to_owned(),
+        })
     }
 
     /// The root directory, for logs.
@@ -68,9 +77,14 @@ impl LocalFsStore {
         let path = Path::new(key.as_str());
         let (parent, name) = match (path.parent(), path.file_name()) {
             (Some(p), Some(n)) => (p, n),
-            _ => return Err(StorageError::Invalid(format!("object key {key} has no file name"))),
+            _ => {
+                return Err(StorageError::Invalid(format!(
+                    "object key {key} has no file name"
+                )));
+            }
         };
-        dir.create_dir_all(parent).map_err(|e| io_err("cannot create directory for", key, e))?;
+        dir.create_dir_all(parent)
+            .map_err(|e| io_err("cannot create directory for", key, e))?;
         let tmp = parent.join(format!(
             "{TMP_PREFIX}{}-{}",
             name.to_string_lossy(),
@@ -87,8 +101,11 @@ impl LocalFsStore {
             return Err(io_err("cannot write object", key, e));
         }
         // Make the rename itself durable (best effort: not every filesystem supports it).
-        if let Ok(d) = dir.open(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })
-        {
+        if let Ok(d) = dir.open(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        }) {
             let _ = d.sync_all();
         }
         Ok(())
@@ -134,11 +151,19 @@ mod tests {
         let store = LocalFsStore::open(&tmp.path().join("objects")).unwrap();
         let key = ObjectKey::plugin_object("github", "cache/page-1.json").unwrap();
         assert_eq!(store.get(&key).await.unwrap(), None);
-        store.put(&key, bytes::Bytes::from_static(b"one"), "application/json").await.unwrap();
+        store
+            .put(&key, bytes::Bytes::from_static(b"one"), "application/json")
+            .await
+            .unwrap();
         assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"one"[..]));
-        store.put(&key, bytes::Bytes::from_static(b"two"), "application/json").await.unwrap();
+        store
+            .put(&key, bytes::Bytes::from_static(b"two"), "application/json")
+            .await
+            .unwrap();
         assert_eq!(store.get(&key).await.unwrap().as_deref(), Some(&b"two"[..]));
-        let on_disk = tmp.path().join("objects/plugins/github/objects/cache/page-1.json");
+        let on_disk = tmp
+            .path()
+            .join("objects/plugins/github/objects/cache/page-1.json");
         assert_eq!(std::fs::read(&on_disk).unwrap(), b"two");
         assert_eq!(store.describe(&key), on_disk.display().to_string());
         // No temporary files are left behind.
@@ -160,9 +185,20 @@ mod tests {
         std::fs::create_dir_all(root.join("plugins/evil")).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("plugins/evil/objects")).unwrap();
         let key = ObjectKey::plugin_object("evil", "secret.json").unwrap();
-        assert!(store.get(&key).await.is_err(), "cap-std must refuse to leave the root");
-        assert!(store.put(&key, bytes::Bytes::from_static(b"x"), "").await.is_err());
-        assert_eq!(std::fs::read(outside.join("secret.json")).unwrap(), b"secret");
+        assert!(
+            store.get(&key).await.is_err(),
+            "cap-std must refuse to leave the root"
+        );
+        assert!(
+            store
+                .put(&key, bytes::Bytes::from_static(b"x"), "")
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            std::fs::read(outside.join("secret.json")).unwrap(),
+            b"secret"
+        );
     }
 
     #[tokio::test]
@@ -172,7 +208,10 @@ mod tests {
         let key = ObjectKey::plugin_object("github", "big.bin").unwrap();
         let a = bytes::Bytes::from(vec![b'a'; 1 << 20]);
         let b = bytes::Bytes::from(vec![b'b'; 1 << 20]);
-        let (ra, rb) = tokio::join!(store.put(&key, a.clone(), ""), store.put(&key, b.clone(), ""));
+        let (ra, rb) = tokio::join!(
+            store.put(&key, a.clone(), ""),
+            store.put(&key, b.clone(), "")
+        );
         ra.unwrap();
         rb.unwrap();
         let got = store.get(&key).await.unwrap().unwrap();

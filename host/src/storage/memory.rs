@@ -12,11 +12,12 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::common::{check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair};
+use super::common::{
+    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair,
+};
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord,
-    KeywordRecord, KvStore, NewEvent, ObjectKey, ObjectStore, Result, StorageError, StoredEvent,
-    WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
+    KvStore, NewEvent, ObjectKey, ObjectStore, Result, StorageError, StoredEvent, WriteOutcome,
 };
 
 /// An identity row, as the tables hold it.
@@ -107,12 +108,16 @@ impl MemoryStore {
 
     /// All stored events, ordered by id (test inspection).
     pub fn events(&self) -> Vec<NewEvent> {
-        self.lock().map(|s| s.events.values().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .map(|s| s.events.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// All identities (test inspection), in no particular order.
     pub fn identities(&self) -> Vec<MemoryIdentity> {
-        self.lock().map(|s| s.identities.values().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .map(|s| s.identities.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// All identity links (test inspection), in insertion order.
@@ -122,12 +127,16 @@ impl MemoryStore {
 
     /// All keyword matches (test inspection), ordered by (event, keyword).
     pub fn keyword_matches(&self) -> Vec<KeywordMatchRecord> {
-        self.lock().map(|s| s.matches.values().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .map(|s| s.matches.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// All object keys (test inspection), in order.
     pub fn object_keys(&self) -> Vec<ObjectKey> {
-        self.lock().map(|s| s.objects.keys().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .map(|s| s.objects.keys().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -232,7 +241,14 @@ impl EventStore for MemoryStore {
                         record.metadata = serde_json::json!({});
                     }
                     let id = uuid::Uuid::new_v4().to_string();
-                    s.identities.insert(k, MemoryIdentity { id, record, last_verified_at: now });
+                    s.identities.insert(
+                        k,
+                        MemoryIdentity {
+                            id,
+                            record,
+                            last_verified_at: now,
+                        },
+                    );
                 }
             }
         }
@@ -272,10 +288,7 @@ impl EventStore for MemoryStore {
         Ok(out)
     }
 
-    async fn insert_keyword_matches(
-        &self,
-        matches: &[KeywordMatchRecord],
-    ) -> Result<WriteOutcome> {
+    async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
         let mut s = self.lock()?;
         if let Some(m) = matches.iter().find(|m| !s.events.contains_key(&m.event_id)) {
             return Err(StorageError::Invalid(format!(
@@ -285,12 +298,12 @@ impl EventStore for MemoryStore {
         }
         let mut out = WriteOutcome::default();
         for m in matches {
-            let k = (m.event_id.clone(), m.keyword_id.clone());
-            if s.matches.contains_key(&k) {
-                out.existing += 1;
-            } else {
-                s.matches.insert(k, m.clone());
-                out.inserted += 1;
+            match s.matches.entry((m.event_id.clone(), m.keyword_id.clone())) {
+                std::collections::btree_map::Entry::Occupied(_) => out.existing += 1,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(m.clone());
+                    out.inserted += 1;
+                }
             }
         }
         Ok(out)
@@ -298,8 +311,12 @@ impl EventStore for MemoryStore {
 
     async fn active_keywords(&self) -> Result<Vec<KeywordRecord>> {
         let s = self.lock()?;
-        let mut v: Vec<KeywordRecord> =
-            s.keywords.values().filter(|(_, active)| *active).map(|(k, _)| k.clone()).collect();
+        let mut v: Vec<KeywordRecord> = s
+            .keywords
+            .values()
+            .filter(|(_, active)| *active)
+            .map(|(k, _)| k.clone())
+            .collect();
         v.sort_by(|a, b| a.term.cmp(&b.term).then_with(|| a.id.cmp(&b.id)));
         Ok(v)
     }
@@ -326,16 +343,24 @@ impl EventStore for MemoryStore {
 #[async_trait]
 impl KvStore for MemoryStore {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.lock()?.kv.get(&(namespace.to_owned(), key.to_owned())).cloned())
+        Ok(self
+            .lock()?
+            .kv
+            .get(&(namespace.to_owned(), key.to_owned()))
+            .cloned())
     }
 
     async fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
-        self.lock()?.kv.insert((namespace.to_owned(), key.to_owned()), value.to_vec());
+        self.lock()?
+            .kv
+            .insert((namespace.to_owned(), key.to_owned()), value.to_vec());
         Ok(())
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<()> {
-        self.lock()?.kv.remove(&(namespace.to_owned(), key.to_owned()));
+        self.lock()?
+            .kv
+            .remove(&(namespace.to_owned(), key.to_owned()));
         Ok(())
     }
 
@@ -353,7 +378,9 @@ impl KvStore for MemoryStore {
 #[async_trait]
 impl ObjectStore for MemoryStore {
     async fn put(&self, key: &ObjectKey, data: bytes::Bytes, content_type: &str) -> Result<()> {
-        self.lock()?.objects.insert(key.clone(), (data, content_type.to_owned()));
+        self.lock()?
+            .objects
+            .insert(key.clone(), (data, content_type.to_owned()));
         Ok(())
     }
 
@@ -375,7 +402,16 @@ mod tests {
     async fn memory_store_follows_the_shared_rules() {
         let store = std::sync::Arc::new(MemoryStore::new());
         tc::run_all(store.clone(), store.clone()).await;
-        store.put(&tc::key(), bytes::Bytes::from_static(b"x"), "").await.unwrap();
-        assert_eq!(ObjectStore::get(&*store, &tc::key()).await.unwrap().as_deref(), Some(&b"x"[..]));
+        store
+            .put(&tc::key(), bytes::Bytes::from_static(b"x"), "")
+            .await
+            .unwrap();
+        assert_eq!(
+            ObjectStore::get(&*store, &tc::key())
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(&b"x"[..])
+        );
     }
 }

@@ -221,8 +221,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// Records suggested links, keeping drowl's ordered-pair and one-active-link rules.
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome>;
     /// Records keyword matches; an existing (`event_id`, `keyword_id`) is left untouched.
-    async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord])
-    -> Result<WriteOutcome>;
+    async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome>;
     /// Returns the active keywords from the `keywords` table.
     async fn active_keywords(&self) -> Result<Vec<KeywordRecord>>;
     /// Creates or updates keywords (used by `drowl-host keywords` and tests).
@@ -278,7 +277,11 @@ pub struct Storage {
 pub async fn open_embedded(data_dir: &Path) -> Result<Storage> {
     let db = Arc::new(sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await?);
     let objects = Arc::new(local_fs::LocalFsStore::open(&data_dir.join("objects"))?);
-    Ok(Storage { events: db.clone(), kv: db, objects })
+    Ok(Storage {
+        events: db.clone(),
+        kv: db,
+        objects,
+    })
 }
 
 impl std::fmt::Debug for Storage {

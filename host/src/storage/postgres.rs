@@ -29,8 +29,8 @@ use super::common::{
     prefix_upper_bound,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord,
-    KeywordRecord, KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
+    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
 };
 
 /// drowl's schema plus the host's tables, compiled into the binary.
@@ -94,7 +94,10 @@ impl PostgresConfig {
 
     /// Reads `DATABASE_URL`; `None` when it is unset or empty (use the embedded store).
     pub fn from_env() -> Option<Self> {
-        std::env::var(DATABASE_URL_VAR).ok().filter(|u| !u.trim().is_empty()).map(Self::new)
+        std::env::var(DATABASE_URL_VAR)
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .map(Self::new)
     }
 }
 
@@ -198,7 +201,10 @@ impl PostgresStore {
             // before use, so a restored server is picked up without a daemon restart.
             .test_before_acquire(true)
             .connect_lazy_with(opts);
-        Ok(Self { pool, insert_mode: cfg.insert_mode })
+        Ok(Self {
+            pool,
+            insert_mode: cfg.insert_mode,
+        })
     }
 
     /// Applies the migrations in `migrations/`; applied ones are skipped, so running it on
@@ -262,7 +268,9 @@ impl PostgresStore {
     async fn insert_events_copy(&self, events: &[&NewEvent], payloads: &[String]) -> Result<u64> {
         let mut data = Vec::with_capacity(payloads.iter().map(|p| p.len() + 200).sum());
         for (e, p) in events.iter().zip(payloads) {
-            let occurred = e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let occurred = e
+                .occurred_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             let fields: [Option<&str>; 13] = [
                 Some(&e.id),
                 Some(&e.source),
@@ -358,9 +366,9 @@ fn connect_err(e: sqlx::Error, shown: &str) -> StorageError {
                 },
             }
         }
-        sqlx::Error::Configuration(_) => StorageError::Config(format!(
-            "{DATABASE_URL_VAR} ({shown}) is not usable: {e}"
-        )),
+        sqlx::Error::Configuration(_) => {
+            StorageError::Config(format!("{DATABASE_URL_VAR} ({shown}) is not usable: {e}"))
+        }
         _ => StorageError::Unavailable(format!(
             "cannot reach PostgreSQL at {DATABASE_URL_VAR} ({shown}): {e}"
         )),
@@ -376,13 +384,18 @@ impl EventStore for PostgresStore {
         // Same order for every writer: overlapping batches then wait instead of deadlocking.
         let mut sorted: Vec<&NewEvent> = events.iter().collect();
         sorted.sort_by(|a, b| (&a.source, &a.external_id).cmp(&(&b.source, &b.external_id)));
-        let payloads =
-            sorted.iter().map(|e| json_text(&e.raw_payload)).collect::<Result<Vec<_>>>()?;
+        let payloads = sorted
+            .iter()
+            .map(|e| json_text(&e.raw_payload))
+            .collect::<Result<Vec<_>>>()?;
         let inserted = match self.insert_mode {
             InsertMode::Unnest => self.insert_events_unnest(&sorted, &payloads).await?,
             InsertMode::Copy => self.insert_events_copy(&sorted, &payloads).await?,
         };
-        Ok(WriteOutcome { inserted, existing: events.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: events.len() as u64 - inserted,
+        })
     }
 
     async fn list_events(
@@ -449,7 +462,10 @@ impl EventStore for PostgresStore {
         recs.sort_by(|a, b| {
             (&a.platform, &a.platform_user_id).cmp(&(&b.platform, &b.platform_user_id))
         });
-        let meta = recs.iter().map(|r| metadata_json(&r.metadata)).collect::<Result<Vec<_>>>()?;
+        let meta = recs
+            .iter()
+            .map(|r| metadata_json(&r.metadata))
+            .collect::<Result<Vec<_>>>()?;
         let col = |f: fn(&IdentityRecord) -> Option<&str>| -> Vec<Option<&str>> {
             recs.iter().map(|r| f(r)).collect()
         };
@@ -479,7 +495,10 @@ impl EventStore for PostgresStore {
         .await
         .map_err(pg_err)?;
         let inserted = flags.iter().filter(|f| **f).count() as u64;
-        Ok(WriteOutcome { inserted, existing: flags.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: flags.len() as u64 - inserted,
+        })
     }
 
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome> {
@@ -491,7 +510,12 @@ impl EventStore for PostgresStore {
         }
         let mut accounts: Vec<(&str, &str)> = links
             .iter()
-            .flat_map(|l| [(l.a.0.as_str(), l.a.1.as_str()), (l.b.0.as_str(), l.b.1.as_str())])
+            .flat_map(|l| {
+                [
+                    (l.a.0.as_str(), l.a.1.as_str()),
+                    (l.b.0.as_str(), l.b.1.as_str()),
+                ]
+            })
             .collect();
         accounts.sort_unstable();
         accounts.dedup();
@@ -523,7 +547,10 @@ impl EventStore for PostgresStore {
             rows.into_iter().map(|(id, p, u)| ((p, u), id)).collect();
         let lookup = |acc: &(String, String)| {
             ids.get(acc).cloned().ok_or_else(|| {
-                StorageError::Unavailable(format!("identity {}:{} vanished mid-write", acc.0, acc.1))
+                StorageError::Unavailable(format!(
+                    "identity {}:{} vanished mid-write",
+                    acc.0, acc.1
+                ))
             })
         };
         let mut pairs = Vec::with_capacity(links.len());
@@ -542,23 +569,48 @@ impl EventStore for PostgresStore {
         )
         .bind(pairs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
         .bind(pairs.iter().map(|p| p.1.as_str()).collect::<Vec<_>>())
-        .bind(pairs.iter().map(|p| p.2.confidence.as_str()).collect::<Vec<_>>())
-        .bind(pairs.iter().map(|p| p.2.link_source.as_str()).collect::<Vec<_>>())
-        .bind(pairs.iter().map(|p| p.2.confidence_score).collect::<Vec<_>>())
-        .bind(pairs.iter().map(|p| p.2.reason.as_str()).collect::<Vec<_>>())
-        .bind(pairs.iter().map(|p| p.2.plugin_id.as_str()).collect::<Vec<_>>())
+        .bind(
+            pairs
+                .iter()
+                .map(|p| p.2.confidence.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            pairs
+                .iter()
+                .map(|p| p.2.link_source.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            pairs
+                .iter()
+                .map(|p| p.2.confidence_score)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            pairs
+                .iter()
+                .map(|p| p.2.reason.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            pairs
+                .iter()
+                .map(|p| p.2.plugin_id.as_str())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await
         .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         let inserted = res.rows_affected();
-        Ok(WriteOutcome { inserted, existing: links.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: links.len() as u64 - inserted,
+        })
     }
 
-    async fn insert_keyword_matches(
-        &self,
-        matches: &[KeywordMatchRecord],
-    ) -> Result<WriteOutcome> {
+    async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
         if matches.is_empty() {
             return Ok(WriteOutcome::default());
         }
@@ -572,7 +624,11 @@ impl EventStore for PostgresStore {
         )
         .bind(ms.iter().map(|m| m.event_id.as_str()).collect::<Vec<_>>())
         .bind(ms.iter().map(|m| m.keyword_id.as_str()).collect::<Vec<_>>())
-        .bind(ms.iter().map(|m| m.matched_text.as_str()).collect::<Vec<_>>())
+        .bind(
+            ms.iter()
+                .map(|m| m.matched_text.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(ms.iter().map(|m| m.position).collect::<Vec<_>>())
         .bind(ms.iter().map(|m| m.occurrences).collect::<Vec<_>>())
         .bind(ms.iter().map(|m| m.plugin_id.as_str()).collect::<Vec<_>>())
@@ -580,7 +636,10 @@ impl EventStore for PostgresStore {
         .await
         .map_err(pg_err)?;
         let inserted = res.rows_affected();
-        Ok(WriteOutcome { inserted, existing: matches.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: matches.len() as u64 - inserted,
+        })
     }
 
     async fn active_keywords(&self) -> Result<Vec<KeywordRecord>> {
@@ -634,14 +693,25 @@ impl EventStore for PostgresStore {
         .bind(recs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>())
         .bind(recs.iter().map(|k| k.term.as_str()).collect::<Vec<_>>())
         .bind(recs.iter().map(|k| k.category.as_str()).collect::<Vec<_>>())
-        .bind(recs.iter().map(|k| k.match_strategy.as_str()).collect::<Vec<_>>())
-        .bind(recs.iter().map(|k| k.regex_pattern.as_deref()).collect::<Vec<_>>())
+        .bind(
+            recs.iter()
+                .map(|k| k.match_strategy.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            recs.iter()
+                .map(|k| k.regex_pattern.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .bind(&synonyms)
         .fetch_all(&self.pool)
         .await
         .map_err(pg_err)?;
         let inserted = flags.iter().filter(|f| **f).count() as u64;
-        Ok(WriteOutcome { inserted, existing: flags.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: flags.len() as u64 - inserted,
+        })
     }
 }
 
@@ -682,14 +752,18 @@ impl KvStore for PostgresStore {
     }
 
     async fn list_keys(&self, namespace: &str, prefix: &str, limit: u32) -> Result<Vec<String>> {
-        let mut qb =
-            QueryBuilder::<Postgres>::new("SELECT key FROM plugin_kv WHERE namespace = ");
-        qb.push_bind(namespace).push(" AND key >= ").push_bind(prefix);
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT key FROM plugin_kv WHERE namespace = ");
+        qb.push_bind(namespace)
+            .push(" AND key >= ")
+            .push_bind(prefix);
         if let Some(upper) = prefix_upper_bound(prefix) {
             qb.push(" AND key < ").push_bind(upper);
         }
         qb.push(" ORDER BY key LIMIT ").push_bind(i64::from(limit));
-        qb.build_query_scalar().fetch_all(&self.pool).await.map_err(pg_err)
+        qb.build_query_scalar()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)
     }
 }
 
@@ -719,6 +793,9 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_url_is_a_config_error_naming_database_url() {
         let e = PostgresStore::connect("mysql://nope").await.unwrap_err();
-        assert!(matches!(&e, StorageError::Config(m) if m.contains("DATABASE_URL")), "{e}");
+        assert!(
+            matches!(&e, StorageError::Config(m) if m.contains("DATABASE_URL")),
+            "{e}"
+        );
     }
 }

@@ -182,7 +182,8 @@ impl S3Store {
         match client.create_bucket().bucket(&cfg.bucket).send().await {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(s))
-                if s.err().is_bucket_already_owned_by_you() || s.err().is_bucket_already_exists() =>
+                if s.err().is_bucket_already_owned_by_you()
+                    || s.err().is_bucket_already_exists() =>
             {
                 Ok(())
             }
@@ -225,7 +226,13 @@ impl S3Store {
 
     async fn check_bucket(&self) -> Result<()> {
         let store = self;
-        match store.client.head_bucket().bucket(&store.bucket).send().await {
+        match store
+            .client
+            .head_bucket()
+            .bucket(&store.bucket)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(SdkError::ServiceError(s)) if s.err().is_not_found() => {
                 Err(StorageError::Config(format!(
@@ -280,14 +287,23 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Option<bytes::Bytes>> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
         {
             Ok(out) => out,
             Err(SdkError::ServiceError(s)) if s.err().is_no_such_key() => return Ok(None),
             Err(e) => return Err(sdk_err(&format!("reading {key}"), &self.endpoint, e)),
         };
         let body = out.body.collect().await.map_err(|e| {
-            StorageError::Unavailable(format!("reading {key} from S3_ENDPOINT ({}): {e}", self.endpoint))
+            StorageError::Unavailable(format!(
+                "reading {key} from S3_ENDPOINT ({}): {e}",
+                self.endpoint
+            ))
         })?;
         Ok(Some(body.into_bytes()))
     }
@@ -311,7 +327,10 @@ mod tests {
     async fn a_bad_endpoint_is_a_config_error_naming_s3_endpoint() {
         let cfg = S3Config::new("ftp://x", "b", "a", "s");
         let e = S3Store::connect(&cfg).await.unwrap_err();
-        assert!(matches!(&e, StorageError::Config(m) if m.contains("S3_ENDPOINT")), "{e}");
+        assert!(
+            matches!(&e, StorageError::Config(m) if m.contains("S3_ENDPOINT")),
+            "{e}"
+        );
     }
 
     #[tokio::test]
@@ -323,7 +342,11 @@ mod tests {
         let cfg = S3Config::new(format!("http://127.0.0.1:{port}"), "b", "a", "s");
         let started = std::time::Instant::now();
         let e = S3Store::connect(&cfg).await.unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
         assert!(
             matches!(&e, StorageError::Unavailable(m) if m.contains("S3_ENDPOINT") && m.contains("S3_BUCKET")),
             "{e}"

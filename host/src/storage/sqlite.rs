@@ -24,12 +24,12 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::common::{
-    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair, prefix_upper_bound,
-    ts_from_text, ts_to_text,
+    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair,
+    prefix_upper_bound, ts_from_text, ts_to_text,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord,
-    KeywordRecord, KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
+    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
 };
 
 /// The embedded schema, compiled into the binary so a fresh data directory needs no files.
@@ -123,7 +123,10 @@ impl SqliteStore {
             )
             .await
             .map_err(|e| {
-                StorageError::Config(format!("cannot open SQLite database {}: {e}", path.display()))
+                StorageError::Config(format!(
+                    "cannot open SQLite database {}: {e}",
+                    path.display()
+                ))
             })?;
         MIGRATOR.run(&writer).await.map_err(|e| {
             StorageError::Config(format!(
@@ -137,9 +140,16 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(|e| {
-                StorageError::Config(format!("cannot open SQLite database {}: {e}", path.display()))
+                StorageError::Config(format!(
+                    "cannot open SQLite database {}: {e}",
+                    path.display()
+                ))
             })?;
-        Ok(Self { writer, reader, path: path.to_owned() })
+        Ok(Self {
+            writer,
+            reader,
+            path: path.to_owned(),
+        })
     }
 
     /// The database file, for logs and `drowl-host` status output.
@@ -171,11 +181,17 @@ impl SqliteStore {
             );
             let mut sep = qb.separated(", ");
             for (p, u) in chunk {
-                sep.push("(").push_bind_unseparated(*p).push_unseparated(", ");
+                sep.push("(")
+                    .push_bind_unseparated(*p)
+                    .push_unseparated(", ");
                 sep.push_bind_unseparated(*u).push_unseparated(")");
             }
             qb.push(")");
-            let c: i64 = qb.build_query_scalar().fetch_one(&mut *tx).await.map_err(db_err)?;
+            let c: i64 = qb
+                .build_query_scalar()
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?;
             n += u64::try_from(c).unwrap_or(0);
         }
         Ok(n)
@@ -233,10 +249,18 @@ impl EventStore for SqliteStore {
                     .push_bind(&now);
             });
             qb.push(" ON CONFLICT DO NOTHING");
-            inserted += qb.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+            inserted += qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(WriteOutcome { inserted, existing: events.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: events.len() as u64 - inserted,
+        })
     }
 
     async fn list_events(
@@ -252,7 +276,9 @@ impl EventStore for SqliteStore {
         if let Some(ids) = &filter.ids {
             let ids = serde_json::to_string(ids)
                 .map_err(|e| StorageError::Invalid(format!("event ids: {e}")))?;
-            qb.push(" AND id IN (SELECT value FROM json_each(").push_bind(ids).push("))");
+            qb.push(" AND id IN (SELECT value FROM json_each(")
+                .push_bind(ids)
+                .push("))");
         } else {
             if let Some(s) = &filter.source {
                 qb.push(" AND source = ").push_bind(s.clone());
@@ -305,8 +331,10 @@ impl EventStore for SqliteStore {
             .iter()
             .map(|r| metadata_json(&r.metadata))
             .collect::<Result<Vec<_>>>()?;
-        let accounts: Vec<(&str, &str)> =
-            recs.iter().map(|r| (r.platform.as_str(), r.platform_user_id.as_str())).collect();
+        let accounts: Vec<(&str, &str)> = recs
+            .iter()
+            .map(|r| (r.platform.as_str(), r.platform_user_id.as_str()))
+            .collect();
         let now = ts_to_text(&Utc::now());
         let mut tx = self.writer.begin().await.map_err(db_err)?;
         let existing = Self::count_identities(&mut tx, &accounts).await?;
@@ -345,7 +373,10 @@ impl EventStore for SqliteStore {
         }
         tx.commit().await.map_err(db_err)?;
         let total = recs.len() as u64;
-        Ok(WriteOutcome { inserted: total - existing.min(total), existing: existing.min(total) })
+        Ok(WriteOutcome {
+            inserted: total - existing.min(total),
+            existing: existing.min(total),
+        })
     }
 
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome> {
@@ -357,7 +388,12 @@ impl EventStore for SqliteStore {
         }
         let mut accounts: Vec<(&str, &str)> = links
             .iter()
-            .flat_map(|l| [(l.a.0.as_str(), l.a.1.as_str()), (l.b.0.as_str(), l.b.1.as_str())])
+            .flat_map(|l| {
+                [
+                    (l.a.0.as_str(), l.a.1.as_str()),
+                    (l.b.0.as_str(), l.b.1.as_str()),
+                ]
+            })
             .collect();
         accounts.sort_unstable();
         accounts.dedup();
@@ -389,7 +425,9 @@ impl EventStore for SqliteStore {
             );
             let mut sep = qb.separated(", ");
             for (p, u) in chunk {
-                sep.push("(").push_bind_unseparated(*p).push_unseparated(", ");
+                sep.push("(")
+                    .push_bind_unseparated(*p)
+                    .push_unseparated(", ");
                 sep.push_bind_unseparated(*u).push_unseparated(")");
             }
             qb.push(")");
@@ -402,7 +440,10 @@ impl EventStore for SqliteStore {
         }
         let lookup = |acc: &(String, String)| {
             ids.get(acc).cloned().ok_or_else(|| {
-                StorageError::Unavailable(format!("identity {}:{} vanished mid-write", acc.0, acc.1))
+                StorageError::Unavailable(format!(
+                    "identity {}:{} vanished mid-write",
+                    acc.0, acc.1
+                ))
             })
         };
         let mut rows = Vec::with_capacity(links.len());
@@ -430,16 +471,21 @@ impl EventStore for SqliteStore {
                     .push_bind(&now);
             });
             qb.push(" ON CONFLICT DO NOTHING");
-            inserted += qb.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+            inserted += qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(WriteOutcome { inserted, existing: links.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: links.len() as u64 - inserted,
+        })
     }
 
-    async fn insert_keyword_matches(
-        &self,
-        matches: &[KeywordMatchRecord],
-    ) -> Result<WriteOutcome> {
+    async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
         if matches.is_empty() {
             return Ok(WriteOutcome::default());
         }
@@ -461,10 +507,18 @@ impl EventStore for SqliteStore {
                     .push_bind(&now);
             });
             qb.push(" ON CONFLICT DO NOTHING");
-            inserted += qb.build().execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+            inserted += qb
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected();
         }
         tx.commit().await.map_err(db_err)?;
-        Ok(WriteOutcome { inserted, existing: matches.len() as u64 - inserted })
+        Ok(WriteOutcome {
+            inserted,
+            existing: matches.len() as u64 - inserted,
+        })
     }
 
     async fn active_keywords(&self) -> Result<Vec<KeywordRecord>> {
@@ -542,7 +596,10 @@ impl EventStore for SqliteStore {
         tx.commit().await.map_err(db_err)?;
         let total = recs.len() as u64;
         let existing = u64::try_from(existing).unwrap_or(0).min(total);
-        Ok(WriteOutcome { inserted: total - existing, existing })
+        Ok(WriteOutcome {
+            inserted: total - existing,
+            existing,
+        })
     }
 }
 
@@ -585,12 +642,17 @@ impl KvStore for SqliteStore {
 
     async fn list_keys(&self, namespace: &str, prefix: &str, limit: u32) -> Result<Vec<String>> {
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT key FROM plugin_kv WHERE namespace = ");
-        qb.push_bind(namespace).push(" AND key >= ").push_bind(prefix);
+        qb.push_bind(namespace)
+            .push(" AND key >= ")
+            .push_bind(prefix);
         if let Some(upper) = prefix_upper_bound(prefix) {
             qb.push(" AND key < ").push_bind(upper);
         }
         qb.push(" ORDER BY key LIMIT ").push_bind(i64::from(limit));
-        qb.build_query_scalar().fetch_all(&self.reader).await.map_err(db_err)
+        qb.build_query_scalar()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)
     }
 }
 
@@ -603,7 +665,9 @@ mod tests {
 
     async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("data/drowl.db")).await.unwrap();
+        let store = SqliteStore::open(&dir.path().join("data/drowl.db"))
+            .await
+            .unwrap();
         (dir, Arc::new(store))
     }
 
@@ -620,10 +684,21 @@ mod tests {
         store.insert_events(&tc::batch(&t, 3, 10)).await.unwrap();
         store.set("ns", "k", b"v").await.unwrap();
         store.close().await;
-        let again = SqliteStore::open(&dir.path().join("data/drowl.db")).await.unwrap();
-        assert_eq!(again.get("ns", "k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        let again = SqliteStore::open(&dir.path().join("data/drowl.db"))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.get("ns", "k").await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
         let o = again.insert_events(&tc::batch(&t, 3, 10)).await.unwrap();
-        assert_eq!(o, WriteOutcome { inserted: 0, existing: 3 });
+        assert_eq!(
+            o,
+            WriteOutcome {
+                inserted: 0,
+                existing: 3
+            }
+        );
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(again.write_pool())
             .await
@@ -653,7 +728,10 @@ mod tests {
             reason: "same email".into(),
             plugin_id: "github".into(),
         };
-        let o = store.insert_identity_links(&[link("u1", "u2")]).await.unwrap();
+        let o = store
+            .insert_identity_links(&[link("u1", "u2")])
+            .await
+            .unwrap();
         assert_eq!(o.inserted, 1);
         let (one, two): (String, String) =
             sqlx::query_as("SELECT identity_id_1, identity_id_2 FROM identity_links")
@@ -666,8 +744,22 @@ mod tests {
             .execute(store.write_pool())
             .await
             .unwrap();
-        assert_eq!(store.insert_identity_links(&[link("u1", "u2")]).await.unwrap().inserted, 1);
-        assert_eq!(store.insert_identity_links(&[link("u1", "u2")]).await.unwrap().existing, 1);
+        assert_eq!(
+            store
+                .insert_identity_links(&[link("u1", "u2")])
+                .await
+                .unwrap()
+                .inserted,
+            1
+        );
+        assert_eq!(
+            store
+                .insert_identity_links(&[link("u1", "u2")])
+                .await
+                .unwrap()
+                .existing,
+            1
+        );
         // The database itself refuses an unordered pair and a second active link.
         let unordered = sqlx::query(
             "INSERT INTO identity_links (id, identity_id_1, identity_id_2, confidence, \
@@ -702,9 +794,18 @@ mod tests {
             avatar_url: None,
             metadata: meta,
         };
-        store.upsert_identities(&[rec(Some("old"), serde_json::json!({"a": 1}))]).await.unwrap();
-        store.upsert_identities(&[rec(None, serde_json::json!({"b": 2}))]).await.unwrap();
-        store.upsert_identities(&[rec(Some("new"), serde_json::Value::Null)]).await.unwrap();
+        store
+            .upsert_identities(&[rec(Some("old"), serde_json::json!({"a": 1}))])
+            .await
+            .unwrap();
+        store
+            .upsert_identities(&[rec(None, serde_json::json!({"b": 2}))])
+            .await
+            .unwrap();
+        store
+            .upsert_identities(&[rec(Some("new"), serde_json::Value::Null)])
+            .await
+            .unwrap();
         let (name, meta): (String, String) =
             sqlx::query_as("SELECT platform_username, metadata FROM identities")
                 .fetch_one(store.write_pool())
@@ -720,8 +821,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = crate::storage::open_embedded(dir.path()).await.unwrap();
         s.kv.set("ns", "k", b"v").await.unwrap();
-        s.objects.put(&tc::key(), bytes::Bytes::from_static(b"o"), "").await.unwrap();
+        s.objects
+            .put(&tc::key(), bytes::Bytes::from_static(b"o"), "")
+            .await
+            .unwrap();
         assert!(dir.path().join("drowl.db").exists());
-        assert!(dir.path().join("objects/plugins/github/objects/cache/page-1.json").exists());
+        assert!(
+            dir.path()
+                .join("objects/plugins/github/objects/cache/page-1.json")
+                .exists()
+        );
     }
 }

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::storage::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord,
-    KeywordRecord, KvStore, NewEvent, ObjectKey, WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
+    KvStore, NewEvent, ObjectKey, WriteOutcome,
 };
 
 /// A random tag that keeps one run's rows apart from another's.
@@ -26,13 +26,19 @@ pub(crate) fn key() -> ObjectKey {
 
 /// A GitHub-shaped event; `n` also orders the ids and the occurrence times.
 pub(crate) fn event(tag: &str, n: usize, payload_bytes: usize) -> NewEvent {
-    let at: DateTime<Utc> =
-        Utc.timestamp_opt(1_704_067_200 + n as i64 * 60, 0).single().expect("valid time");
+    let at: DateTime<Utc> = Utc
+        .timestamp_opt(1_704_067_200 + n as i64 * 60, 0)
+        .single()
+        .expect("valid time");
     NewEvent {
         id: format!("{tag}-{n:08}"),
         source: "github".into(),
         external_id: format!("{tag}-ext-{n}"),
-        event_type: if n % 2 == 0 { "push".into() } else { "star".into() },
+        event_type: if n.is_multiple_of(2) {
+            "push".into()
+        } else {
+            "star".into()
+        },
         occurred_at: at,
         raw_payload: serde_json::json!({
             "id": n,
@@ -71,8 +77,20 @@ pub(crate) async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
 pub(crate) async fn reinsert_is_idempotent(s: &dyn EventStore) {
     let t = tag();
     let b = batch(&t, 50, 100);
-    assert_eq!(s.insert_events(&b).await.unwrap(), WriteOutcome { inserted: 50, existing: 0 });
-    assert_eq!(s.insert_events(&b).await.unwrap(), WriteOutcome { inserted: 0, existing: 50 });
+    assert_eq!(
+        s.insert_events(&b).await.unwrap(),
+        WriteOutcome {
+            inserted: 50,
+            existing: 0
+        }
+    );
+    assert_eq!(
+        s.insert_events(&b).await.unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 50
+        }
+    );
     // A different id for an already-stored (source, external_id) is still a duplicate.
     let mut again = b[0].clone();
     again.id = format!("{t}-other");
@@ -82,7 +100,10 @@ pub(crate) async fn reinsert_is_idempotent(s: &dyn EventStore) {
     let e = event(&t2, 1, 10);
     assert_eq!(
         s.insert_events(&[e.clone(), e]).await.unwrap(),
-        WriteOutcome { inserted: 1, existing: 1 }
+        WriteOutcome {
+            inserted: 1,
+            existing: 1
+        }
     );
     let got = s.list_events(&filter_tag(&t), None, 1000).await.unwrap();
     assert_eq!(got.len(), 50);
@@ -110,8 +131,20 @@ pub(crate) async fn concurrent_insert_of_one_batch(s: Arc<dyn EventStore>) {
         total.inserted += o.inserted;
         total.existing += o.existing;
     }
-    assert_eq!(total, WriteOutcome { inserted: 300, existing: 300 });
-    assert_eq!(s.list_events(&filter_tag(&t), None, 1000).await.unwrap().len(), 300);
+    assert_eq!(
+        total,
+        WriteOutcome {
+            inserted: 300,
+            existing: 300
+        }
+    );
+    assert_eq!(
+        s.list_events(&filter_tag(&t), None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        300
+    );
 }
 
 fn filter_tag(t: &str) -> EventFilter {
@@ -130,13 +163,34 @@ pub(crate) async fn list_events_filters_and_pages(s: &dyn EventStore) {
     b[8].plugin_id = format!("p{t}");
     s.insert_events(&b).await.unwrap();
     let page1 = s.list_events(&filter_tag(&t), None, 4).await.unwrap();
-    let page2 = s.list_events(&filter_tag(&t), Some(&page1[3].id), 4).await.unwrap();
-    assert_eq!(page1.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids(&b[0..4]));
-    assert_eq!(page2.iter().map(|e| e.id.clone()).collect::<Vec<_>>(), ids(&b[4..8]));
-    let by_source = EventFilter { source: Some(format!("src{t}")), ..EventFilter::default() };
-    assert_eq!(s.list_events(&by_source, None, 10).await.unwrap()[0].id, b[9].id);
-    let by_plugin = EventFilter { plugin_id: Some(format!("p{t}")), ..EventFilter::default() };
-    assert_eq!(s.list_events(&by_plugin, None, 10).await.unwrap()[0].id, b[8].id);
+    let page2 = s
+        .list_events(&filter_tag(&t), Some(&page1[3].id), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        page1.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        ids(&b[0..4])
+    );
+    assert_eq!(
+        page2.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+        ids(&b[4..8])
+    );
+    let by_source = EventFilter {
+        source: Some(format!("src{t}")),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        s.list_events(&by_source, None, 10).await.unwrap()[0].id,
+        b[9].id
+    );
+    let by_plugin = EventFilter {
+        plugin_id: Some(format!("p{t}")),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        s.list_events(&by_plugin, None, 10).await.unwrap()[0].id,
+        b[8].id
+    );
     let window = EventFilter {
         plugin_id: Some("github".into()),
         since: Some(b[2].occurred_at),
@@ -177,18 +231,29 @@ pub(crate) async fn identities_upsert(s: &dyn EventStore) {
     let a = identity("github", &format!("{t}-a"), Some("alice"));
     let b = identity("x", &format!("{t}-b"), None);
     assert_eq!(
-        s.upsert_identities(&[a.clone(), b.clone(), a.clone()]).await.unwrap(),
-        WriteOutcome { inserted: 2, existing: 0 }
+        s.upsert_identities(&[a.clone(), b.clone(), a.clone()])
+            .await
+            .unwrap(),
+        WriteOutcome {
+            inserted: 2,
+            existing: 0
+        }
     );
     let a2 = identity("github", &format!("{t}-a"), Some("alice2"));
     let c = identity("github", &format!("{t}-c"), None);
     assert_eq!(
         s.upsert_identities(&[a2, c]).await.unwrap(),
-        WriteOutcome { inserted: 1, existing: 1 }
+        WriteOutcome {
+            inserted: 1,
+            existing: 1
+        }
     );
     let mut bad = identity("github", &format!("{t}-d"), None);
     bad.metadata = serde_json::json!([1, 2]);
-    assert!(s.upsert_identities(&[bad]).await.is_err(), "metadata must be an object");
+    assert!(
+        s.upsert_identities(&[bad]).await.is_err(),
+        "metadata must be an object"
+    );
 }
 
 fn link(a: (&str, &str), b: (&str, &str)) -> IdentityLinkRecord {
@@ -212,16 +277,27 @@ pub(crate) async fn identity_links_are_ordered_with_one_active(s: &dyn EventStor
     let ac = link(("github", &ua), ("zenn", &uc));
     assert_eq!(
         s.insert_identity_links(&[ab.clone(), ac]).await.unwrap(),
-        WriteOutcome { inserted: 2, existing: 0 }
+        WriteOutcome {
+            inserted: 2,
+            existing: 0
+        }
     );
     assert_eq!(
         s.insert_identity_links(&[ba, ab]).await.unwrap(),
-        WriteOutcome { inserted: 0, existing: 2 }
+        WriteOutcome {
+            inserted: 0,
+            existing: 2
+        }
     );
     // The accounts exist now, so observing them is an update.
     assert_eq!(
-        s.upsert_identities(&[identity("x", &ub, Some("bob"))]).await.unwrap(),
-        WriteOutcome { inserted: 0, existing: 1 }
+        s.upsert_identities(&[identity("x", &ub, Some("bob"))])
+            .await
+            .unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 1
+        }
     );
     let self_link = link(("github", &ua), ("github", &ua));
     assert!(s.insert_identity_links(&[self_link]).await.is_err());
@@ -246,13 +322,23 @@ pub(crate) async fn keyword_matches_are_unique(s: &dyn EventStore) {
     let ms = [m(&b[0].id, "ts"), m(&b[0].id, "react"), m(&b[1].id, "ts")];
     assert_eq!(
         s.insert_keyword_matches(&ms).await.unwrap(),
-        WriteOutcome { inserted: 3, existing: 0 }
+        WriteOutcome {
+            inserted: 3,
+            existing: 0
+        }
     );
     assert_eq!(
         s.insert_keyword_matches(&ms).await.unwrap(),
-        WriteOutcome { inserted: 0, existing: 3 }
+        WriteOutcome {
+            inserted: 0,
+            existing: 3
+        }
     );
-    assert!(s.insert_keyword_matches(&[m(&format!("{t}-missing"), "ts")]).await.is_err());
+    assert!(
+        s.insert_keyword_matches(&[m(&format!("{t}-missing"), "ts")])
+            .await
+            .is_err()
+    );
 }
 
 /// Keywords are created, then updated in place; synonyms round-trip.
@@ -266,16 +352,25 @@ pub(crate) async fn keywords_upsert(s: &dyn EventStore) {
         regex_pattern: None,
         synonyms: vec!["TS".into(), "tsc".into()],
     };
-    let (a, b) = (kw(&format!("{t}-a"), "TypeScript"), kw(&format!("{t}-b"), "React"));
+    let (a, b) = (
+        kw(&format!("{t}-a"), "TypeScript"),
+        kw(&format!("{t}-b"), "React"),
+    );
     assert_eq!(
         s.upsert_keywords(&[a.clone(), b.clone()]).await.unwrap(),
-        WriteOutcome { inserted: 2, existing: 0 }
+        WriteOutcome {
+            inserted: 2,
+            existing: 0
+        }
     );
     let mut a2 = a.clone();
     a2.synonyms = vec!["ts".into()];
     assert_eq!(
         s.upsert_keywords(&[a2.clone()]).await.unwrap(),
-        WriteOutcome { inserted: 0, existing: 1 }
+        WriteOutcome {
+            inserted: 0,
+            existing: 1
+        }
     );
     let active = s.active_keywords().await.unwrap();
     assert!(active.contains(&a2));
@@ -290,15 +385,30 @@ pub(crate) async fn kv_namespaces_are_isolated(kv: &dyn KvStore) {
     kv.set(&n1, "cursor", b"1").await.unwrap();
     assert_eq!(kv.get(&n2, "cursor").await.unwrap(), None);
     kv.set(&n2, "cursor", b"2").await.unwrap();
-    assert_eq!(kv.get(&n1, "cursor").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(
+        kv.get(&n1, "cursor").await.unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
     kv.set(&n1, "cursor", b"3").await.unwrap();
-    assert_eq!(kv.get(&n1, "cursor").await.unwrap().as_deref(), Some(&b"3"[..]));
-    assert_eq!(kv.get(&n2, "cursor").await.unwrap().as_deref(), Some(&b"2"[..]));
-    assert_eq!(kv.list_keys(&n2, "", 10).await.unwrap(), vec!["cursor".to_owned()]);
+    assert_eq!(
+        kv.get(&n1, "cursor").await.unwrap().as_deref(),
+        Some(&b"3"[..])
+    );
+    assert_eq!(
+        kv.get(&n2, "cursor").await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
+    assert_eq!(
+        kv.list_keys(&n2, "", 10).await.unwrap(),
+        vec!["cursor".to_owned()]
+    );
     kv.delete(&n1, "cursor").await.unwrap();
     kv.delete(&n1, "cursor").await.unwrap();
     assert_eq!(kv.get(&n1, "cursor").await.unwrap(), None);
-    assert_eq!(kv.get(&n2, "cursor").await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(
+        kv.get(&n2, "cursor").await.unwrap().as_deref(),
+        Some(&b"2"[..])
+    );
     // Binary values round-trip, empty ones included.
     let bin: Vec<u8> = (0..=255).collect();
     kv.set(&n1, "bin", &bin).await.unwrap();
@@ -310,15 +420,29 @@ pub(crate) async fn kv_namespaces_are_isolated(kv: &dyn KvStore) {
 /// Prefix listing is exact, byte-ordered and limited.
 pub(crate) async fn kv_list_keys_prefix_and_limit(kv: &dyn KvStore) {
     let ns = format!("plugin:{}", tag());
-    for k in ["page/2", "page/10", "page/1", "pagex", "pag", "other", "page/\u{e9}", "page/Z"] {
+    for k in [
+        "page/2",
+        "page/10",
+        "page/1",
+        "pagex",
+        "pag",
+        "other",
+        "page/\u{e9}",
+        "page/Z",
+    ] {
         kv.set(&ns, k, b"v").await.unwrap();
     }
-    kv.set(&format!("{ns}-other"), "page/0", b"v").await.unwrap();
+    kv.set(&format!("{ns}-other"), "page/0", b"v")
+        .await
+        .unwrap();
     assert_eq!(
         kv.list_keys(&ns, "page/", 100).await.unwrap(),
         ["page/1", "page/10", "page/2", "page/Z", "page/\u{e9}"]
     );
-    assert_eq!(kv.list_keys(&ns, "page/", 2).await.unwrap(), ["page/1", "page/10"]);
+    assert_eq!(
+        kv.list_keys(&ns, "page/", 2).await.unwrap(),
+        ["page/1", "page/10"]
+    );
     assert_eq!(kv.list_keys(&ns, "page", 100).await.unwrap().len(), 6);
     assert_eq!(kv.list_keys(&ns, "", 100).await.unwrap().len(), 8);
     assert_eq!(kv.list_keys(&ns, "", 0).await.unwrap().len(), 0);

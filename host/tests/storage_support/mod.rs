@@ -5,7 +5,10 @@
 //! A missing service makes the test fail with a message saying what to start; nothing is
 //! faked and nothing silently passes.
 
-#![allow(dead_code, reason = "each test binary uses a different subset of these helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of these helpers"
+)]
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,7 +51,10 @@ impl TestDb {
         let _ = conn.close().await;
         let mut url = url::Url::parse(&admin).expect("admin URL parses");
         url.set_path(&name);
-        Self { name, url: url.to_string() }
+        Self {
+            name,
+            url: url.to_string(),
+        }
     }
 
     /// The URL of this database reached through `addr` instead (a proxy).
@@ -65,7 +71,9 @@ impl Drop for TestDb {
         // Runs on its own thread and runtime: Drop may run inside (or outside) a runtime.
         let name = self.name.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(mut c) = PgConnection::connect(&admin_url()).await {
@@ -94,7 +102,12 @@ impl TcpProxy {
     pub(crate) async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
-        let mut p = Self { addr, target, accept: None, conns: Arc::default() };
+        let mut p = Self {
+            addr,
+            target,
+            accept: None,
+            conns: Arc::default(),
+        };
         p.serve(listener);
         p
     }
@@ -155,7 +168,9 @@ pub(crate) fn free_port() -> u16 {
 fn moto_binary() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
     let on_path = std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p).map(|d| d.join("moto_server")).find(|c| c.is_file())
+        std::env::split_paths(&p)
+            .map(|d| d.join("moto_server"))
+            .find(|c| c.is_file())
     });
     on_path.or_else(|| venv.is_file().then_some(venv))
 }
@@ -177,10 +192,18 @@ impl S3Server {
                 .ok()
                 .and_then(|u| u.port_or_known_default())
                 .expect("DROWL_TEST_S3_ENDPOINT must be a URL with a port");
-            return Self { endpoint, port, child: None };
+            return Self {
+                endpoint,
+                port,
+                child: None,
+            };
         }
         let port = free_port();
-        let mut s = Self { endpoint: format!("http://127.0.0.1:{port}"), port, child: None };
+        let mut s = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child: None,
+        };
         s.spawn().await;
         s
     }
@@ -188,7 +211,11 @@ impl S3Server {
     /// Always starts a moto_server of its own, for tests that stop and restart it.
     pub(crate) async fn start_owned() -> Self {
         let port = free_port();
-        let mut s = Self { endpoint: format!("http://127.0.0.1:{port}"), port, child: None };
+        let mut s = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child: None,
+        };
         s.spawn().await;
         s
     }
@@ -210,10 +237,17 @@ impl S3Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return;
             }
-            assert!(Instant::now() < deadline, "moto_server did not listen on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen on {}",
+                self.port
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
