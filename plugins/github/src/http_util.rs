@@ -89,13 +89,17 @@ pub(crate) fn check_status(resp: Response, target: &Target) -> Result<Response, 
             "GitHub {} not found (HTTP 404): it does not exist or is not public",
             target.describe()
         ))),
-        403 | 429 if exhausted || has_retry_after || status == 429 => Err(JobError::rate_limited(
-            format!(
-                "GitHub rate limit reached for {} (HTTP {status})",
-                target.describe()
-            ),
-            rate_limit_delay_ms(&resp),
-        )),
+        403 | 429 if exhausted || has_retry_after || status == 429 => {
+            let delay_ms = rate_limit_delay_ms(&resp);
+            Err(JobError::rate_limited(
+                format!(
+                    "GitHub rate limit reached for {} (HTTP {status}); retry in {} s",
+                    target.describe(),
+                    delay_ms / 1_000
+                ),
+                delay_ms,
+            ))
+        }
         300..=399 => Err(JobError::permanent(format!(
             "GitHub answered HTTP {status} for {} without a usable redirect",
             target.describe()
