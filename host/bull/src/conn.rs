@@ -26,6 +26,11 @@ fn builder(config: &QueueConfig, command_timeout: Duration) -> Result<Builder, Q
         c.connection_timeout = Duration::from_secs(5);
         c.internal_command_timeout = Duration::from_secs(5);
         c.tcp.nodelay = Some(true);
+        // Never let the client silently re-send a command whose reply was lost in a
+        // disconnect: a re-sent finish script would report "lock missing" for a job it had
+        // in fact completed. The worker's own retry loops know the first try may have
+        // applied and check.
+        c.max_command_attempts = 1;
     });
     b.with_performance_config(|p| {
         p.default_command_timeout = command_timeout;
