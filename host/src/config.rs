@@ -93,14 +93,20 @@ impl SandboxArgs {
 }
 
 /// Parses `key=value` pairs.
-pub fn parse_key_values(flag: &'static str, items: &[String]) -> Result<BTreeMap<String, String>, ConfigError> {
+pub fn parse_key_values(
+    flag: &'static str,
+    items: &[String],
+) -> Result<BTreeMap<String, String>, ConfigError> {
     items
         .iter()
         .map(|kv| {
             kv.split_once('=')
                 .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
                 .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| ConfigError::NotKeyValue { flag, value: kv.clone() })
+                .ok_or_else(|| ConfigError::NotKeyValue {
+                    flag,
+                    value: kv.clone(),
+                })
         })
         .collect()
 }
@@ -134,7 +140,12 @@ mod tests {
         let kv = parse_key_values("--config", &["a=1".into(), "b==2".into()]).unwrap();
         assert_eq!(kv["a"], "1");
         assert_eq!(kv["b"], "=2");
-        assert!(parse_key_values("--config", &["nope".into()]).unwrap_err().to_string().contains("key=value"));
+        assert!(
+            parse_key_values("--config", &["nope".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("key=value")
+        );
         let n = parse_networks(&["127.0.0.0/8".into(), "::1".into()]).unwrap();
         assert_eq!(n.len(), 2);
         assert!(parse_networks(&["localhost".into()]).is_err());

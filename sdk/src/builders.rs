@@ -19,13 +19,21 @@ impl Manifest {
             name: name.to_owned(),
             version: version.to_owned(),
             description: String::new(),
-            author: Author { name: String::new(), email: None, url: None },
+            author: Author {
+                name: String::new(),
+                email: None,
+                url: None,
+            },
             capabilities: Vec::new(),
             sources: Vec::new(),
             config: Vec::new(),
             outbound_hosts: Vec::new(),
             min_host_version: "0.1.0".to_owned(),
-            resources: ResourceRequest { max_memory_bytes: None, timeout_ms: None, max_http_requests: None },
+            resources: ResourceRequest {
+                max_memory_bytes: None,
+                timeout_ms: None,
+                max_http_requests: None,
+            },
             license: None,
             homepage: None,
         })
@@ -174,7 +182,12 @@ pub struct EventBuilder(Event);
 
 impl Event {
     /// Starts an event. `occurred_at` is RFC 3339; `source` must be one the manifest declares.
-    pub fn builder(external_id: &str, source: &str, event_type: &str, occurred_at: &str) -> EventBuilder {
+    pub fn builder(
+        external_id: &str,
+        source: &str,
+        event_type: &str,
+        occurred_at: &str,
+    ) -> EventBuilder {
         EventBuilder(Event {
             external_id: external_id.to_owned(),
             source: source.to_owned(),

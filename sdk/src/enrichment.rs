@@ -2,6 +2,10 @@
 
 #[doc(hidden)]
 pub mod world {
+    // The glue macros are exported from the crate only for wasm32, where each plugin
+    // is built on its own. Native builds (unit tests) may enable several roles at
+    // once, and their `describe` glue macros would clash at the crate root.
+    #[cfg(target_arch = "wasm32")]
     wit_bindgen::generate!({
         world: "enrichment-plugin",
         path: "wit",
@@ -19,11 +23,28 @@ pub mod world {
         export_macro_name: "__drowl_export_enrichment_world",
         default_bindings_module: "::drowl_plugin_sdk::enrichment::world",
     });
+    #[cfg(not(target_arch = "wasm32"))]
+    wit_bindgen::generate!({
+        world: "enrichment-plugin",
+        path: "wit",
+        runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
+        with: {
+            "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
+            "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
+            "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
+            "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
+            "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
+            "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
+            "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
+        },
+        pub_export_macro: false,
+        export_macro_name: "__drowl_export_enrichment_world",
+        default_bindings_module: "::drowl_plugin_sdk::enrichment::world",
+    });
 }
 
 pub use world::exports::drowl::plugin::enrichment::{
-    EnrichRequest, EnrichResult, IdentityLink, Keyword, KeywordMatch, LinkConfidence,
-    MatchStrategy,
+    EnrichRequest, EnrichResult, IdentityLink, Keyword, KeywordMatch, LinkConfidence, MatchStrategy,
 };
 
 use crate::{JobError, Manifest};
@@ -41,7 +62,10 @@ pub trait Enrichment {
 impl EnrichRequest {
     /// The value of a non-secret config field as passed with the request.
     pub fn config_value(&self, key: &str) -> Option<&str> {
-        self.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.config
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -50,6 +74,9 @@ impl EnrichRequest {
 #[macro_export]
 macro_rules! enrichment_plugin {
     ($plugin:ty) => {
+        // Exports exist only in the component; native builds (unit tests of the
+        // plugin's logic) must not define `cabi_*` symbols the native linker rejects.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __DrowlEnrichmentExport;
 

@@ -81,13 +81,16 @@ impl Response {
 
     /// Parses the body as JSON; a body that does not parse fails the job permanently.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, JobError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| JobError::permanent(format!("response body is not the expected JSON: {e}")))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            JobError::permanent(format!("response body is not the expected JSON: {e}"))
+        })
     }
 
-    /// Maps common HTTP failure statuses to queue semantics: 429 and 403 with
-    /// `x-ratelimit-remaining: 0` are rate limits (honouring `retry-after` or
-    /// `x-ratelimit-reset`), 5xx are retryable, other 4xx are permanent.
+    /// Maps common HTTP failure statuses to queue semantics: 429, and 403 with
+    /// `x-ratelimit-remaining: 0`, are rate limits retried after `retry-after` seconds
+    /// (60 s when absent: plugins have no clock to interpret `x-ratelimit-reset`; do that
+    /// yourself against the `date` header if the platform needs it); 5xx are retryable;
+    /// other 4xx are permanent.
     pub fn error_for_status(self) -> Result<Self, JobError> {
         let status = self.status;
         if self.is_success() || (300..400).contains(&status) {
@@ -98,7 +101,10 @@ impl Response {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|s| s * 1000);
         let exhausted = self.header("x-ratelimit-remaining").map(str::trim) == Some("0");
-        let msg = format!("HTTP {status}: {}", self.text().chars().take(200).collect::<String>());
+        let msg = format!(
+            "HTTP {status}: {}",
+            self.text().chars().take(200).collect::<String>()
+        );
         Err(match status {
             429 => JobError::rate_limited(msg, retry_after_ms.unwrap_or(60_000)),
             403 if exhausted => JobError::rate_limited(msg, retry_after_ms.unwrap_or(60_000)),
@@ -110,7 +116,6 @@ impl Response {
         })
     }
 }
-
 
 /// A one-line description of an HTTP error, for job errors and logs.
 pub fn describe_error(e: &HttpError) -> String {

@@ -2,6 +2,10 @@
 
 #[doc(hidden)]
 pub mod world {
+    // The glue macros are exported from the crate only for wasm32, where each plugin
+    // is built on its own. Native builds (unit tests) may enable several roles at
+    // once, and their `describe` glue macros would clash at the crate root.
+    #[cfg(target_arch = "wasm32")]
     wit_bindgen::generate!({
         world: "ingestion-plugin",
         path: "wit",
@@ -16,6 +20,24 @@ pub mod world {
             "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
         },
         pub_export_macro: true,
+        export_macro_name: "__drowl_export_ingestion_world",
+        default_bindings_module: "::drowl_plugin_sdk::ingestion::world",
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    wit_bindgen::generate!({
+        world: "ingestion-plugin",
+        path: "wit",
+        runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
+        with: {
+            "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
+            "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
+            "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
+            "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
+            "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
+            "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
+            "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
+        },
+        pub_export_macro: false,
         export_macro_name: "__drowl_export_ingestion_world",
         default_bindings_module: "::drowl_plugin_sdk::ingestion::world",
     });
@@ -40,12 +62,22 @@ pub trait Ingestion {
 impl IngestBatch {
     /// A page after which there is more to fetch right now.
     pub fn page(events: Vec<Event>, next_cursor: impl Into<String>) -> Self {
-        Self { events, identities: Vec::new(), next_cursor: Some(next_cursor.into()), has_more: true }
+        Self {
+            events,
+            identities: Vec::new(),
+            next_cursor: Some(next_cursor.into()),
+            has_more: true,
+        }
     }
 
     /// The last page for now. `next_cursor`, if any, is where the next run starts.
     pub fn last_page(events: Vec<Event>) -> Self {
-        Self { events, identities: Vec::new(), next_cursor: None, has_more: false }
+        Self {
+            events,
+            identities: Vec::new(),
+            next_cursor: None,
+            has_more: false,
+        }
     }
 
     /// Sets the cursor the next call or run starts from.
@@ -59,7 +91,10 @@ impl IngestBatch {
 impl IngestRequest {
     /// The value of a non-secret config field as passed with the request.
     pub fn config_value(&self, key: &str) -> Option<&str> {
-        self.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.config
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -68,6 +103,9 @@ impl IngestRequest {
 #[macro_export]
 macro_rules! ingestion_plugin {
     ($plugin:ty) => {
+        // Exports exist only in the component; native builds (unit tests of the
+        // plugin's logic) must not define `cabi_*` symbols the native linker rejects.
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __DrowlIngestionExport;
 

@@ -35,7 +35,6 @@ pub fn set_json<T: serde::Serialize>(key: &str, value: &T) -> Result<(), KvError
     set(key, &bytes)
 }
 
-
 /// A one-line description of a key-value error.
 pub fn describe_error(e: &KvError) -> String {
     match e {

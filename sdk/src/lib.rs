@@ -104,17 +104,26 @@ pub use bindings::drowl::plugin::types::{
 impl JobError {
     /// A transient failure: the job is retried with its backoff.
     pub fn retryable(message: impl Into<String>) -> Self {
-        Self::Retryable(RetryInfo { message: message.into(), retry_after_ms: None })
+        Self::Retryable(RetryInfo {
+            message: message.into(),
+            retry_after_ms: None,
+        })
     }
 
     /// A transient failure that should be retried no sooner than `retry_after_ms`.
     pub fn retry_after(message: impl Into<String>, retry_after_ms: u64) -> Self {
-        Self::Retryable(RetryInfo { message: message.into(), retry_after_ms: Some(retry_after_ms) })
+        Self::Retryable(RetryInfo {
+            message: message.into(),
+            retry_after_ms: Some(retry_after_ms),
+        })
     }
 
     /// The platform throttled us; retry after `retry_after_ms`.
     pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
-        Self::RateLimited(RetryInfo { message: message.into(), retry_after_ms: Some(retry_after_ms) })
+        Self::RateLimited(RetryInfo {
+            message: message.into(),
+            retry_after_ms: Some(retry_after_ms),
+        })
     }
 
     /// Retrying cannot help: the job fails at once.
@@ -128,7 +137,6 @@ impl JobError {
     }
 }
 
-
 impl JobContext {
     /// Parses the job's `input` JSON into `T`, failing the job permanently (with the
     /// serde error) when it does not fit: a malformed input will not improve on retry.
@@ -140,10 +148,6 @@ impl JobContext {
 
 /// Everything a plugin usually needs, in one `use`.
 pub mod prelude {
-    pub use crate::{
-        Author, Capability, ConfigField, Event, FieldType, IdentityObservation, JobContext,
-        JobError, Manifest, StoredEvent, config, http, kv, log, objects, queue,
-    };
     #[cfg(feature = "enrichment")]
     pub use crate::enrichment::{
         EnrichRequest, EnrichResult, Enrichment, Keyword, KeywordMatch, MatchStrategy,
@@ -152,4 +156,8 @@ pub mod prelude {
     pub use crate::export::{Export, ExportRequest, ExportResult};
     #[cfg(feature = "ingestion")]
     pub use crate::ingestion::{IngestBatch, IngestRequest, Ingestion};
+    pub use crate::{
+        Author, Capability, ConfigField, Event, FieldType, IdentityObservation, JobContext,
+        JobError, Manifest, StoredEvent, config, http, kv, log, objects, queue,
+    };
 }

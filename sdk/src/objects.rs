@@ -14,7 +14,6 @@ pub fn get(key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
     wit::get(key)
 }
 
-
 /// A one-line description of an object error.
 pub fn describe_error(e: &ObjectError) -> String {
     match e {

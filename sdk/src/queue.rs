@@ -5,7 +5,11 @@ use crate::bindings::drowl::plugin::queue as wit;
 pub use wit::{NewJob, QueueError};
 
 /// Enqueues a follow-up job (enqueued only if the current job completes).
-pub fn enqueue(job_type: &str, name: &str, input: &serde_json::Value) -> Result<String, QueueError> {
+pub fn enqueue(
+    job_type: &str,
+    name: &str,
+    input: &serde_json::Value,
+) -> Result<String, QueueError> {
     wit::enqueue(&NewJob {
         job_type: job_type.to_owned(),
         name: name.to_owned(),
@@ -24,7 +28,6 @@ pub fn enqueue_job(job: &NewJob) -> Result<String, QueueError> {
 pub fn progress(percent: u8) {
     wit::progress(percent.min(100));
 }
-
 
 /// A one-line description of a queue error.
 pub fn describe_error(e: &QueueError) -> String {

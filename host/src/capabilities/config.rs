@@ -25,7 +25,9 @@ pub enum ConfigError {
         declared: String,
     },
     /// A required field has no value and no default.
-    #[error("config key `{key}` is required by plugin `{plugin}`: set it with --config {key}=VALUE")]
+    #[error(
+        "config key `{key}` is required by plugin `{plugin}`: set it with --config {key}=VALUE"
+    )]
     Missing {
         /// Plugin id.
         plugin: String,
@@ -63,16 +65,26 @@ impl ResolvedConfig {
                 return Err(ConfigError::Unknown {
                     plugin: manifest.id.clone(),
                     key: key.clone(),
-                    declared: if declared.is_empty() { "none".into() } else { declared.join(", ") },
+                    declared: if declared.is_empty() {
+                        "none".into()
+                    } else {
+                        declared.join(", ")
+                    },
                 });
             }
         }
         let mut out = Self::default();
         for field in &manifest.config {
-            let value = given.get(&field.key).cloned().or_else(|| field.default.clone());
+            let value = given
+                .get(&field.key)
+                .cloned()
+                .or_else(|| field.default.clone());
             let Some(value) = value else {
                 if field.required {
-                    return Err(ConfigError::Missing { plugin: manifest.id.clone(), key: field.key.clone() });
+                    return Err(ConfigError::Missing {
+                        plugin: manifest.id.clone(),
+                        key: field.key.clone(),
+                    });
                 }
                 continue;
             };
@@ -88,38 +100,70 @@ impl ResolvedConfig {
 
     /// Non-secret values as a `HashMap`, for template expansion in egress policies.
     pub fn values_map(&self) -> HashMap<String, String> {
-        self.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Non-secret values as the list the role requests carry.
     pub fn values_list(&self) -> Vec<(String, String)> {
-        self.values.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
 fn check_type(key: &str, t: FieldType, v: &str) -> Result<(), ConfigError> {
-    let wrong = |expected| Err(ConfigError::WrongType { key: key.to_owned(), expected });
+    let wrong = |expected| {
+        Err(ConfigError::WrongType {
+            key: key.to_owned(),
+            expected,
+        })
+    };
     match t {
         FieldType::String | FieldType::Secret => Ok(()),
         FieldType::Number => {
-            if v.trim().parse::<f64>().is_ok_and(f64::is_finite) { Ok(()) } else { wrong("a number") }
+            if v.trim().parse::<f64>().is_ok_and(f64::is_finite) {
+                Ok(())
+            } else {
+                wrong("a number")
+            }
         }
         FieldType::Boolean => {
-            if matches!(v, "true" | "false") { Ok(()) } else { wrong("`true` or `false`") }
+            if matches!(v, "true" | "false") {
+                Ok(())
+            } else {
+                wrong("`true` or `false`")
+            }
         }
         FieldType::Url => match url::Url::parse(v) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
             _ => wrong("an absolute http(s) URL"),
         },
         FieldType::Email => {
-            let ok = v.split_once('@').is_some_and(|(a, d)| !a.is_empty() && d.contains('.'));
-            if ok { Ok(()) } else { wrong("an e-mail address") }
+            let ok = v
+                .split_once('@')
+                .is_some_and(|(a, d)| !a.is_empty() && d.contains('.'));
+            if ok {
+                Ok(())
+            } else {
+                wrong("an e-mail address")
+            }
         }
         FieldType::Json => {
-            if serde_json::from_str::<serde_json::Value>(v).is_ok() { Ok(()) } else { wrong("valid JSON") }
+            if serde_json::from_str::<serde_json::Value>(v).is_ok() {
+                Ok(())
+            } else {
+                wrong("valid JSON")
+            }
         }
         FieldType::Array => {
-            if matches!(serde_json::from_str::<serde_json::Value>(v), Ok(serde_json::Value::Array(_))) {
+            if matches!(
+                serde_json::from_str::<serde_json::Value>(v),
+                Ok(serde_json::Value::Array(_))
+            ) {
                 Ok(())
             } else {
                 wrong("a JSON array")
@@ -157,11 +201,20 @@ mod tests {
             name: "GitHub".into(),
             version: "0.1.0".into(),
             description: String::new(),
-            author: Author { name: "x".into(), email: None, url: None },
+            author: Author {
+                name: "x".into(),
+                email: None,
+                url: None,
+            },
             capabilities: vec![],
             sources: vec![],
             config: vec![
-                f("api-base-url", FieldType::Url, false, Some("https://api.github.com")),
+                f(
+                    "api-base-url",
+                    FieldType::Url,
+                    false,
+                    Some("https://api.github.com"),
+                ),
                 f("token", FieldType::Secret, false, None),
                 f("per-page", FieldType::Number, false, Some("30")),
                 f("user", FieldType::String, true, None),
@@ -175,12 +228,19 @@ mod tests {
     }
 
     fn given(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
     fn defaults_apply_and_secrets_are_kept_apart() {
-        let c = ResolvedConfig::resolve(&manifest(), &given(&[("user", "octocat"), ("token", "t0k")])).unwrap();
+        let c = ResolvedConfig::resolve(
+            &manifest(),
+            &given(&[("user", "octocat"), ("token", "t0k")]),
+        )
+        .unwrap();
         assert_eq!(c.values["api-base-url"], "https://api.github.com");
         assert_eq!(c.values["per-page"], "30");
         assert_eq!(c.secrets["token"], "t0k");
@@ -190,13 +250,19 @@ mod tests {
     #[test]
     fn bad_configuration_names_the_key() {
         let m = manifest();
-        let e = ResolvedConfig::resolve(&m, &given(&[("user", "x"), ("colour", "red")])).unwrap_err();
+        let e =
+            ResolvedConfig::resolve(&m, &given(&[("user", "x"), ("colour", "red")])).unwrap_err();
         assert!(e.to_string().contains("`colour` is not declared"), "{e}");
         let e = ResolvedConfig::resolve(&m, &given(&[])).unwrap_err();
         assert!(e.to_string().contains("--config user=VALUE"), "{e}");
-        let e = ResolvedConfig::resolve(&m, &given(&[("user", "x"), ("per-page", "lots")])).unwrap_err();
+        let e = ResolvedConfig::resolve(&m, &given(&[("user", "x"), ("per-page", "lots")]))
+            .unwrap_err();
         assert!(e.to_string().contains("`per-page` must be a number"), "{e}");
-        let e = ResolvedConfig::resolve(&m, &given(&[("user", "x"), ("api-base-url", "file:///etc")])).unwrap_err();
+        let e = ResolvedConfig::resolve(
+            &m,
+            &given(&[("user", "x"), ("api-base-url", "file:///etc")]),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("http(s) URL"), "{e}");
     }
 }

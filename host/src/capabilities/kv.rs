@@ -29,23 +29,38 @@ fn storage_err(e: StorageError) -> wit::KvError {
 }
 
 impl wit::Host for PluginState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::KvError>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
         let kv = self.env.kv.clone();
-        Ok(kv.get(self.env.kv_namespace(), &key).await.map_err(storage_err))
+        Ok(kv
+            .get(self.env.kv_namespace(), &key)
+            .await
+            .map_err(storage_err))
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), wit::KvError>> {
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), wit::KvError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
         if value.len() > super::MAX_KV_VALUE_BYTES {
-            return Ok(Err(wit::KvError::TooLarge(super::MAX_KV_VALUE_BYTES as u64)));
+            return Ok(Err(wit::KvError::TooLarge(
+                super::MAX_KV_VALUE_BYTES as u64,
+            )));
         }
         let kv = self.env.kv.clone();
-        Ok(kv.set(self.env.kv_namespace(), &key, &value).await.map_err(storage_err))
+        Ok(kv
+            .set(self.env.kv_namespace(), &key, &value)
+            .await
+            .map_err(storage_err))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), wit::KvError>> {
@@ -53,7 +68,10 @@ impl wit::Host for PluginState {
             return Ok(Err(e));
         }
         let kv = self.env.kv.clone();
-        Ok(kv.delete(self.env.kv_namespace(), &key).await.map_err(storage_err))
+        Ok(kv
+            .delete(self.env.kv_namespace(), &key)
+            .await
+            .map_err(storage_err))
     }
 
     async fn list_keys(
@@ -62,7 +80,9 @@ impl wit::Host for PluginState {
         limit: u32,
     ) -> wasmtime::Result<Result<Vec<String>, wit::KvError>> {
         if prefix.len() > MAX_KEY_BYTES || prefix.contains('\0') {
-            return Ok(Err(wit::KvError::InvalidKey("prefix too long or contains NUL".into())));
+            return Ok(Err(wit::KvError::InvalidKey(
+                "prefix too long or contains NUL".into(),
+            )));
         }
         let kv = self.env.kv.clone();
         Ok(kv

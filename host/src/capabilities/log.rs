@@ -54,7 +54,11 @@ impl wit::Host for PluginState {
                 "error"
             }
         };
-        self.job.logs.push(LogLine { level: level_name, message, fields });
+        self.job.logs.push(LogLine {
+            level: level_name,
+            message,
+            fields,
+        });
         Ok(())
     }
 }

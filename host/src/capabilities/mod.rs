@@ -53,7 +53,9 @@ pub struct PluginEnv {
 
 impl std::fmt::Debug for PluginEnv {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginEnv").field("plugin_id", &self.plugin_id).finish_non_exhaustive()
+        f.debug_struct("PluginEnv")
+            .field("plugin_id", &self.plugin_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -152,7 +154,9 @@ pub struct JobScope {
 
 impl std::fmt::Debug for JobScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobScope").field("job_id", &self.job_id).finish_non_exhaustive()
+        f.debug_struct("JobScope")
+            .field("job_id", &self.job_id)
+            .finish_non_exhaustive()
     }
 }
 

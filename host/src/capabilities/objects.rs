@@ -27,7 +27,9 @@ impl wit::Host for PluginState {
             Err(e) => return Ok(Err(wit::ObjectError::InvalidKey(e.to_string()))),
         };
         if data.len() > super::MAX_OBJECT_BYTES {
-            return Ok(Err(wit::ObjectError::TooLarge(super::MAX_OBJECT_BYTES as u64)));
+            return Ok(Err(wit::ObjectError::TooLarge(
+                super::MAX_OBJECT_BYTES as u64,
+            )));
         }
         let content_type = if content_type.is_empty() || content_type.len() > 255 {
             "application/octet-stream".to_owned()
@@ -46,12 +48,19 @@ impl wit::Host for PluginState {
         }
     }
 
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::ObjectError>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::ObjectError>> {
         let key = match ObjectKey::plugin_object(&self.env.plugin_id, &key) {
             Ok(k) => k,
             Err(e) => return Ok(Err(wit::ObjectError::InvalidKey(e.to_string()))),
         };
         let objects = self.env.objects.clone();
-        Ok(objects.get(&key).await.map(|o| o.map(|b| b.to_vec())).map_err(storage_err))
+        Ok(objects
+            .get(&key)
+            .await
+            .map(|o| o.map(|b| b.to_vec()))
+            .map_err(storage_err))
     }
 }

@@ -24,7 +24,10 @@ pub const JOB_TYPES: &[&str] = &[
 const MAX_INPUT_BYTES: usize = 64 * 1024;
 
 impl wit::Host for PluginState {
-    async fn enqueue(&mut self, job: wit::NewJob) -> wasmtime::Result<Result<String, wit::QueueError>> {
+    async fn enqueue(
+        &mut self,
+        job: wit::NewJob,
+    ) -> wasmtime::Result<Result<String, wit::QueueError>> {
         if self.job.follow_ups.len() >= self.job.max_follow_ups as usize {
             return Ok(Err(wit::QueueError::LimitReached(self.job.max_follow_ups)));
         }
@@ -36,19 +39,33 @@ impl wit::Host for PluginState {
             ))));
         }
         if job.name.is_empty() || job.name.len() > 200 {
-            return Ok(Err(wit::QueueError::Invalid("name must be 1 to 200 bytes".into())));
+            return Ok(Err(wit::QueueError::Invalid(
+                "name must be 1 to 200 bytes".into(),
+            )));
         }
         if job.input.len() > MAX_INPUT_BYTES {
-            return Ok(Err(wit::QueueError::Invalid(format!("input over {MAX_INPUT_BYTES} bytes"))));
+            return Ok(Err(wit::QueueError::Invalid(format!(
+                "input over {MAX_INPUT_BYTES} bytes"
+            ))));
         }
         let input = match serde_json::from_str::<serde_json::Value>(&job.input) {
             Ok(v @ serde_json::Value::Object(_)) => v,
-            _ => return Ok(Err(wit::QueueError::Invalid("input must be a JSON object".into()))),
+            _ => {
+                return Ok(Err(wit::QueueError::Invalid(
+                    "input must be a JSON object".into(),
+                )));
+            }
         };
         if job.priority.is_some_and(|p| p > 10) {
-            return Ok(Err(wit::QueueError::Invalid("priority must be 0 to 10".into())));
+            return Ok(Err(wit::QueueError::Invalid(
+                "priority must be 0 to 10".into(),
+            )));
         }
-        let id = format!("{}-followup-{}", self.job.job_id, self.job.follow_ups.len() + 1);
+        let id = format!(
+            "{}-followup-{}",
+            self.job.job_id,
+            self.job.follow_ups.len() + 1
+        );
         self.job.follow_ups.push(FollowUp {
             job_type: job.job_type,
             name: job.name,

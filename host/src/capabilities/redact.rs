@@ -90,7 +90,10 @@ mod tests {
             let cleaned = r.clean(&line);
             assert!(cleaned.contains("[REDACTED]"), "{cleaned}");
             assert!(!cleaned.contains("s3cret"), "{cleaned}");
-            assert!(!cleaned.contains(&b64) && !cleaned.contains(&hexed), "{cleaned}");
+            assert!(
+                !cleaned.contains(&b64) && !cleaned.contains(&hexed),
+                "{cleaned}"
+            );
         }
     }
 

@@ -52,23 +52,45 @@ pub async fn run(args: RunPluginArgs) -> u8 {
     } else {
         match std::fs::read_to_string(&args.job) {
             Ok(s) => s,
-            Err(e) => return fail(exit::USAGE, format!("cannot read job file {}: {e}", args.job)),
+            Err(e) => {
+                return fail(
+                    exit::USAGE,
+                    format!("cannot read job file {}: {e}", args.job),
+                );
+            }
         }
     };
-    let job_id = args.job_id.clone().unwrap_or_else(|| format!("local-{}", ulid::Ulid::new()));
+    let job_id = args
+        .job_id
+        .clone()
+        .unwrap_or_else(|| format!("local-{}", ulid::Ulid::new()));
     let mut job = match JobRequest::from_json(&job_id, &text) {
         Ok(j) => j,
         Err(e) => return fail(exit::USAGE, format!("{}: {e}", args.job)),
     };
     if !args.plugin.exists() {
-        return fail(exit::USAGE, format!("plugin file {} does not exist", args.plugin.display()));
+        return fail(
+            exit::USAGE,
+            format!("plugin file {} does not exist", args.plugin.display()),
+        );
     }
     if let Err(e) = std::fs::create_dir_all(&args.data.data_dir) {
-        return fail(exit::USAGE, format!("cannot create data dir {}: {e}", args.data.data_dir.display()));
+        return fail(
+            exit::USAGE,
+            format!(
+                "cannot create data dir {}: {e}",
+                args.data.data_dir.display()
+            ),
+        );
     }
     let data_dir = match std::fs::canonicalize(&args.data.data_dir) {
         Ok(d) => d,
-        Err(e) => return fail(exit::USAGE, format!("data dir {}: {e}", args.data.data_dir.display())),
+        Err(e) => {
+            return fail(
+                exit::USAGE,
+                format!("data dir {}: {e}", args.data.data_dir.display()),
+            );
+        }
     };
     let settings = EngineSettings {
         fuel: args.sandbox.fuel.is_some(),
@@ -85,7 +107,9 @@ pub async fn run(args: RunPluginArgs) -> u8 {
     };
     let plugin_id = loaded.manifest.id.clone();
     match job.input_str("pluginId") {
-        Some(named) if named != plugin_id && named.strip_suffix("-plugin") != Some(plugin_id.as_str()) => {
+        Some(named)
+            if named != plugin_id && named.strip_suffix("-plugin") != Some(plugin_id.as_str()) =>
+        {
             return fail(
                 exit::USAGE,
                 format!(
@@ -107,7 +131,12 @@ pub async fn run(args: RunPluginArgs) -> u8 {
     };
     let storage = match crate::storage::open_embedded(&data_dir).await {
         Ok(s) => s,
-        Err(e) => return fail(exit::STORAGE, format!("embedded storage in {}: {e}", args.data.data_dir.display())),
+        Err(e) => {
+            return fail(
+                exit::STORAGE,
+                format!("embedded storage in {}: {e}", args.data.data_dir.display()),
+            );
+        }
     };
     let sha = loaded.sha256.clone();
     let ready = match ReadyPlugin::prepare(loaded, &policy, &storage) {
@@ -120,7 +149,8 @@ pub async fn run(args: RunPluginArgs) -> u8 {
         return fail(exit::INTERNAL, e);
     }
     let executor = Executor::new(runtime, storage, registry);
-    let progress: crate::capabilities::ProgressSink = Arc::new(|p| tracing::debug!(progress = p, "progress"));
+    let progress: crate::capabilities::ProgressSink =
+        Arc::new(|p| tracing::debug!(progress = p, "progress"));
     let head = json!({
         "id": job.id, "type": job.job_type.as_str(), "name": job.name,
     });
@@ -138,7 +168,10 @@ pub async fn run(args: RunPluginArgs) -> u8 {
                 "requests": report.map(|r| &r.requests),
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-            eprintln!("{}", summary(&plugin_id, &version, &job, &done.output, report));
+            eprintln!(
+                "{}",
+                summary(&plugin_id, &version, &job, &done.output, report)
+            );
             exit::OK
         }
         Err(FailedJob { failure, report }) => {
@@ -156,7 +189,10 @@ pub async fn run(args: RunPluginArgs) -> u8 {
                 "requests": report.as_ref().map(|r| &r.requests),
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-            fail(exit::for_failure(&failure), format!("{}: {failure}", failure.code()))
+            fail(
+                exit::for_failure(&failure),
+                format!("{}: {failure}", failure.code()),
+            )
         }
     }
 }
@@ -176,7 +212,12 @@ fn summary(
     output: &serde_json::Value,
     report: Option<&crate::runtime::JobReport>,
 ) -> String {
-    let n = |k: &str| output.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let n = |k: &str| {
+        output
+            .get(k)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
     let what = match job.job_type {
         crate::jobs::JobType::EventIngestion => format!(
             "stored {} events ({} duplicates) from {} pages, {} identities, {} objects written{}",
@@ -191,7 +232,11 @@ fn summary(
                 ""
             }
         ),
-        crate::jobs::JobType::DataExport => format!("delivered {} events in {} calls", n("delivered"), n("calls")),
+        crate::jobs::JobType::DataExport => format!(
+            "delivered {} events in {} calls",
+            n("delivered"),
+            n("calls")
+        ),
         _ => format!(
             "scanned {} events, stored {} keyword matches ({} already known)",
             n("eventsScanned"),

@@ -7,13 +7,16 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure};
+use super::{
+    CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure,
+};
 use crate::capabilities::ProgressSink;
 use crate::runtime::Runtime;
 use crate::runtime::bindings::enrichment::exports::drowl::plugin::enrichment as wit;
 use crate::runtime::bindings::types;
 use crate::storage::{
-    EventFilter, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord, Storage, StoredEvent,
+    EventFilter, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord, Storage,
+    StoredEvent,
 };
 
 /// Events handed to the plugin per call.
@@ -22,12 +25,19 @@ pub const EVENTS_PER_CALL: u32 = 500;
 /// The id of a keyword given by its term in a job's input: stable, so re-running the
 /// job matches the same keyword row.
 pub fn keyword_id_for_term(term: &str) -> String {
-    format!("kw_{}", hex::encode(&Sha256::digest(term.trim().to_lowercase().as_bytes())[..8]))
+    format!(
+        "kw_{}",
+        hex::encode(&Sha256::digest(term.trim().to_lowercase().as_bytes())[..8])
+    )
 }
 
 /// Reads `input.keywords`: strings, or objects in drowl's keyword shape.
-pub fn keywords_from_input(input: &serde_json::Value) -> Result<Option<Vec<KeywordRecord>>, JobFailure> {
-    let Some(list) = input.get("keywords") else { return Ok(None) };
+pub fn keywords_from_input(
+    input: &serde_json::Value,
+) -> Result<Option<Vec<KeywordRecord>>, JobFailure> {
+    let Some(list) = input.get("keywords") else {
+        return Ok(None);
+    };
     let list = list
         .as_array()
         .ok_or_else(|| JobFailure::InvalidJob("input.keywords must be an array".into()))?;
@@ -47,10 +57,21 @@ pub fn keywords_from_input(input: &serde_json::Value) -> Result<Option<Vec<Keywo
                     .get("term")
                     .and_then(|t| t.as_str())
                     .filter(|t| !t.trim().is_empty())
-                    .ok_or_else(|| JobFailure::InvalidJob(format!("input.keywords[{i}] has no `term`")))?;
-                let s = |a: &str, b: &str| o.get(a).or_else(|| o.get(b)).and_then(|v| v.as_str()).map(str::to_owned);
-                let strategy = s("matchStrategy", "match_strategy").unwrap_or_else(|| "word_boundary".into());
-                if !matches!(strategy.as_str(), "exact" | "word_boundary" | "substring" | "regex") {
+                    .ok_or_else(|| {
+                        JobFailure::InvalidJob(format!("input.keywords[{i}] has no `term`"))
+                    })?;
+                let s = |a: &str, b: &str| {
+                    o.get(a)
+                        .or_else(|| o.get(b))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned)
+                };
+                let strategy =
+                    s("matchStrategy", "match_strategy").unwrap_or_else(|| "word_boundary".into());
+                if !matches!(
+                    strategy.as_str(),
+                    "exact" | "word_boundary" | "substring" | "regex"
+                ) {
                     return Err(JobFailure::InvalidJob(format!(
                         "input.keywords[{i}]: match strategy {strategy:?} is not one of exact, word_boundary, substring, regex"
                     )));
@@ -64,7 +85,11 @@ pub fn keywords_from_input(input: &serde_json::Value) -> Result<Option<Vec<Keywo
                     synonyms: o
                         .get("synonyms")
                         .and_then(|v| v.as_array())
-                        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| s.as_str().map(str::to_owned))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 }
             }
@@ -86,16 +111,22 @@ pub fn filter_from_input(input: &serde_json::Value) -> Result<EventFilter, JobFa
         s(k).map(|v| {
             DateTime::parse_from_rfc3339(&v)
                 .map(|d| d.with_timezone(&Utc))
-                .map_err(|e| JobFailure::InvalidJob(format!("input.{k} {v:?} is not RFC 3339: {e}")))
+                .map_err(|e| {
+                    JobFailure::InvalidJob(format!("input.{k} {v:?} is not RFC 3339: {e}"))
+                })
         })
         .transpose()
     };
     let mut ids: Option<Vec<String>> = s("eventId").map(|id| vec![id]);
     if let Some(list) = input.get("eventIds") {
-        let list = list
-            .as_array()
-            .ok_or_else(|| JobFailure::InvalidJob("input.eventIds must be an array of strings".into()))?;
-        ids = Some(list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect());
+        let list = list.as_array().ok_or_else(|| {
+            JobFailure::InvalidJob("input.eventIds must be an array of strings".into())
+        })?;
+        ids = Some(
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        );
     }
     Ok(EventFilter {
         ids,
@@ -182,19 +213,37 @@ pub async fn run(
         Ok::<_, JobFailure>((keywords, filter_from_input(&job.input)?))
     }
     .await;
-    let (keywords, filter) = prepared.map_err(|failure| FailedJob { failure, report: None })?;
+    let (keywords, filter) = prepared.map_err(|failure| FailedJob {
+        failure,
+        report: None,
+    })?;
     let mut instance = runtime
-        .instantiate(&plugin.loaded, plugin.env.clone(), &job.id, &plugin.budget, progress)
+        .instantiate(
+            &plugin.loaded,
+            plugin.env.clone(),
+            &job.id,
+            &plugin.budget,
+            progress,
+        )
         .await
-        .map_err(|e| FailedJob { failure: e.into(), report: None })?;
+        .map_err(|e| FailedJob {
+            failure: e.into(),
+            report: None,
+        })?;
     let result = batches(storage, plugin, job, &mut instance, &keywords, &filter).await;
     let report = instance.finish();
     match result {
         Ok(mut output) => {
             output["usage"] = serde_json::to_value(&report.usage).unwrap_or_default();
-            Ok(CompletedJob { output, report: Some(report) })
+            Ok(CompletedJob {
+                output,
+                report: Some(report),
+            })
         }
-        Err(failure) => Err(FailedJob { failure, report: Some(report) }),
+        Err(failure) => Err(FailedJob {
+            failure,
+            report: Some(report),
+        }),
     }
 }
 
@@ -207,12 +256,19 @@ async fn batches(
     filter: &EventFilter,
 ) -> Result<serde_json::Value, JobFailure> {
     let wit_keywords: Vec<wit::Keyword> = keywords.iter().map(to_wit_keyword).collect();
-    let terms: BTreeMap<&str, &str> = keywords.iter().map(|k| (k.id.as_str(), k.term.as_str())).collect();
+    let terms: BTreeMap<&str, &str> = keywords
+        .iter()
+        .map(|k| (k.id.as_str(), k.term.as_str()))
+        .collect();
     let mut after: Option<String> = None;
-    let (mut scanned, mut calls, mut inserted, mut existing, mut identities, mut links) = (0u64, 0u32, 0u64, 0u64, 0u64, 0u64);
+    let (mut scanned, mut calls, mut inserted, mut existing, mut identities, mut links) =
+        (0u64, 0u32, 0u64, 0u64, 0u64, 0u64);
     let mut by_keyword: BTreeMap<String, u64> = BTreeMap::new();
     loop {
-        let events = storage.events.list_events(filter, after.as_deref(), EVENTS_PER_CALL).await?;
+        let events = storage
+            .events
+            .list_events(filter, after.as_deref(), EVENTS_PER_CALL)
+            .await?;
         let Some(last) = events.last() else { break };
         after = Some(last.id.clone());
         scanned += events.len() as u64;
@@ -222,7 +278,10 @@ async fn batches(
             keywords: wit_keywords.clone(),
             config: plugin.env.config.values_list(),
         };
-        let result = instance.enrich(&req).await?.map_err(|e| plugin_failure(e, plugin))?;
+        let result = instance
+            .enrich(&req)
+            .await?
+            .map_err(|e| plugin_failure(e, plugin))?;
         calls += 1;
         let known: std::collections::HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let mut matches = Vec::with_capacity(result.keyword_matches.len());
@@ -233,7 +292,9 @@ async fn batches(
                     m.event_id, m.keyword_id
                 )));
             }
-            *by_keyword.entry(terms[m.keyword_id.as_str()].to_owned()).or_default() += 1;
+            *by_keyword
+                .entry(terms[m.keyword_id.as_str()].to_owned())
+                .or_default() += 1;
             matches.push(KeywordMatchRecord {
                 event_id: m.event_id.clone(),
                 keyword_id: m.keyword_id.clone(),

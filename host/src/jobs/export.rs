@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use super::enrich::{filter_from_input, to_wit_event};
-use super::{CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure};
+use super::{
+    CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure,
+};
 use crate::capabilities::ProgressSink;
 use crate::runtime::Runtime;
 use crate::runtime::bindings::export::exports::drowl::plugin::export as wit;
@@ -20,15 +22,31 @@ pub async fn run(
     job: &JobRequest,
     progress: Option<ProgressSink>,
 ) -> Result<CompletedJob, FailedJob> {
-    let filter = filter_from_input(&job.input).map_err(|failure| FailedJob { failure, report: None })?;
+    let filter = filter_from_input(&job.input).map_err(|failure| FailedJob {
+        failure,
+        report: None,
+    })?;
     let mut instance = runtime
-        .instantiate(&plugin.loaded, plugin.env.clone(), &job.id, &plugin.budget, progress)
+        .instantiate(
+            &plugin.loaded,
+            plugin.env.clone(),
+            &job.id,
+            &plugin.budget,
+            progress,
+        )
         .await
-        .map_err(|e| FailedJob { failure: e.into(), report: None })?;
+        .map_err(|e| FailedJob {
+            failure: e.into(),
+            report: None,
+        })?;
     let result = async {
-        let (mut after, mut delivered, mut calls, mut locations) = (None::<String>, 0u64, 0u32, Vec::new());
+        let (mut after, mut delivered, mut calls, mut locations) =
+            (None::<String>, 0u64, 0u32, Vec::new());
         loop {
-            let events = storage.events.list_events(&filter, after.as_deref(), EVENTS_PER_CALL).await?;
+            let events = storage
+                .events
+                .list_events(&filter, after.as_deref(), EVENTS_PER_CALL)
+                .await?;
             let Some(last) = events.last() else { break };
             after = Some(last.id.clone());
             let req = wit::ExportRequest {
@@ -36,7 +54,10 @@ pub async fn run(
                 events: events.iter().map(to_wit_event).collect(),
                 config: plugin.env.config.values_list(),
             };
-            let r = instance.deliver(&req).await?.map_err(|e| plugin_failure(e, plugin))?;
+            let r = instance
+                .deliver(&req)
+                .await?
+                .map_err(|e| plugin_failure(e, plugin))?;
             calls += 1;
             delivered += u64::from(r.delivered);
             locations.extend(r.location);
@@ -54,7 +75,13 @@ pub async fn run(
     .await;
     let report = instance.finish();
     match result {
-        Ok(output) => Ok(CompletedJob { output, report: Some(report) }),
-        Err(failure) => Err(FailedJob { failure, report: Some(report) }),
+        Ok(output) => Ok(CompletedJob {
+            output,
+            report: Some(report),
+        }),
+        Err(failure) => Err(FailedJob {
+            failure,
+            report: Some(report),
+        }),
     }
 }

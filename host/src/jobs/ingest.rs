@@ -14,10 +14,14 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure};
+use super::{
+    CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure,
+};
 use crate::capabilities::ProgressSink;
 use crate::runtime::Runtime;
-use crate::runtime::bindings::ingestion::exports::drowl::plugin::ingestion::{IngestBatch, IngestRequest};
+use crate::runtime::bindings::ingestion::exports::drowl::plugin::ingestion::{
+    IngestBatch, IngestRequest,
+};
 use crate::runtime::bindings::types;
 use crate::storage::{IdentityRecord, NewEvent, ObjectKey, Storage, WriteOutcome};
 
@@ -58,17 +62,32 @@ pub async fn run(
     progress: Option<ProgressSink>,
 ) -> Result<CompletedJob, FailedJob> {
     let mut instance = runtime
-        .instantiate(&plugin.loaded, plugin.env.clone(), &job.id, &plugin.budget, progress)
+        .instantiate(
+            &plugin.loaded,
+            plugin.env.clone(),
+            &job.id,
+            &plugin.budget,
+            progress,
+        )
         .await
-        .map_err(|e| FailedJob { failure: e.into(), report: None })?;
+        .map_err(|e| FailedJob {
+            failure: e.into(),
+            report: None,
+        })?;
     let result = pages(storage, plugin, job, &mut instance).await;
     let report = instance.finish();
     match result {
         Ok(mut output) => {
             output["usage"] = serde_json::to_value(&report.usage).unwrap_or_default();
-            Ok(CompletedJob { output, report: Some(report) })
+            Ok(CompletedJob {
+                output,
+                report: Some(report),
+            })
         }
-        Err(failure) => Err(FailedJob { failure, report: Some(report) }),
+        Err(failure) => Err(FailedJob {
+            failure,
+            report: Some(report),
+        }),
     }
 }
 
@@ -81,7 +100,11 @@ async fn pages(
     let plugin_id = plugin.id();
     let stream = stream_key(job);
     let ckey = cursor_key(plugin_id, &stream);
-    let reset = job.input.get("reset").and_then(serde_json::Value::as_bool).unwrap_or(false);
+    let reset = job
+        .input
+        .get("reset")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
     let mut cursor = match job.input_str("cursor") {
         Some(c) => Some(c.to_owned()),
         None if reset => None,
@@ -93,8 +116,9 @@ async fn pages(
     };
     let since = job.input_str("since").map(str::to_owned);
     if let Some(s) = &since {
-        DateTime::parse_from_rfc3339(s)
-            .map_err(|e| JobFailure::InvalidJob(format!("input.since {s:?} is not RFC 3339: {e}")))?;
+        DateTime::parse_from_rfc3339(s).map_err(|e| {
+            JobFailure::InvalidJob(format!("input.since {s:?} is not RFC 3339: {e}"))
+        })?;
     }
     let started_cursor = cursor.clone();
     let mut totals = Totals::default();
@@ -106,16 +130,28 @@ async fn pages(
             cursor: cursor.clone(),
             config: plugin.env.config.values_list(),
         };
-        let batch = instance.ingest(&req).await?.map_err(|e| plugin_failure(e, plugin))?;
+        let batch = instance
+            .ingest(&req)
+            .await?
+            .map_err(|e| plugin_failure(e, plugin))?;
         totals.pages += 1;
-        let bytes: usize = batch.events.iter().map(|e| e.payload.len() + e.text.as_ref().map_or(0, String::len)).sum();
+        let bytes: usize = batch
+            .events
+            .iter()
+            .map(|e| e.payload.len() + e.text.as_ref().map_or(0, String::len))
+            .sum();
         instance.add_bytes_from_plugin(bytes as u64);
         let stored = store_page(storage, plugin, job, &batch, bytes).await?;
         totals.add(&stored);
         // The cursor is saved only once the page is durable, so a crash re-fetches at
         // most this page, and idempotent writes make that harmless.
         match &batch.next_cursor {
-            Some(c) => storage.kv.set(CURSOR_NAMESPACE, &ckey, c.as_bytes()).await?,
+            Some(c) => {
+                storage
+                    .kv
+                    .set(CURSOR_NAMESPACE, &ckey, c.as_bytes())
+                    .await?
+            }
             None => storage.kv.delete(CURSOR_NAMESPACE, &ckey).await?,
         }
         cursor = batch.next_cursor.clone();
@@ -184,9 +220,19 @@ struct Checked {
 
 fn check_event(e: &types::Event, plugin: &ReadyPlugin) -> Result<Checked, JobFailure> {
     let bad = |what: String| {
-        JobFailure::InvalidOutput(format!("event {:?} from plugin `{}`: {what}", e.external_id, plugin.id()))
+        JobFailure::InvalidOutput(format!(
+            "event {:?} from plugin `{}`: {what}",
+            e.external_id,
+            plugin.id()
+        ))
     };
-    if !plugin.loaded.manifest.sources.iter().any(|s| s == &e.source) {
+    if !plugin
+        .loaded
+        .manifest
+        .sources
+        .iter()
+        .any(|s| s == &e.source)
+    {
         return Err(bad(format!(
             "source {:?} is not declared in the manifest (declared: {})",
             e.source,
@@ -200,14 +246,26 @@ fn check_event(e: &types::Event, plugin: &ReadyPlugin) -> Result<Checked, JobFai
         return Err(bad("event-type must be 1 to 64 bytes".into()));
     }
     let occurred_at = DateTime::parse_from_rfc3339(&e.occurred_at)
-        .map_err(|err| bad(format!("occurred-at {:?} is not RFC 3339: {err}", e.occurred_at)))?
+        .map_err(|err| {
+            bad(format!(
+                "occurred-at {:?} is not RFC 3339: {err}",
+                e.occurred_at
+            ))
+        })?
         .with_timezone(&Utc);
-    let payload: serde_json::Value =
-        serde_json::from_str(&e.payload).map_err(|err| bad(format!("payload is not JSON: {err}")))?;
+    let payload: serde_json::Value = serde_json::from_str(&e.payload)
+        .map_err(|err| bad(format!("payload is not JSON: {err}")))?;
     if contains_nul(&payload) || e.text.as_deref().is_some_and(|t| t.contains('\0')) {
-        return Err(bad("payload or text contains a NUL character, which PostgreSQL cannot store".into()));
+        return Err(bad(
+            "payload or text contains a NUL character, which PostgreSQL cannot store".into(),
+        ));
     }
-    Ok(Checked { id: super::ids::event_id(&e.source, &e.external_id, occurred_at), event: e.clone(), occurred_at, payload })
+    Ok(Checked {
+        id: super::ids::event_id(&e.source, &e.external_id, occurred_at),
+        event: e.clone(),
+        occurred_at,
+        payload,
+    })
 }
 
 fn contains_nul(v: &serde_json::Value) -> bool {
@@ -221,11 +279,14 @@ fn contains_nul(v: &serde_json::Value) -> bool {
 
 fn identity(o: &types::IdentityObservation) -> Result<IdentityRecord, JobFailure> {
     if o.platform.is_empty() || o.platform_user_id.is_empty() {
-        return Err(JobFailure::InvalidOutput("identity with empty platform or platform-user-id".into()));
+        return Err(JobFailure::InvalidOutput(
+            "identity with empty platform or platform-user-id".into(),
+        ));
     }
     let metadata = match &o.metadata_json {
-        Some(m) => serde_json::from_str(m)
-            .map_err(|e| JobFailure::InvalidOutput(format!("identity metadata is not JSON: {e}")))?,
+        Some(m) => serde_json::from_str(m).map_err(|e| {
+            JobFailure::InvalidOutput(format!("identity metadata is not JSON: {e}"))
+        })?,
         None => json!({}),
     };
     Ok(IdentityRecord {
@@ -274,7 +335,10 @@ async fn store_page(
     // ids so a retry of the same page writes the same key.
     let mut by_source: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, c) in checked.iter().enumerate() {
-        by_source.entry(c.event.source.as_str()).or_default().push(i);
+        by_source
+            .entry(c.event.source.as_str())
+            .or_default()
+            .push(i);
     }
     let mut storage_keys = vec![None; checked.len()];
     let mut objects = 0;
@@ -284,7 +348,12 @@ async fn store_page(
             h.update(checked[i].id.as_bytes());
         }
         let digest = hex::encode(&h.finalize()[..16]);
-        let day = idx.iter().map(|&i| checked[i].occurred_at).max().unwrap_or_default().date_naive();
+        let day = idx
+            .iter()
+            .map(|&i| checked[i].occurred_at)
+            .max()
+            .unwrap_or_default()
+            .date_naive();
         let key = ObjectKey::raw_batch(plugin.id(), source, day, &digest)
             .map_err(|e| JobFailure::InvalidOutput(e.to_string()))?;
         let mut body = Vec::with_capacity(idx.len() * 512);
@@ -294,12 +363,19 @@ async fn store_page(
             body.push(b'\n');
             storage_keys[i] = Some(format!("{}#{line}", key.as_str()));
         }
-        storage.objects.put(&key, body.into(), "application/x-ndjson").await?;
+        storage
+            .objects
+            .put(&key, body.into(), "application/x-ndjson")
+            .await?;
         objects += 1;
     }
 
     let mut identities: BTreeMap<(String, String), IdentityRecord> = BTreeMap::new();
-    for o in batch.identities.iter().chain(checked.iter().filter_map(|c| c.event.actor.as_ref())) {
+    for o in batch
+        .identities
+        .iter()
+        .chain(checked.iter().filter_map(|c| c.event.actor.as_ref()))
+    {
         let r = identity(o)?;
         identities.insert((r.platform.clone(), r.platform_user_id.clone()), r);
     }
@@ -326,7 +402,11 @@ async fn store_page(
             correlation_id: Some(job.id.clone()),
         })
         .collect();
-    let outcome = if rows.is_empty() { WriteOutcome::default() } else { storage.events.insert_events(&rows).await? };
+    let outcome = if rows.is_empty() {
+        WriteOutcome::default()
+    } else {
+        storage.events.insert_events(&rows).await?
+    };
     Ok(PageOutcome {
         received: batch.events.len() as u64,
         events: outcome,

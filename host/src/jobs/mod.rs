@@ -34,7 +34,11 @@ pub struct Executor {
 impl Executor {
     /// An executor over these plugins and backends.
     pub fn new(runtime: Runtime, storage: Storage, registry: Registry) -> Self {
-        Self { runtime, storage, registry: Arc::new(registry) }
+        Self {
+            runtime,
+            storage,
+            registry: Arc::new(registry),
+        }
     }
 
     /// The installed plugins.
@@ -53,22 +57,33 @@ impl Executor {
         job: &JobRequest,
         progress: Option<ProgressSink>,
     ) -> Result<CompletedJob, FailedJob> {
-        let no_report = |failure| FailedJob { failure, report: None };
+        let no_report = |failure| FailedJob {
+            failure,
+            report: None,
+        };
         match job.job_type {
             JobType::EventIngestion => {
-                let plugin = self.plugin_for(job, None, Role::Ingestion).map_err(no_report)?;
+                let plugin = self
+                    .plugin_for(job, None, Role::Ingestion)
+                    .map_err(no_report)?;
                 ingest::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
             JobType::KeywordExtraction => {
-                let plugin = self.plugin_for(job, Some("keywords"), Role::Enrichment).map_err(no_report)?;
+                let plugin = self
+                    .plugin_for(job, Some("keywords"), Role::Enrichment)
+                    .map_err(no_report)?;
                 enrich::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
             JobType::IdentityResolution if job.input_str("pluginId").is_some() => {
-                let plugin = self.plugin_for(job, None, Role::Enrichment).map_err(no_report)?;
+                let plugin = self
+                    .plugin_for(job, None, Role::Enrichment)
+                    .map_err(no_report)?;
                 enrich::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
             JobType::DataExport => {
-                let plugin = self.plugin_for(job, None, Role::Export).map_err(no_report)?;
+                let plugin = self
+                    .plugin_for(job, None, Role::Export)
+                    .map_err(no_report)?;
                 export::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
             other => Err(no_report(JobFailure::Unsupported(format!(
@@ -84,7 +99,12 @@ impl Executor {
     }
 
     /// Finds the plugin a job names in `input.pluginId` (or `default`), of the right role.
-    fn plugin_for(&self, job: &JobRequest, default: Option<&str>, role: Role) -> Result<Arc<ReadyPlugin>, JobFailure> {
+    fn plugin_for(
+        &self,
+        job: &JobRequest,
+        default: Option<&str>,
+        role: Role,
+    ) -> Result<Arc<ReadyPlugin>, JobFailure> {
         let id = match job.input_str("pluginId").or(default) {
             Some(id) => id,
             None => {
@@ -98,12 +118,19 @@ impl Executor {
         let plugin = self
             .registry
             .get(id)
-            .or_else(|| id.strip_suffix("-plugin").and_then(|bare| self.registry.get(bare)))
+            .or_else(|| {
+                id.strip_suffix("-plugin")
+                    .and_then(|bare| self.registry.get(bare))
+            })
             .ok_or_else(|| {
                 let installed = self.registry.ids();
                 JobFailure::PluginNotFound(format!(
                     "plugin `{id}` is not installed; installed plugins: {}",
-                    if installed.is_empty() { "none".into() } else { installed.join(", ") }
+                    if installed.is_empty() {
+                        "none".into()
+                    } else {
+                        installed.join(", ")
+                    }
                 ))
             })?;
         if plugin.role() != role {
@@ -143,13 +170,19 @@ pub(crate) fn plugin_failure(e: types::JobError, plugin: &ReadyPlugin) -> JobFai
         types::JobError::RateLimited(i) => JobFailure::Plugin {
             kind: PluginErrorKind::RateLimited,
             message: clean(&i.message),
-            retry_after: Some(std::time::Duration::from_millis(i.retry_after_ms.unwrap_or(60_000))),
+            retry_after: Some(std::time::Duration::from_millis(
+                i.retry_after_ms.unwrap_or(60_000),
+            )),
         },
-        types::JobError::Permanent(m) => {
-            JobFailure::Plugin { kind: PluginErrorKind::Permanent, message: clean(&m), retry_after: None }
-        }
-        types::JobError::InvalidConfig(m) => {
-            JobFailure::Plugin { kind: PluginErrorKind::InvalidConfig, message: clean(&m), retry_after: None }
-        }
+        types::JobError::Permanent(m) => JobFailure::Plugin {
+            kind: PluginErrorKind::Permanent,
+            message: clean(&m),
+            retry_after: None,
+        },
+        types::JobError::InvalidConfig(m) => JobFailure::Plugin {
+            kind: PluginErrorKind::InvalidConfig,
+            message: clean(&m),
+            retry_after: None,
+        },
     }
 }

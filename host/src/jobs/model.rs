@@ -89,28 +89,46 @@ impl JobRequest {
 
     /// Parses an already-decoded job.
     pub fn from_value(id: &str, v: &serde_json::Value) -> Result<Self, JobFailure> {
-        let obj = v
-            .as_object()
-            .ok_or_else(|| JobFailure::InvalidJob("job must be a JSON object {type, name, input}".into()))?;
+        let obj = v.as_object().ok_or_else(|| {
+            JobFailure::InvalidJob("job must be a JSON object {type, name, input}".into())
+        })?;
         let ty = obj
             .get("type")
             .and_then(|t| t.as_str())
             .ok_or_else(|| JobFailure::InvalidJob("job has no string field `type`".into()))?;
         let job_type = JobType::parse(ty).ok_or_else(|| {
             let all: Vec<&str> = JobType::ALL.iter().map(|t| t.as_str()).collect();
-            JobFailure::InvalidJob(format!("unknown job type {ty:?}; expected one of {}", all.join(", ")))
+            JobFailure::InvalidJob(format!(
+                "unknown job type {ty:?}; expected one of {}",
+                all.join(", ")
+            ))
         })?;
         let name = match obj.get("name") {
             None | Some(serde_json::Value::Null) => ty.to_owned(),
             Some(serde_json::Value::String(s)) => s.clone(),
-            Some(_) => return Err(JobFailure::InvalidJob("job field `name` must be a string".into())),
+            Some(_) => {
+                return Err(JobFailure::InvalidJob(
+                    "job field `name` must be a string".into(),
+                ));
+            }
         };
         let input = match obj.get("input") {
             None | Some(serde_json::Value::Null) => serde_json::json!({}),
             Some(i @ serde_json::Value::Object(_)) => i.clone(),
-            Some(_) => return Err(JobFailure::InvalidJob("job field `input` must be a JSON object".into())),
+            Some(_) => {
+                return Err(JobFailure::InvalidJob(
+                    "job field `input` must be a JSON object".into(),
+                ));
+            }
         };
-        Ok(Self { id: id.to_owned(), job_type, name, input, attempt: 1, max_attempts: 1 })
+        Ok(Self {
+            id: id.to_owned(),
+            job_type,
+            name,
+            input,
+            attempt: 1,
+            max_attempts: 1,
+        })
     }
 
     /// A string field of the input.
@@ -177,10 +195,22 @@ impl JobFailure {
             Self::InvalidJob(_) => "invalid-job",
             Self::PluginNotFound(_) => "plugin-not-found",
             Self::InvalidConfig(_) => "invalid-config",
-            Self::Plugin { kind: PluginErrorKind::Retryable, .. } => "plugin-retryable",
-            Self::Plugin { kind: PluginErrorKind::RateLimited, .. } => "rate-limited",
-            Self::Plugin { kind: PluginErrorKind::Permanent, .. } => "plugin-permanent",
-            Self::Plugin { kind: PluginErrorKind::InvalidConfig, .. } => "invalid-config",
+            Self::Plugin {
+                kind: PluginErrorKind::Retryable,
+                ..
+            } => "plugin-retryable",
+            Self::Plugin {
+                kind: PluginErrorKind::RateLimited,
+                ..
+            } => "rate-limited",
+            Self::Plugin {
+                kind: PluginErrorKind::Permanent,
+                ..
+            } => "plugin-permanent",
+            Self::Plugin {
+                kind: PluginErrorKind::InvalidConfig,
+                ..
+            } => "invalid-config",
             Self::Call(c) => c.category(),
             Self::InvalidOutput(_) => "invalid-output",
             Self::Storage(StorageError::Unavailable(_)) => "storage-unavailable",
@@ -192,9 +222,11 @@ impl JobFailure {
     /// Whether another attempt can help, and after how long if the job knows.
     pub fn retry(&self) -> Retry {
         match self {
-            Self::Plugin { kind: PluginErrorKind::Retryable | PluginErrorKind::RateLimited, retry_after, .. } => {
-                Retry::Yes(*retry_after)
-            }
+            Self::Plugin {
+                kind: PluginErrorKind::Retryable | PluginErrorKind::RateLimited,
+                retry_after,
+                ..
+            } => Retry::Yes(*retry_after),
             Self::Call(CallError::Timeout(_)) => Retry::Yes(None),
             Self::Storage(StorageError::Unavailable(_)) => Retry::Yes(None),
             _ => Retry::No,
@@ -235,7 +267,11 @@ mod tests {
 
     #[test]
     fn drowl_jobs_parse_and_bad_ones_say_why() {
-        let j = JobRequest::from_json("1", r#"{"type":"event_ingestion","name":"github-events","input":{"pluginId":"github"}}"#).unwrap();
+        let j = JobRequest::from_json(
+            "1",
+            r#"{"type":"event_ingestion","name":"github-events","input":{"pluginId":"github"}}"#,
+        )
+        .unwrap();
         assert_eq!(j.job_type, JobType::EventIngestion);
         assert_eq!(j.input_str("pluginId"), Some("github"));
         for (text, needle) in [
@@ -243,7 +279,10 @@ mod tests {
             ("[]", "JSON object"),
             (r#"{"name":"x"}"#, "no string field `type`"),
             (r#"{"type":"eat"}"#, "unknown job type \"eat\""),
-            (r#"{"type":"custom","input":[1]}"#, "`input` must be a JSON object"),
+            (
+                r#"{"type":"custom","input":[1]}"#,
+                "`input` must be a JSON object",
+            ),
         ] {
             let e = JobRequest::from_json("1", text).unwrap_err().to_string();
             assert!(e.contains(needle), "{text}: {e}");

@@ -76,16 +76,33 @@ pub struct ReadyPlugin {
 
 impl ReadyPlugin {
     /// Configures a loaded plugin.
-    pub fn prepare(loaded: LoadedPlugin, policy: &HostPolicy, storage: &Storage) -> Result<Self, RegistryError> {
+    pub fn prepare(
+        loaded: LoadedPlugin,
+        policy: &HostPolicy,
+        storage: &Storage,
+    ) -> Result<Self, RegistryError> {
         let id = loaded.manifest.id.clone();
         let settings = policy.plugins.get(&id).cloned().unwrap_or_default();
-        let config = ResolvedConfig::resolve(&loaded.manifest, &settings.config)
-            .map_err(|source| RegistryError::Config { plugin: id.clone(), source })?;
+        let config =
+            ResolvedConfig::resolve(&loaded.manifest, &settings.config).map_err(|source| {
+                RegistryError::Config {
+                    plugin: id.clone(),
+                    source,
+                }
+            })?;
         let r = &loaded.manifest.resources;
-        let budget = Budget::resolve(&policy.caps, r.max_memory_bytes, r.timeout_ms, r.max_http_requests);
+        let budget = Budget::resolve(
+            &policy.caps,
+            r.max_memory_bytes,
+            r.timeout_ms,
+            r.max_http_requests,
+        );
         let mut grants = policy.default_grants.clone();
         grants.extend(settings.grants.iter().cloned());
-        let limits = EgressLimits { max_requests_per_job: budget.max_http_requests, ..policy.egress_limits };
+        let limits = EgressLimits {
+            max_requests_per_job: budget.max_http_requests,
+            ..policy.egress_limits
+        };
         let egress_policy = EgressPolicy::new(
             &loaded.manifest.outbound_hosts,
             &grants,
@@ -93,9 +110,14 @@ impl ReadyPlugin {
             policy.allowed_networks.clone(),
             limits,
         )
-        .map_err(|e| RegistryError::Egress { plugin: id.clone(), message: e.to_string() })?;
-        let egress = EgressClient::new(egress_policy)
-            .map_err(|e| RegistryError::Egress { plugin: id.clone(), message: e.to_string() })?;
+        .map_err(|e| RegistryError::Egress {
+            plugin: id.clone(),
+            message: e.to_string(),
+        })?;
+        let egress = EgressClient::new(egress_policy).map_err(|e| RegistryError::Egress {
+            plugin: id.clone(),
+            message: e.to_string(),
+        })?;
         let redactor = Redactor::new(config.secrets.values().map(String::as_str));
         let env = Arc::new(PluginEnv {
             plugin_id: id,
@@ -106,7 +128,11 @@ impl ReadyPlugin {
             objects: storage.objects.clone(),
             egress,
         });
-        Ok(Self { loaded, env, budget })
+        Ok(Self {
+            loaded,
+            env,
+            budget,
+        })
     }
 
     /// The plugin's id.
@@ -152,6 +178,10 @@ impl Registry {
 
     /// The only plugin of a role, when exactly one is installed (used by `run-plugin`).
     pub fn only(&self) -> Option<Arc<ReadyPlugin>> {
-        if self.plugins.len() == 1 { self.plugins.values().next().cloned() } else { None }
+        if self.plugins.len() == 1 {
+            self.plugins.values().next().cloned()
+        } else {
+            None
+        }
     }
 }

@@ -29,7 +29,11 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { fuel: false, max_wasm_stack: 512 * 1024, cache_dir: None }
+        Self {
+            fuel: false,
+            max_wasm_stack: 512 * 1024,
+            cache_dir: None,
+        }
     }
 }
 

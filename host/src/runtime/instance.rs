@@ -20,7 +20,9 @@ use crate::capabilities::{FollowUp, JobScope, LogLine, PluginEnv, ProgressSink, 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CallError {
     /// The job's wall-clock deadline passed while the plugin was running.
-    #[error("deadline exceeded: the plugin ran past its {0:?} budget (an endless loop, or work too big for one job: page it with the cursor)")]
+    #[error(
+        "deadline exceeded: the plugin ran past its {0:?} budget (an endless loop, or work too big for one job: page it with the cursor)"
+    )]
     Timeout(Duration),
     /// The plugin tried to grow its memory past the budget.
     #[error("the plugin tried to use more than {0} bytes of linear memory")]
@@ -85,7 +87,9 @@ pub struct PluginInstance {
 
 impl std::fmt::Debug for PluginInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginInstance").field("deadline", &self.deadline).finish_non_exhaustive()
+        f.debug_struct("PluginInstance")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,19 +125,39 @@ impl PluginInstance {
         let fuel = budget.fuel.unwrap_or(u64::MAX / 2);
         let fuel_start = store.set_fuel(fuel).ok().map(|()| fuel);
         let role = match pre {
-            RolePre::Ingestion(p) => p.instantiate_async(&mut store).await.map(RoleInstance::Ingestion),
-            RolePre::Enrichment(p) => p.instantiate_async(&mut store).await.map(RoleInstance::Enrichment),
-            RolePre::Export(p) => p.instantiate_async(&mut store).await.map(RoleInstance::Export),
+            RolePre::Ingestion(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(RoleInstance::Ingestion),
+            RolePre::Enrichment(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(RoleInstance::Enrichment),
+            RolePre::Export(p) => p
+                .instantiate_async(&mut store)
+                .await
+                .map(RoleInstance::Export),
         };
         let role = role.map_err(|e| classify(store.data(), e, budget))?;
-        Ok(Self { store, role, started, deadline, budget: *budget, fuel_start })
+        Ok(Self {
+            store,
+            role,
+            started,
+            deadline,
+            budget: *budget,
+            fuel_start,
+        })
     }
 
     /// Calls `describe`.
     pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
         let r = match &self.role {
-            RoleInstance::Ingestion(i) => i.drowl_plugin_plugin().call_describe(&mut self.store).await,
-            RoleInstance::Enrichment(i) => i.drowl_plugin_plugin().call_describe(&mut self.store).await,
+            RoleInstance::Ingestion(i) => {
+                i.drowl_plugin_plugin().call_describe(&mut self.store).await
+            }
+            RoleInstance::Enrichment(i) => {
+                i.drowl_plugin_plugin().call_describe(&mut self.store).await
+            }
             RoleInstance::Export(i) => i.drowl_plugin_plugin().call_describe(&mut self.store).await,
         };
         r.map_err(|e| classify(self.store.data(), e, &self.budget))
@@ -143,12 +167,19 @@ impl PluginInstance {
     pub async fn ingest(
         &mut self,
         req: &ingestion::exports::drowl::plugin::ingestion::IngestRequest,
-    ) -> Result<Result<ingestion::exports::drowl::plugin::ingestion::IngestBatch, types::JobError>, CallError>
-    {
+    ) -> Result<
+        Result<ingestion::exports::drowl::plugin::ingestion::IngestBatch, types::JobError>,
+        CallError,
+    > {
         let RoleInstance::Ingestion(i) = &self.role else {
-            return Err(CallError::Trap("this plugin is not an ingestion plugin".into()));
+            return Err(CallError::Trap(
+                "this plugin is not an ingestion plugin".into(),
+            ));
         };
-        let r = i.drowl_plugin_ingestion().call_ingest(&mut self.store, req).await;
+        let r = i
+            .drowl_plugin_ingestion()
+            .call_ingest(&mut self.store, req)
+            .await;
         r.map_err(|e| classify(self.store.data(), e, &self.budget))
     }
 
@@ -156,12 +187,19 @@ impl PluginInstance {
     pub async fn enrich(
         &mut self,
         req: &enrichment::exports::drowl::plugin::enrichment::EnrichRequest,
-    ) -> Result<Result<enrichment::exports::drowl::plugin::enrichment::EnrichResult, types::JobError>, CallError>
-    {
+    ) -> Result<
+        Result<enrichment::exports::drowl::plugin::enrichment::EnrichResult, types::JobError>,
+        CallError,
+    > {
         let RoleInstance::Enrichment(i) = &self.role else {
-            return Err(CallError::Trap("this plugin is not an enrichment plugin".into()));
+            return Err(CallError::Trap(
+                "this plugin is not an enrichment plugin".into(),
+            ));
         };
-        let r = i.drowl_plugin_enrichment().call_enrich(&mut self.store, req).await;
+        let r = i
+            .drowl_plugin_enrichment()
+            .call_enrich(&mut self.store, req)
+            .await;
         r.map_err(|e| classify(self.store.data(), e, &self.budget))
     }
 
@@ -169,11 +207,19 @@ impl PluginInstance {
     pub async fn deliver(
         &mut self,
         req: &export::exports::drowl::plugin::export::ExportRequest,
-    ) -> Result<Result<export::exports::drowl::plugin::export::ExportResult, types::JobError>, CallError> {
+    ) -> Result<
+        Result<export::exports::drowl::plugin::export::ExportResult, types::JobError>,
+        CallError,
+    > {
         let RoleInstance::Export(i) = &self.role else {
-            return Err(CallError::Trap("this plugin is not an export plugin".into()));
+            return Err(CallError::Trap(
+                "this plugin is not an export plugin".into(),
+            ));
         };
-        let r = i.drowl_plugin_export().call_deliver(&mut self.store, req).await;
+        let r = i
+            .drowl_plugin_export()
+            .call_deliver(&mut self.store, req)
+            .await;
         r.map_err(|e| classify(self.store.data(), e, &self.budget))
     }
 
@@ -195,9 +241,12 @@ impl PluginInstance {
 
     /// Ends the job and returns what it used and produced.
     pub fn finish(mut self) -> JobReport {
-        let fuel_consumed = self
-            .fuel_start
-            .and_then(|start| self.store.get_fuel().ok().map(|left| start.saturating_sub(left)));
+        let fuel_consumed = self.fuel_start.and_then(|start| {
+            self.store
+                .get_fuel()
+                .ok()
+                .map(|left| start.saturating_sub(left))
+        });
         let state = self.store.data_mut();
         let egress = state.job.egress.usage();
         let mut usage = std::mem::take(&mut state.job.usage);
@@ -239,13 +288,25 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
     let stderr = state.stderr_tail();
     // Rust plugins print a panic message to stderr, then abort with `unreachable`.
     if let Some(at) = stderr.find("panicked at ") {
-        let msg = stderr[at..].lines().next().unwrap_or_default().replace("note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace", "");
-        return CallError::Trap(state.env.redactor.clean(&format!("the plugin {}", msg.trim())));
+        let msg = stderr[at..].lines().next().unwrap_or_default().replace(
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
+            "",
+        );
+        return CallError::Trap(
+            state
+                .env
+                .redactor
+                .clean(&format!("the plugin {}", msg.trim())),
+        );
     }
     let what = match e.downcast_ref::<Trap>() {
         Some(trap) => format!("the plugin trapped: {trap}"),
         None => format!("the plugin failed: {}", text.lines().next().unwrap_or("")),
     };
-    let detail = if stderr.is_empty() { what } else { format!("{what}; stderr: {}", stderr.replace('\n', " | ")) };
+    let detail = if stderr.is_empty() {
+        what
+    } else {
+        format!("{what}; stderr: {}", stderr.replace('\n', " | "))
+    };
     CallError::Trap(state.env.redactor.clean(&detail))
 }

@@ -170,7 +170,10 @@ mod tests {
     #[test]
     fn limiter_refuses_growth_past_budget_and_tracks_peak() {
         use wasmtime::ResourceLimiter;
-        let mut l = Limiter::new(&Budget { max_memory_bytes: 1 << 20, ..Budget::default() });
+        let mut l = Limiter::new(&Budget {
+            max_memory_bytes: 1 << 20,
+            ..Budget::default()
+        });
         assert!(l.memory_growing(0, 65536, None).unwrap());
         assert!(!l.memory_growing(65536, 2 << 20, None).unwrap());
         assert!(l.memory_limit_hit);

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::Engine;
+use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::bindings::{enrichment, export, ingestion};
 use super::manifest::{Manifest, ManifestError};
@@ -23,7 +23,13 @@ pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
 
 /// WASI interfaces a plugin may import. They are all provided with nothing granted
 /// (no preopened directories, no environment, no sockets).
-const ALLOWED_WASI: &[&str] = &["wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/", "wasi:filesystem/"];
+const ALLOWED_WASI: &[&str] = &[
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+];
 
 /// Why a file is not a loadable drowl plugin.
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +44,14 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// No WebAssembly header.
-    #[error("{0} is not a WebAssembly file; pass the .wasm that `cargo build --release --target wasm32-wasip2` produced")]
+    #[error(
+        "{0} is not a WebAssembly file; pass the .wasm that `cargo build --release --target wasm32-wasip2` produced"
+    )]
     NotWasm(String),
     /// A core module, not a component.
-    #[error("{0} is a core WebAssembly module, not a component; build the plugin with `--target wasm32-wasip2` (drowl-plugin-sdk produces a component)")]
+    #[error(
+        "{0} is a core WebAssembly module, not a component; build the plugin with `--target wasm32-wasip2` (drowl-plugin-sdk produces a component)"
+    )]
     CoreModule(String),
     /// Compilation failed.
     #[error("{name} is not a valid component: {message}")]
@@ -52,7 +62,9 @@ pub enum LoadError {
         message: String,
     },
     /// The component targets a WIT version this host does not support.
-    #[error("{name} targets drowl:plugin@{found}, but this drowl-host supports drowl:plugin@{supported}; rebuild it against a matching drowl-plugin-sdk or upgrade drowl-host")]
+    #[error(
+        "{name} targets drowl:plugin@{found}, but this drowl-host supports drowl:plugin@{supported}; rebuild it against a matching drowl-plugin-sdk or upgrade drowl-host"
+    )]
     UnsupportedVersion {
         /// File name.
         name: String,
@@ -72,7 +84,9 @@ pub enum LoadError {
         hint: String,
     },
     /// The component exports none of the drowl worlds.
-    #[error("{name} exports none of drowl's plugin worlds (ingestion-plugin, enrichment-plugin, export-plugin); build it with drowl-plugin-sdk and one of its role features. It exports: {exports}")]
+    #[error(
+        "{name} exports none of drowl's plugin worlds (ingestion-plugin, enrichment-plugin, export-plugin); build it with drowl-plugin-sdk and one of its role features. It exports: {exports}"
+    )]
     NoWorld {
         /// File name.
         name: String,
@@ -210,8 +224,10 @@ pub(crate) async fn load(
     if !is_component(bytes) {
         return Err(LoadError::CoreModule(name.to_owned()));
     }
-    let component = Component::new(engine, bytes)
-        .map_err(|e| LoadError::Invalid { name: name.to_owned(), message: format!("{e:#}") })?;
+    let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
+        name: name.to_owned(),
+        message: format!("{e:#}"),
+    })?;
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
@@ -226,14 +242,21 @@ pub(crate) async fn load(
         if !SUPPORTED_WIT_VERSIONS.contains(&v.as_str()) {
             return Err(LoadError::UnsupportedVersion {
                 name: name.to_owned(),
-                found: if v.is_empty() { "(unversioned)".into() } else { v.clone() },
+                found: if v.is_empty() {
+                    "(unversioned)".into()
+                } else {
+                    v.clone()
+                },
                 supported: SUPPORTED_WIT_VERSIONS.join(", "),
             });
         }
     }
     for i in &imports {
         let ok = match drowl_interface(i) {
-            Some((iface, _)) => matches!(iface, "types" | "log" | "config" | "kv" | "objects" | "http" | "queue"),
+            Some((iface, _)) => matches!(
+                iface,
+                "types" | "log" | "config" | "kv" | "objects" | "http" | "queue"
+            ),
             None => ALLOWED_WASI.iter().any(|p| i.starts_with(p)),
         };
         if !ok {
@@ -244,7 +267,11 @@ pub(crate) async fn load(
             });
         }
     }
-    let exported = |iface: &str| exports.iter().any(|e| drowl_interface(e).is_some_and(|(i, _)| i == iface));
+    let exported = |iface: &str| {
+        exports
+            .iter()
+            .any(|e| drowl_interface(e).is_some_and(|(i, _)| i == iface))
+    };
     let role = if exported("ingestion") {
         Role::Ingestion
     } else if exported("enrichment") {
@@ -254,25 +281,46 @@ pub(crate) async fn load(
     } else {
         return Err(LoadError::NoWorld {
             name: name.to_owned(),
-            exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
+            exports: if exports.is_empty() {
+                "nothing".into()
+            } else {
+                exports.join(", ")
+            },
         });
     };
-    let wit_version = versions.into_iter().next().unwrap_or_else(|| SUPPORTED_WIT_VERSIONS[0].to_owned());
+    let wit_version = versions
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| SUPPORTED_WIT_VERSIONS[0].to_owned());
 
-    let pre: InstancePre<PluginState> = linker
-        .instantiate_pre(&component)
-        .map_err(|e| LoadError::Describe { name: name.to_owned(), message: format!("cannot link: {e:#}") })?;
+    let pre: InstancePre<PluginState> =
+        linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Describe {
+                name: name.to_owned(),
+                message: format!("cannot link: {e:#}"),
+            })?;
     let describe_err = |e: wasmtime::Error| LoadError::Describe {
         name: name.to_owned(),
-        message: format!("the {} world's exports do not match drowl:plugin@{wit_version}: {e:#}", role.world()),
+        message: format!(
+            "the {} world's exports do not match drowl:plugin@{wit_version}: {e:#}",
+            role.world()
+        ),
     };
     let role_pre = match role {
-        Role::Ingestion => RolePre::Ingestion(ingestion::IngestionPluginPre::new(pre).map_err(describe_err)?),
-        Role::Enrichment => RolePre::Enrichment(enrichment::EnrichmentPluginPre::new(pre).map_err(describe_err)?),
+        Role::Ingestion => {
+            RolePre::Ingestion(ingestion::IngestionPluginPre::new(pre).map_err(describe_err)?)
+        }
+        Role::Enrichment => {
+            RolePre::Enrichment(enrichment::EnrichmentPluginPre::new(pre).map_err(describe_err)?)
+        }
         Role::Export => RolePre::Export(export::ExportPluginPre::new(pre).map_err(describe_err)?),
     };
 
-    let budget = super::Budget { timeout: std::time::Duration::from_secs(5), ..super::Budget::default() };
+    let budget = super::Budget {
+        timeout: std::time::Duration::from_secs(5),
+        ..super::Budget::default()
+    };
     let mut instance = super::instance::PluginInstance::start(
         engine,
         &role_pre,
@@ -282,16 +330,29 @@ pub(crate) async fn load(
         None,
     )
     .await
-    .map_err(|e| LoadError::Describe { name: name.to_owned(), message: format!("describe failed: {e}") })?;
+    .map_err(|e| LoadError::Describe {
+        name: name.to_owned(),
+        message: format!("describe failed: {e}"),
+    })?;
     let manifest: Manifest = instance
         .describe()
         .await
-        .map_err(|e| LoadError::Describe { name: name.to_owned(), message: format!("describe failed: {e}") })?
+        .map_err(|e| LoadError::Describe {
+            name: name.to_owned(),
+            message: format!("describe failed: {e}"),
+        })?
         .into();
     manifest
         .validate(crate::HOST_VERSION)
-        .map_err(|source| LoadError::Manifest { name: name.to_owned(), source })?;
-    if !manifest.capabilities.iter().any(|c| role.capabilities().contains(&c.as_str())) {
+        .map_err(|source| LoadError::Manifest {
+            name: name.to_owned(),
+            source,
+        })?;
+    if !manifest
+        .capabilities
+        .iter()
+        .any(|c| role.capabilities().contains(&c.as_str()))
+    {
         return Err(LoadError::Manifest {
             name: name.to_owned(),
             source: ManifestError {

@@ -122,7 +122,10 @@ pub struct ManifestError {
 }
 
 fn bad(field: impl Into<String>, problem: impl Into<String>) -> ManifestError {
-    ManifestError { field: field.into(), problem: problem.into() }
+    ManifestError {
+        field: field.into(),
+        problem: problem.into(),
+    }
 }
 
 impl From<wit::Manifest> for Manifest {
@@ -132,8 +135,17 @@ impl From<wit::Manifest> for Manifest {
             name: m.name,
             version: m.version,
             description: m.description,
-            author: Author { name: m.author.name, email: m.author.email, url: m.author.url },
-            capabilities: m.capabilities.into_iter().map(capability_name).map(str::to_owned).collect(),
+            author: Author {
+                name: m.author.name,
+                email: m.author.email,
+                url: m.author.url,
+            },
+            capabilities: m
+                .capabilities
+                .into_iter()
+                .map(capability_name)
+                .map(str::to_owned)
+                .collect(),
             sources: m.sources,
             config: m.config.into_iter().map(ConfigField::from).collect(),
             outbound_hosts: m.outbound_hosts,
@@ -187,7 +199,8 @@ pub fn capability_name(c: wit::Capability) -> &'static str {
 fn valid_source(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && !s.starts_with('.')
         && !s.contains("..")
 }
@@ -202,7 +215,10 @@ impl Manifest {
         semver::Version::parse(&self.version)
             .map_err(|e| bad("version", format!("{:?} is not semver: {e}", self.version)))?;
         let min = semver::Version::parse(&self.min_host_version).map_err(|e| {
-            bad("min-host-version", format!("{:?} is not semver: {e}", self.min_host_version))
+            bad(
+                "min-host-version",
+                format!("{:?} is not semver: {e}", self.min_host_version),
+            )
         })?;
         let host = semver::Version::parse(host_version)
             .map_err(|e| bad("min-host-version", format!("host version unparsable: {e}")))?;
@@ -224,7 +240,10 @@ impl Manifest {
         for f in &self.config {
             if f.key.is_empty()
                 || f.key.len() > 64
-                || !f.key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                || !f
+                    .key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
                 return Err(bad("config", format!("{:?} is not a valid key", f.key)));
             }
@@ -232,7 +251,10 @@ impl Manifest {
                 return Err(bad("config", format!("key {:?} is declared twice", f.key)));
             }
             if f.field_type == FieldType::Secret && f.default.is_some() {
-                return Err(bad("config", format!("secret {:?} must not have a default", f.key)));
+                return Err(bad(
+                    "config",
+                    format!("secret {:?} must not have a default", f.key),
+                ));
             }
         }
         Ok(())
@@ -254,7 +276,11 @@ mod tests {
             name: "GitHub".into(),
             version: "0.1.0".into(),
             description: String::new(),
-            author: Author { name: "drowl".into(), email: None, url: None },
+            author: Author {
+                name: "drowl".into(),
+                email: None,
+                url: None,
+            },
             capabilities: vec!["event_ingestion".into()],
             sources: vec!["github".into(), "dev.to".into()],
             config: vec![],

@@ -94,9 +94,14 @@ impl Runtime {
     pub fn new(settings: &EngineSettings) -> Result<Self, RuntimeError> {
         let engine = engine::build(settings)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        crate::capabilities::add_to_linker(&mut linker).map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        Ok(Self { engine, linker: Arc::new(linker) })
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        crate::capabilities::add_to_linker(&mut linker)
+            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+        })
     }
 
     /// The engine.
@@ -107,11 +112,16 @@ impl Runtime {
     /// Loads a plugin file: checks, compiles (cached on disk when configured) and
     /// describes it.
     pub async fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
-        let bytes = tokio::fs::read(path).await.map_err(|source| LoadError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| LoadError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         self.load_bytes(&bytes, &name).await
     }
 
@@ -142,26 +152,38 @@ struct NoBackend;
 #[async_trait]
 impl KvStore for NoBackend {
     async fn get(&self, _: &str, _: &str) -> crate::storage::Result<Option<Vec<u8>>> {
-        Err(StorageError::Unavailable("not available during describe".into()))
+        Err(StorageError::Unavailable(
+            "not available during describe".into(),
+        ))
     }
     async fn set(&self, _: &str, _: &str, _: &[u8]) -> crate::storage::Result<()> {
-        Err(StorageError::Unavailable("not available during describe".into()))
+        Err(StorageError::Unavailable(
+            "not available during describe".into(),
+        ))
     }
     async fn delete(&self, _: &str, _: &str) -> crate::storage::Result<()> {
-        Err(StorageError::Unavailable("not available during describe".into()))
+        Err(StorageError::Unavailable(
+            "not available during describe".into(),
+        ))
     }
     async fn list_keys(&self, _: &str, _: &str, _: u32) -> crate::storage::Result<Vec<String>> {
-        Err(StorageError::Unavailable("not available during describe".into()))
+        Err(StorageError::Unavailable(
+            "not available during describe".into(),
+        ))
     }
 }
 
 #[async_trait]
 impl ObjectStore for NoBackend {
     async fn put(&self, _: &ObjectKey, _: bytes::Bytes, _: &str) -> crate::storage::Result<()> {
-        Err(StorageError::Unavailable("not available during describe".into()))
+        Err(StorageError::Unavailable(
+            "not available during describe".into(),
+        ))
     }
     async fn get(&self, _: &ObjectKey) -> crate::storage::Result<Option<bytes::Bytes>> {
-        Err(StorageError::Unavailable("not available during describe".into()))
+        Err(StorageError::Unavailable(
+            "not available during describe".into(),
+        ))
     }
     fn describe(&self, key: &ObjectKey) -> String {
         key.to_string()
@@ -177,8 +199,12 @@ fn describe_env() -> Arc<PluginEnv> {
         Default::default(),
     )
     .unwrap_or_else(|_| unreachable!("an empty policy is always valid"));
-    #[allow(clippy::expect_used, reason = "building a client with no origins cannot fail")]
-    let egress = crate::capabilities::http::egress::EgressClient::new(policy).expect("empty egress client");
+    #[allow(
+        clippy::expect_used,
+        reason = "building a client with no origins cannot fail"
+    )]
+    let egress =
+        crate::capabilities::http::egress::EgressClient::new(policy).expect("empty egress client");
     Arc::new(PluginEnv {
         plugin_id: "describe".into(),
         plugin_version: "0.0.0".into(),

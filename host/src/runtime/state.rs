@@ -27,7 +27,10 @@ pub struct PluginState {
 
 impl std::fmt::Debug for PluginState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginState").field("env", &self.env).field("job", &self.job).finish_non_exhaustive()
+        f.debug_struct("PluginState")
+            .field("env", &self.env)
+            .field("job", &self.job)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,7 +41,11 @@ impl PluginState {
     pub fn new(env: Arc<PluginEnv>, job: JobScope, budget: &Budget) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let mut builder = wasmtime_wasi::WasiCtxBuilder::new();
-        builder.stderr(stderr.clone()).allow_ip_name_lookup(false).allow_tcp(false).allow_udp(false);
+        builder
+            .stderr(stderr.clone())
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false);
         Self {
             wasi: builder.build(),
             table: ResourceTable::new(),
@@ -54,14 +61,24 @@ impl PluginState {
         let bytes = self.stderr.contents();
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim();
-        let tail: String = text.chars().rev().take(1000).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = text
+            .chars()
+            .rev()
+            .take(1000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         self.env.redactor.clean(&tail)
     }
 }
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

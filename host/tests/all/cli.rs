@@ -19,14 +19,25 @@ fn every_bad_input_has_its_exit_code_and_message() {
     let h = hostile.to_str().unwrap();
 
     // Missing plugin file.
-    let out = drowl_host(&["run-plugin", "nope.wasm", "--job", good.to_str().unwrap()], d);
+    let out = drowl_host(
+        &["run-plugin", "nope.wasm", "--job", good.to_str().unwrap()],
+        d,
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("nope.wasm does not exist"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nope.wasm does not exist"),
+        "{}",
+        stderr(&out)
+    );
 
     // Missing job file.
     let out = drowl_host(&["run-plugin", h, "--job", "missing.json"], d);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read job file missing.json"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read job file missing.json"),
+        "{}",
+        stderr(&out)
+    );
 
     // Malformed job JSON and a job of an unknown type.
     std::fs::write(d.join("bad.json"), "{\"type\": ").unwrap();
@@ -36,22 +47,48 @@ fn every_bad_input_has_its_exit_code_and_message() {
     std::fs::write(d.join("type.json"), r#"{"type":"fly","input":{}}"#).unwrap();
     let out = drowl_host(&["run-plugin", h, "--job", "type.json"], d);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown job type \"fly\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown job type \"fly\""),
+        "{}",
+        stderr(&out)
+    );
 
     // Not WebAssembly; a core module rather than a component.
     std::fs::write(d.join("text.wasm"), "hello").unwrap();
     let out = drowl_host(&["run-plugin", "text.wasm", "--job", "good.json"], d);
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("is not a WebAssembly file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a WebAssembly file"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::write(d.join("core.wasm"), wat::parse_str("(module)").unwrap()).unwrap();
     let out = drowl_host(&["run-plugin", "core.wasm", "--job", "good.json"], d);
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("core WebAssembly module, not a component"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("core WebAssembly module, not a component"),
+        "{}",
+        stderr(&out)
+    );
 
     // Unknown config key, with the declared keys listed.
-    let out = drowl_host(&["run-plugin", h, "--job", "good.json", "--config", "colour=red"], d);
+    let out = drowl_host(
+        &[
+            "run-plugin",
+            h,
+            "--job",
+            "good.json",
+            "--config",
+            "colour=red",
+        ],
+        d,
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("config key `colour` is not declared"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("config key `colour` is not declared"),
+        "{}",
+        stderr(&out)
+    );
 
     // Plugin error, trap, deadline, memory limit.
     for (mode, code, needle) in [
@@ -63,12 +100,24 @@ fn every_bad_input_has_its_exit_code_and_message() {
     ] {
         job_file(d, "m.json", &ingest(mode));
         let out = drowl_host(
-            &["run-plugin", h, "--job", "m.json", "--timeout-ms", "1500", "--max-memory", "33554432"],
+            &[
+                "run-plugin",
+                h,
+                "--job",
+                "m.json",
+                "--timeout-ms",
+                "1500",
+                "--max-memory",
+                "33554432",
+            ],
             d,
         );
         assert_eq!(out.status.code(), Some(code), "{mode}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.lines().last().unwrap().starts_with("error: "), "{mode}: {err}");
+        assert!(
+            err.lines().last().unwrap().starts_with("error: "),
+            "{mode}: {err}"
+        );
         assert!(err.contains(needle), "{mode}: {err}");
         let json = stdout_json(&out);
         assert_eq!(json["status"], "failed", "{mode}");
@@ -82,14 +131,27 @@ fn a_successful_run_prints_json_and_a_summary() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     job_file(d, "j.json", &ingest("ok"));
-    let out = drowl_host(&["run-plugin", hostile.to_str().unwrap(), "--job", "j.json", "--data-dir", "state"], d);
+    let out = drowl_host(
+        &[
+            "run-plugin",
+            hostile.to_str().unwrap(),
+            "--job",
+            "j.json",
+            "--data-dir",
+            "state",
+        ],
+        d,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let json = stdout_json(&out);
     assert_eq!(json["status"], "completed");
     assert_eq!(json["output"]["eventsStored"], 2);
     assert_eq!(json["plugin"]["id"], "hostile");
     let err = stderr(&out);
-    assert!(err.contains("stored 2 events (0 duplicates) from 1 pages"), "{err}");
+    assert!(
+        err.contains("stored 2 events (0 duplicates) from 1 pages"),
+        "{err}"
+    );
     assert!(err.contains("peak guest memory"), "{err}");
     assert!(d.join("state/drowl.db").exists());
 }
@@ -104,10 +166,24 @@ fn plugin_check_reports_manifest_or_problem() {
     let json = stdout_json(&out);
     assert_eq!(json["manifest"]["id"], "keywords");
     assert_eq!(json["world"], "enrichment-plugin");
-    assert!(json["imports"].as_array().unwrap().iter().any(|i| i == "drowl:plugin/log@0.1.0"));
+    assert!(
+        json["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == "drowl:plugin/log@0.1.0")
+    );
 
-    std::fs::write(dir.path().join("empty.wasm"), wat::parse_str("(component)").unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("empty.wasm"),
+        wat::parse_str("(component)").unwrap(),
+    )
+    .unwrap();
     let out = drowl_host(&["plugin", "check", "empty.wasm"], dir.path());
     assert_eq!(out.status.code(), Some(3));
-    assert!(stderr(&out).contains("exports none of drowl's plugin worlds"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("exports none of drowl's plugin worlds"),
+        "{}",
+        stderr(&out)
+    );
 }

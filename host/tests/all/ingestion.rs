@@ -18,42 +18,81 @@ fn paging(pages: u32) -> serde_json::Value {
 async fn cursor_persists_across_runs_and_reruns_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let hostile = component("hostile-plugin");
-    let policy = HostPolicy { caps: Budget { max_pages_per_job: 2, ..Budget::default() }, ..HostPolicy::default() };
+    let policy = HostPolicy {
+        caps: Budget {
+            max_pages_per_job: 2,
+            ..Budget::default()
+        },
+        ..HostPolicy::default()
+    };
     let exec = executor(dir.path(), &[&hostile], policy).await;
 
-    let first = exec.execute(&job("run-1", paging(5)), None).await.unwrap().output;
+    let first = exec
+        .execute(&job("run-1", paging(5)), None)
+        .await
+        .unwrap()
+        .output;
     assert_eq!(first["pages"], 2);
     assert_eq!(first["eventsStored"], 8);
     assert_eq!(first["hasMore"], true);
     assert_eq!(first["cursor"], "2");
 
-    let second = exec.execute(&job("run-2", paging(5)), None).await.unwrap().output;
-    assert_eq!(second["cursorBefore"], "2", "the second run must resume where the first stopped");
+    let second = exec
+        .execute(&job("run-2", paging(5)), None)
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(
+        second["cursorBefore"], "2",
+        "the second run must resume where the first stopped"
+    );
     assert_eq!(second["pages"], 2);
     assert_eq!(second["eventsStored"], 8);
 
-    let third = exec.execute(&job("run-3", paging(5)), None).await.unwrap().output;
+    let third = exec
+        .execute(&job("run-3", paging(5)), None)
+        .await
+        .unwrap()
+        .output;
     assert_eq!(third["pages"], 1);
     assert_eq!(third["hasMore"], false);
     assert_eq!(third["eventsStored"], 4);
 
-    let all = exec.storage().events.list_events(&EventFilter::default(), None, 1000).await.unwrap();
+    let all = exec
+        .storage()
+        .events
+        .list_events(&EventFilter::default(), None, 1000)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 20);
 
     // From scratch again: every event is already there.
     let mut again = paging(5);
     again["input"]["reset"] = json!(true);
     let mut total_dupes = 0;
-    let mut out = exec.execute(&job("run-4", again.clone()), None).await.unwrap().output;
+    let mut out = exec
+        .execute(&job("run-4", again.clone()), None)
+        .await
+        .unwrap()
+        .output;
     total_dupes += out["duplicates"].as_u64().unwrap();
     assert_eq!(out["eventsStored"], 0);
     while out["hasMore"] == true {
-        out = exec.execute(&job("run-5", paging(5)), None).await.unwrap().output;
+        out = exec
+            .execute(&job("run-5", paging(5)), None)
+            .await
+            .unwrap()
+            .output;
         assert_eq!(out["eventsStored"], 0);
         total_dupes += out["duplicates"].as_u64().unwrap();
     }
     assert_eq!(total_dupes, 20);
-    let all = exec.storage().events.list_events(&EventFilter::default(), None, 1000).await.unwrap();
+    let all = exec
+        .storage()
+        .events
+        .list_events(&EventFilter::default(), None, 1000)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 20, "re-running must not duplicate events");
 }
 
@@ -64,15 +103,27 @@ async fn raw_payloads_are_stored_first_under_the_plugin_prefix() {
     let hostile = component("hostile-plugin");
     let exec = executor(dir.path(), &[&hostile], HostPolicy::default()).await;
     exec.execute(&job("raw", paging(2)), None).await.unwrap();
-    let events = exec.storage().events.list_events(&EventFilter::default(), None, 100).await.unwrap();
+    let events = exec
+        .storage()
+        .events
+        .list_events(&EventFilter::default(), None, 100)
+        .await
+        .unwrap();
     assert_eq!(events.len(), 8);
     for e in events {
         let sk = e.storage_key.expect("storage_key");
         let (key, line) = sk.split_once('#').unwrap();
         assert!(key.starts_with("plugins/hostile/raw/test/"), "{key}");
-        let object = exec.storage().objects.get(&ObjectKey::parse(key).unwrap()).await.unwrap().expect("object exists");
+        let object = exec
+            .storage()
+            .objects
+            .get(&ObjectKey::parse(key).unwrap())
+            .await
+            .unwrap()
+            .expect("object exists");
         let text = String::from_utf8(object.to_vec()).unwrap();
-        let raw: serde_json::Value = serde_json::from_str(text.lines().nth(line.parse().unwrap()).unwrap()).unwrap();
+        let raw: serde_json::Value =
+            serde_json::from_str(text.lines().nth(line.parse().unwrap()).unwrap()).unwrap();
         assert_eq!(raw, e.raw_payload, "the object line is the event's payload");
     }
 }
@@ -106,13 +157,21 @@ async fn keyword_extraction_runs_over_stored_events() {
     exec.execute(&job("ingest", paging(2)), None).await.unwrap();
     let extract = json!({ "type": "keyword_extraction", "name": "extract-keywords",
         "input": { "keywords": ["rust", { "term": "page 1", "matchStrategy": "substring" }, "Go"] } });
-    let out = exec.execute(&job("kw-1", extract.clone()), None).await.unwrap().output;
+    let out = exec
+        .execute(&job("kw-1", extract.clone()), None)
+        .await
+        .unwrap()
+        .output;
     assert_eq!(out["eventsScanned"], 8);
     assert_eq!(out["matchesByKeyword"]["rust"], 8, "{out}");
     assert_eq!(out["matchesByKeyword"]["page 1"], 4, "{out}");
     assert!(out["matchesByKeyword"].get("Go").is_none(), "{out}");
     assert_eq!(out["matchesStored"], 12);
-    let again = exec.execute(&job("kw-2", extract), None).await.unwrap().output;
+    let again = exec
+        .execute(&job("kw-2", extract), None)
+        .await
+        .unwrap()
+        .output;
     assert_eq!(again["matchesStored"], 0);
     assert_eq!(again["matchesExisting"], 12);
 }
@@ -124,12 +183,31 @@ async fn routing_failures_say_what_is_missing() {
     let hostile = component("hostile-plugin");
     let exec = executor(dir.path(), &[&hostile], HostPolicy::default()).await;
     let j = json!({ "type": "event_ingestion", "name": "x", "input": { "pluginId": "twitter" } });
-    let e = exec.execute(&job("r1", j), None).await.unwrap_err().failure.to_string();
-    assert!(e.contains("plugin `twitter` is not installed; installed plugins: hostile"), "{e}");
-    let j = json!({ "type": "keyword_extraction", "name": "x", "input": { "pluginId": "hostile" } });
-    let e = exec.execute(&job("r2", j), None).await.unwrap_err().failure.to_string();
+    let e = exec
+        .execute(&job("r1", j), None)
+        .await
+        .unwrap_err()
+        .failure
+        .to_string();
+    assert!(
+        e.contains("plugin `twitter` is not installed; installed plugins: hostile"),
+        "{e}"
+    );
+    let j =
+        json!({ "type": "keyword_extraction", "name": "x", "input": { "pluginId": "hostile" } });
+    let e = exec
+        .execute(&job("r2", j), None)
+        .await
+        .unwrap_err()
+        .failure
+        .to_string();
     assert!(e.contains("implements ingestion-plugin"), "{e}");
     let j = json!({ "type": "report_generation", "name": "x", "input": {} });
-    let e = exec.execute(&job("r3", j), None).await.unwrap_err().failure.to_string();
+    let e = exec
+        .execute(&job("r3", j), None)
+        .await
+        .unwrap_err()
+        .failure
+        .to_string();
     assert!(e.contains("no handler for report_generation"), "{e}");
 }

@@ -4,6 +4,7 @@
 //! workspace by `support::component` the first time a test needs them.
 
 mod cli;
+mod github;
 mod ingestion;
 mod sandbox;
 mod support;

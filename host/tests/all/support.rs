@@ -5,8 +5,11 @@ use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
@@ -14,7 +17,7 @@ static BUILD_LOCK: Mutex<()> = Mutex::new(());
 /// Builds a plugin package for wasm32-wasip2 (once per test process) and returns the
 /// path of its component. Each package is built on its own so SDK role features are
 /// not unified across plugins.
-pub fn component(package: &str) -> PathBuf {
+pub(crate) fn component(package: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -27,17 +30,27 @@ pub fn component(package: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root())
-        .args(["build", "--release", "--target", "wasm32-wasip2", "-p", package])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
         .status()
         .expect("run cargo");
-    assert!(status.success(), "building {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)");
+    assert!(
+        status.success(),
+        "building {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+    );
     assert!(file.exists(), "{} missing after build", file.display());
     built.lock().unwrap().insert(package.to_owned());
     file
 }
 
 /// Runs the `drowl-host` binary.
-pub fn drowl_host(args: &[&str], cwd: &Path) -> Output {
+pub(crate) fn drowl_host(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_drowl-host"))
         .args(args)
         .current_dir(cwd)
@@ -47,14 +60,14 @@ pub fn drowl_host(args: &[&str], cwd: &Path) -> Output {
 }
 
 /// Writes a job file and returns its path.
-pub fn job_file(dir: &Path, name: &str, job: &serde_json::Value) -> PathBuf {
+pub(crate) fn job_file(dir: &Path, name: &str, job: &serde_json::Value) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, job.to_string()).unwrap();
     p
 }
 
 /// Stdout parsed as JSON.
-pub fn stdout_json(out: &Output) -> serde_json::Value {
+pub(crate) fn stdout_json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}\nstderr: {}",
@@ -65,13 +78,13 @@ pub fn stdout_json(out: &Output) -> serde_json::Value {
 }
 
 /// Stderr as text.
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// An executor with embedded storage in `dir`, the given plugin files installed, and
 /// `policy` (its `plugins` settings are keyed by plugin id).
-pub async fn executor(
+pub(crate) async fn executor(
     dir: &Path,
     files: &[&Path],
     policy: drowl_host::jobs::HostPolicy,
@@ -87,12 +100,14 @@ pub async fn executor(
     let mut registry = Registry::default();
     for f in files {
         let loaded = runtime.load_file(f).await.unwrap();
-        registry.insert(ReadyPlugin::prepare(loaded, &policy, &storage).unwrap()).unwrap();
+        registry
+            .insert(ReadyPlugin::prepare(loaded, &policy, &storage).unwrap())
+            .unwrap();
     }
     Executor::new(runtime, storage, registry)
 }
 
 /// A job request from drowl's JSON.
-pub fn job(id: &str, v: serde_json::Value) -> drowl_host::jobs::JobRequest {
+pub(crate) fn job(id: &str, v: serde_json::Value) -> drowl_host::jobs::JobRequest {
     drowl_host::jobs::JobRequest::from_value(id, &v).unwrap()
 }

@@ -7,7 +7,9 @@
 
 pub mod matcher;
 
-use drowl_plugin_sdk::enrichment::{EnrichRequest, EnrichResult, Enrichment, KeywordMatch, MatchStrategy};
+use drowl_plugin_sdk::enrichment::{
+    EnrichRequest, EnrichResult, Enrichment, KeywordMatch, MatchStrategy,
+};
 use drowl_plugin_sdk::{Capability, JobError, Manifest, StoredEvent, log};
 
 use matcher::{KeywordSpec, Matcher, Strategy};
@@ -52,18 +54,27 @@ impl Enrichment for Keywords {
         // from being tracked: it is reported and skipped.
         let (matcher, problems) = Matcher::new_lenient(&specs);
         for p in &problems {
-            log::log(log::Level::Warn, &format!("keyword skipped: {p}"), &[("keyword", p.keyword_id())]);
+            log::log(
+                log::Level::Warn,
+                &format!("keyword skipped: {p}"),
+                &[("keyword", p.keyword_id())],
+            );
         }
         if matcher.is_empty() && !specs.is_empty() {
             return Err(JobError::permanent(format!(
                 "none of the {} keywords is usable; first problem: {}",
                 specs.len(),
-                problems.first().map(ToString::to_string).unwrap_or_default()
+                problems
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
             )));
         }
         let mut keyword_matches = Vec::new();
         for event in &req.events {
-            let Some(text) = event_text(event) else { continue };
+            let Some(text) = event_text(event) else {
+                continue;
+            };
             for m in matcher.find(&text) {
                 keyword_matches.push(KeywordMatch {
                     event_id: event.id.clone(),
@@ -74,7 +85,11 @@ impl Enrichment for Keywords {
                 });
             }
         }
-        Ok(EnrichResult { keyword_matches, identities: Vec::new(), links: Vec::new() })
+        Ok(EnrichResult {
+            keyword_matches,
+            identities: Vec::new(),
+            links: Vec::new(),
+        })
     }
 }
 
@@ -89,7 +104,11 @@ fn event_text(e: &StoredEvent) -> Option<String> {
         .iter()
         .filter_map(|f| payload.get(*f).and_then(serde_json::Value::as_str))
         .collect();
-    if parts.is_empty() { None } else { Some(parts.join("\n")) }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("\n"))
+    }
 }
 
 drowl_plugin_sdk::enrichment_plugin!(Keywords);

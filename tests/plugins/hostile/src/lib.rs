@@ -36,9 +36,16 @@ fn event(id: &str, text: &str) -> Event {
         .build()
 }
 
-#[allow(clippy::only_used_in_recursion, reason = "the recursion itself is the point")]
+#[allow(
+    clippy::only_used_in_recursion,
+    reason = "the recursion itself is the point"
+)]
 fn recurse(n: u64, pad: [u64; 16]) -> u64 {
-    if n == 0 { pad[0] } else { recurse(n + 1, pad).wrapping_add(pad[(n % 16) as usize]) }
+    if n == 0 {
+        pad[0]
+    } else {
+        recurse(n + 1, pad).wrapping_add(pad[(n % 16) as usize])
+    }
 }
 
 impl Ingestion for Hostile {
@@ -47,8 +54,14 @@ impl Ingestion for Hostile {
             .description("Misbehaves on purpose, as its job input asks, to test the sandbox")
             .capability(Capability::EventIngestion)
             .source("test")
-            .config(ConfigField::url("target", "A server the plugin may reach").default_value("http://127.0.0.1:9"))
-            .config(ConfigField::secret("token", "A secret the plugin will try to leak"))
+            .config(
+                ConfigField::url("target", "A server the plugin may reach")
+                    .default_value("http://127.0.0.1:9"),
+            )
+            .config(ConfigField::secret(
+                "token",
+                "A secret the plugin will try to leak",
+            ))
             .outbound_host("{{target}}")
             .build()
     }
@@ -58,9 +71,18 @@ impl Ingestion for Hostile {
         match input.mode.as_str() {
             // Pages of `count` events each, `pages` pages, with a numeric cursor.
             "ok" => {
-                let page: u32 = req.cursor.as_deref().and_then(|c| c.parse().ok()).unwrap_or(0);
+                let page: u32 = req
+                    .cursor
+                    .as_deref()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0);
                 let events = (0..input.count)
-                    .map(|i| event(&format!("p{page}-e{i}"), &format!("event {i} of page {page} mentions Rust")))
+                    .map(|i| {
+                        event(
+                            &format!("p{page}-e{i}"),
+                            &format!("event {i} of page {page} mentions Rust"),
+                        )
+                    })
                     .collect();
                 let next = page + 1;
                 if next < input.pages {
@@ -84,7 +106,10 @@ impl Ingestion for Hostile {
             }
             "recurse" => {
                 let v = recurse(1, [7; 16]);
-                Ok(IngestBatch::last_page(vec![event(&v.to_string(), "unreachable")]))
+                Ok(IngestBatch::last_page(vec![event(
+                    &v.to_string(),
+                    "unreachable",
+                )]))
             }
             "panic" => panic!("hostile plugin panicked on purpose"),
             "abort" => std::process::abort(),
@@ -98,7 +123,9 @@ impl Ingestion for Hostile {
                 Ok(IngestBatch::last_page(vec![e]))
             }
             "many-events" => {
-                let events = (0..input.count).map(|i| event(&format!("m{i}"), "x")).collect();
+                let events = (0..input.count)
+                    .map(|i| event(&format!("m{i}"), "x"))
+                    .collect();
                 Ok(IngestBatch::last_page(events))
             }
             "log-flood" => {
@@ -111,7 +138,9 @@ impl Ingestion for Hostile {
                 let token = config::secret("token").unwrap_or_default();
                 log::info(&format!("my token is {token}"));
                 log::log(log::Level::Warn, "fields too", &[("token", &token)]);
-                Err(JobError::permanent(format!("failing with token {token} in the message")))
+                Err(JobError::permanent(format!(
+                    "failing with token {token} in the message"
+                )))
             }
             "bad-source" => {
                 let e = Event::builder("x", "github", "probe", "2024-01-02T03:04:05Z").build();
@@ -128,25 +157,40 @@ impl Ingestion for Hostile {
                 Ok(IngestBatch::last_page(vec![e]))
             }
             "http" => {
-                let url = input.url.unwrap_or_else(|| "http://undeclared.invalid/".into());
+                let url = input
+                    .url
+                    .unwrap_or_else(|| "http://undeclared.invalid/".into());
                 let resp = http::get(&url)?;
                 let body = resp.text();
-                Ok(IngestBatch::last_page(vec![event("http", &format!("{} {}", resp.status, body))]))
+                Ok(IngestBatch::last_page(vec![event(
+                    "http",
+                    &format!("{} {}", resp.status, body),
+                )]))
             }
             "kv" => {
                 let n: u32 = kv::get_json("counter")?.unwrap_or(0) + 1;
                 kv::set_json("counter", &n)?;
-                Ok(IngestBatch::last_page(vec![event(&format!("kv-{n}"), &format!("counter {n}"))]))
+                Ok(IngestBatch::last_page(vec![event(
+                    &format!("kv-{n}"),
+                    &format!("counter {n}"),
+                )]))
             }
             "objects" => {
                 let key = input.url.unwrap_or_else(|| "cache/a.json".into());
                 let full = objects::put(&key, b"{}", "application/json")?;
                 let back = objects::get(&key)?.map(|b| b.len()).unwrap_or(0);
-                Ok(IngestBatch::last_page(vec![event("obj", &format!("{full} {back}"))]))
+                Ok(IngestBatch::last_page(vec![event(
+                    "obj",
+                    &format!("{full} {back}"),
+                )]))
             }
             "enqueue" => {
-                queue::enqueue("keyword_extraction", "follow-up", &serde_json::json!({ "keywords": ["Rust"] }))
-                    .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
+                queue::enqueue(
+                    "keyword_extraction",
+                    "follow-up",
+                    &serde_json::json!({ "keywords": ["Rust"] }),
+                )
+                .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
                 queue::progress(50);
                 Ok(IngestBatch::last_page(vec![event("enq", "enqueued")]))
             }

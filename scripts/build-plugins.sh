@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds every plugin component (first-party and test plugins) for wasm32-wasip2.
+# Each package is built on its own so the SDK's role features are not unified across
+# plugins: a component must export only its own world.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
+for pkg in github-plugin keywords-plugin hostile-plugin; do
+  cargo build --quiet --release --target wasm32-wasip2 -p "$pkg"
+done
+ls -1 target/wasm32-wasip2/release/*.wasm
