@@ -4,6 +4,7 @@
 //! and maps failures to exit codes (see [`exit`]).
 
 pub mod exit;
+pub mod migrate;
 pub mod plugin;
 pub mod run_plugin;
 
@@ -25,6 +26,8 @@ enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Apply the PostgreSQL migrations (idempotent).
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Entry point of the binary.
@@ -45,6 +48,7 @@ pub fn main() -> std::process::ExitCode {
         match cli.command {
             Command::RunPlugin(args) => run_plugin::run(args).await,
             Command::Plugin(cmd) => plugin::run(cmd).await,
+            Command::Migrate(args) => migrate::run(args).await,
         }
     });
     std::process::ExitCode::from(code)
