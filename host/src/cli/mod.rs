@@ -3,10 +3,14 @@
 //! Each subcommand lives in its own module; this one parses arguments, sets up logging
 //! and maps failures to exit codes (see [`exit`]).
 
+pub mod enqueue;
 pub mod exit;
+pub mod jobs;
 pub mod migrate;
 pub mod plugin;
+pub mod queue_args;
 pub mod run_plugin;
+pub mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +32,12 @@ enum Command {
     Plugin(plugin::PluginCommand),
     /// Apply the PostgreSQL migrations (idempotent).
     Migrate(migrate::MigrateArgs),
+    /// Run the daemon: take jobs from drowl's Bull queue and run them on plugins.
+    Serve(Box<serve::ServeArgs>),
+    /// Add a job to the queue, as drowl's API does.
+    Enqueue(enqueue::EnqueueArgs),
+    /// Show queue counts, or one job's state.
+    Jobs(jobs::JobsArgs),
 }
 
 /// Entry point of the binary.
@@ -49,6 +59,9 @@ pub fn main() -> std::process::ExitCode {
             Command::RunPlugin(args) => run_plugin::run(args).await,
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Migrate(args) => migrate::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
+            Command::Enqueue(args) => enqueue::run(args).await,
+            Command::Jobs(args) => jobs::run(args).await,
         }
     });
     std::process::ExitCode::from(code)

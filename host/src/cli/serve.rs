@@ -1,0 +1,313 @@
+//! `drowl-host serve`: the daemon. Takes jobs from drowl's Bull queue, runs them on
+//! plugins, stores results, mirrors job states into the `jobs` table, and serves health
+//! and status over HTTP.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use drowl_bull::{Queue, Worker};
+use serde::Deserialize;
+
+use super::exit;
+use super::queue_args::QueueArgs;
+use crate::config::{DataDirArgs, SandboxArgs};
+use crate::jobs::{Executor, JobType, PluginSettings, ReadyPlugin, Registry};
+use crate::queue::{
+    DaemonStats, DrowlHandler, JobLog, LOCK_MARGIN, Mirror, PgJobLog, SqliteJobLog,
+};
+use crate::runtime::{EngineSettings, Runtime};
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory of plugin components (`*.wasm`); each is found by its manifest id.
+    #[arg(long, env = "DROWL_PLUGIN_DIR", default_value = "plugins.d")]
+    pub plugins: PathBuf,
+    /// Per-plugin settings as JSON: `{"github": {"config": {"token": "${GITHUB_TOKEN}"},
+    /// "allowHosts": ["https://api.github.com"]}}`. `${VAR}` values are read from the
+    /// environment, so secrets need not be written to the file.
+    #[arg(long, env = "DROWL_PLUGIN_CONFIG")]
+    pub plugin_config: Option<PathBuf>,
+    /// Jobs run at once in this process.
+    #[arg(long, env = "DROWL_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: usize,
+    /// At most N jobs of one type at once, e.g. `event_ingestion=2` (repeatable).
+    #[arg(long = "type-limit", value_name = "TYPE=N")]
+    pub type_limits: Vec<String>,
+    /// Apply the PostgreSQL migrations at start.
+    #[arg(long)]
+    pub migrate: bool,
+    /// Address of the HTTP status server (drowl's WORKER_HOST:WORKER_PORT).
+    #[arg(long, env = "DROWL_LISTEN", default_value = "127.0.0.1:3002")]
+    pub listen: String,
+    /// Bull lock duration in ms (raised to the plugin deadline plus a margin if shorter).
+    #[arg(long, default_value_t = 30_000)]
+    pub lock_duration_ms: u64,
+    /// Stalled-job check interval in ms.
+    #[arg(long, default_value_t = 30_000)]
+    pub stalled_interval_ms: u64,
+    /// On SIGTERM/SIGINT, how long running jobs may finish before they are released.
+    #[arg(long, default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+    /// The queue.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Where embedded state lives (used for whatever DATABASE_URL / S3_* do not cover).
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Budgets and grants (grants here apply to every plugin).
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PluginFileEntry {
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    allow_hosts: Vec<String>,
+}
+
+fn expand_env(v: &str) -> Result<String, String> {
+    match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        Some(var) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        None => Ok(v.to_owned()),
+    }
+}
+
+fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let entries: HashMap<String, PluginFileEntry> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = HashMap::new();
+    for (id, entry) in entries {
+        let mut config = BTreeMap::new();
+        for (k, v) in entry.config {
+            let v = expand_env(&v)
+                .map_err(|e| format!("{}: plugin `{id}` config `{k}`: {e}", path.display()))?;
+            config.insert(k, v);
+        }
+        out.insert(
+            id,
+            PluginSettings {
+                config,
+                grants: entry.allow_hosts,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn parse_type_limits(items: &[String]) -> Result<HashMap<JobType, usize>, String> {
+    items
+        .iter()
+        .map(|s| {
+            let (t, n) = s
+                .split_once('=')
+                .ok_or_else(|| format!("--type-limit {s:?} must look like TYPE=N"))?;
+            let ty = JobType::parse(t.trim())
+                .ok_or_else(|| format!("--type-limit: unknown job type {t:?}"))?;
+            let n: usize = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("--type-limit {s:?}: N must be a number"))?;
+            Ok((ty, n.max(1)))
+        })
+        .collect()
+}
+
+fn fail(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    exit::USAGE
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(args: ServeArgs) -> u8 {
+    let type_limits = match parse_type_limits(&args.type_limits) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let mut policy = match args.sandbox.policy(None) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    if let Some(path) = &args.plugin_config {
+        match load_plugin_settings(path) {
+            Ok(p) => policy.plugins = p,
+            Err(e) => return fail(e),
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.data.data_dir) {
+        return fail(format!(
+            "cannot create data dir {}: {e}",
+            args.data.data_dir.display()
+        ));
+    }
+    let data_dir = match std::fs::canonicalize(&args.data.data_dir) {
+        Ok(d) => d,
+        Err(e) => return fail(format!("data dir {}: {e}", args.data.data_dir.display())),
+    };
+
+    // Storage first: a wrong DATABASE_URL or S3 setting stops the daemon at start, not at
+    // the first job.
+    let storage_config =
+        crate::storage::StorageConfig::from_env().with_migrate_on_start(args.migrate);
+    let storage = match crate::storage::open(&storage_config, &data_dir).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let job_log: Arc<dyn JobLog> = match &storage_config.database_url() {
+        Some(url) => match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(url)
+            .await
+        {
+            Ok(pool) => Arc::new(PgJobLog(pool)),
+            Err(e) => return fail(format!("DATABASE_URL: {e}")),
+        },
+        None => match crate::storage::sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await {
+            Ok(s) => Arc::new(SqliteJobLog(s.write_pool().clone())),
+            Err(e) => return fail(e),
+        },
+    };
+
+    let runtime = match Runtime::new(&EngineSettings {
+        fuel: args.sandbox.fuel.is_some(),
+        cache_dir: Some(data_dir.join("cache")),
+        ..EngineSettings::default()
+    }) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let mut registry = Registry::default();
+    let entries = match std::fs::read_dir(&args.plugins) {
+        Ok(e) => e,
+        Err(e) => return fail(format!("plugin dir {}: {e}", args.plugins.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    for file in files {
+        // One bad plugin must not keep the others from serving: it is reported and skipped,
+        // and jobs naming it fail with "not installed".
+        let loaded = match runtime.load_file(&file).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(file = %file.display(), "plugin not loaded: {e}");
+                continue;
+            }
+        };
+        match ReadyPlugin::prepare(loaded, &policy, &storage).and_then(|p| registry.insert(p)) {
+            Ok(p) => tracing::info!(plugin = p.id(), world = p.role().world(), "plugin ready"),
+            Err(e) => tracing::error!(file = %file.display(), "plugin not installed: {e}"),
+        }
+    }
+    let plugin_ids = registry.ids();
+    if plugin_ids.is_empty() {
+        tracing::warn!(dir = %args.plugins.display(), "no plugins installed; every plugin job will fail");
+    }
+
+    let mut qconfig = args
+        .queue
+        .config()
+        .concurrency(args.concurrency.max(1))
+        .stalled_interval(Duration::from_millis(args.stalled_interval_ms))
+        .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms));
+    let min_lock = policy.caps.timeout + LOCK_MARGIN;
+    let lock = Duration::from_millis(args.lock_duration_ms);
+    if lock < min_lock {
+        tracing::info!(
+            ?lock,
+            ?min_lock,
+            "lock duration raised above the plugin deadline"
+        );
+    }
+    qconfig = qconfig.lock_duration(lock.max(min_lock));
+
+    let queue = match Queue::connect(&qconfig).await {
+        Ok(q) => q,
+        Err(e) => {
+            return fail(format!(
+                "cannot reach the queue at {}: {e}",
+                args.queue.redis_url
+            ));
+        }
+    };
+    let follow_up_queue = match Queue::connect(&qconfig).await {
+        Ok(q) => q,
+        Err(e) => {
+            return fail(format!(
+                "cannot reach the queue at {}: {e}",
+                args.queue.redis_url
+            ));
+        }
+    };
+    let stats = Arc::new(DaemonStats::default());
+    let executor = Executor::new(runtime, storage, registry);
+    let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone());
+    let worker = Worker::new(qconfig, handler).with_observer(Mirror::new(job_log));
+
+    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {}: {e}", args.listen)),
+    };
+    let app = crate::http::router(crate::http::AppState {
+        queue: Arc::new(queue),
+        stats,
+        plugins: plugin_ids.clone(),
+        queue_name: args.queue.queue.clone(),
+        concurrency: args.concurrency,
+    });
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("http server stopped: {e}");
+        }
+    });
+    eprintln!(
+        "drowl-host {} serving queue {} ({} plugins: {}) · status on http://{local}/",
+        crate::HOST_VERSION,
+        args.queue.queue,
+        plugin_ids.len(),
+        plugin_ids.join(", ")
+    );
+    match worker.run(shutdown_signal()).await {
+        Ok(()) => {
+            eprintln!("drowl-host stopped");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: worker stopped: {e}");
+            exit::INTERNAL
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: no new jobs; running jobs get the grace period");
+}

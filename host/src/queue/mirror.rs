@@ -1,0 +1,202 @@
+//! Mirrors each job's life into drowl's `jobs` table, so the API can show it.
+//!
+//! Redis stays the source of truth for the queue; the table is a read model written as
+//! the job moves (pending → running → completed / failed / timeout, and back to pending
+//! when an attempt will be retried). Writes are upserts keyed by the job id, so a retry,
+//! a duplicate delivery or a second worker never produces a second row.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// A job's status as drowl's `jobs.status` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// Waiting (also: waiting for a retry).
+    Pending,
+    /// Taken by a worker.
+    Running,
+    /// Finished with an output.
+    Completed,
+    /// Failed for good.
+    Failed,
+    /// Failed for good because it ran past its timeout.
+    Timeout,
+}
+
+impl JobStatus {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+/// One state change of one job.
+#[derive(Debug, Clone)]
+pub struct JobUpdate {
+    /// Queue job id.
+    pub id: String,
+    /// drowl job type (`custom` when the payload had none we know).
+    pub job_type: String,
+    /// Job name.
+    pub name: String,
+    /// New status.
+    pub status: JobStatus,
+    /// drowl priority 0..10.
+    pub priority: i32,
+    /// The job's input.
+    pub input: Value,
+    /// Output, when completed.
+    pub output: Option<Value>,
+    /// Error message, code and details, when an attempt failed.
+    pub error: Option<(String, Option<String>, Option<Value>)>,
+    /// When the current attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the job finished for good.
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The job's timeout in ms.
+    pub timeout_ms: i32,
+    /// Failed attempts so far.
+    pub retry_attempt: i32,
+    /// Attempts allowed.
+    pub retry_max_attempts: i32,
+    /// `linear` or `exponential`.
+    pub backoff: String,
+    /// When the last failed attempt happened.
+    pub retry_last_at: Option<DateTime<Utc>>,
+    /// The plugin that runs it.
+    pub plugin_id: Option<String>,
+}
+
+/// Why a mirror write failed (the queue goes on; the row catches up on the next change).
+#[derive(Debug, thiserror::Error)]
+#[error("job mirror: {0}")]
+pub struct MirrorError(String);
+
+/// Where job states are written.
+#[async_trait]
+pub trait JobLog: Send + Sync + 'static {
+    /// Upserts the job's row.
+    async fn record(&self, update: &JobUpdate) -> Result<(), MirrorError>;
+}
+
+/// The `jobs` table in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgJobLog(pub sqlx::PgPool);
+
+#[async_trait]
+impl JobLog for PgJobLog {
+    async fn record(&self, u: &JobUpdate) -> Result<(), MirrorError> {
+        let (message, code, details) = split_error(u);
+        sqlx::query(
+            "INSERT INTO jobs (id, type, name, status, priority, input, output, error_message, error_code,
+                               error_details, started_at, completed_at, timeout_ms, retry_attempt,
+                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             ON CONFLICT (id) DO UPDATE SET
+               status = EXCLUDED.status,
+               output = COALESCE(EXCLUDED.output, jobs.output),
+               error_message = EXCLUDED.error_message,
+               error_code = EXCLUDED.error_code,
+               error_details = EXCLUDED.error_details,
+               started_at = COALESCE(EXCLUDED.started_at, jobs.started_at),
+               completed_at = EXCLUDED.completed_at,
+               retry_attempt = GREATEST(EXCLUDED.retry_attempt, jobs.retry_attempt),
+               retry_max_attempts = EXCLUDED.retry_max_attempts,
+               retry_last_at = COALESCE(EXCLUDED.retry_last_at, jobs.retry_last_at),
+               plugin_id = COALESCE(EXCLUDED.plugin_id, jobs.plugin_id)
+             -- a late 'running' or 'pending' must not overwrite a final state
+             WHERE jobs.status NOT IN ('completed', 'failed', 'timeout')
+                OR EXCLUDED.status IN ('completed', 'failed', 'timeout')",
+        )
+        .bind(&u.id)
+        .bind(&u.job_type)
+        .bind(&u.name)
+        .bind(u.status.as_str())
+        .bind(u.priority)
+        .bind(&u.input)
+        .bind(&u.output)
+        .bind(message)
+        .bind(code)
+        .bind(details)
+        .bind(u.started_at)
+        .bind(u.completed_at)
+        .bind(u.timeout_ms)
+        .bind(u.retry_attempt)
+        .bind(u.retry_max_attempts)
+        .bind(&u.backoff)
+        .bind(u.retry_last_at)
+        .bind(&u.plugin_id)
+        .execute(&self.0)
+        .await
+        .map(|_| ())
+        .map_err(|e| MirrorError(e.to_string()))
+    }
+}
+
+/// The `jobs` table of the embedded SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteJobLog(pub sqlx::SqlitePool);
+
+#[async_trait]
+impl JobLog for SqliteJobLog {
+    async fn record(&self, u: &JobUpdate) -> Result<(), MirrorError> {
+        let (message, code, details) = split_error(u);
+        let ts = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+        sqlx::query(
+            "INSERT INTO jobs (id, type, name, status, priority, input, output, error_message, error_code,
+                               error_details, started_at, completed_at, timeout_ms, retry_attempt,
+                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+             ON CONFLICT (id) DO UPDATE SET
+               status = excluded.status,
+               output = COALESCE(excluded.output, jobs.output),
+               error_message = excluded.error_message,
+               error_code = excluded.error_code,
+               error_details = excluded.error_details,
+               started_at = COALESCE(excluded.started_at, jobs.started_at),
+               completed_at = excluded.completed_at,
+               retry_attempt = MAX(excluded.retry_attempt, jobs.retry_attempt),
+               retry_max_attempts = excluded.retry_max_attempts,
+               retry_last_at = COALESCE(excluded.retry_last_at, jobs.retry_last_at),
+               plugin_id = COALESCE(excluded.plugin_id, jobs.plugin_id)
+             WHERE jobs.status NOT IN ('completed', 'failed', 'timeout')
+                OR excluded.status IN ('completed', 'failed', 'timeout')",
+        )
+        .bind(&u.id)
+        .bind(&u.job_type)
+        .bind(&u.name)
+        .bind(u.status.as_str())
+        .bind(u.priority)
+        .bind(u.input.to_string())
+        .bind(u.output.as_ref().map(Value::to_string))
+        .bind(message)
+        .bind(code)
+        .bind(details.map(|d| d.to_string()))
+        .bind(ts(u.started_at))
+        .bind(ts(u.completed_at))
+        .bind(u.timeout_ms)
+        .bind(u.retry_attempt)
+        .bind(u.retry_max_attempts)
+        .bind(&u.backoff)
+        .bind(ts(u.retry_last_at))
+        .bind(&u.plugin_id)
+        .execute(&self.0)
+        .await
+        .map(|_| ())
+        .map_err(|e| MirrorError(e.to_string()))
+    }
+}
+
+fn split_error(u: &JobUpdate) -> (Option<String>, Option<String>, Option<Value>) {
+    match &u.error {
+        Some((m, c, d)) => (Some(m.clone()), c.clone(), d.clone()),
+        None => (None, None, None),
+    }
+}
