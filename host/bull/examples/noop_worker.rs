@@ -11,7 +11,7 @@
 //! Environment: `REDIS_URL`, `QUEUE` (required), `PREFIX`, `CONCURRENCY`, `LOCK_MS`,
 //! `STALLED_MS`, `GUARD_MS`, `DRAIN_MS`, `GRACE_MS`. With `RECORD=1` every observer event is
 //! RPUSHed to `test:<queue>:events` as `"<event> <id> …"` and completions to
-//! `test:<queue>:completed`.
+//! `test:<queue>:completed`; with `RECORD_FILE=<path>` events are also appended to that file.
 
 use std::time::Duration;
 
@@ -106,14 +106,26 @@ impl JobHandler for Handler {
     }
 }
 
-/// Records every observer event in Redis so tests can check what the worker reported.
+/// Records every observer event in Redis so tests can check what the worker reported, and
+/// with `RECORD_FILE` also in a file (`<epoch ms> <event>` lines), which survives a Redis
+/// restart and is written before the Redis copy.
 struct Recorder {
     redis: Client,
     queue: String,
+    file: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 impl Recorder {
     async fn push(&self, list: &str, line: String) {
+        if let (Some(f), "events") = (&self.file, list) {
+            use std::io::Write as _;
+            let ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis());
+            if let Ok(mut f) = f.lock() {
+                let _ = writeln!(f, "{ms} {line}");
+            }
+        }
         let key = format!("test:{}:{list}", self.queue);
         if let Err(e) = self.redis.rpush::<i64, _, _>(key, line).await {
             eprintln!("noop_worker: recording failed: {e}");
@@ -221,9 +233,20 @@ async fn main() -> anyhow::Result<()> {
     };
     eprintln!("noop_worker: pid {} queue {queue}", std::process::id());
     if std::env::var("RECORD").as_deref() == Ok("1") {
+        let file = match std::env::var("RECORD_FILE") {
+            Ok(path) => Some(std::sync::Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .with_context(|| format!("RECORD_FILE={path}"))?,
+            )),
+            Err(_) => None,
+        };
         let recorder = Recorder {
             redis: redis.clone(),
             queue,
+            file,
         };
         Worker::new(config, handler)
             .with_observer(recorder)

@@ -126,6 +126,29 @@ local function keepFromOpts(optsJson, field)
   end
   return -1, nil
 end
+
+-- moveToActive: pop (RPOPLPUSH) unless an id popped by BRPOPLPUSH is given, take the lock,
+-- stamp processedOn. nil when empty, {id} when the job's hash is gone, else {id, HGETALL}.
+local function takeJob(prefix, jobId, token, lockDuration, now)
+  if jobId == "" then
+    jobId = rcall("RPOPLPUSH", prefix .. "wait", prefix .. "active")
+    if not jobId then
+      rcall("PUBLISH", prefix .. "drained", "")
+      return false
+    end
+  end
+  local jobKey = prefix .. jobId
+  rcall("SREM", prefix .. "stalled", jobId)
+  rcall("ZREM", prefix .. "priority", jobId)
+  if rcall("EXISTS", jobKey) == 0 then
+    rcall("LREM", prefix .. "active", -1, jobId)
+    return {jobId}
+  end
+  rcall("SET", jobKey .. ":lock", token, "PX", lockDuration)
+  rcall("PUBLISH", prefix .. "active@" .. token, jobId)
+  rcall("HSET", jobKey, "processedOn", now)
+  return {jobId, rcall("HGETALL", jobKey)}
+end
 "#;
 
 /// addJob. ARGV: prefix, customId, name, data, opts, timestamp, delay, runAt (0 = not
@@ -169,26 +192,7 @@ return jobId
 /// Returns nil when the queue is empty, `{id}` when the popped job has no hash any more
 /// (it is dropped from `active`), or `{id, HGETALL}` with the lock taken.
 const MOVE_TO_ACTIVE: &str = r#"
-local prefix = ARGV[1]
-local jobId = ARGV[2]
-if jobId == "" then
-  jobId = rcall("RPOPLPUSH", prefix .. "wait", prefix .. "active")
-  if not jobId then
-    rcall("PUBLISH", prefix .. "drained", "")
-    return false
-  end
-end
-local jobKey = prefix .. jobId
-rcall("SREM", prefix .. "stalled", jobId)
-rcall("ZREM", prefix .. "priority", jobId)
-if rcall("EXISTS", jobKey) == 0 then
-  rcall("LREM", prefix .. "active", -1, jobId)
-  return {jobId}
-end
-rcall("SET", jobKey .. ":lock", ARGV[3], "PX", ARGV[4])
-rcall("PUBLISH", prefix .. "active@" .. ARGV[3], jobId)
-rcall("HSET", jobKey, "processedOn", ARGV[5])
-return {jobId, rcall("HGETALL", jobKey)}
+return takeJob(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 "#;
 
 /// extendLock for many jobs in one round trip. ARGV: prefix, token, duration ms, ids...
@@ -213,10 +217,11 @@ return out
 
 /// moveToFinished (completed, or failed for good). ARGV: prefix, jobId, token, target set,
 /// field (returnvalue/failedReason), value, now, keepCount, keepAge ("" = none), event JSON,
-/// attemptsMade ("" = leave), stacktrace JSON.
+/// attemptsMade ("" = leave), stacktrace JSON, fetchNext ("1"/"0"), lockDuration ms.
 ///
 /// Nothing is written unless the caller holds the lock and the job is active; returns 0 or
-/// Bull's negative code.
+/// Bull's negative code — or, with fetchNext and a job waiting, `{0, takeJob reply}` so the
+/// slot goes straight on to the next job in the same round trip (as Bull does).
 const FINISH: &str = r#"
 local prefix = ARGV[1]
 local jobId = ARGV[2]
@@ -236,6 +241,12 @@ if ARGV[11] ~= "" then
 end
 finishJob(prefix, ARGV[4], jobId, ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 rcall("PUBLISH", prefix .. ARGV[4], ARGV[10])
+if ARGV[13] == "1" then
+  local nextJob = takeJob(prefix, "", ARGV[3], ARGV[14], ARGV[7])
+  if nextJob then
+    return {0, nextJob}
+  end
+end
 return 0
 "#;
 

@@ -469,20 +469,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 ],
             )
             .await?;
-        if reply.is_null() {
-            return Ok(FetchOutcome::Empty);
-        }
-        let mut parts = reply.into_array().into_iter();
-        let Some(id) = parts.next().as_ref().and_then(redis_string) else {
-            return Err(QueueError::Protocol("moveToActive: no id".to_owned()));
-        };
-        match parts.next() {
-            Some(hash) => Ok(FetchOutcome::Job(Fetched {
-                id,
-                hash: hash_from_flat(hash),
-            })),
-            None => Ok(FetchOutcome::Vanished),
-        }
+        parse_take(reply)
     }
 
     /// Take jobs while slots are free: RPOPLPUSH inside the script while the previous fetch
@@ -504,7 +491,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 match self.move_to_active(None).await {
                     Ok(FetchOutcome::Job(job)) => {
                         pause.reset();
-                        self.spawn_job(&jobs, job, permit);
+                        self.spawn_job(&jobs, job, permit, &stop);
                         continue;
                     }
                     Ok(FetchOutcome::Vanished) => continue,
@@ -554,7 +541,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     Ok(FetchOutcome::Job(job)) => {
                         pause.reset();
                         found_last_time = true;
-                        self.spawn_job(&jobs, job, permit);
+                        self.spawn_job(&jobs, job, permit, &stop);
                     }
                     Ok(_) => found_last_time = true,
                     Err(e) => {
@@ -647,15 +634,28 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         }
     }
 
-    fn spawn_job(self: &Arc<Self>, jobs: &TaskTracker, job: Fetched, permit: OwnedSemaphorePermit) {
+    /// Run a job on its own task; while its finish script hands over the next job (same
+    /// round trip, as Bull's moveToFinished does), keep going on the same slot.
+    fn spawn_job(
+        self: &Arc<Self>,
+        jobs: &TaskTracker,
+        job: Fetched,
+        permit: OwnedSemaphorePermit,
+        stop: &CancellationToken,
+    ) {
         let this = Arc::clone(self);
+        let stop = stop.clone();
         jobs.spawn(async move {
-            this.run_job(job).await;
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                next = this.run_job(job, &stop).await;
+            }
             drop(permit);
         });
     }
 
-    async fn run_job(&self, job: Fetched) {
+    /// One attempt of one job; returns the next job when finishing took one.
+    async fn run_job(&self, job: Fetched, stop: &CancellationToken) -> Option<Fetched> {
         let Fetched { id, hash } = job;
         let opts_raw = hash.get("opts").map_or("{}", String::as_str);
         let opts = parse_json_lenient(opts_raw);
@@ -721,43 +721,63 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 Some(Err(HandlerError::failed(format!("Promise timed out after {ms} milliseconds"))))
             }
         };
-        match outcome {
-            Some(Ok(value)) => self.complete(&info, &slot, &value).await,
+        let fetch_next = !stop.is_cancelled();
+        let next = match outcome {
+            Some(Ok(value)) => self.complete(&info, &slot, &value, fetch_next).await,
             Some(Err(err)) => {
                 let timed_out = slot.reason.get() == Some(&CancelReason::Timeout);
-                self.fail(&info, &slot, stacktrace, &err, timed_out).await;
+                self.fail(&info, &slot, stacktrace, &err, timed_out, fetch_next)
+                    .await
             }
-            None => match slot.reason.get() {
-                Some(CancelReason::Shutdown) => self.release(&info).await,
-                _ => {
-                    tracing::warn!(job = %id, "lock lost: abandoning the job without finishing it");
-                    self.observer.on_lock_lost(&info).await;
+            None => {
+                match slot.reason.get() {
+                    Some(CancelReason::Shutdown) => self.release(&info).await,
+                    _ => {
+                        tracing::warn!(job = %id, "lock lost: abandoning the job without finishing it");
+                        self.observer.on_lock_lost(&info).await;
+                    }
                 }
-            },
-        }
+                None
+            }
+        };
         self.active
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
+        next
     }
 
     /// Run a finishing script, retrying transport errors while our lock can still be valid.
-    /// Returns the script's code. After a transport error a negative code is ambiguous (the
-    /// first try may have applied); `applied_state` is then checked as proof.
+    /// Returns the script's code and, when the script also took the next job, that job.
+    /// After a transport error a negative code is ambiguous (the first try may have
+    /// applied); `applied_state` is then checked as proof.
     async fn finishing(
         &self,
         slot: &Slot,
         script: &Script,
-        args: Vec<String>,
+        mut args: Vec<String>,
         id: &str,
         applied_state: Option<JobState>,
-    ) -> Result<i64, QueueError> {
+        chains: bool,
+    ) -> Result<(i64, Option<Fetched>), QueueError> {
         let mut pause = Pause::new();
         let never = CancellationToken::new();
         let mut transport_error = false;
         loop {
             match script.run(&self.core.client, args.clone()).await {
                 Ok(v) => {
+                    let (v, next) = match v {
+                        fred::types::Value::Array(parts) => {
+                            let mut it = parts.into_iter();
+                            let code = it.next().unwrap_or(fred::types::Value::Null);
+                            let next = match it.next().map(parse_take) {
+                                Some(Ok(FetchOutcome::Job(job))) => Some(job),
+                                _ => None,
+                            };
+                            (code, next)
+                        }
+                        v => (v, None),
+                    };
                     let code = redis_i64(&v)
                         .ok_or_else(|| QueueError::Protocol(format!("finish reply {v:?}")))?;
                     if code < 0
@@ -766,12 +786,17 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                         && let Ok(Some(rec)) = Queue::from_core(self.core.clone()).get_job(id).await
                         && rec.state == want
                     {
-                        return Ok(0);
+                        return Ok((0, None));
                     }
-                    return Ok(code);
+                    return Ok((code, next));
                 }
                 Err(e) => {
                     transport_error = true;
+                    // Do not chain a fetch on a retry: had the first try applied, its
+                    // fetched job would be taken twice over.
+                    if let Some(flag) = args.get_mut(FINISH_FETCH_ARG).filter(|_| chains) {
+                        *flag = "0".to_owned();
+                    }
                     if slot.since_renewed() >= self.config().lock_duration {
                         return Err(e);
                     }
@@ -782,7 +807,13 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         }
     }
 
-    async fn complete(&self, info: &JobInfo, slot: &Slot, value: &Value) {
+    async fn complete(
+        &self,
+        info: &JobInfo,
+        slot: &Slot,
+        value: &Value,
+        fetch_next: bool,
+    ) -> Option<Fetched> {
         let id = info.id.as_str();
         let rv = value.to_string();
         let event = serde_json::json!({"jobId": id, "val": rv}).to_string();
@@ -800,21 +831,28 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             event,
             String::new(),
             String::new(),
+            if fetch_next { "1" } else { "0" }.to_owned(),
+            self.config().lock_duration.as_millis().to_string(),
         ];
         let proof = (count != 0).then_some(JobState::Completed);
         match self
-            .finishing(slot, &self.core.scripts.finish, args, id, proof)
+            .finishing(slot, &self.core.scripts.finish, args, id, proof, true)
             .await
         {
-            Ok(0) => self.observer.on_completed(info, value).await,
-            Ok(code) => {
+            Ok((0, next)) => {
+                self.observer.on_completed(info, value).await;
+                next
+            }
+            Ok((code, _)) => {
                 let e = QueueError::from_code(id, code);
                 tracing::warn!(job = %id, error = %e, "not completed: lock not held");
                 self.observer.on_lock_lost(info).await;
+                None
             }
             Err(e) => {
                 tracing::warn!(job = %id, error = %e, "not completed: redis unreachable past the lock duration");
                 self.observer.on_lock_lost(info).await;
+                None
             }
         }
     }
@@ -826,7 +864,8 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         mut stacktrace: Vec<String>,
         err: &HandlerError,
         timed_out: bool,
-    ) {
+        fetch_next: bool,
+    ) -> Option<Fetched> {
         let id = info.id.as_str();
         let attempts_made = info.attempts_made + 1;
         let message = err.message().to_owned();
@@ -869,9 +908,11 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     event,
                     attempts_made.to_string(),
                     stack_json,
+                    if fetch_next { "1" } else { "0" }.to_owned(),
+                    self.config().lock_duration.as_millis().to_string(),
                 ];
                 let proof = (count != 0).then_some(JobState::Failed);
-                self.finishing(slot, &self.core.scripts.finish, args, id, proof)
+                self.finishing(slot, &self.core.scripts.finish, args, id, proof, true)
                     .await
             }
             RetryDecision::Now | RetryDecision::After(_) => {
@@ -901,12 +942,12 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 } else {
                     JobState::Waiting
                 });
-                self.finishing(slot, &self.core.scripts.retry, args, id, proof)
+                self.finishing(slot, &self.core.scripts.retry, args, id, proof, false)
                     .await
             }
         };
         match code {
-            Ok(0) => {
+            Ok((0, next)) => {
                 let failure = FailureInfo {
                     message,
                     code: err.code().map(str::to_owned),
@@ -920,15 +961,18 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     timed_out,
                 };
                 self.observer.on_failed(info, &failure).await;
+                next
             }
-            Ok(code) => {
+            Ok((code, _)) => {
                 let e = QueueError::from_code(id, code);
                 tracing::warn!(job = %id, error = %e, "failure not recorded: lock not held");
                 self.observer.on_lock_lost(info).await;
+                None
             }
             Err(e) => {
                 tracing::warn!(job = %id, error = %e, "failure not recorded: redis unreachable past the lock duration");
                 self.observer.on_lock_lost(info).await;
+                None
             }
         }
     }
@@ -1116,6 +1160,27 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         if let Some(s) = sub {
             let _ = timeout(Duration::from_secs(1), s.quit()).await;
         }
+    }
+}
+
+/// Index in the finish script's ARGV (0-based) of the "fetch the next job" flag.
+const FINISH_FETCH_ARG: usize = 12;
+
+/// The reply of the `takeJob` Lua helper: nil, `{id}` or `{id, HGETALL}`.
+fn parse_take(reply: fred::types::Value) -> Result<FetchOutcome, QueueError> {
+    if reply.is_null() {
+        return Ok(FetchOutcome::Empty);
+    }
+    let mut parts = reply.into_array().into_iter();
+    let Some(id) = parts.next().as_ref().and_then(redis_string) else {
+        return Err(QueueError::Protocol("moveToActive: no id".to_owned()));
+    };
+    match parts.next() {
+        Some(hash) => Ok(FetchOutcome::Job(Fetched {
+            id,
+            hash: hash_from_flat(hash),
+        })),
+        None => Ok(FetchOutcome::Vanished),
     }
 }
 

@@ -32,6 +32,27 @@ pub(crate) fn worker_bin() -> PathBuf {
         "{} is missing: run `cargo test -p drowl-bull` (which builds examples) or `cargo build -p drowl-bull --examples` first",
         bin.display()
     );
+    // `cargo test --test X` does not rebuild examples: refuse a binary older than the code.
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .expect("binary mtime");
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sources = std::fs::read_dir(crate_dir.join("src"))
+        .expect("read src")
+        .flatten()
+        .map(|e| e.path())
+        .chain([crate_dir.join("examples/noop_worker.rs")]);
+    for path in sources {
+        let changed = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        assert!(
+            changed <= built,
+            "{} is older than {}: run `cargo build -p drowl-bull --examples` (or the whole `cargo test -p drowl-bull`)",
+            bin.display(),
+            path.display()
+        );
+    }
     bin
 }
 
