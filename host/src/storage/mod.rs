@@ -1,7 +1,9 @@
 //! Where drowl's data lives, behind small traits.
 //!
 //! The runtime and the job executors only see these traits; which backend sits behind
-//! them is chosen once, from configuration ([`crate::config::StorageConfig`]):
+//! them is chosen once, at start-up, by [`open`] from a [`StorageConfig`] (drowl's
+//! environment variables, [`StorageConfig::from_env`]). Each trait is chosen on its own,
+//! so `DATABASE_URL` alone gives PostgreSQL with payload files in the data directory:
 //!
 //! | trait           | embedded (default)        | production                 |
 //! |-----------------|---------------------------|----------------------------|
@@ -269,23 +271,215 @@ pub struct Storage {
     pub objects: Arc<dyn ObjectStore>,
 }
 
+/// Which backends [`open`] uses: production services where configured, the data directory
+/// for the rest.
+///
+/// Built from drowl's environment variables by [`StorageConfig::from_env`], or field by
+/// field (tests, tools). The default is fully embedded.
+#[derive(Debug, Clone, Default)]
+pub struct StorageConfig {
+    /// PostgreSQL for events, identities, keywords, matches and key-value state
+    /// (`DATABASE_URL`). `None`: SQLite at `<data dir>/drowl.db`.
+    pub postgres: Option<postgres::PostgresConfig>,
+    /// An S3-compatible bucket for raw payloads and plugin objects (`S3_ENDPOINT`,
+    /// `S3_BUCKET`, `S3_ACCESS_KEY`, `S3_SECRET_KEY`, optional `S3_REGION`). `None`: files
+    /// under `<data dir>/objects`.
+    pub s3: Option<s3::S3Config>,
+    /// Apply pending PostgreSQL migrations while opening (the daemon's `--migrate`).
+    /// Default `false`: a missing or outdated schema is then a start-up error that says
+    /// to run `drowl-host migrate`, because changing a schema shared with drowl's API
+    /// should be a deliberate step, not a side effect of starting a worker.
+    pub migrate_on_start: bool,
+}
+
+impl StorageConfig {
+    /// Reads `DATABASE_URL`, `S3_ENDPOINT`, `S3_BUCKET`, `S3_ACCESS_KEY`, `S3_SECRET_KEY`
+    /// and `S3_REGION`. Unset (or empty) variables leave that part embedded;
+    /// `migrate_on_start` is `false` (see [`Self::with_migrate_on_start`]).
+    ///
+    /// This never fails, so that every storage problem surfaces in one place, [`open`],
+    /// at start-up: a partial S3 configuration (say `S3_ENDPOINT` without `S3_BUCKET`) is
+    /// kept as given and refused there, naming the missing variables, rather than
+    /// silently falling back to local files.
+    pub fn from_env() -> Self {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// [`Self::from_env`] over any variable lookup (tests use a map, never the process
+    /// environment, which other tests share).
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let postgres = var(postgres::DATABASE_URL_VAR)
+            .filter(|u| !u.trim().is_empty())
+            .map(postgres::PostgresConfig::new);
+        Self {
+            postgres,
+            s3: s3::S3Config::from_vars(&var),
+            migrate_on_start: false,
+        }
+    }
+
+    /// Sets [`Self::migrate_on_start`] (the daemon's `--migrate` flag).
+    #[must_use]
+    pub fn with_migrate_on_start(mut self, migrate: bool) -> Self {
+        self.migrate_on_start = migrate;
+        self
+    }
+
+    /// The PostgreSQL URL, when events live in PostgreSQL (for host modules that open
+    /// their own pool on the same database).
+    pub fn database_url(&self) -> Option<&str> {
+        self.postgres.as_ref().map(|pg| pg.url.as_str())
+    }
+
+    /// One line saying where each kind of data goes, without secrets, for start-up logs.
+    pub fn describe(&self, data_dir: &Path) -> String {
+        let db = match &self.postgres {
+            Some(pg) => format!("PostgreSQL {}", pg.redacted_url()),
+            None => format!("SQLite {}", data_dir.join("drowl.db").display()),
+        };
+        let objects = match &self.s3 {
+            Some(s3) => format!("S3 bucket {} at {}", s3.bucket, s3.endpoint),
+            None => format!("files under {}", data_dir.join("objects").display()),
+        };
+        format!("events and key-value state: {db}; objects: {objects}")
+    }
+}
+
+/// Opens the backends `config` names, and the embedded ones under `data_dir` for the rest.
+///
+/// Every configured service is contacted before this returns, so a wrong or unreachable
+/// one fails start-up with a message naming the variable to fix ([`StorageError::Config`]
+/// for a wrong URL, credentials, bucket or schema; [`StorageError::Unavailable`] for a
+/// server that does not answer) instead of failing the first job. With PostgreSQL, the
+/// schema is migrated when `config.migrate_on_start` is set and checked otherwise. The
+/// same PostgreSQL store backs both `events` and `kv`, so plugin state and ingestion
+/// cursors live in `plugin_kv` next to the events they describe.
+pub async fn open(config: &StorageConfig, data_dir: &Path) -> Result<Storage> {
+    // Settings that are wrong without asking any server are reported first.
+    if let Some(cfg) = &config.s3 {
+        cfg.check()?;
+    }
+    let (events, kv): (Arc<dyn EventStore>, Arc<dyn KvStore>) = match &config.postgres {
+        Some(pg) => {
+            let db = Arc::new(postgres::PostgresStore::connect_with(pg).await?);
+            if config.migrate_on_start {
+                db.migrate().await?;
+            } else {
+                db.check_schema().await?;
+            }
+            (db.clone(), db)
+        }
+        None => {
+            let db = Arc::new(sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await?);
+            (db.clone(), db)
+        }
+    };
+    let objects: Arc<dyn ObjectStore> = match &config.s3 {
+        Some(cfg) => Arc::new(s3::S3Store::connect(cfg).await?),
+        None => Arc::new(local_fs::LocalFsStore::open(&data_dir.join("objects"))?),
+    };
+    tracing::info!(storage = %config.describe(data_dir), "storage opened");
+    Ok(Storage {
+        events,
+        kv,
+        objects,
+    })
+}
+
 /// Opens the embedded backends under `data_dir`: SQLite at `data_dir/drowl.db` (events,
 /// identities, keywords, matches, plugin state) and objects under `data_dir/objects`.
 ///
 /// This is what `drowl-host` uses when no `DATABASE_URL`/`S3_ENDPOINT` is configured, so a
 /// data directory is all a single-machine installation needs.
 pub async fn open_embedded(data_dir: &Path) -> Result<Storage> {
-    let db = Arc::new(sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await?);
-    let objects = Arc::new(local_fs::LocalFsStore::open(&data_dir.join("objects"))?);
-    Ok(Storage {
-        events: db.clone(),
-        kv: db,
-        objects,
-    })
+    open(&StorageConfig::default(), data_dir).await
 }
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Storage").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn each_backend_is_chosen_on_its_own() {
+        let none = StorageConfig::from_vars(vars(&[]));
+        assert!(none.postgres.is_none() && none.s3.is_none() && !none.migrate_on_start);
+
+        let pg_only =
+            StorageConfig::from_vars(vars(&[("DATABASE_URL", "postgres://u:pw@db/drowl")]));
+        assert!(pg_only.postgres.is_some() && pg_only.s3.is_none());
+        let line = pg_only.describe(Path::new("/data"));
+        assert!(
+            line.contains("PostgreSQL postgres://u:***@db/drowl"),
+            "{line}"
+        );
+        assert!(line.contains("files under /data/objects"), "{line}");
+        assert!(!line.contains("pw"), "{line}");
+
+        let s3_only = StorageConfig::from_vars(vars(&[
+            ("S3_ENDPOINT", "http://minio:9000"),
+            ("S3_BUCKET", "drowl-events"),
+            ("S3_ACCESS_KEY", "ak"),
+            ("S3_SECRET_KEY", "sk"),
+        ]));
+        assert!(s3_only.postgres.is_none());
+        let line = s3_only.describe(Path::new("/data"));
+        assert!(line.contains("SQLite /data/drowl.db"), "{line}");
+        assert!(
+            line.contains("S3 bucket drowl-events at http://minio:9000"),
+            "{line}"
+        );
+        assert!(!line.contains("sk"), "{line}");
+    }
+
+    /// Refused before any server is contacted (the URLs here lead nowhere).
+    #[tokio::test]
+    async fn a_partial_s3_configuration_fails_start_up_naming_what_is_missing() {
+        let cfg = StorageConfig::from_vars(vars(&[
+            ("DATABASE_URL", "postgres://db.invalid/drowl"),
+            ("S3_ENDPOINT", "http://minio.invalid:9000"),
+            ("S3_ACCESS_KEY", "ak"),
+            ("S3_SECRET_KEY", "sk"),
+        ]));
+        assert_eq!(cfg.database_url(), Some("postgres://db.invalid/drowl"));
+        let dir = tempfile::tempdir().unwrap();
+        let e = open(&cfg, dir.path()).await.unwrap_err();
+        assert!(
+            matches!(&e, StorageError::Config(m) if m.contains("but S3_BUCKET is not")),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_fails_start_up_naming_database_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = StorageConfig {
+            postgres: Some(postgres::PostgresConfig::new(format!(
+                "postgres://drowl:pw@127.0.0.1:{port}/drowl"
+            ))),
+            ..StorageConfig::default()
+        };
+        let e = open(&cfg, dir.path()).await.unwrap_err();
+        assert!(
+            matches!(&e, StorageError::Unavailable(m) if m.contains("DATABASE_URL") && !m.contains("pw")),
+            "{e}"
+        );
     }
 }

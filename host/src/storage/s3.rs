@@ -82,26 +82,91 @@ impl S3Config {
         }
     }
 
-    /// Reads drowl's variables. `Ok(None)` when `S3_ENDPOINT` is unset (use local files);
-    /// an error when it is set but the credentials are missing.
+    /// Reads drowl's variables (`S3_ENDPOINT`, `S3_BUCKET`, `S3_ACCESS_KEY`,
+    /// `S3_SECRET_KEY`, optional `S3_REGION`).
+    ///
+    /// `Ok(None)` when none of the four is set (objects stay in the data directory). Setting
+    /// some but not all of them is an error naming the missing ones: falling back to local
+    /// files, or to a default bucket, would quietly keep payloads somewhere the operator
+    /// did not choose.
     pub fn from_env() -> Result<Option<Self>> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let Some(endpoint) = var("S3_ENDPOINT") else {
-            return Ok(None);
-        };
-        let (Some(access), Some(secret)) = (var("S3_ACCESS_KEY"), var("S3_SECRET_KEY")) else {
-            return Err(StorageError::Config(
-                "S3_ENDPOINT is set but S3_ACCESS_KEY or S3_SECRET_KEY is missing".into(),
-            ));
-        };
-        let bucket = var("S3_BUCKET").unwrap_or_else(|| DEFAULT_BUCKET.to_owned());
-        let mut cfg = Self::new(endpoint, bucket, access, secret);
+        match Self::from_vars(|k| std::env::var(k).ok()) {
+            Some(cfg) => cfg.check().map(|()| Some(cfg)),
+            None => Ok(None),
+        }
+    }
+
+    /// What the variables ask for, without judging it: `None` when none of the four is
+    /// set, otherwise a config whose unset fields are empty, which [`Self::check`] (and
+    /// so [`S3Store::connect`]) refuses by name. Empty values count as unset.
+    pub(crate) fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let [endpoint, bucket, access, secret] = REQUIRED_VARS.map(var);
+        if endpoint.is_none() && bucket.is_none() && access.is_none() && secret.is_none() {
+            return None;
+        }
+        let mut cfg = Self::new(
+            endpoint.unwrap_or_default(),
+            bucket.unwrap_or_default(),
+            access.unwrap_or_default(),
+            secret.unwrap_or_default(),
+        );
         if let Some(region) = var("S3_REGION") {
             cfg.region = region;
         }
-        Ok(Some(cfg))
+        Some(cfg)
+    }
+
+    /// Checks the settings without contacting the server: all four variables given and
+    /// the endpoint an http(s) URL. Errors name the variables to fix.
+    pub fn check(&self) -> Result<()> {
+        let set = [
+            &self.endpoint,
+            &self.bucket,
+            &self.access_key,
+            &self.secret_key,
+        ]
+        .map(|v| !v.trim().is_empty());
+        if set.contains(&false) {
+            let names = |want: bool| {
+                REQUIRED_VARS
+                    .iter()
+                    .zip(set)
+                    .filter(|(_, s)| *s == want)
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+            };
+            let (present, missing) = (names(true), names(false));
+            let verb = |n: &[&str]| if n.len() == 1 { "is" } else { "are" };
+            return Err(StorageError::Config(if present.is_empty() {
+                format!("{} {} empty", missing.join(", "), verb(&missing))
+            } else {
+                format!(
+                    "{} {} set but {} {} not: set all of {} to keep objects in S3, or none \
+                     of them to keep objects in the data directory",
+                    present.join(", "),
+                    verb(&present),
+                    missing.join(", "),
+                    verb(&missing),
+                    REQUIRED_VARS.join(", "),
+                )
+            }));
+        }
+        let url = url::Url::parse(&self.endpoint).map_err(|e| {
+            StorageError::Config(format!("S3_ENDPOINT ({}) is not a URL: {e}", self.endpoint))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(StorageError::Config(format!(
+                "S3_ENDPOINT ({}) must be an http:// or https:// URL",
+                self.endpoint
+            )));
+        }
+        Ok(())
     }
 }
+
+/// The variables an S3 configuration needs, all or none.
+const REQUIRED_VARS: [&str; 4] = ["S3_ENDPOINT", "S3_BUCKET", "S3_ACCESS_KEY", "S3_SECRET_KEY"];
 
 /// Objects in one S3-compatible bucket.
 #[derive(Debug, Clone)]
@@ -143,28 +208,12 @@ where
     }
 }
 
-fn check_endpoint(cfg: &S3Config) -> Result<()> {
-    let url = url::Url::parse(&cfg.endpoint).map_err(|e| {
-        StorageError::Config(format!("S3_ENDPOINT ({}) is not a URL: {e}", cfg.endpoint))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(StorageError::Config(format!(
-            "S3_ENDPOINT ({}) must be an http:// or https:// URL",
-            cfg.endpoint
-        )));
-    }
-    if cfg.bucket.is_empty() {
-        return Err(StorageError::Config("S3_BUCKET is empty".into()));
-    }
-    Ok(())
-}
-
 impl S3Store {
     /// Builds the client and checks that the bucket exists and the credentials work
     /// (`HeadBucket`), so a wrong endpoint, bucket or key fails at start-up with a message
     /// naming the variable to fix, rather than in the first job.
     pub async fn connect(cfg: &S3Config) -> Result<Self> {
-        check_endpoint(cfg)?;
+        cfg.check()?;
         let store = Self {
             client: Self::client_for(cfg),
             bucket: cfg.bucket.clone(),
@@ -177,7 +226,7 @@ impl S3Store {
     /// Creates the bucket if it does not exist yet, for development setups and tests
     /// (production buckets are provisioned by the operator).
     pub async fn create_bucket(cfg: &S3Config) -> Result<()> {
-        check_endpoint(cfg)?;
+        cfg.check()?;
         let client = Self::client_for(cfg);
         match client.create_bucket().bucket(&cfg.bucket).send().await {
             Ok(_) => Ok(()),
@@ -321,6 +370,49 @@ mod tests {
     fn the_secret_is_never_printed() {
         let cfg = S3Config::new("http://127.0.0.1:9000", "b", "ak", "very-secret");
         assert!(!format!("{cfg:?}").contains("very-secret"));
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn s3_variables_are_all_or_nothing() {
+        assert!(S3Config::from_vars(vars(&[])).is_none());
+        assert!(
+            S3Config::from_vars(vars(&[("S3_ENDPOINT", " "), ("S3_REGION", "eu")])).is_none(),
+            "empty values and the region alone do not ask for S3"
+        );
+        let full = [
+            ("S3_ENDPOINT", "http://127.0.0.1:9000"),
+            ("S3_BUCKET", "drowl-events"),
+            ("S3_ACCESS_KEY", "ak"),
+            ("S3_SECRET_KEY", "sk"),
+            ("S3_REGION", "eu-west-1"),
+        ];
+        let cfg = S3Config::from_vars(vars(&full)).unwrap();
+        cfg.check().unwrap();
+        assert_eq!(cfg.bucket, "drowl-events");
+        assert_eq!(cfg.region, "eu-west-1");
+        let e = S3Config::from_vars(vars(&full[..1]))
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("S3_ENDPOINT is set but S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY are not"),
+            "{e}"
+        );
+        let e = S3Config::from_vars(vars(&[full[0], full[2], full[3]]))
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("are set but S3_BUCKET is not"), "{e}");
     }
 
     #[tokio::test]
