@@ -1,6 +1,7 @@
 //! `drowl-host run-plugin`: run one job through one plugin, exactly as the daemon would
 //! (same engine settings, same budgets, same storage code), on embedded storage, with no
-//! Redis, PostgreSQL or S3.
+//! Redis, PostgreSQL or S3 (or, with `--storage env`, on the PostgreSQL and S3 that
+//! drowl's variables name).
 //!
 //! stdout gets the result as JSON; stderr gets one summary line (or one error line), so
 //! `run-plugin ... | jq` works and a failing run says what to fix.
@@ -31,9 +32,24 @@ pub struct RunPluginArgs {
     /// Where embedded state lives.
     #[command(flatten)]
     pub data: DataDirArgs,
+    /// `embedded`: SQLite and files in the data dir. `env`: the backends `DATABASE_URL`
+    /// and `S3_*` name, as the daemon opens them (embedded for what is unset; the
+    /// schema must already be migrated).
+    #[arg(long, value_enum, default_value_t = StorageChoice::Embedded)]
+    pub storage: StorageChoice,
     /// Budgets, grants and config.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+}
+
+/// Which storage `run-plugin` writes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageChoice {
+    /// SQLite and files in the data directory.
+    #[default]
+    Embedded,
+    /// What drowl's environment variables configure ([`crate::storage::StorageConfig::from_env`]).
+    Env,
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
@@ -129,14 +145,19 @@ pub async fn run(args: RunPluginArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let storage = match crate::storage::open_embedded(&data_dir).await {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(
-                exit::STORAGE,
-                format!("embedded storage in {}: {e}", args.data.data_dir.display()),
-            );
+    let opened = match args.storage {
+        StorageChoice::Embedded => crate::storage::open_embedded(&data_dir)
+            .await
+            .map_err(|e| format!("embedded storage in {}: {e}", args.data.data_dir.display())),
+        StorageChoice::Env => {
+            crate::storage::open(&crate::storage::StorageConfig::from_env(), &data_dir)
+                .await
+                .map_err(|e| format!("storage from the environment: {e}"))
         }
+    };
+    let storage = match opened {
+        Ok(s) => s,
+        Err(e) => return fail(exit::STORAGE, e),
     };
     let sha = loaded.sha256.clone();
     let ready = match ReadyPlugin::prepare(loaded, &policy, &storage) {
