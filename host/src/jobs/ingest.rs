@@ -358,8 +358,20 @@ async fn store_page(
             .map_err(|e| JobFailure::InvalidOutput(e.to_string()))?;
         let mut body = Vec::with_capacity(idx.len() * 512);
         for (line, &i) in idx.iter().enumerate() {
-            // Each line is the payload exactly as the plugin returned it.
-            body.extend_from_slice(checked[i].event.payload.trim().as_bytes());
+            // Each line is the payload as the plugin returned it, on one line so that
+            // `#line` finds it. Valid JSON (checked above) holds line breaks only as
+            // whitespace between tokens (inside strings they are escaped), so turning
+            // them into spaces keeps its value and key order; pretty-printed payloads
+            // (the GitHub plugin passes items on as received) would otherwise shift
+            // every later line.
+            body.extend(
+                checked[i]
+                    .event
+                    .payload
+                    .trim()
+                    .bytes()
+                    .map(|b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+            );
             body.push(b'\n');
             storage_keys[i] = Some(format!("{}#{line}", key.as_str()));
         }
