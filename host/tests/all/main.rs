@@ -6,5 +6,6 @@
 mod cli;
 mod github;
 mod ingestion;
+mod production;
 mod sandbox;
 mod support;

@@ -89,6 +89,17 @@ pub(crate) async fn executor(
     files: &[&Path],
     policy: drowl_host::jobs::HostPolicy,
 ) -> drowl_host::jobs::Executor {
+    let storage = drowl_host::storage::open_embedded(dir).await.unwrap();
+    executor_with(storage, files, policy).await
+}
+
+/// An executor over `storage` (embedded, or PostgreSQL and S3 from
+/// `drowl_host::storage::open`), with the given plugin files installed and `policy`.
+pub(crate) async fn executor_with(
+    storage: drowl_host::storage::Storage,
+    files: &[&Path],
+    policy: drowl_host::jobs::HostPolicy,
+) -> drowl_host::jobs::Executor {
     use drowl_host::jobs::{Executor, ReadyPlugin, Registry};
     use drowl_host::runtime::{EngineSettings, Runtime};
     let runtime = Runtime::new(&EngineSettings {
@@ -96,7 +107,6 @@ pub(crate) async fn executor(
         ..EngineSettings::default()
     })
     .unwrap();
-    let storage = drowl_host::storage::open_embedded(dir).await.unwrap();
     let mut registry = Registry::default();
     for f in files {
         let loaded = runtime.load_file(f).await.unwrap();
