@@ -31,11 +31,19 @@ pub enum CallError {
     #[error("stack overflow (unbounded recursion?)")]
     StackOverflow,
     /// The plugin ran out of fuel.
-    #[error("the plugin executed more instructions than its budget allows")]
-    OutOfFuel,
+    #[error(
+        "the plugin executed more instructions than its fuel budget of {0} allows (an endless loop, or work too big for one job: page it with the cursor)"
+    )]
+    OutOfFuel(u64),
     /// The plugin passed or returned more data than allowed.
     #[error("{0}")]
     OutputLimit(String),
+    /// The plugin held more resource handles (WASI streams, pollables, ...) at once than
+    /// its budget allows.
+    #[error(
+        "the plugin held more than {0} resource handles at once (WASI streams, pollables, ...); drop each handle when done with it: a loop that leaks one per iteration ends here"
+    )]
+    ResourceLimit(usize),
     /// Any other trap: a panic, `unreachable`, a bad memory access, invalid UTF-8 in a
     /// string, a failed host call.
     #[error("{0}")]
@@ -43,14 +51,16 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// The category name: `timeout`, `memory-limit`, `trap`, `fuel`, `output-limit`.
+    /// The category name: `timeout`, `memory-limit`, `trap`, `fuel`, `output-limit`,
+    /// `resource-limit`.
     pub fn category(&self) -> &'static str {
         match self {
             Self::Timeout(_) => "timeout",
             Self::MemoryLimit(_) => "memory-limit",
             Self::StackOverflow | Self::Trap(_) => "trap",
-            Self::OutOfFuel => "fuel",
+            Self::OutOfFuel(_) => "fuel",
             Self::OutputLimit(_) => "output-limit",
+            Self::ResourceLimit(_) => "resource-limit",
         }
     }
 }
@@ -111,6 +121,9 @@ impl PluginInstance {
         let mut store = Store::new(engine, PluginState::new(env, scope, budget));
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(budget.max_guest_to_host_bytes);
+        // The WASI table (see `PluginState::new`) and the component's own handle tables
+        // are both capped, so leaked handles end the job instead of growing the host.
+        store.set_max_component_handles(budget.max_resource_handles);
         // Check the deadline on every epoch tick, yielding to tokio in between so a busy
         // plugin never holds a worker thread for long.
         store.set_epoch_deadline(1);
@@ -265,6 +278,12 @@ impl PluginInstance {
     }
 }
 
+/// What wasmtime says when a call copies more than the store's hostcall fuel (the
+/// error type itself is private to wasmtime, so its message is matched).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+/// What wasmtime says when the store's live handle count reaches its limit.
+const HANDLE_LIMIT_EXCEEDED: &str = "store handle limit exceeded";
+
 /// Turns a wasmtime error into a category, using what the store recorded.
 fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallError {
     if state.limiter.memory_limit_hit {
@@ -274,20 +293,36 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
         match trap {
             Trap::Interrupt => return CallError::Timeout(budget.timeout),
             Trap::StackOverflow => return CallError::StackOverflow,
-            Trap::OutOfFuel => return CallError::OutOfFuel,
+            Trap::OutOfFuel => return CallError::OutOfFuel(budget.fuel.unwrap_or(0)),
             _ => {}
         }
     }
     let text = format!("{e:#}");
-    if text.contains("hostcall fuel") || text.contains("exceeds the hostcall") {
+    if text.contains(HOSTCALL_FUEL_EXHAUSTED) {
         return CallError::OutputLimit(format!(
-            "a call passed more than {} bytes between plugin and host",
+            "the plugin passed more than {} bytes to the host in one call (a log line, KV value, object, request body or returned page that big); split the data into smaller pieces or pages",
             budget.max_guest_to_host_bytes
+        ));
+    }
+    if text.contains(HANDLE_LIMIT_EXCEEDED)
+        || e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                Some(wasmtime::component::ResourceTableError::Full)
+            )
+        })
+    {
+        return CallError::ResourceLimit(budget.max_resource_handles);
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return CallError::Trap(format!(
+            "the plugin called exit({}) instead of returning; return a job-error from the export (std::process::exit ends the whole instance)",
+            exit.0
         ));
     }
     let stderr = state.stderr_tail();
     // Rust plugins print a panic message to stderr, then abort with `unreachable`.
-    if let Some(at) = stderr.find("panicked at ") {
+    if let Some(at) = stderr.rfind("panicked at ") {
         let msg = stderr[at..].lines().next().unwrap_or_default().replace(
             "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
             "",
@@ -300,7 +335,15 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
         );
     }
     let what = match e.downcast_ref::<Trap>() {
+        Some(Trap::UnreachableCodeReached) if stderr.is_empty() => {
+            "the plugin aborted (wasm `unreachable` executed, e.g. std::process::abort) without a panic message".to_owned()
+        }
         Some(trap) => format!("the plugin trapped: {trap}"),
+        // wasmtime refuses to lift a `string` that is not UTF-8; say so in plain words.
+        None if text.contains("invalid utf-8") => format!(
+            "the plugin passed a string that is not valid UTF-8 ({}); WIT strings must be UTF-8, send raw bytes as list<u8>",
+            text.lines().next().unwrap_or("")
+        ),
         None => format!("the plugin failed: {}", text.lines().next().unwrap_or("")),
     };
     let detail = if stderr.is_empty() {

@@ -40,6 +40,11 @@ pub struct Budget {
     pub max_log_lines: u32,
     /// Follow-up jobs one job may enqueue. Default 100.
     pub max_follow_ups: u32,
+    /// Resource handles (WASI streams, pollables, ...) a job may hold at once. Each one
+    /// is a host-side allocation the guest creates with a single call, so without a cap
+    /// a loop that never drops them grows host memory until the job's deadline. Plugins
+    /// need a handful; default 10,000.
+    pub max_resource_handles: usize,
 }
 
 impl Default for Budget {
@@ -57,6 +62,7 @@ impl Default for Budget {
             max_http_requests: 1_000,
             max_log_lines: 1_000,
             max_follow_ups: 100,
+            max_resource_handles: 10_000,
         }
     }
 }

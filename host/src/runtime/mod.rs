@@ -8,6 +8,7 @@
 //! - [`limits`]: budgets and the memory limiter.
 //! - [`manifest`]: the validated manifest.
 //! - [`state`]: what a store holds.
+//! - [`stderr`]: the plugin's stderr, of which the tail is kept.
 
 pub mod bindings;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod loader;
 pub mod manifest;
 pub mod state;
+pub mod stderr;
 
 use std::path::Path;
 use std::sync::Arc;
