@@ -15,6 +15,8 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
     needles: Vec<String>,
+    /// Length of the longest needle, in bytes.
+    longest: usize,
 }
 
 impl Redactor {
@@ -41,7 +43,8 @@ impl Redactor {
         // Longest first, so a value is redacted before a shorter encoding inside it.
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
         needles.dedup();
-        Self { needles }
+        let longest = needles.first().map_or(0, String::len);
+        Self { needles, longest }
     }
 
     /// Whether this redactor has anything to hide.
@@ -51,7 +54,19 @@ impl Redactor {
 
     /// Returns `text` with secrets replaced, control characters removed and the length
     /// capped.
+    ///
+    /// The work is bounded whatever the input's size: a plugin may pass tens of MiB as
+    /// one log line or error message, and only the first [`MAX_MESSAGE_BYTES`] survive
+    /// anyway. Past a generous prefix the text is cut *before* redaction; a secret that
+    /// straddles that cut could then survive as a partial prefix at the very end, so the
+    /// last `longest needle` bytes of a cut text are dropped as well.
     pub fn clean(&self, text: &str) -> String {
+        let input_limit = 2 * MAX_MESSAGE_BYTES + self.longest;
+        let (text, cut_input) = if text.len() > input_limit {
+            (&text[..floor_char_boundary(text, input_limit)], true)
+        } else {
+            (text, false)
+        };
         let mut out: String = text
             .chars()
             .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
@@ -61,16 +76,27 @@ impl Redactor {
                 out = out.replace(n.as_str(), "[REDACTED]");
             }
         }
-        if out.len() > MAX_MESSAGE_BYTES {
-            let mut cut = MAX_MESSAGE_BYTES;
-            while !out.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            out.truncate(cut);
+        if cut_input {
+            out.truncate(floor_char_boundary(
+                &out,
+                out.len().saturating_sub(self.longest),
+            ));
+        }
+        if cut_input || out.len() > MAX_MESSAGE_BYTES {
+            out.truncate(floor_char_boundary(&out, MAX_MESSAGE_BYTES));
             out.push_str("…[truncated]");
         }
         out
     }
+}
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut cut = at.min(s.len());
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    cut
 }
 
 #[cfg(test)]
@@ -101,6 +127,33 @@ mod tests {
     fn control_characters_cannot_forge_lines() {
         let r = Redactor::default();
         assert_eq!(r.clean("a\nERROR fake\x1b[31m"), "a ERROR fake [31m");
+    }
+
+    #[test]
+    fn huge_messages_are_cut_first_without_leaking_a_split_secret() {
+        // A secret much longer than `[REDACTED]`, so a cut text shrinks below the output
+        // cap when redacted and its tail would otherwise survive.
+        let secret = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+        let r = Redactor::new([secret]);
+        // Text of only secrets, with the input cut falling inside one of them at every
+        // possible offset.
+        for pad in 0..secret.len() {
+            let text = format!(
+                "{}{}",
+                "x".repeat(pad),
+                secret.repeat(2_000_000 / secret.len())
+            );
+            let out = r.clean(&text);
+            assert!(out.len() <= MAX_MESSAGE_BYTES + "…[truncated]".len());
+            assert!(out.ends_with("[truncated]"), "{pad}");
+            let body = out.trim_end_matches("…[truncated]");
+            for n in 4..=secret.len() {
+                assert!(!body.contains(&secret[..n]), "pad {pad}: {body}");
+            }
+        }
+        // Unicode at the cut.
+        let out = Redactor::default().clean(&"é".repeat(10 * MAX_MESSAGE_BYTES));
+        assert!(out.ends_with("[truncated]"));
     }
 
     #[test]
