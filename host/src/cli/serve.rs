@@ -223,7 +223,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         .concurrency(args.concurrency.max(1))
         .stalled_interval(Duration::from_millis(args.stalled_interval_ms))
         .shutdown_grace(Duration::from_millis(args.shutdown_grace_ms));
-    let min_lock = policy.caps.timeout + LOCK_MARGIN;
+    let min_lock = min_lock_duration(policy.caps.timeout);
     let lock = Duration::from_millis(args.lock_duration_ms);
     if lock < min_lock {
         tracing::info!(

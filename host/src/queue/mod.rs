@@ -324,6 +324,12 @@ impl JobObserver for Mirror {
     }
 }
 
-/// The lock must outlive every plugin call, or another worker could take a job that is
-/// still running: the lock duration is raised to the plugin deadline plus this margin.
-pub const LOCK_MARGIN: Duration = Duration::from_secs(15);
+/// The shortest Bull lock that is safe for a plugin deadline.
+///
+/// The lock must outlive every plugin call, or another worker could take a job whose
+/// plugin is still running: the daemon raises its lock duration to at least the deadline
+/// plus half of it (and never less than one extra second), which also leaves time for
+/// the storage writes after the last call.
+pub fn min_lock_duration(plugin_deadline: Duration) -> Duration {
+    plugin_deadline + (plugin_deadline / 2).max(Duration::from_secs(1))
+}
