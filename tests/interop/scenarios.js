@@ -265,6 +265,31 @@ const scenarios = {
     await expectCounts(q, { active: 0, waiting: 0 });
   },
 
+  // Repeat cron (6 fields, seconds first, as cron-parser reads it): the worker schedules each
+  // next run; ids and the repeat key are Bull's; limit stops the chain.
+  async repeat_cron(q) {
+    const cron = '*/1 * * * * *';
+    await q.add('cron', { action: 'return', value: 'c' }, { repeat: { cron, limit: 3 } });
+    await until(async () => (await q.getCompletedCount()) >= 3, 9000, '3 cron runs');
+    await sleep(1500);
+    const done = await q.getCompleted();
+    assert.strictEqual(done.length, 3, 'limit 3 stops the chain');
+    const key = 'cron::::' + cron;
+    const prefix = 'repeat:' + md5('cron' + ':' + md5(key)) + ':';
+    const millis = done.map(j => Number(String(j.id).slice(prefix.length))).sort();
+    for (const j of done) {
+      assert.ok(String(j.id).startsWith(prefix), `repeat id ${j.id}`);
+      assert.ok(j.processedOn >= Number(String(j.id).slice(prefix.length)), 'not run early');
+    }
+    assert.ok(millis.every(m => m % 1000 === 0), 'whole seconds');
+    assert.deepStrictEqual(millis.slice(1).map((m, i) => m - millis[i]), [1000, 1000]);
+    const repeatables = await q.getRepeatableJobs();
+    assert.strictEqual(repeatables.length, 1);
+    assert.strictEqual(repeatables[0].cron, cron);
+    assert.strictEqual(repeatables[0].key, key);
+    await expectCounts(q, { active: 0, waiting: 0, delayed: 0 });
+  },
+
   // Global pause keeps jobs in `paused`; resume lets the worker take them.
   async pause_resume(q) {
     await q.pause();

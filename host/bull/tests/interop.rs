@@ -73,6 +73,11 @@ async fn repeat_every() {
 }
 
 #[tokio::test]
+async fn repeat_cron() {
+    scenario("repeat_cron", &[]).await;
+}
+
+#[tokio::test]
 async fn pause_and_resume() {
     scenario("pause_resume", &[]).await;
 }
