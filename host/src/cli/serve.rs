@@ -16,7 +16,7 @@ use super::queue_args::QueueArgs;
 use crate::config::{DataDirArgs, SandboxArgs};
 use crate::jobs::{Executor, JobType, PluginSettings, ReadyPlugin, Registry};
 use crate::queue::{
-    DaemonStats, DrowlHandler, JobLog, LOCK_MARGIN, Mirror, PgJobLog, SqliteJobLog,
+    DaemonStats, DrowlHandler, JobLog, Mirror, PgJobLog, SqliteJobLog, min_lock_duration,
 };
 use crate::runtime::{EngineSettings, Runtime};
 
