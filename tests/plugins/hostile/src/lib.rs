@@ -2,8 +2,9 @@
 //!
 //! `input.mode` picks the behaviour, so one component covers every fault the host must
 //! contain: endless loops, memory bombs, deep recursion, panics, oversized output, log
-//! floods, secret leaks, requests to undeclared hosts, key traversal, and well-behaved
-//! paging for the baseline.
+//! floods, giant host-call arguments, leaked resource handles, stderr floods, secret
+//! leaks, requests to undeclared hosts, key traversal, and well-behaved paging for the
+//! baseline.
 
 use drowl_plugin_sdk::ingestion::{IngestBatch, IngestRequest, Ingestion};
 use drowl_plugin_sdk::{Capability, ConfigField, Event, IdentityObservation, JobError, Manifest};
@@ -12,6 +13,16 @@ use serde::Deserialize;
 
 /// The plugin.
 pub struct Hostile;
+
+/// Linear memory the manifest requests.
+pub const REQUESTED_MEMORY_BYTES: u64 = 192 << 20;
+/// Time per job the manifest requests, in milliseconds.
+pub const REQUESTED_TIMEOUT_MS: u64 = 30_000;
+
+/// A buffer of `mib` MiB, built without an intermediate copy.
+fn mib(mib: u32) -> Vec<u8> {
+    vec![b'x'; mib as usize * 1024 * 1024]
+}
 
 #[derive(Debug, Deserialize)]
 struct Input {
@@ -22,6 +33,12 @@ struct Input {
     pages: u32,
     #[serde(default)]
     url: Option<String>,
+    /// Prefix for event ids in `ok` mode, so many jobs can store distinct events.
+    #[serde(default)]
+    tag: Option<String>,
+    /// In `stderr-flood` mode, panic after printing.
+    #[serde(default)]
+    then_panic: bool,
 }
 
 fn one() -> u32 {
@@ -63,6 +80,9 @@ impl Ingestion for Hostile {
                 "A secret the plugin will try to leak",
             ))
             .outbound_host("{{target}}")
+            // Requests the operator's configuration may cap (tests check both ways).
+            .max_memory_bytes(REQUESTED_MEMORY_BYTES)
+            .timeout_ms(REQUESTED_TIMEOUT_MS)
             .build()
     }
 
@@ -76,10 +96,11 @@ impl Ingestion for Hostile {
                     .as_deref()
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(0);
+                let tag = input.tag.as_deref().unwrap_or("");
                 let events = (0..input.count)
                     .map(|i| {
                         event(
-                            &format!("p{page}-e{i}"),
+                            &format!("{tag}p{page}-e{i}"),
                             &format!("event {i} of page {page} mentions Rust"),
                         )
                     })
@@ -133,6 +154,41 @@ impl Ingestion for Hostile {
                     log::info(&format!("flood line {i}"));
                 }
                 Ok(IngestBatch::last_page(vec![event("after-flood", "done")]))
+            }
+            // One log line of `count` MiB: the host must refuse to copy it when it is over
+            // the per-call budget, and keep only a bounded prefix when it is not.
+            "log-huge" => {
+                let line = "x".repeat(input.count as usize * 1024 * 1024);
+                log::info(&line);
+                drop(line);
+                Ok(IngestBatch::last_page(vec![event(
+                    "after-huge-log",
+                    "done",
+                )]))
+            }
+            // A KV value of `count` MiB: over the KV cap is an error the plugin sees; over
+            // the per-call budget the host never copies it.
+            "kv-huge" => {
+                kv::set("huge", &mib(input.count))
+                    .map_err(|e| JobError::permanent(kv::describe_error(&e)))?;
+                Ok(IngestBatch::last_page(vec![event("kv-huge", "stored")]))
+            }
+            // `count` WASI output-stream handles, never dropped.
+            "handles" => {
+                for _ in 0..input.count {
+                    std::mem::forget(wasip2::cli::stdout::get_stdout());
+                }
+                Ok(IngestBatch::last_page(vec![event("handles", "leaked")]))
+            }
+            // `count` lines of 100 bytes on stderr, then optionally a panic.
+            "stderr-flood" => {
+                for i in 0..input.count {
+                    eprintln!("{i:>8} {}", "y".repeat(90));
+                }
+                if input.then_panic {
+                    panic!("panicked after a stderr flood");
+                }
+                Ok(IngestBatch::last_page(vec![event("after-stderr", "done")]))
             }
             "leak-secret" => {
                 let token = config::secret("token").unwrap_or_default();
