@@ -261,3 +261,434 @@ async fn contract_violations_are_invalid_output() {
         );
     }
 }
+
+/// An executor like `support::executor`, on an engine with `settings`.
+async fn executor_with(
+    dir: &std::path::Path,
+    files: &[&std::path::Path],
+    policy: HostPolicy,
+    settings: EngineSettings,
+) -> drowl_host::jobs::Executor {
+    use drowl_host::jobs::{Executor, ReadyPlugin, Registry};
+    let runtime = Runtime::new(&EngineSettings {
+        cache_dir: Some(root().join("target/drowl-test-cache")),
+        ..settings
+    })
+    .unwrap();
+    let storage = drowl_host::storage::open_embedded(dir).await.unwrap();
+    let mut registry = Registry::default();
+    for f in files {
+        let loaded = runtime.load_file(f).await.unwrap();
+        registry
+            .insert(ReadyPlugin::prepare(loaded, &policy, &storage).unwrap())
+            .unwrap();
+    }
+    Executor::new(runtime, storage, registry)
+}
+
+fn probe_with(mode: &str, count: u32) -> serde_json::Value {
+    json!({ "type": "event_ingestion", "name": "probe", "input": { "pluginId": "hostile", "mode": mode, "count": count } })
+}
+
+/// A host call handed a gigantic argument ends only that job: over the per-call budget
+/// the argument is never copied into the host (output-limit); under it, the import's own
+/// caps answer (a KV value over 1 MiB is an error the plugin sees; a huge log line is
+/// kept only as a bounded prefix).
+#[tokio::test]
+async fn giant_host_call_arguments_end_only_their_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut p = policy(10_000, 256 << 20);
+    p.caps.max_guest_to_host_bytes = 16 << 20;
+    let exec = executor(dir.path(), &[&hostile], p).await;
+
+    for mode in ["log-huge", "kv-huge"] {
+        let started = Instant::now();
+        let err = exec
+            .execute(&job(mode, probe_with(mode, 24)), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.failure.code(),
+            "output-limit",
+            "{mode}: {}",
+            err.failure
+        );
+        let msg = err.failure.to_string();
+        assert!(
+            msg.contains("more than 16777216 bytes to the host in one call")
+                && msg.contains("smaller pieces"),
+            "{mode}: {msg}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{mode} took {:?}",
+            started.elapsed()
+        );
+    }
+
+    // Under the per-call budget: the KV cap is an error the plugin gets and reports.
+    let err = exec
+        .execute(&job("kv-2", probe_with("kv-huge", 2)), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure.code(), "plugin-permanent", "{}", err.failure);
+    assert!(
+        err.failure
+            .to_string()
+            .contains("value larger than the host's limit of 1048576 bytes"),
+        "{}",
+        err.failure
+    );
+
+    // A 4 MiB log line is accepted but kept as a bounded prefix.
+    let done = exec
+        .execute(&job("log-4", probe_with("log-huge", 4)), None)
+        .await
+        .unwrap();
+    let logs = &done.report.as_ref().unwrap().logs;
+    assert_eq!(logs.len(), 1);
+    assert!(
+        logs[0].message.len() <= 4096 + 16,
+        "{}",
+        logs[0].message.len()
+    );
+    assert!(logs[0].message.ends_with("[truncated]"));
+
+    let ok = exec.execute(&job("ok", probe("ok")), None).await.unwrap();
+    assert_eq!(ok.output["eventsStored"], 3);
+}
+
+/// A return value bigger than the per-call budget is refused while wasmtime lifts it,
+/// before the host holds it; a page over the event or byte limits is invalid output.
+#[tokio::test]
+async fn huge_return_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut p = policy(20_000, 256 << 20);
+    p.caps.max_guest_to_host_bytes = 16 << 20;
+    p.caps.max_events_per_batch = 100;
+    let exec = executor(dir.path(), &[&hostile], p).await;
+
+    // One 24 MiB payload; 200,000 small events (their records alone are over 16 MiB).
+    for (mode, count) in [("huge-output", 24), ("many-events", 200_000)] {
+        let err = exec
+            .execute(&job(mode, probe_with(mode, count)), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.failure.code(),
+            "output-limit",
+            "{mode}: {}",
+            err.failure
+        );
+        let report = err.report.unwrap();
+        assert_eq!(
+            report.usage.bytes_from_plugin, 0,
+            "{mode}: no page may be accepted"
+        );
+    }
+    // Under the per-call budget, the host's page limits apply.
+    let err = exec
+        .execute(&job("many", probe_with("many-events", 500)), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure.code(), "invalid-output", "{}", err.failure);
+    assert!(
+        err.failure
+            .to_string()
+            .contains("a page of 500 events is over the limit of 100"),
+        "{}",
+        err.failure
+    );
+    let ok = exec.execute(&job("ok", probe("ok")), None).await.unwrap();
+    assert_eq!(ok.output["eventsStored"], 3);
+}
+
+/// A plugin that leaks resource handles (here WASI output streams, one per call) ends
+/// at the handle budget with its own category, quickly, instead of growing the host.
+#[tokio::test]
+async fn leaked_resource_handles_end_the_job_at_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut p = policy(10_000, 64 << 20);
+    p.caps.max_resource_handles = 1_000;
+    let exec = executor(dir.path(), &[&hostile], p).await;
+
+    let started = Instant::now();
+    let err = exec
+        .execute(&job("leak", probe_with("handles", 10_000_000)), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.failure,
+            JobFailure::Call(CallError::ResourceLimit(1_000))
+        ),
+        "{:?}",
+        err.failure
+    );
+    assert_eq!(err.failure.code(), "resource-limit");
+    assert!(
+        err.failure.to_string().contains("drop each handle"),
+        "{}",
+        err.failure
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // A few handles are fine, and the next job starts from an empty table.
+    for i in 0..3 {
+        let ok = exec
+            .execute(&job(&format!("few-{i}"), probe_with("handles", 900)), None)
+            .await
+            .unwrap();
+        assert_eq!(ok.output["eventsReceived"], 1);
+    }
+}
+
+/// A plugin that logs without end keeps the first lines, counts the rest, and still
+/// finishes quickly.
+#[tokio::test]
+async fn a_log_flood_is_capped_and_the_job_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut p = policy(20_000, 64 << 20);
+    p.caps.max_log_lines = 50;
+    let exec = executor(dir.path(), &[&hostile], p).await;
+    let started = Instant::now();
+    let done = exec
+        .execute(&job("flood", probe_with("log-flood", 200_000)), None)
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    let report = done.report.unwrap();
+    assert_eq!(report.logs.len(), 50);
+    assert_eq!(report.logs[49].message, "flood line 49");
+    assert_eq!(report.usage.log_lines, 200_000);
+    assert_eq!(done.output["usage"]["logLines"], 200_000);
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
+}
+
+/// stderr keeps its tail: a plugin that prints megabytes there neither fails nor grows
+/// the host, and a panic after such output is still reported with its message.
+#[tokio::test]
+async fn stderr_floods_are_bounded_and_keep_the_panic_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor(dir.path(), &[&hostile], policy(20_000, 64 << 20)).await;
+    let done = exec
+        .execute(&job("stderr", probe_with("stderr-flood", 20_000)), None)
+        .await
+        .unwrap();
+    assert_eq!(done.output["eventsStored"], 1);
+
+    let mut j = probe_with("stderr-flood", 20_000);
+    j["input"]["then_panic"] = json!(true);
+    let err = exec
+        .execute(&job("stderr-panic", j), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure.code(), "trap");
+    assert!(
+        err.failure
+            .to_string()
+            .contains("panicked after a stderr flood"),
+        "{}",
+        err.failure
+    );
+}
+
+/// `std::process::exit` and `abort` end only their job, each with a message saying
+/// what happened.
+#[tokio::test]
+async fn exit_and_abort_end_only_their_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor(dir.path(), &[&hostile], policy(5000, 64 << 20)).await;
+    for (mode, needle) in [
+        // WASI 0.2's exit carries only ok/error, so status 3 arrives as 1.
+        ("exit", "called exit(1) instead of returning"),
+        ("abort", "the plugin aborted"),
+    ] {
+        let err = exec
+            .execute(&job(mode, probe(mode)), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.failure.code(), "trap", "{mode}: {}", err.failure);
+        assert!(
+            err.failure.to_string().contains(needle),
+            "{mode}: {}",
+            err.failure
+        );
+        assert!(err.report.is_some(), "{mode}: usage is still reported");
+    }
+    let ok = exec.execute(&job("ok", probe("ok")), None).await.unwrap();
+    assert_eq!(ok.output["eventsStored"], 3);
+}
+
+/// With fuel on, a CPU-bound plugin stops at its fuel budget, the same way every run,
+/// and a successful job reports the (deterministic) fuel it consumed.
+#[tokio::test]
+async fn fuel_budgets_are_deterministic_and_reported() {
+    const FUEL: u64 = 50_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut p = policy(20_000, 64 << 20);
+    p.caps.fuel = Some(FUEL);
+    let exec = executor_with(
+        dir.path(),
+        &[&hostile],
+        p,
+        EngineSettings {
+            fuel: true,
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+
+    for i in 0..2 {
+        let err = exec
+            .execute(&job(&format!("spin-{i}"), probe("loop")), None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err.failure, JobFailure::Call(CallError::OutOfFuel(FUEL))),
+            "{:?}",
+            err.failure
+        );
+        assert_eq!(err.failure.code(), "fuel");
+        assert!(err.failure.to_string().contains("fuel budget of 50000000"));
+        assert_eq!(err.report.unwrap().usage.fuel_consumed, Some(FUEL));
+    }
+
+    let mut used = Vec::new();
+    for i in 0..2 {
+        let mut j = probe("ok");
+        j["input"]["tag"] = json!(format!("fuel-{i}-"));
+        let done = exec
+            .execute(&job(&format!("ok-{i}"), j), None)
+            .await
+            .unwrap();
+        let fuel = done.report.unwrap().usage.fuel_consumed.unwrap();
+        assert!(fuel > 0 && fuel < FUEL, "{fuel}");
+        assert_eq!(done.output["usage"]["fuelConsumed"], fuel);
+        used.push(fuel);
+    }
+    // Same work, same fuel (the tag has the same length in both runs).
+    assert_eq!(used[0], used[1]);
+}
+
+/// A job's result records what it used: time, peak memory, bytes from the plugin and
+/// its HTTP requests with their bytes.
+#[tokio::test]
+async fn each_job_records_what_it_used() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = "hello from the test server";
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut p = policy(10_000, 64 << 20);
+    p.default_grants = vec!["*".into()];
+    p.allowed_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    let target = format!("http://127.0.0.1:{port}");
+    p.plugins
+        .get_mut("hostile")
+        .unwrap()
+        .config
+        .insert("target".into(), target.clone());
+    let exec = executor(dir.path(), &[&hostile], p).await;
+
+    let mut j = probe("http");
+    j["input"]["url"] = json!(format!("{target}/feed"));
+    let done = exec.execute(&job("http", j), None).await.unwrap();
+    let usage = &done.report.as_ref().unwrap().usage;
+    assert_eq!(usage.http_requests, 1);
+    assert_eq!(usage.http_bytes_in, 26);
+    assert_eq!(usage.http_bytes_out, 0);
+    assert!(usage.peak_memory_bytes >= 1 << 16, "{usage:?}");
+    assert!(usage.bytes_from_plugin > 26, "{usage:?}");
+    let recorded = &done.output["usage"];
+    for key in [
+        "wallMs",
+        "peakMemoryBytes",
+        "httpRequests",
+        "httpBytesIn",
+        "httpBytesOut",
+        "bytesFromPlugin",
+        "logLines",
+    ] {
+        assert!(recorded.get(key).is_some(), "{key} missing from {recorded}");
+    }
+    assert_eq!(recorded["httpRequests"], 1);
+    let requests = &done.report.as_ref().unwrap().requests;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].status, Some(200));
+    assert_eq!(requests[0].bytes_in, 26);
+}
+
+/// The plugin's manifest requests 192 MiB and 30 s: an operator cap below that wins, and
+/// above it the plugin gets what it asked for, not the cap.
+#[tokio::test]
+async fn manifest_requests_are_capped_by_the_operator() {
+    let hostile = component("hostile-plugin");
+
+    // Operator caps below the request: the caps win.
+    let dir = tempfile::tempdir().unwrap();
+    let exec = executor(dir.path(), &[&hostile], policy(1_000, 32 << 20)).await;
+    let budget = exec.registry().get("hostile").unwrap().budget;
+    assert_eq!(budget.max_memory_bytes, 32 << 20);
+    assert_eq!(budget.timeout, Duration::from_millis(1_000));
+    let err = exec
+        .execute(&job("grow-small", probe("grow")), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.failure, JobFailure::Call(CallError::MemoryLimit(m)) if m == 32 << 20),
+        "{:?}",
+        err.failure
+    );
+    assert!(err.report.unwrap().usage.peak_memory_bytes <= 32 << 20);
+
+    // Operator caps above the request: the plugin's smaller request is honoured.
+    let dir = tempfile::tempdir().unwrap();
+    let exec = executor(dir.path(), &[&hostile], policy(120_000, 1 << 30)).await;
+    let budget = exec.registry().get("hostile").unwrap().budget;
+    assert_eq!(budget.max_memory_bytes, 192 << 20);
+    assert_eq!(budget.timeout, Duration::from_millis(30_000));
+    let err = exec
+        .execute(&job("grow-big", probe("grow")), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.failure, JobFailure::Call(CallError::MemoryLimit(m)) if m == 192 << 20),
+        "{:?}",
+        err.failure
+    );
+    let peak = err.report.unwrap().usage.peak_memory_bytes;
+    assert!(peak > 160 << 20 && peak <= 192 << 20, "peak {peak}");
+}
