@@ -692,3 +692,303 @@ async fn manifest_requests_are_capped_by_the_operator() {
     let peak = err.report.unwrap().usage.peak_memory_bytes;
     assert!(peak > 160 << 20 && peak <= 192 << 20, "peak {peak}");
 }
+
+/// A hand-written ingestion plugin: a core module with a bump allocator whose `describe`
+/// and `ingest` return records laid out in a data segment, wrapped in the same component
+/// structure wit-component produces for the drowl world (types imported from
+/// `drowl:plugin/types`, each exported interface re-exported through a shim so its types
+/// are named). `{MEMORY}` is replaced by the data segment.
+const PROBE_COMPONENT: &str = r#"
+(component
+  (type $types-ty
+    (instance
+      (type (;0;) (option string))
+      (type (;1;) (record (field "name" string) (field "email" 0) (field "url" 0)))
+      (export (;2;) "author" (type (eq 1)))
+      (type (;3;) (enum "event-ingestion" "identity-resolution" "keyword-extraction" "analytics" "export" "webhook" "scheduled"))
+      (export (;4;) "capability" (type (eq 3)))
+      (type (;5;) (enum "string" "number" "boolean" "secret" "url" "email" "json" "array"))
+      (export (;6;) "field-type" (type (eq 5)))
+      (type (;7;) (record (field "key" string) (field "label" string) (field "field-type" 6) (field "description" string) (field "required" bool) (field "default" 0)))
+      (export (;8;) "config-field" (type (eq 7)))
+      (type (;9;) (option u64))
+      (type (;10;) (option u32))
+      (type (;11;) (record (field "max-memory-bytes" 9) (field "timeout-ms" 9) (field "max-http-requests" 10)))
+      (export (;12;) "resource-request" (type (eq 11)))
+      (type (;13;) (list 4))
+      (type (;14;) (list string))
+      (type (;15;) (list 8))
+      (type (;16;) (record (field "id" string) (field "name" string) (field "version" string) (field "description" string) (field "author" 2) (field "capabilities" 13) (field "sources" 14) (field "config" 15) (field "outbound-hosts" 14) (field "min-host-version" string) (field "resources" 12) (field "license" 0) (field "homepage" 0)))
+      (export (;17;) "manifest" (type (eq 16)))
+      (type (;18;) (record (field "job-id" string) (field "job-type" string) (field "name" string) (field "attempt" u32) (field "max-attempts" u32) (field "input" string) (field "idempotency-key" string)))
+      (export (;19;) "job-context" (type (eq 18)))
+      (type (;20;) (record (field "platform" string) (field "platform-user-id" string) (field "platform-username" 0) (field "display-name" 0) (field "profile-url" 0) (field "avatar-url" 0) (field "metadata-json" 0)))
+      (export (;21;) "identity-observation" (type (eq 20)))
+      (type (;22;) (option 21))
+      (type (;23;) (record (field "external-id" string) (field "source" string) (field "event-type" string) (field "occurred-at" string) (field "actor" 22) (field "text" 0) (field "payload" string)))
+      (export (;24;) "event" (type (eq 23)))
+      (type (;25;) (record (field "message" string) (field "retry-after-ms" 9)))
+      (export (;26;) "retry-info" (type (eq 25)))
+      (type (;27;) (variant (case "retryable" 26) (case "rate-limited" 26) (case "permanent" string) (case "invalid-config" string)))
+      (export (;28;) "job-error" (type (eq 27)))
+    )
+  )
+  (import "drowl:plugin/types@0.1.0" (instance $types (type $types-ty)))
+
+  (core module $m
+    (memory (export "memory") 1)
+    (global $heap (mut i32) (i32.const 8192))
+    ;; cabi_realloc as a bump allocator: the host only allocates the ingest request.
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p
+        (i32.and
+          (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+          (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $heap (i32.add (local.get $p) (local.get 3)))
+      (local.get $p))
+    (func (export "describe") (result i32) (i32.const 1024))
+    (func (export "ingest") (param i32) (result i32) (i32.const 2048))
+    (data (i32.const 0) "{MEMORY}")
+  )
+  (core instance $i (instantiate $m))
+  (alias core export $i "memory" (core memory $memory))
+  (alias core export $i "realloc" (core func $realloc))
+  (alias core export $i "describe" (core func $core-describe))
+  (alias core export $i "ingest" (core func $core-ingest))
+
+  (alias export $types "manifest" (type $manifest))
+  (alias export $types "author" (type $author))
+  (alias export $types "capability" (type $capability))
+  (alias export $types "field-type" (type $field-type))
+  (alias export $types "config-field" (type $config-field))
+  (alias export $types "resource-request" (type $resource-request))
+  (type $describe-ty (func (result $manifest)))
+  (func $describe (type $describe-ty)
+    (canon lift (core func $core-describe) (memory $memory) string-encoding=utf8))
+  (component $plugin-shim
+    (type (;0;) (option string))
+    (type (;1;) (record (field "name" string) (field "email" 0) (field "url" 0)))
+    (import "import-type-author" (type (;2;) (eq 1)))
+    (type (;3;) (enum "event-ingestion" "identity-resolution" "keyword-extraction" "analytics" "export" "webhook" "scheduled"))
+    (import "import-type-capability" (type (;4;) (eq 3)))
+    (type (;5;) (enum "string" "number" "boolean" "secret" "url" "email" "json" "array"))
+    (import "import-type-field-type" (type (;6;) (eq 5)))
+    (type (;7;) (record (field "key" string) (field "label" string) (field "field-type" 6) (field "description" string) (field "required" bool) (field "default" 0)))
+    (import "import-type-config-field" (type (;8;) (eq 7)))
+    (type (;9;) (option u64))
+    (type (;10;) (option u32))
+    (type (;11;) (record (field "max-memory-bytes" 9) (field "timeout-ms" 9) (field "max-http-requests" 10)))
+    (import "import-type-resource-request" (type (;12;) (eq 11)))
+    (type (;13;) (list 4))
+    (type (;14;) (list string))
+    (type (;15;) (list 8))
+    (type (;16;) (record (field "id" string) (field "name" string) (field "version" string) (field "description" string) (field "author" 2) (field "capabilities" 13) (field "sources" 14) (field "config" 15) (field "outbound-hosts" 14) (field "min-host-version" string) (field "resources" 12) (field "license" 0) (field "homepage" 0)))
+    (import "import-type-manifest" (type (;17;) (eq 16)))
+    (type (;18;) (func (result 17)))
+    (import "import-func-describe" (func (;0;) (type 18)))
+    (export (;19;) "manifest" (type 17))
+    (type (;20;) (func (result 19)))
+    (export (;1;) "describe" (func 0) (func (type 20)))
+  )
+  (instance $plugin (instantiate $plugin-shim
+    (with "import-func-describe" (func $describe))
+    (with "import-type-author" (type $author))
+    (with "import-type-capability" (type $capability))
+    (with "import-type-field-type" (type $field-type))
+    (with "import-type-config-field" (type $config-field))
+    (with "import-type-resource-request" (type $resource-request))
+    (with "import-type-manifest" (type $manifest))
+  ))
+  (export "drowl:plugin/plugin@0.1.0" (instance $plugin))
+
+  (alias export $types "job-context" (type $job-context))
+  (alias export $types "event" (type $event))
+  (alias export $types "identity-observation" (type $identity-observation))
+  (alias export $types "retry-info" (type $retry-info))
+  (alias export $types "job-error" (type $job-error))
+  (type $opt-string (option string))
+  (type $config-pair (tuple string string))
+  (type $config-list (list $config-pair))
+  (type $ingest-request (record (field "job" $job-context) (field "since" $opt-string) (field "cursor" $opt-string) (field "config" $config-list)))
+  (type $events (list $event))
+  (type $identities (list $identity-observation))
+  (type $ingest-batch (record (field "events" $events) (field "identities" $identities) (field "next-cursor" $opt-string) (field "has-more" bool)))
+  (type $ingest-result (result $ingest-batch (error $job-error)))
+  (type $ingest-ty (func (param "req" $ingest-request) (result $ingest-result)))
+  (func $ingest (type $ingest-ty)
+    (canon lift (core func $core-ingest) (memory $memory) (realloc $realloc) string-encoding=utf8))
+  (component $ingestion-shim
+    (type (;0;) (record (field "job-id" string) (field "job-type" string) (field "name" string) (field "attempt" u32) (field "max-attempts" u32) (field "input" string) (field "idempotency-key" string)))
+    (import "import-type-job-context" (type (;1;) (eq 0)))
+    (type (;2;) (option string))
+    (type (;3;) (record (field "platform" string) (field "platform-user-id" string) (field "platform-username" 2) (field "display-name" 2) (field "profile-url" 2) (field "avatar-url" 2) (field "metadata-json" 2)))
+    (import "import-type-identity-observation" (type (;4;) (eq 3)))
+    (type (;5;) (option 4))
+    (type (;6;) (record (field "external-id" string) (field "source" string) (field "event-type" string) (field "occurred-at" string) (field "actor" 5) (field "text" 2) (field "payload" string)))
+    (import "import-type-event" (type (;7;) (eq 6)))
+    (type (;8;) (option u64))
+    (type (;9;) (record (field "message" string) (field "retry-after-ms" 8)))
+    (import "import-type-retry-info" (type (;10;) (eq 9)))
+    (type (;11;) (variant (case "retryable" 10) (case "rate-limited" 10) (case "permanent" string) (case "invalid-config" string)))
+    (import "import-type-job-error" (type (;12;) (eq 11)))
+    (type (;13;) (tuple string string))
+    (type (;14;) (list 13))
+    (type (;15;) (record (field "job" 1) (field "since" 2) (field "cursor" 2) (field "config" 14)))
+    (import "import-type-ingest-request" (type (;16;) (eq 15)))
+    (type (;17;) (list 7))
+    (type (;18;) (list 4))
+    (type (;19;) (record (field "events" 17) (field "identities" 18) (field "next-cursor" 2) (field "has-more" bool)))
+    (import "import-type-ingest-batch" (type (;20;) (eq 19)))
+    (type (;21;) (result 20 (error 12)))
+    (type (;22;) (func (param "req" 16) (result 21)))
+    (import "import-func-ingest" (func (;0;) (type 22)))
+    (export (;23;) "job-context" (type 1))
+    (export (;24;) "event" (type 7))
+    (export (;25;) "identity-observation" (type 4))
+    (export (;26;) "job-error" (type 12))
+    (type (;27;) (tuple string string))
+    (type (;28;) (list 27))
+    (type (;29;) (record (field "job" 23) (field "since" 2) (field "cursor" 2) (field "config" 28)))
+    (export (;30;) "ingest-request" (type 29))
+    (type (;31;) (list 24))
+    (type (;32;) (list 25))
+    (type (;33;) (record (field "events" 31) (field "identities" 32) (field "next-cursor" 2) (field "has-more" bool)))
+    (export (;34;) "ingest-batch" (type 33))
+    (type (;35;) (result 34 (error 26)))
+    (type (;36;) (func (param "req" 30) (result 35)))
+    (export (;1;) "ingest" (func 0) (func (type 36)))
+  )
+  (instance $ingestion (instantiate $ingestion-shim
+    (with "import-func-ingest" (func $ingest))
+    (with "import-type-job-context" (type $job-context))
+    (with "import-type-identity-observation" (type $identity-observation))
+    (with "import-type-event" (type $event))
+    (with "import-type-retry-info" (type $retry-info))
+    (with "import-type-job-error" (type $job-error))
+    (with "import-type-ingest-request" (type $ingest-request))
+    (with "import-type-ingest-batch" (type $ingest-batch))
+  ))
+  (export "drowl:plugin/ingestion@0.1.0" (instance $ingestion))
+)
+"#;
+
+/// Where the probe's `describe` finds the manifest's id.
+const PROBE_ID_AT: u32 = 256;
+/// Where the probe keeps two bytes that are not UTF-8.
+const PROBE_BAD_UTF8_AT: u32 = 600;
+/// Where the probe keeps a valid external id, `probe-1`.
+const PROBE_GOOD_ID_AT: u32 = 620;
+
+/// The probe component, its manifest id being `id` and its one event's external id the
+/// `(pointer, length)` pair given, both in the canonical ABI layout of the WIT records.
+fn probe_component(id: &[u8], external_id: (u32, u32)) -> Vec<u8> {
+    let mut mem = vec![0u8; 4096];
+    let mut put = |at: u32, bytes: &[u8]| {
+        mem[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+    };
+    let s = |ptr: u32, len: usize| -> Vec<u8> {
+        [ptr.to_le_bytes(), (len as u32).to_le_bytes()].concat()
+    };
+    // Strings and list elements.
+    put(PROBE_ID_AT, id);
+    put(320, b"UTF-8 probe");
+    put(352, b"0.1.0");
+    put(384, &[0]); // capabilities: [event-ingestion]
+    put(416, &s(448, 4)); // sources: ["test"]
+    put(448, b"test");
+    put(480, b"probe");
+    put(512, b"2024-01-02T03:04:05Z");
+    put(544, b"{}");
+    put(PROBE_BAD_UTF8_AT, b"\xff\xfe");
+    put(PROBE_GOOD_ID_AT, b"probe-1");
+    // manifest (size 168, align 8): id, name, version, description, author (32 bytes of
+    // empty name and two `none`s), capabilities, sources, config, outbound-hosts,
+    // min-host-version, resources (all `none`), license, homepage.
+    put(1024, &s(PROBE_ID_AT, id.len()));
+    put(1024 + 8, &s(320, 11));
+    put(1024 + 16, &s(352, 5));
+    put(1024 + 64, &s(384, 1));
+    put(1024 + 72, &s(416, 1));
+    put(1024 + 96, &s(352, 5));
+    // result<ingest-batch, job-error>: tag 0 (ok), payload at 8 (job-error aligns to 8):
+    // events = [the event at 3072], no identities, no next cursor, has-more false.
+    put(2048 + 8, &s(3072, 1));
+    // event (size 132): external-id, source, event-type, occurred-at, actor (none),
+    // text (none), payload.
+    put(3072, &s(external_id.0, external_id.1 as usize));
+    put(3072 + 8, &s(448, 4));
+    put(3072 + 16, &s(480, 5));
+    put(3072 + 24, &s(512, 20));
+    put(3072 + 124, &s(544, 2));
+    let data: String = mem.iter().map(|b| format!("\\{b:02x}")).collect();
+    wat::parse_str(PROBE_COMPONENT.replace("{MEMORY}", &data)).unwrap()
+}
+
+/// wasmtime refuses to lift a string that is not UTF-8 (or points outside memory); the
+/// host reports it as that job's trap with a plain message, and the same executor goes
+/// on running jobs. A valid id through the same hand-made component stores its event, so
+/// the layout above is right and only the bad bytes make the difference.
+#[tokio::test]
+async fn invalid_utf8_from_a_plugin_is_a_trap_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let probes = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+
+    // In `describe`: refused at load, saying why.
+    let runtime = Runtime::new(&EngineSettings::default()).unwrap();
+    let err = runtime
+        .load_bytes(
+            &probe_component(b"utf8-\xff\xfe", (PROBE_GOOD_ID_AT, 7)),
+            "bad-id.wasm",
+        )
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, LoadError::Describe { .. })
+            && msg.contains("describe failed")
+            && msg.contains("not valid UTF-8"),
+        "{msg}"
+    );
+
+    // In `ingest`: that job fails as a trap.
+    for (name, external_id, expected) in [
+        ("good", (PROBE_GOOD_ID_AT, 7), None),
+        (
+            "bad-utf8",
+            (PROBE_BAD_UTF8_AT, 2),
+            Some("string that is not valid UTF-8"),
+        ),
+        (
+            "out-of-bounds",
+            (65_530, 100),
+            Some("out of bounds of memory"),
+        ),
+    ] {
+        let file = probes.path().join(format!("{name}.wasm"));
+        std::fs::write(&file, probe_component(b"utf8-probe", external_id)).unwrap();
+        let exec = executor(
+            &dir.path().join(name),
+            &[&file, &hostile],
+            policy(5000, 64 << 20),
+        )
+        .await;
+        let j = json!({ "type": "event_ingestion", "name": "probe", "input": { "pluginId": "utf8-probe" } });
+        let result = exec.execute(&job(name, j), None).await;
+        match expected {
+            None => assert_eq!(result.unwrap().output["eventsStored"], 1),
+            Some(needle) => {
+                let err = result.unwrap_err();
+                assert_eq!(err.failure.code(), "trap", "{name}: {}", err.failure);
+                assert!(
+                    err.failure.to_string().contains(needle),
+                    "{name}: {}",
+                    err.failure
+                );
+            }
+        }
+        let ok = exec.execute(&job("ok", probe("ok")), None).await.unwrap();
+        assert_eq!(ok.output["eventsStored"], 3, "{name}");
+    }
+}
