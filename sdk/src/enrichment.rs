@@ -2,45 +2,11 @@
 
 #[doc(hidden)]
 pub mod world {
-    // The glue macros are exported from the crate only for wasm32, where each plugin
-    // is built on its own. Native builds (unit tests) may enable several roles at
-    // once, and their `describe` glue macros would clash at the crate root.
-    #[cfg(target_arch = "wasm32")]
-    wit_bindgen::generate!({
-        world: "enrichment-plugin",
-        path: "wit",
-        runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
-        with: {
-            "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
-            "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
-            "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
-            "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
-            "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
-            "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
-            "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
-        },
-        pub_export_macro: true,
-        export_macro_name: "__drowl_export_enrichment_world",
-        default_bindings_module: "::drowl_plugin_sdk::enrichment::world",
-    });
-    #[cfg(not(target_arch = "wasm32"))]
-    wit_bindgen::generate!({
-        world: "enrichment-plugin",
-        path: "wit",
-        runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
-        with: {
-            "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
-            "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
-            "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
-            "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
-            "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
-            "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
-            "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
-        },
-        pub_export_macro: false,
-        export_macro_name: "__drowl_export_enrichment_world",
-        default_bindings_module: "::drowl_plugin_sdk::enrichment::world",
-    });
+    crate::role_world!(
+        "enrichment-plugin",
+        "__drowl_export_enrichment_world",
+        "::drowl_plugin_sdk::enrichment::world"
+    );
 }
 
 pub use world::exports::drowl::plugin::enrichment::{

@@ -85,6 +85,39 @@ pub mod __private {
     pub use wit_bindgen;
 }
 
+/// Generates the bindings of one role world, reusing the shared imports from
+/// [`bindings`]. The export glue macros are `#[macro_export]`ed only for wasm32, where
+/// each plugin is built on its own: native builds (unit tests) may enable several roles
+/// at once, and their `describe` glue macros would clash at the crate root.
+macro_rules! role_world {
+    ($world:literal, $export_macro:literal, $module:literal) => {
+        #[cfg(target_arch = "wasm32")]
+        $crate::role_world!(@generate $world, $export_macro, $module, true);
+        #[cfg(not(target_arch = "wasm32"))]
+        $crate::role_world!(@generate $world, $export_macro, $module, false);
+    };
+    (@generate $world:literal, $export_macro:literal, $module:literal, $public:tt) => {
+        wit_bindgen::generate!({
+            world: $world,
+            path: "wit",
+            runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
+            with: {
+                "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
+                "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
+                "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
+                "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
+                "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
+                "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
+                "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
+            },
+            pub_export_macro: $public,
+            export_macro_name: $export_macro,
+            default_bindings_module: $module,
+        });
+    };
+}
+pub(crate) use role_world;
+
 /// Bindings for everything the host provides, shared by the role modules.
 #[doc(hidden)]
 pub mod bindings {

@@ -217,34 +217,9 @@ pub async fn run(
         failure,
         report: None,
     })?;
-    let mut instance = runtime
-        .instantiate(
-            &plugin.loaded,
-            plugin.env.clone(),
-            &job.id,
-            &plugin.budget,
-            progress,
-        )
-        .await
-        .map_err(|e| FailedJob {
-            failure: e.into(),
-            report: None,
-        })?;
+    let mut instance = super::start(runtime, plugin, job, progress).await?;
     let result = batches(storage, plugin, job, &mut instance, &keywords, &filter).await;
-    let report = instance.finish();
-    match result {
-        Ok(mut output) => {
-            output["usage"] = serde_json::to_value(&report.usage).unwrap_or_default();
-            Ok(CompletedJob {
-                output,
-                report: Some(report),
-            })
-        }
-        Err(failure) => Err(FailedJob {
-            failure,
-            report: Some(report),
-        }),
-    }
+    super::conclude(instance, result)
 }
 
 async fn batches(

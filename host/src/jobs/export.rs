@@ -26,19 +26,7 @@ pub async fn run(
         failure,
         report: None,
     })?;
-    let mut instance = runtime
-        .instantiate(
-            &plugin.loaded,
-            plugin.env.clone(),
-            &job.id,
-            &plugin.budget,
-            progress,
-        )
-        .await
-        .map_err(|e| FailedJob {
-            failure: e.into(),
-            report: None,
-        })?;
+    let mut instance = super::start(runtime, plugin, job, progress).await?;
     let result = async {
         let (mut after, mut delivered, mut calls, mut locations) =
             (None::<String>, 0u64, 0u32, Vec::new());
@@ -73,15 +61,5 @@ pub async fn run(
         }))
     }
     .await;
-    let report = instance.finish();
-    match result {
-        Ok(output) => Ok(CompletedJob {
-            output,
-            report: Some(report),
-        }),
-        Err(failure) => Err(FailedJob {
-            failure,
-            report: Some(report),
-        }),
-    }
+    super::conclude(instance, result)
 }

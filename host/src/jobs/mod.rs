@@ -145,6 +145,53 @@ impl Executor {
     }
 }
 
+/// Starts a plugin instance for a job, with the plugin's budget.
+#[allow(clippy::result_large_err, reason = "returned once per job, like the handlers' own results")]
+pub(crate) async fn start(
+    runtime: &Runtime,
+    plugin: &ReadyPlugin,
+    job: &JobRequest,
+    progress: Option<ProgressSink>,
+) -> Result<crate::runtime::PluginInstance, FailedJob> {
+    runtime
+        .instantiate(
+            &plugin.loaded,
+            plugin.env.clone(),
+            &job.id,
+            &plugin.budget,
+            progress,
+        )
+        .await
+        .map_err(|e| FailedJob {
+            failure: e.into(),
+            report: None,
+        })
+}
+
+/// Ends a plugin job: collects the instance's report and attaches it (with usage added
+/// to the output) to the result.
+pub(crate) fn conclude(
+    instance: crate::runtime::PluginInstance,
+    result: Result<serde_json::Value, JobFailure>,
+) -> Result<CompletedJob, FailedJob> {
+    let report = instance.finish();
+    match result {
+        Ok(mut output) => {
+            if output.is_object() {
+                output["usage"] = serde_json::to_value(&report.usage).unwrap_or_default();
+            }
+            Ok(CompletedJob {
+                output,
+                report: Some(report),
+            })
+        }
+        Err(failure) => Err(FailedJob {
+            failure,
+            report: Some(report),
+        }),
+    }
+}
+
 /// The job context every plugin call receives.
 pub(crate) fn job_context(job: &JobRequest) -> types::JobContext {
     types::JobContext {
