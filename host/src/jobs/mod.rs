@@ -146,7 +146,6 @@ impl Executor {
 }
 
 /// Starts a plugin instance for a job, with the plugin's budget.
-#[allow(clippy::result_large_err, reason = "returned once per job, like the handlers' own results")]
 pub(crate) async fn start(
     runtime: &Runtime,
     plugin: &ReadyPlugin,
@@ -187,7 +186,7 @@ pub(crate) fn conclude(
         }
         Err(failure) => Err(FailedJob {
             failure,
-            report: Some(report),
+            report: Some(Box::new(report)),
         }),
     }
 }

@@ -248,8 +248,9 @@ pub enum Retry {
 pub struct FailedJob {
     /// Why.
     pub failure: JobFailure,
-    /// Usage and logs, when a plugin ran.
-    pub report: Option<JobReport>,
+    /// Usage and logs, when a plugin ran (boxed: failures travel through every layer
+    /// and should stay small).
+    pub report: Option<Box<JobReport>>,
 }
 
 /// A job that completed.
