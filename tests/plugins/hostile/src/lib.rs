@@ -39,6 +39,9 @@ struct Input {
     /// In `stderr-flood` mode, panic after printing.
     #[serde(default)]
     then_panic: bool,
+    /// In `sleep` mode, how long to sleep, in milliseconds.
+    #[serde(default)]
+    ms: u64,
 }
 
 fn one() -> u32 {
@@ -249,6 +252,26 @@ impl Ingestion for Hostile {
                 .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
                 queue::progress(50);
                 Ok(IngestBatch::last_page(vec![event("enq", "enqueued")]))
+            }
+            // Sleeps `ms` milliseconds (WASI clocks), reporting progress before and after:
+            // a job that is still running when the daemon times it out or shuts down.
+            "sleep" => {
+                queue::progress(1);
+                std::thread::sleep(std::time::Duration::from_millis(input.ms));
+                queue::progress(100);
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // Attempts up to `count` fail with a retryable error that names no delay (so the
+            // job's own backoff applies); later attempts succeed.
+            "flaky" => {
+                if req.job.attempt <= input.count {
+                    Err(JobError::retryable(format!(
+                        "flaky attempt {}",
+                        req.job.attempt
+                    )))
+                } else {
+                    Ok(IngestBatch::last_page(vec![]))
+                }
             }
             "retry" => Err(JobError::retry_after("upstream hiccup", 1500)),
             "rate-limited" => Err(JobError::rate_limited("slow down", 2000)),
