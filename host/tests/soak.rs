@@ -1,0 +1,204 @@
+//! Soak: thousands of faulty jobs interleaved with good ones through one executor, as
+//! the daemon runs them (in process, several at once). Every good job must complete with
+//! the right output, every faulty one must fail with its own category, and the process's
+//! resident memory must not keep growing once it has warmed up.
+//!
+//! Its own test binary, so no other test's allocations show up in the RSS figures.
+
+#[allow(
+    dead_code,
+    reason = "shared with the `all` test binary; only some helpers are used here"
+)]
+#[path = "all/support.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use drowl_host::jobs::{HostPolicy, PluginSettings};
+use drowl_host::runtime::Budget;
+use futures::StreamExt;
+use serde_json::json;
+
+use support::{component, executor, job};
+
+/// Faulty jobs run.
+const FAULTY: usize = 2_000;
+/// One good job after every this many faulty ones.
+const FAULTY_PER_GOOD: usize = 4;
+/// Jobs in flight at once.
+const CONCURRENCY: usize = 4;
+/// How much RSS may grow between the end of warm-up and the end of the run.
+const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
+
+/// Fast faults: (mode, count, extra input, expected category).
+const FAULTS: &[(&str, u32, &str, &str)] = &[
+    ("panic", 1, "", "trap"),
+    ("grow", 1, "", "memory-limit"),
+    ("recurse", 1, "", "trap"),
+    ("bad-source", 1, "", "invalid-output"),
+    ("bad-payload", 1, "", "invalid-output"),
+    ("leak-secret", 1, "", "plugin-permanent"),
+    ("log-huge", 8, "", "output-limit"),
+    ("huge-output", 2, "", "invalid-output"),
+    ("huge-output", 6, "", "output-limit"),
+    ("handles", 5_000, "", "resource-limit"),
+    ("stderr-flood", 500, "then_panic", "trap"),
+    ("kv-huge", 2, "", "plugin-permanent"),
+    ("abort", 1, "", "trap"),
+    ("exit", 1, "", "trap"),
+];
+
+fn policy() -> HostPolicy {
+    let mut p = HostPolicy {
+        caps: Budget {
+            timeout: Duration::from_secs(20),
+            max_memory_bytes: 32 << 20,
+            max_guest_to_host_bytes: 4 << 20,
+            max_batch_bytes: 1 << 20,
+            max_resource_handles: 1_000,
+            ..Budget::default()
+        },
+        ..HostPolicy::default()
+    };
+    p.plugins.insert(
+        "hostile".into(),
+        PluginSettings {
+            config: [("token".to_owned(), "ghp_SOAKsecret42".to_owned())].into(),
+            grants: vec![],
+        },
+    );
+    p
+}
+
+/// The process's resident set and its high-water mark, in KiB.
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+enum Kind {
+    Good,
+    Fault(usize),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_faulty_jobs_leave_good_ones_and_memory_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor(dir.path(), &[&hostile], policy()).await;
+
+    let total = FAULTY + FAULTY / FAULTY_PER_GOOD;
+    let kinds: Vec<Kind> = (0..total)
+        .scan(0usize, |faults, i| {
+            Some(if i % (FAULTY_PER_GOOD + 1) == FAULTY_PER_GOOD {
+                Kind::Good
+            } else {
+                *faults += 1;
+                Kind::Fault((*faults - 1) % FAULTS.len())
+            })
+        })
+        .collect();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let samples = Arc::new(std::sync::Mutex::new(Vec::<(usize, u64, u64)>::new()));
+    let started = Instant::now();
+    let results: Vec<Result<(), String>> = futures::stream::iter(kinds.into_iter().enumerate())
+        .map(|(i, kind)| {
+            let exec = exec.clone();
+            let done = done.clone();
+            let samples = samples.clone();
+            async move {
+                let outcome = match kind {
+                    Kind::Good => {
+                        let j = json!({ "type": "event_ingestion", "name": "soak", "input": {
+                            "pluginId": "hostile", "mode": "ok", "count": 3, "tag": format!("j{i}-") } });
+                        match exec.execute(&job(&format!("good-{i}"), j), None).await {
+                            Ok(c) if c.output["eventsStored"] == 3
+                                && c.output["eventsReceived"] == 3
+                                && c.output["cursor"] == "1" =>
+                            {
+                                Ok(())
+                            }
+                            Ok(c) => Err(format!("good job {i}: wrong output {}", c.output)),
+                            Err(e) => Err(format!("good job {i} failed: {}", e.failure)),
+                        }
+                    }
+                    Kind::Fault(f) => {
+                        let (mode, count, flag, code) = FAULTS[f];
+                        let mut j = json!({ "type": "event_ingestion", "name": "soak", "input": {
+                            "pluginId": "hostile", "mode": mode, "count": count } });
+                        if !flag.is_empty() {
+                            j["input"][flag] = json!(true);
+                        }
+                        match exec.execute(&job(&format!("bad-{i}"), j), None).await {
+                            Err(e) if e.failure.code() == code => Ok(()),
+                            Err(e) => Err(format!(
+                                "{mode} ({i}): expected {code}, got {}: {}",
+                                e.failure.code(),
+                                e.failure
+                            )),
+                            Ok(c) => Err(format!("{mode} ({i}) completed: {}", c.output)),
+                        }
+                    }
+                };
+                let n = done.fetch_add(1, Ordering::SeqCst) + 1;
+                if n.is_multiple_of(250) || n == total {
+                    let (rss, hwm) = rss_kib();
+                    samples.lock().unwrap().push((n, rss, hwm));
+                }
+                outcome
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+
+    let failures: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let samples = samples.lock().unwrap().clone();
+    println!(
+        "soak: {total} jobs ({FAULTY} faulty) in {elapsed:.1?}, {:.0} jobs/s, concurrency {CONCURRENCY}",
+        total as f64 / elapsed.as_secs_f64()
+    );
+    for (n, rss, hwm) in &samples {
+        println!(
+            "soak: after {n:>5} jobs  VmRSS {:>7.1} MiB  VmHWM {:>7.1} MiB",
+            *rss as f64 / 1024.0,
+            *hwm as f64 / 1024.0
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {total} jobs misbehaved, first ones: {:#?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
+
+    let warm = samples
+        .iter()
+        .find(|(n, _, _)| *n >= 500)
+        .map(|s| s.1)
+        .unwrap();
+    let last = samples.last().unwrap().1;
+    let growth = last.saturating_sub(warm);
+    println!(
+        "soak: RSS after 500 jobs {:.1} MiB, at the end {:.1} MiB, growth {:.1} MiB (limit {} MiB)",
+        warm as f64 / 1024.0,
+        last as f64 / 1024.0,
+        growth as f64 / 1024.0,
+        RSS_GROWTH_LIMIT_KIB / 1024
+    );
+    assert!(
+        growth < RSS_GROWTH_LIMIT_KIB,
+        "resident memory grew by {growth} KiB between job 500 and job {total}"
+    );
+}
