@@ -263,7 +263,7 @@ async fn contract_violations_are_invalid_output() {
 }
 
 /// An executor like `support::executor`, on an engine with `settings`.
-async fn executor_with(
+async fn executor_on_engine(
     dir: &std::path::Path,
     files: &[&std::path::Path],
     policy: HostPolicy,
@@ -539,7 +539,7 @@ async fn fuel_budgets_are_deterministic_and_reported() {
     let hostile = component("hostile-plugin");
     let mut p = policy(20_000, 64 << 20);
     p.caps.fuel = Some(FUEL);
-    let exec = executor_with(
+    let exec = executor_on_engine(
         dir.path(),
         &[&hostile],
         p,
