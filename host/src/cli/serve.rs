@@ -123,6 +123,44 @@ fn parse_type_limits(items: &[String]) -> Result<HashMap<JobType, usize>, String
         .collect()
 }
 
+/// Opens storage and the `jobs` table the mirror writes to.
+///
+/// With the embedded database, storage and mirror must share one SQLite store: a second
+/// store on the same file is a second writer, and SQLite then fails deferred transactions
+/// with `database is locked` (SQLITE_BUSY, without waiting for the busy timeout) whenever
+/// both write at once: at concurrency 2, 3 of 20 no-op jobs failed as
+/// `storage-unavailable`. So the daemon opens the store itself and puts it in place of the
+/// one [`crate::storage::open`] opened for events and key-value state.
+async fn open_storage(
+    config: &crate::storage::StorageConfig,
+    data_dir: &std::path::Path,
+) -> Result<(crate::storage::Storage, Arc<dyn JobLog>), String> {
+    let mut storage = crate::storage::open(config, data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let job_log: Arc<dyn JobLog> = match config.database_url() {
+        Some(url) => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(url)
+                .await
+                .map_err(|e| format!("DATABASE_URL: {e}"))?;
+            Arc::new(PgJobLog(pool))
+        }
+        None => {
+            let db = Arc::new(
+                crate::storage::sqlite::SqliteStore::open(&data_dir.join("drowl.db"))
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            storage.events = db.clone();
+            storage.kv = db.clone();
+            Arc::new(SqliteJobLog(db.write_pool().clone()))
+        }
+    };
+    Ok((storage, job_log))
+}
+
 fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     exit::USAGE
@@ -159,23 +197,9 @@ pub async fn run(args: ServeArgs) -> u8 {
     // the first job.
     let storage_config =
         crate::storage::StorageConfig::from_env().with_migrate_on_start(args.migrate);
-    let storage = match crate::storage::open(&storage_config, &data_dir).await {
+    let (storage, job_log) = match open_storage(&storage_config, &data_dir).await {
         Ok(s) => s,
         Err(e) => return fail(e),
-    };
-    let job_log: Arc<dyn JobLog> = match &storage_config.database_url() {
-        Some(url) => match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(url)
-            .await
-        {
-            Ok(pool) => Arc::new(PgJobLog(pool)),
-            Err(e) => return fail(format!("DATABASE_URL: {e}")),
-        },
-        None => match crate::storage::sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await {
-            Ok(s) => Arc::new(SqliteJobLog(s.write_pool().clone())),
-            Err(e) => return fail(e),
-        },
     };
 
     let runtime = match Runtime::new(&EngineSettings {
@@ -255,7 +279,7 @@ pub async fn run(args: ServeArgs) -> u8 {
     let stats = Arc::new(DaemonStats::default());
     let executor = Executor::new(runtime, storage, registry);
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone());
-    let worker = Worker::new(qconfig, handler).with_observer(Mirror::new(job_log));
+    let worker = Worker::new(qconfig, handler).with_observer(Mirror::new(job_log, stats.clone()));
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,

@@ -1,9 +1,11 @@
 //! The daemon's HTTP surface: health for orchestrators, status for operators.
 //!
 //! - `GET /health`: 200 `{"status":"ok"}` while Redis answers, 503 otherwise.
-//! - `GET /`: version, queue, installed plugins, counts and the jobs running here.
+//! - `GET /`: version, queue, installed plugins, counts and the jobs running here (503
+//!   without counts while Redis does not answer).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -56,20 +58,33 @@ impl IntoResponse for ApiError {
     }
 }
 
-async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    s.queue
-        .get_job_counts()
-        .await
-        .map(|_| Json(json!({ "status": "ok" })))
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")))
+/// How long the status endpoints wait for Redis. Orchestrators give health checks a few
+/// seconds; without a bound, a request during an outage would wait for the client's own
+/// command timeout (10 s) before saying anything.
+const REDIS_ANSWER: Duration = Duration::from_secs(2);
+
+async fn counts(queue: &Queue) -> Result<drowl_bull::JobCounts, String> {
+    match tokio::time::timeout(REDIS_ANSWER, queue.get_job_counts()).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(format!("redis: {e}")),
+        Err(_) => Err(format!(
+            "redis: no answer within {} ms",
+            REDIS_ANSWER.as_millis()
+        )),
+    }
 }
 
-async fn status(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let counts = s
-        .queue
-        .get_job_counts()
+async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    counts(&s.queue)
         .await
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}")))?;
+        .map(|_| Json(json!({ "status": "ok" })))
+        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e))
+}
+
+/// The status page, also while Redis is away (503, without counts): what this process
+/// runs and has done is what an operator most wants to see during an outage.
+async fn status(State(s): State<AppState>) -> Response {
+    let counts = counts(&s.queue).await;
     let active: Vec<_> = s
         .stats
         .active
@@ -78,15 +93,29 @@ async fn status(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Ap
         .values()
         .cloned()
         .collect();
-    Ok(Json(json!({
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let mut body = json!({
         "status": "ok",
         "version": crate::HOST_VERSION,
         "queue": s.queue_name,
         "concurrency": s.concurrency,
         "plugins": s.plugins,
-        "counts": counts,
-        "completed": s.stats.completed.load(std::sync::atomic::Ordering::Relaxed),
-        "failed": s.stats.failed.load(std::sync::atomic::Ordering::Relaxed),
+        "counts": null,
+        "completed": n(&s.stats.completed),
+        "failed": n(&s.stats.failed),
+        "lockLost": n(&s.stats.lock_lost),
+        "released": n(&s.stats.released),
         "activeJobs": active,
-    })))
+    });
+    match counts {
+        Ok(c) => {
+            body["counts"] = json!(c);
+            Json(body).into_response()
+        }
+        Err(e) => {
+            body["status"] = json!("error");
+            body["error"] = json!(e);
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }

@@ -9,6 +9,7 @@
 pub mod mirror;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,14 +41,21 @@ pub struct ActiveEntry {
 }
 
 /// Counters and running jobs, shared with the HTTP status page.
+///
+/// The counters are bumped by [`Mirror`] once Redis has accepted the outcome, not when a
+/// plugin returns: a result refused because the lock was lost must not be counted as done.
 #[derive(Debug, Default)]
 pub struct DaemonStats {
     /// Jobs running now.
     pub active: Mutex<HashMap<String, ActiveEntry>>,
     /// Jobs completed since start.
-    pub completed: std::sync::atomic::AtomicU64,
-    /// Attempts failed since start.
-    pub failed: std::sync::atomic::AtomicU64,
+    pub completed: AtomicU64,
+    /// Attempts failed since start (retried or not).
+    pub failed: AtomicU64,
+    /// Attempts abandoned because the job's lock was lost (another worker may run it).
+    pub lock_lost: AtomicU64,
+    /// Jobs released unfinished to the wait list at shutdown.
+    pub released: AtomicU64,
 }
 
 /// Runs Bull jobs as drowl jobs.
@@ -112,48 +120,38 @@ impl JobHandler for DrowlHandler {
             ),
             None => None,
         };
-        self.stats
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                request.id.clone(),
-                ActiveEntry {
-                    id: request.id.clone(),
-                    job_type: request.job_type.as_str().to_owned(),
-                    name: request.name.clone(),
-                    attempt: request.attempt,
-                    started_at: Utc::now().to_rfc3339(),
-                },
-            );
+        let _listed = Listed::new(
+            &self.stats,
+            ActiveEntry {
+                id: request.id.clone(),
+                job_type: request.job_type.as_str().to_owned(),
+                name: request.name.clone(),
+                attempt: request.attempt,
+                started_at: Utc::now().to_rfc3339(),
+            },
+        );
         // Progress comes from inside the plugin call (a sync host function): forward it
         // through a channel to the async queue update.
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u8>();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<u8>();
         let sink: crate::capabilities::ProgressSink = Arc::new(move |p| {
             let _ = tx.send(p);
         });
         let run = self.executor.execute(&request, Some(sink));
-        tokio::pin!(run);
-        let result = loop {
-            tokio::select! {
-                r = &mut run => break r,
-                Some(p) = rx.recv() => {
-                    if let Err(e) = job.progress(json!(p)).await {
-                        tracing::warn!(job = %request.id, error = %e, "cannot report progress");
-                    }
-                }
-            }
-        };
-        self.stats
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&request.id);
+        let result = forward_progress(&job, &request.id, run, rx).await;
         match result {
             Ok(done) => {
                 if let Some(report) = &done.report {
-                    for f in &report.follow_ups {
-                        let mut opts = JobOptions::new();
+                    for (index, f) in report.follow_ups.iter().enumerate() {
+                        // A deterministic id makes the enqueue idempotent: when this job
+                        // runs again after its result was lost (lock lost, worker killed
+                        // between here and the finish script), Bull ignores the second
+                        // add instead of running every follow-up twice. The add time tells
+                        // apart a later job that reuses this job's custom id.
+                        let mut opts = JobOptions::new().job_id(follow_up_id(
+                            &request.id,
+                            info.timestamp,
+                            index,
+                        ));
                         if let Some(d) = f.delay_ms {
                             opts = opts.delay(d);
                         }
@@ -169,15 +167,9 @@ impl JobHandler for DrowlHandler {
                         }
                     }
                 }
-                self.stats
-                    .completed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 Ok(done.output)
             }
             Err(failed) => {
-                self.stats
-                    .failed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let message = failed.failure.to_string();
                 let code = Some(failed.failure.code().to_owned());
                 let details = failed
@@ -208,10 +200,95 @@ impl JobHandler for DrowlHandler {
     }
 }
 
-/// Writes job states into the `jobs` table.
+/// How long one progress update may wait for Redis. Progress is informative: during an
+/// outage the job's result cannot be recorded either, and waiting the client's whole
+/// command timeout for every update would only delay the attempt's end.
+const PROGRESS_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `run` while forwarding the progress it reports to Bull, in order.
+///
+/// Both run side by side: a progress update waiting on Redis never stalls the plugin
+/// (whose deadline is wall-clock time). When `run` ends, what it reported in its last
+/// instants (often 100 just before returning) is still queued and is sent before the
+/// result, as Bull's own `job.progress()` calls would have been.
+async fn forward_progress<T>(
+    job: &ActiveJob,
+    id: &str,
+    run: impl std::future::Future<Output = T>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<u8>,
+) -> T {
+    let report = |p: u8| async move {
+        match tokio::time::timeout(PROGRESS_WAIT, job.progress(json!(p))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(job = %id, error = %e, "cannot report progress"),
+            Err(_) => tracing::warn!(job = %id, "cannot report progress: redis does not answer"),
+        }
+    };
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    let work = async {
+        let r = run.await;
+        let _ = done_tx.send(());
+        r
+    };
+    let forward = async {
+        loop {
+            tokio::select! {
+                biased;
+                Some(p) = rx.recv() => report(p).await,
+                _ = &mut done_rx => break,
+            }
+        }
+        while let Ok(p) = rx.try_recv() {
+            report(p).await;
+        }
+    };
+    let (result, ()) = tokio::join!(work, forward);
+    result
+}
+
+/// The id of a job's `index`-th follow-up: the same on every run of the same job.
+fn follow_up_id(parent: &str, parent_added_ms: Option<i64>, index: usize) -> String {
+    match parent_added_ms {
+        Some(ts) => format!("{parent}:{ts}:follow-up-{index}"),
+        None => format!("{parent}:follow-up-{index}"),
+    }
+}
+
+/// A job's entry on the status page, removed however the attempt ends: the worker drops
+/// the handler's future on timeout, lock loss and shutdown, so removal after the `await`
+/// alone would leave those jobs listed as running forever.
+struct Listed<'a> {
+    stats: &'a DaemonStats,
+    id: String,
+}
+
+impl<'a> Listed<'a> {
+    fn new(stats: &'a DaemonStats, entry: ActiveEntry) -> Self {
+        let id = entry.id.clone();
+        stats
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), entry);
+        Self { stats, id }
+    }
+}
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        self.stats
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+/// Writes job states into the `jobs` table, and counts outcomes for the status page.
 #[derive(Clone)]
 pub struct Mirror {
     log: Arc<dyn JobLog>,
+    stats: Arc<DaemonStats>,
 }
 
 impl std::fmt::Debug for Mirror {
@@ -221,9 +298,9 @@ impl std::fmt::Debug for Mirror {
 }
 
 impl Mirror {
-    /// A mirror writing to `log`.
-    pub fn new(log: Arc<dyn JobLog>) -> Self {
-        Self { log }
+    /// A mirror writing to `log` and counting into `stats`.
+    pub fn new(log: Arc<dyn JobLog>, stats: Arc<DaemonStats>) -> Self {
+        Self { log, stats }
     }
 
     fn base(job: &JobInfo, status: JobStatus) -> JobUpdate {
@@ -293,6 +370,7 @@ impl JobObserver for Mirror {
     }
 
     async fn on_completed(&self, job: &JobInfo, result: &Value) {
+        self.stats.completed.fetch_add(1, Ordering::Relaxed);
         let mut u = Self::base(job, JobStatus::Completed);
         u.output = Some(result.clone());
         u.completed_at = Some(Utc::now());
@@ -300,6 +378,7 @@ impl JobObserver for Mirror {
     }
 
     async fn on_failed(&self, job: &JobInfo, failure: &FailureInfo) {
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
         let status = match (failure.will_retry, failure.timed_out) {
             (true, _) => JobStatus::Pending,
             (false, true) => JobStatus::Timeout,
@@ -319,7 +398,13 @@ impl JobObserver for Mirror {
         self.write(u).await;
     }
 
+    async fn on_lock_lost(&self, _job: &JobInfo) {
+        // The row stays as it is: the worker that holds the lock now writes the outcome.
+        self.stats.lock_lost.fetch_add(1, Ordering::Relaxed);
+    }
+
     async fn on_released(&self, job: &JobInfo) {
+        self.stats.released.fetch_add(1, Ordering::Relaxed);
         self.write(Self::base(job, JobStatus::Pending)).await;
     }
 }
