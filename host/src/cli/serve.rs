@@ -279,6 +279,17 @@ pub async fn run(args: ServeArgs) -> u8 {
     let stats = Arc::new(DaemonStats::default());
     let executor = Executor::new(runtime, storage, registry);
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone());
+    let queue = Arc::new(queue);
+    // Rows the mirror could not settle itself (a daemon killed between Redis and the
+    // table, a job failed by the stalled check) are caught up from Redis once every
+    // worker has had time to recover and retake a stalled job.
+    let settle_after = qconfig.lock_duration + qconfig.stalled_interval * 2;
+    tokio::spawn(crate::queue::reconcile_loop(
+        queue.clone(),
+        job_log.clone(),
+        qconfig.stalled_interval.max(Duration::from_secs(1)),
+        settle_after,
+    ));
     let worker = Worker::new(qconfig, handler).with_observer(Mirror::new(job_log, stats.clone()));
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
@@ -286,7 +297,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         Err(e) => return fail(format!("cannot listen on {}: {e}", args.listen)),
     };
     let app = crate::http::router(crate::http::AppState {
-        queue: Arc::new(queue),
+        queue,
         stats,
         plugins: plugin_ids.clone(),
         queue_name: args.queue.queue.clone(),

@@ -84,6 +84,20 @@ pub struct MirrorError(String);
 pub trait JobLog: Send + Sync + 'static {
     /// Upserts the job's row.
     async fn record(&self, update: &JobUpdate) -> Result<(), MirrorError>;
+
+    /// Rows this mirror left `running` or `pending` whose last change (start, or failed
+    /// attempt) is older than `before`, oldest first, at most `limit`. Rows that were never
+    /// started here (`started_at` unset, e.g. inserted by drowl's API for a job still in
+    /// the queue) are not included: they are not this mirror's to settle.
+    async fn unsettled(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>, MirrorError>;
+
+    /// Marks a `running` or `pending` row `failed` with `code` and `message`, when the
+    /// queue no longer has the job to say what became of it.
+    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<(), MirrorError>;
 }
 
 /// The `jobs` table in PostgreSQL.
@@ -138,6 +152,39 @@ impl JobLog for PgJobLog {
         .map(|_| ())
         .map_err(|e| MirrorError(e.to_string()))
     }
+
+    async fn unsettled(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>, MirrorError> {
+        sqlx::query_scalar(
+            "SELECT id FROM jobs
+              WHERE status IN ('running', 'pending') AND started_at IS NOT NULL
+                AND COALESCE(retry_last_at, started_at) < $1
+              ORDER BY COALESCE(retry_last_at, started_at) LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.0)
+        .await
+        .map_err(|e| MirrorError(e.to_string()))
+    }
+
+    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<(), MirrorError> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'failed', error_code = $2, error_message = $3,
+                    completed_at = now()
+              WHERE id = $1 AND status IN ('running', 'pending')",
+        )
+        .bind(id)
+        .bind(code)
+        .bind(message)
+        .execute(&self.0)
+        .await
+        .map(|_| ())
+        .map_err(|e| MirrorError(e.to_string()))
+    }
 }
 
 /// The `jobs` table of the embedded SQLite database.
@@ -187,6 +234,41 @@ impl JobLog for SqliteJobLog {
         .bind(&u.backoff)
         .bind(ts(u.retry_last_at))
         .bind(&u.plugin_id)
+        .execute(&self.0)
+        .await
+        .map(|_| ())
+        .map_err(|e| MirrorError(e.to_string()))
+    }
+
+    async fn unsettled(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<String>, MirrorError> {
+        // Timestamps are RFC 3339 text here: compare them as times, not as strings.
+        sqlx::query_scalar(
+            "SELECT id FROM jobs
+              WHERE status IN ('running', 'pending') AND started_at IS NOT NULL
+                AND julianday(COALESCE(retry_last_at, started_at)) < julianday(?1)
+              ORDER BY julianday(COALESCE(retry_last_at, started_at)) LIMIT ?2",
+        )
+        .bind(before.to_rfc3339())
+        .bind(limit)
+        .fetch_all(&self.0)
+        .await
+        .map_err(|e| MirrorError(e.to_string()))
+    }
+
+    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<(), MirrorError> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'failed', error_code = ?2, error_message = ?3,
+                    completed_at = ?4
+              WHERE id = ?1 AND status IN ('running', 'pending')",
+        )
+        .bind(id)
+        .bind(code)
+        .bind(message)
+        .bind(Utc::now().to_rfc3339())
         .execute(&self.0)
         .await
         .map(|_| ())

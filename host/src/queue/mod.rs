@@ -15,14 +15,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use drowl_bull::{
-    ActiveJob, FailureInfo, HandlerError, JobHandler, JobInfo, JobObserver, JobOptions, Queue,
+    ActiveJob, FailureInfo, HandlerError, JobHandler, JobInfo, JobObserver, JobOptions, JobState,
+    Queue,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::jobs::{Executor, JobRequest, JobType, Retry};
-pub use mirror::{JobLog, JobStatus, JobUpdate, PgJobLog, SqliteJobLog};
+pub use mirror::{JobLog, JobStatus, JobUpdate, MirrorError, PgJobLog, SqliteJobLog};
 
 /// A job the daemon is running, for the status page.
 #[derive(Debug, Clone, Serialize)]
@@ -406,6 +407,130 @@ impl JobObserver for Mirror {
     async fn on_released(&self, job: &JobInfo) {
         self.stats.released.fetch_add(1, Ordering::Relaxed);
         self.write(Self::base(job, JobStatus::Pending)).await;
+    }
+}
+
+/// What one [`reconcile`] pass settled.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Rows given Bull's `completed` outcome.
+    pub completed: usize,
+    /// Rows given Bull's `failed` outcome.
+    pub failed: usize,
+    /// Rows whose job Bull no longer has.
+    pub lost: usize,
+}
+
+/// How many rows one pass looks at.
+const RECONCILE_BATCH: i64 = 500;
+
+/// Catches the `jobs` table up with Redis for rows no later move will correct.
+///
+/// The mirror writes after Redis has accepted each move, so a daemon killed between the
+/// two (the finish script ran, the row still says `running`), a job failed by the stalled
+/// check ("stalled more than allowable limit", which no worker's observer sees with the
+/// job's data), or Redis losing its data leaves a row `running` or `pending` for good.
+/// Rows in those states unchanged for longer than `settle_after` (several lock durations,
+/// so a stalled job has been recovered and taken again first) are compared with their
+/// Bull job: a finished job's outcome is written as the worker would have written it; a
+/// job Bull no longer has is marked `failed` with code `lost`; a job still queued or
+/// running is left alone. Every daemon may run this: the writes are idempotent upserts.
+pub async fn reconcile(
+    queue: &Queue,
+    log: &dyn JobLog,
+    settle_after: Duration,
+) -> Result<Reconciled, MirrorError> {
+    let before = Utc::now()
+        - chrono::Duration::from_std(settle_after).unwrap_or_else(|_| chrono::Duration::zero());
+    let mut done = Reconciled::default();
+    for id in log.unsettled(before, RECONCILE_BATCH).await? {
+        let record = match queue.get_job(&id).await {
+            Ok(r) => r,
+            // Redis away: try again on the next pass.
+            Err(e) => {
+                tracing::debug!(job = %id, error = %e, "cannot reconcile the job row now");
+                break;
+            }
+        };
+        let Some(record) = record else {
+            log.mark_lost(
+                &id,
+                "lost",
+                "the job is no longer in the queue and its outcome was never recorded here: \
+                 removed (removeOnComplete/removeOnFail) after a worker died before writing \
+                 it, or lost with Redis's data",
+            )
+            .await?;
+            tracing::warn!(job = %id, "jobs row settled as lost: the queue no longer has the job");
+            done.lost += 1;
+            continue;
+        };
+        let info = JobInfo {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            data: record.data.clone(),
+            opts: record.opts.clone(),
+            attempts_made: record.attempts_made,
+            timestamp: record.timestamp,
+            processed_on: record.processed_on.unwrap_or(0),
+        };
+        let finished_at = record
+            .finished_on
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .or_else(|| Some(Utc::now()));
+        let update = match record.state {
+            JobState::Completed => {
+                let mut u = Mirror::base(&info, JobStatus::Completed);
+                u.output = Some(record.returnvalue.clone().unwrap_or(Value::Null));
+                u.completed_at = finished_at;
+                done.completed += 1;
+                u
+            }
+            JobState::Failed => {
+                let reason = record.failed_reason.clone().unwrap_or_default();
+                let status = if reason.starts_with("Promise timed out after") {
+                    JobStatus::Timeout
+                } else {
+                    JobStatus::Failed
+                };
+                let mut u = Mirror::base(&info, status);
+                let code = reason
+                    .contains("stalled more than")
+                    .then(|| "stalled".to_owned());
+                u.error = Some((reason, code, None));
+                u.completed_at = finished_at;
+                done.failed += 1;
+                u
+            }
+            _ => continue,
+        };
+        log.record(&update).await?;
+        tracing::info!(job = %id, status = update.status.as_str(), "jobs row caught up with the queue");
+    }
+    Ok(done)
+}
+
+/// Runs [`reconcile`] every `period` for as long as the daemon runs.
+pub async fn reconcile_loop(
+    queue: Arc<Queue>,
+    log: Arc<dyn JobLog>,
+    period: Duration,
+    settle_after: Duration,
+) {
+    loop {
+        tokio::time::sleep(period).await;
+        match reconcile(&queue, log.as_ref(), settle_after).await {
+            Ok(r) if r != Reconciled::default() => {
+                tracing::info!(
+                    completed = r.completed,
+                    failed = r.failed,
+                    lost = r.lost,
+                    "jobs table caught up with the queue"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot reconcile the jobs table"),
+        }
     }
 }
 
