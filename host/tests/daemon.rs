@@ -1,0 +1,662 @@
+//! Issue 4 end to end: the REAL `drowl-host serve` binary as the only worker on a queue,
+//! driven by the REAL `bull` npm client (tests/interop/daemon_scenarios.js), with the
+//! hostile test plugin installed; the `jobs` table mirror in a fresh PostgreSQL database;
+//! and fault tests (SIGKILL of one of three daemons during 1,000 jobs, SIGTERM with jobs in
+//! flight). The Redis restart test lives in `daemon_redis.rs`, its own binary, because it
+//! takes the machine's Redis away from every other test.
+//!
+//! Needs Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432, node and the
+//! wasm32-wasip2 target; nothing is faked.
+
+mod daemon_support;
+mod storage_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use daemon_support::*;
+use drowl_bull::{JobState, Queue, QueueConfig};
+use serde_json::{Value, json};
+use sqlx::Row;
+use storage_support::TestDb;
+
+/// Runs one interop scenario against a fresh daemon; checks the status page afterwards.
+async fn interop(name: &str, concurrency: usize) -> Value {
+    let queue = unique_queue(name);
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .concurrency(concurrency)
+        .name(&format!("serve for {name}"))
+        .start();
+    let out = scenario(name, &[], &queue).await;
+    // Whatever the scenario did (timeouts drop the running job), nothing is left listed as
+    // running on the status page, and health is green.
+    let (code, status) = daemon.get("/").await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["activeJobs"], json!([]), "{status}");
+    assert_eq!(status["queue"], json!(queue));
+    assert_eq!(status["plugins"], json!(["hostile", "keywords"]));
+    let (code, health) = daemon.get("/health").await;
+    assert_eq!((code, &health), (200, &json!({"status": "ok"})));
+    drop(daemon);
+    obliterate(&queue).await;
+    out
+}
+
+#[tokio::test]
+async fn complete_with_return_value() {
+    interop("complete", 1).await;
+}
+
+#[tokio::test]
+async fn permanent_failures_and_retry_after() {
+    interop("failures", 1).await;
+}
+
+#[tokio::test]
+async fn retries_with_fixed_backoff() {
+    let out = interop("retries_fixed", 1).await;
+    eprintln!("fixed backoff 400 ms, measured gaps: {}", out["extra"]);
+}
+
+#[tokio::test]
+async fn retries_with_exponential_and_linear_backoff() {
+    let out = interop("retries_exponential", 1).await;
+    eprintln!(
+        "exponential 300 ms and linear 250 ms, measured gaps: {}",
+        out["extra"]
+    );
+}
+
+#[tokio::test]
+async fn delayed_job() {
+    interop("delay", 1).await;
+}
+
+#[tokio::test]
+async fn priority_order() {
+    interop("priority", 1).await;
+}
+
+#[tokio::test]
+async fn custom_job_id_dedupe() {
+    interop("dedupe", 1).await;
+}
+
+#[tokio::test]
+async fn timeout_fails_attempt() {
+    interop("timeout", 1).await;
+}
+
+#[tokio::test]
+async fn remove_on_complete_still_resolves() {
+    interop("remove_on_complete", 2).await;
+}
+
+#[tokio::test]
+async fn repeat_every_without_reenqueueing() {
+    interop("repeat_every", 1).await;
+}
+
+#[tokio::test]
+async fn pause_and_resume() {
+    interop("pause_resume", 1).await;
+}
+
+#[tokio::test]
+async fn progress_reaches_bull() {
+    interop("progress", 1).await;
+}
+
+#[tokio::test]
+async fn follow_up_job_runs_under_a_derived_id() {
+    interop("follow_up", 1).await;
+}
+
+#[tokio::test]
+async fn many_jobs_with_concurrency_and_counts() {
+    let out = interop("many", 8).await;
+    assert_eq!(out["counts"]["completed"], 200, "{out}");
+}
+
+/// A PostgreSQL database with drowl's schema, shared by the daemons of one test.
+async fn pg_pool(db: &TestDb) -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&db.url)
+        .await
+        .expect("connect to the test database")
+}
+
+async fn job_row(pool: &sqlx::PgPool, id: &str) -> BTreeMap<&'static str, Value> {
+    let row = sqlx::query(
+        "SELECT status, type, name, plugin_id, retry_attempt, retry_max_attempts,
+                retry_backoff_strategy, error_message, error_code, output, input,
+                started_at IS NOT NULL AS started, completed_at IS NOT NULL AS completed,
+                retry_last_at IS NOT NULL AS retried, timeout_ms
+           FROM jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| panic!("jobs row {id}: {e}"));
+    let s = |k: &str| {
+        row.get::<Option<String>, _>(k)
+            .map_or(Value::Null, Value::from)
+    };
+    let i = |k: &str| Value::from(row.get::<i32, _>(k));
+    let b = |k: &str| Value::from(row.get::<bool, _>(k));
+    BTreeMap::from([
+        ("status", s("status")),
+        ("type", s("type")),
+        ("name", s("name")),
+        ("plugin_id", s("plugin_id")),
+        ("retry_attempt", i("retry_attempt")),
+        ("retry_max_attempts", i("retry_max_attempts")),
+        ("backoff", s("retry_backoff_strategy")),
+        ("error_message", s("error_message")),
+        ("error_code", s("error_code")),
+        (
+            "output",
+            row.get::<Option<Value>, _>("output").unwrap_or_default(),
+        ),
+        ("input", row.get::<Value, _>("input")),
+        ("started", b("started")),
+        ("completed", b("completed")),
+        ("retried", b("retried")),
+        ("timeout_ms", i("timeout_ms")),
+    ])
+}
+
+/// The `jobs` table follows each job: completed with output, failed after its retries,
+/// timed out, failed at once, completed after a retry; and `enqueue` / `jobs` work on the
+/// same queue.
+#[tokio::test]
+async fn jobs_table_mirror_in_postgres() {
+    let db = TestDb::create().await;
+    let queue = unique_queue("mirror");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .concurrency(2)
+        .arg("--migrate")
+        .env("DATABASE_URL", &db.url)
+        .name("serve with postgres")
+        .start();
+    let out = scenario("mirror", &[], &queue).await;
+    let ids = &out["extra"];
+    let id = |k: &str| {
+        ids[k]
+            .as_str()
+            .map_or_else(|| ids[k].to_string(), str::to_owned)
+    };
+    let pool = pg_pool(&db).await;
+
+    let ok = job_row(&pool, &id("ok")).await;
+    assert_eq!(ok["status"], "completed", "{ok:?}");
+    assert_eq!(ok["type"], "event_ingestion");
+    assert_eq!(ok["name"], "probe-ok");
+    assert_eq!(ok["plugin_id"], "hostile");
+    assert_eq!(ok["retry_attempt"], 0);
+    assert_eq!(ok["retry_max_attempts"], 3);
+    assert_eq!(ok["output"]["eventsStored"], 1, "{ok:?}");
+    assert_eq!(ok["input"]["mode"], "ok");
+    assert_eq!(
+        (&ok["started"], &ok["completed"]),
+        (&json!(true), &json!(true))
+    );
+    assert_eq!(ok["error_message"], Value::Null);
+
+    let flaky = job_row(&pool, &id("flaky")).await;
+    assert_eq!(flaky["status"], "failed", "{flaky:?}");
+    assert_eq!(flaky["retry_attempt"], 2);
+    assert_eq!(flaky["retry_max_attempts"], 2);
+    assert_eq!(
+        flaky["error_message"],
+        "plugin error (Retryable): flaky attempt 2"
+    );
+    assert_eq!(flaky["retried"], true);
+    assert_eq!(flaky["completed"], true);
+
+    let slow = job_row(&pool, &id("slow")).await;
+    assert_eq!(slow["status"], "timeout", "{slow:?}");
+    assert_eq!(slow["retry_attempt"], 1);
+    assert_eq!(slow["timeout_ms"], 300);
+    assert_eq!(
+        slow["error_message"],
+        "Promise timed out after 300 milliseconds"
+    );
+
+    let panics = job_row(&pool, &id("panics")).await;
+    assert_eq!(panics["status"], "failed", "{panics:?}");
+    assert_eq!(panics["retry_attempt"], 1, "a trap is not retried");
+    assert_eq!(panics["retry_max_attempts"], 3);
+    assert_eq!(panics["error_code"], "trap");
+
+    let recovers = job_row(&pool, &id("recovers")).await;
+    assert_eq!(recovers["status"], "completed", "{recovers:?}");
+    assert_eq!(recovers["retry_attempt"], 1);
+    assert_eq!(recovers["backoff"], "linear");
+    assert_eq!(recovers["error_message"], Value::Null);
+
+    // The operator commands, on the same queue: enqueue a job file, watch it complete.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let job_file = dir.path().join("job.json");
+    std::fs::write(
+        &job_file,
+        json!({"type": "event_ingestion", "name": "from-cli",
+               "input": {"pluginId": "hostile", "mode": "ok", "count": 1, "tag": "cli-"}})
+        .to_string(),
+    )
+    .expect("job file");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+            .args(args)
+            .args(["--queue", &queue, "--redis-url", REDIS_URL])
+            .env_remove("REDIS_URL")
+            .env_remove("DROWL_QUEUE")
+            .output()
+            .expect("run drowl-host")
+    };
+    let added = cli(&[
+        "enqueue",
+        "--job",
+        job_file.to_str().expect("utf-8 path"),
+        "--opts",
+        r#"{"attempts":2,"backoff":{"type":"exponential","delay":100}}"#,
+    ]);
+    assert_success("drowl-host enqueue", &added);
+    let added: Value = serde_json::from_slice(&added.stdout).expect("enqueue prints JSON");
+    let cli_id = added["id"].as_str().expect("id").to_owned();
+    let state = eventually(
+        Duration::from_secs(15),
+        "the enqueued job completes",
+        || {
+            let out = cli(&["jobs", &cli_id]);
+            async move {
+                let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+                (v["state"] == "completed").then_some(v)
+            }
+        },
+    )
+    .await;
+    assert_eq!(state["returnvalue"]["eventsStored"], 1, "{state}");
+    let row = job_row(&pool, &cli_id).await;
+    assert_eq!(row["status"], "completed");
+    assert_eq!(row["name"], "from-cli");
+    let counts = cli(&["jobs"]);
+    assert_success("drowl-host jobs", &counts);
+    let counts: Value = serde_json::from_slice(&counts.stdout).expect("jobs prints JSON");
+    assert_eq!(counts["counts"]["completed"], 3, "{counts}");
+    assert_eq!(counts["counts"]["failed"], 3, "{counts}");
+    assert_eq!(counts["counts"]["active"], 0, "{counts}");
+
+    // Events: the ok job's one and the CLI job's one, each stored once.
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("count events");
+    assert_eq!(events, 2);
+    drop(daemon);
+    pool.close().await;
+    obliterate(&queue).await;
+}
+
+/// SIGKILL one of three daemons while 1,000 jobs run: the others recover its jobs (stalled
+/// check), every job completes exactly once (one `completed` event per job, one completed
+/// row), and the events it stored are exactly one per job (idempotent writes).
+#[tokio::test]
+async fn sigkill_one_of_three_daemons_during_1000_jobs() {
+    const JOBS: usize = 1000;
+    let db = TestDb::create().await;
+    let queue = unique_queue("sigkill");
+    let plugins = plugin_dir();
+    // Short locks so recovery takes seconds: serve raises the lock to the plugin deadline
+    // plus half of it (1.5 s here), so the 2 s asked for stands.
+    let serve = |n: usize| {
+        Serve::new(&queue, plugins.path())
+            .concurrency(4)
+            .args(&[
+                "--lock-duration-ms",
+                "2000",
+                "--stalled-interval-ms",
+                "1000",
+                "--timeout-ms",
+                "1000",
+            ])
+            .env("DATABASE_URL", &db.url)
+            .name(&format!("daemon {n}"))
+    };
+    // The first applies the migrations before the others start.
+    let first = serve(1).arg("--migrate").start();
+    let mut victim = serve(2).start();
+    let third = serve(3).start();
+    let pool = pg_pool(&db).await;
+
+    let run_tag = format!("{}-", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let watcher = {
+        let mut cmd = node_command(
+            "daemon_scenarios.js",
+            &["add_and_watch", &JOBS.to_string(), "120000"],
+            &queue,
+        );
+        cmd.env("RUN_TAG", &run_tag);
+        tokio::task::spawn_blocking(move || cmd.output().expect("run node"))
+    };
+
+    // Kill daemon 2 once a quarter of the jobs are done and it is running some.
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(60),
+        "a quarter of the jobs done",
+        || {
+            let pool = pool.clone();
+            async move {
+                let n: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'completed'")
+                        .fetch_one(&pool)
+                        .await
+                        .ok()?;
+                (n >= (JOBS / 4) as i64).then_some(())
+            }
+        },
+    )
+    .await;
+    let (_, status) = victim.get("/").await;
+    let in_flight = status["activeJobs"]
+        .as_array()
+        .map_or(0, std::vec::Vec::len);
+    victim.signal("KILL");
+    assert!(victim.wait_for(Duration::from_secs(5)).is_some());
+    let done_by_victim = status["completed"].as_u64().unwrap_or(0);
+    eprintln!(
+        "killed daemon 2 after {:?}, with {in_flight} jobs running and {done_by_victim} completed",
+        started.elapsed()
+    );
+
+    let out = watcher.await.expect("watcher task");
+    assert_success("add_and_watch", &out);
+    let report = last_json_line(&out);
+    let elapsed = started.elapsed();
+    let ids: Vec<String> = report["extra"]["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), JOBS);
+    let completed = &report["extra"]["completed"];
+    let twice: Vec<&String> = ids
+        .iter()
+        .filter(|id| completed[id.as_str()] != 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "jobs without exactly one completed event: {twice:?}"
+    );
+    assert_eq!(
+        report["extra"]["failed"],
+        json!({}),
+        "no job may fail: {report}"
+    );
+    assert_eq!(report["counts"]["completed"], JOBS, "{report}");
+    assert_eq!(report["counts"]["active"], 0, "{report}");
+
+    // Recovered jobs: the stalled check moved the victim's running jobs back to wait.
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("connect");
+    let mut recovered = 0;
+    for id in &ids {
+        let rec = q.get_job(id).await.expect("get job").expect("job kept");
+        assert_eq!(rec.state, JobState::Completed);
+        assert_eq!(rec.attempts_made, 0, "job {id} failed an attempt");
+        if rec.stalled_counter.unwrap_or(0) > 0 {
+            recovered += 1;
+        }
+    }
+    eprintln!(
+        "{JOBS} jobs on 3 daemons (one SIGKILLed) in {elapsed:?}; {recovered} recovered by the stalled check"
+    );
+    if in_flight > 0 {
+        assert!(
+            recovered > 0,
+            "the victim ran {in_flight} jobs, none was recovered"
+        );
+    }
+
+    // PostgreSQL: one completed row per job, and exactly one event per job. A job the
+    // victim finished in Redis but had not yet mirrored is caught up by the others'
+    // reconciliation (lock + 2 stalled intervals later), hence "eventually".
+    let settled = Instant::now();
+    let rows: Vec<(String, String)> =
+        eventually(Duration::from_secs(20), "every jobs row completed", || {
+            let pool = pool.clone();
+            async move {
+                let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM jobs")
+                    .fetch_all(&pool)
+                    .await
+                    .ok()?;
+                rows.iter().all(|(_, s)| s == "completed").then_some(rows)
+            }
+        })
+        .await;
+    eprintln!(
+        "jobs table settled {:?} after the last completion",
+        settled.elapsed()
+    );
+    assert_eq!(rows.len(), JOBS);
+    let row_ids: BTreeSet<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(row_ids, ids.iter().map(String::as_str).collect());
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT raw_payload->>'id' FROM events ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .expect("events");
+    let expected: BTreeSet<String> = (0..JOBS).map(|i| format!("{run_tag}{i}-p0-e0")).collect();
+    assert_eq!(events.len(), JOBS, "one stored event per job");
+    assert_eq!(events.into_iter().collect::<BTreeSet<_>>(), expected);
+
+    drop((first, third));
+    pool.close().await;
+    obliterate(&queue).await;
+}
+
+/// A job whose worker dies twice is failed by the stalled check ("job stalled more than
+/// allowable limit", Bull's maxStalledCount 1). No worker's observer sees that with the
+/// job's data, so the row the second worker left `running` is settled by reconciliation.
+#[tokio::test]
+async fn a_job_stalled_twice_fails_in_bull_and_in_the_jobs_table() {
+    let db = TestDb::create().await;
+    let queue = unique_queue("stalled-twice");
+    let plugins = plugin_dir();
+    // Deadline 2 s, so the lock is 3 s; the job sleeps 1.8 s and is killed before it ends.
+    let serve = |name: &str| {
+        Serve::new(&queue, plugins.path())
+            .args(&[
+                "--lock-duration-ms",
+                "1000",
+                "--stalled-interval-ms",
+                "1000",
+                "--timeout-ms",
+                "2000",
+            ])
+            .env("DATABASE_URL", &db.url)
+            .name(name)
+    };
+    let take_and_kill = |mut d: Daemon| async move {
+        eventually(Duration::from_secs(20), "the daemon runs the job", || {
+            let d = &d;
+            async move {
+                let (_, s) = d.get("/").await;
+                (s["activeJobs"].as_array().map_or(0, Vec::len) == 1).then_some(())
+            }
+        })
+        .await;
+        d.signal("KILL");
+        assert!(d.wait_for(Duration::from_secs(5)).is_some());
+    };
+    let a = serve("daemon A").arg("--migrate").start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("connect");
+    let id = q
+        .add(
+            "sleep",
+            json!({"type": "event_ingestion", "name": "sleep",
+                   "input": {"pluginId": "hostile", "mode": "sleep", "ms": 1800}}),
+            drowl_bull::JobOptions::new().attempts(3),
+        )
+        .await
+        .expect("add");
+    take_and_kill(a).await;
+    // B recovers it (stalled once) and takes it; it dies too.
+    take_and_kill(serve("daemon B").start()).await;
+    let c = serve("daemon C").start();
+    let rec = eventually(Duration::from_secs(20), "Bull fails the job", || {
+        let (q, id) = (&q, &id);
+        async move {
+            let rec = q.get_job(id.as_str()).await.ok()??;
+            (rec.state == JobState::Failed).then_some(rec)
+        }
+    })
+    .await;
+    assert_eq!(
+        rec.failed_reason.as_deref(),
+        Some("job stalled more than allowable limit")
+    );
+    assert_eq!(rec.stalled_counter, Some(2));
+    assert_eq!(
+        rec.attempts_made, 0,
+        "stalls are not attempts, and are not retried"
+    );
+    let pool = pg_pool(&db).await;
+    let row = eventually(Duration::from_secs(20), "the row settles", || {
+        let (pool, id) = (&pool, &id);
+        async move {
+            let row = job_row(pool, id.as_str()).await;
+            (row["status"] != "running").then_some(row)
+        }
+    })
+    .await;
+    assert_eq!(row["status"], "failed", "{row:?}");
+    assert_eq!(row["error_code"], "stalled");
+    assert_eq!(
+        row["error_message"],
+        "job stalled more than allowable limit"
+    );
+    assert_eq!(row["completed"], true);
+    drop(c);
+    pool.close().await;
+    obliterate(&queue).await;
+}
+
+/// SIGTERM with jobs in flight: the daemon stops taking jobs, lets the short ones finish
+/// within the grace period, releases the long ones at its end (not after a lock expiry:
+/// the lock is 90 s here) so another daemon completes them at once, and exits 0.
+#[tokio::test]
+async fn sigterm_finishes_short_jobs_and_releases_the_rest() {
+    const GRACE_MS: u64 = 1500;
+    let queue = unique_queue("sigterm");
+    let plugins = plugin_dir();
+    let mut a = Serve::new(&queue, plugins.path())
+        .concurrency(4)
+        .args(&["--shutdown-grace-ms", &GRACE_MS.to_string()])
+        .name("daemon A")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("connect");
+    let sleep_job = |ms: u64| {
+        json!({"type": "event_ingestion", "name": format!("sleep-{ms}"),
+               "input": {"pluginId": "hostile", "mode": "sleep", "ms": ms}})
+    };
+    let mut short = Vec::new();
+    let mut long = Vec::new();
+    for _ in 0..2 {
+        short.push(
+            q.add("short", sleep_job(700), Default::default())
+                .await
+                .expect("add"),
+        );
+        long.push(
+            q.add("long", sleep_job(4000), Default::default())
+                .await
+                .expect("add"),
+        );
+    }
+    eventually(Duration::from_secs(10), "A runs all four jobs", || {
+        let a = &a;
+        async move {
+            let (_, s) = a.get("/").await;
+            (s["activeJobs"].as_array().map_or(0, Vec::len) == 4).then_some(())
+        }
+    })
+    .await;
+    let b = Serve::new(&queue, plugins.path())
+        .concurrency(4)
+        .name("daemon B")
+        .start();
+
+    let t0 = now_ms();
+    let signalled = Instant::now();
+    a.signal("TERM");
+    let status = a
+        .wait_for(Duration::from_millis(GRACE_MS + 3000))
+        .unwrap_or_else(|| panic!("A still running {GRACE_MS} ms + 3 s after SIGTERM"));
+    let exited_after = signalled.elapsed();
+    assert!(status.success(), "A exited with {status}:\n{}", a.log());
+    assert!(
+        a.log().contains("released unfinished job"),
+        "A did not release its long jobs:\n{}",
+        a.log()
+    );
+
+    for id in short.iter().chain(&long) {
+        eventually(Duration::from_secs(15), "every job completes", || {
+            let q = &q;
+            async move {
+                let rec = q.get_job(id.as_str()).await.ok()??;
+                (rec.state == JobState::Completed).then_some(())
+            }
+        })
+        .await;
+    }
+    for id in &short {
+        let rec = q.get_job(id.as_str()).await.expect("get").expect("job");
+        let finished = rec.finished_on.expect("finishedOn");
+        assert!(
+            finished < t0 + GRACE_MS as i64,
+            "short job {id} finished {} ms after SIGTERM, past the grace period",
+            finished - t0
+        );
+        assert_eq!(rec.attempts_made, 0);
+    }
+    for id in &long {
+        let rec = q.get_job(id.as_str()).await.expect("get").expect("job");
+        let restarted = rec.processed_on.expect("processedOn") - t0;
+        assert!(
+            restarted >= GRACE_MS as i64 - 100 && restarted < GRACE_MS as i64 + 1000,
+            "long job {id} restarted {restarted} ms after SIGTERM: released at the end of the grace period, taken at once"
+        );
+        assert_eq!(rec.attempts_made, 0, "a release is not a failed attempt");
+        assert_eq!(
+            rec.stalled_counter, None,
+            "released, not recovered as stalled"
+        );
+    }
+    let (_, status_b) = b.get("/").await;
+    assert_eq!(
+        status_b["completed"], 2,
+        "B completed the long jobs: {status_b}"
+    );
+    eprintln!("A exited {exited_after:?} after SIGTERM (grace {GRACE_MS} ms)");
+    drop(b);
+    obliterate(&queue).await;
+}
+
+fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

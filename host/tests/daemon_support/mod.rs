@@ -1,0 +1,549 @@
+//! Helpers for the daemon tests: real `drowl-host serve` processes on the machine's Redis,
+//! the real `bull` npm client (node, in tests/interop), plugin components, Redis restarts.
+//!
+//! Every process a test starts is SIGKILLed when its handle drops, so a failing test leaves
+//! nothing running; a daemon's stderr goes to a file that is printed when a test fails.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of these helpers"
+)]
+
+use std::fs::File;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A queue name no other test (or earlier run) uses.
+pub(crate) fn unique_queue(tag: &str) -> String {
+    format!(
+        "daemon-{tag}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+/// The workspace root.
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The target directory this test binary was built into (`target/debug/deps/<test>`).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// The hostile and keywords components, as `scripts/build-plugins.sh` builds them.
+///
+/// Why not build them here: a `cargo build` inside a test waits for the target directory's
+/// lock, which the `cargo test` running this binary (or another engineer's build) may
+/// hold for minutes. A component older than its sources is refused by name instead.
+pub(crate) fn components() -> Vec<PathBuf> {
+    let built = repo_root().join("target/wasm32-wasip2/release");
+    [
+        ("hostile_plugin", "tests/plugins/hostile/src"),
+        ("keywords_plugin", "plugins/keywords/src"),
+    ]
+    .iter()
+    .map(|(file, src)| {
+        let wasm = built.join(format!("{file}.wasm"));
+        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let built_at = mtime(&wasm).unwrap_or_else(|| {
+            panic!(
+                "{} is missing: run scripts/build-plugins.sh",
+                wasm.display()
+            )
+        });
+        for entry in std::fs::read_dir(repo_root().join(src)).expect("plugin sources") {
+            let path = entry.expect("dir entry").path();
+            assert!(
+                mtime(&path).is_some_and(|m| m <= built_at),
+                "{} is older than {}: run scripts/build-plugins.sh",
+                wasm.display(),
+                path.display()
+            );
+        }
+        wasm
+    })
+    .collect()
+}
+
+/// A plugin directory holding copies of the hostile and keywords components.
+pub(crate) fn plugin_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("plugin dir");
+    for c in components() {
+        let name = c.file_name().expect("component file name");
+        std::fs::copy(&c, dir.path().join(name)).expect("copy component");
+    }
+    dir
+}
+
+/// One wasmtime code cache for every daemon the tests start, so each does not recompile
+/// the components (seconds in a debug build); wasmtime writes it with atomic renames.
+fn shared_cache() -> PathBuf {
+    let dir = target_dir().join("daemon-test-cache");
+    std::fs::create_dir_all(&dir).expect("cache dir");
+    dir
+}
+
+/// How to start one `drowl-host serve`.
+#[derive(Clone, Debug)]
+pub(crate) struct Serve {
+    pub(crate) queue: String,
+    pub(crate) plugins: PathBuf,
+    pub(crate) concurrency: usize,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) name: String,
+    pub(crate) redis_url: String,
+}
+
+impl Serve {
+    /// `serve` on `queue` with the plugins in `plugins`, concurrency 1, embedded storage.
+    pub(crate) fn new(queue: &str, plugins: &Path) -> Self {
+        Self {
+            queue: queue.to_owned(),
+            plugins: plugins.to_path_buf(),
+            concurrency: 1,
+            args: Vec::new(),
+            env: Vec::new(),
+            name: "serve".to_owned(),
+            redis_url: REDIS_URL.to_owned(),
+        }
+    }
+
+    pub(crate) fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    pub(crate) fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    pub(crate) fn args(mut self, a: &[&str]) -> Self {
+        self.args.extend(a.iter().map(|s| (*s).to_owned()));
+        self
+    }
+
+    pub(crate) fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    pub(crate) fn name(mut self, n: &str) -> Self {
+        self.name = n.to_owned();
+        self
+    }
+
+    pub(crate) fn redis(mut self, url: &str) -> Self {
+        self.redis_url = url.to_owned();
+        self
+    }
+
+    /// Starts the process and waits until it serves (its status line is printed).
+    pub(crate) fn start(self) -> Daemon {
+        let dir = tempfile::tempdir().expect("daemon dir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        std::os::unix::fs::symlink(shared_cache(), data.join("cache")).expect("cache link");
+        let log_path = dir.path().join("stderr.log");
+        let log = File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_drowl-host"));
+        cmd.arg("serve")
+            .arg("--plugins")
+            .arg(&self.plugins)
+            .args(["--queue", &self.queue])
+            .args(["--redis-url", &self.redis_url])
+            .args(["--listen", "127.0.0.1:0"])
+            .args(["--concurrency", &self.concurrency.to_string()])
+            .arg("--data-dir")
+            .arg(&data)
+            .args(&self.args)
+            // Only what the tests set: no storage, queue or plugin settings from the caller.
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("DROWL_QUEUE")
+            .env_remove("DROWL_QUEUE_PREFIX")
+            .env_remove("DROWL_PLUGIN_CONFIG")
+            .env_remove("DROWL_CONCURRENCY")
+            .env_remove("DROWL_LISTEN")
+            .env_remove("DROWL_DATA_DIR")
+            .env_remove("DROWL_PLUGIN_DIR")
+            .env(
+                "RUST_LOG",
+                std::env::var("DAEMON_LOG").unwrap_or_else(|_| "warn,drowl_bull=info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log.try_clone().expect("log fd"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("S3_") || k.starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn drowl-host serve");
+        let mut d = Daemon {
+            child,
+            name: self.name,
+            log_path,
+            addr: None,
+            _dir: dir,
+        };
+        d.addr = Some(d.wait_ready(Duration::from_secs(60)));
+        d
+    }
+}
+
+/// A running `drowl-host serve`.
+pub(crate) struct Daemon {
+    child: Child,
+    pub(crate) name: String,
+    log_path: PathBuf,
+    addr: Option<SocketAddr>,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its stderr so far.
+    pub(crate) fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> SocketAddr {
+        let end = Instant::now() + limit;
+        loop {
+            let log = self.log();
+            if let Some(rest) = log.split("status on http://").nth(1) {
+                let addr = rest.split('/').next().unwrap_or_default();
+                return addr
+                    .parse()
+                    .unwrap_or_else(|e| panic!("status address {addr:?}: {e}"));
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited ({status}) before serving:\n{log}", self.name);
+            }
+            assert!(
+                Instant::now() < end,
+                "{} not serving after {limit:?}:\n{log}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Its data directory (the embedded database is `drowl.db` there).
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self._dir.path().join("data")
+    }
+
+    /// The HTTP status server's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr.expect("daemon address")
+    }
+
+    /// GET `path` on the status server: status code and JSON body.
+    pub(crate) async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let url = format!("http://{}{path}", self.addr());
+        let resp = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        (status, body)
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, …).
+    pub(crate) fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{sig} {}", self.pid());
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub(crate) fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let end = Instant::now() + limit;
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() || std::env::var("DAEMON_STDERR").is_ok() {
+            let log = self.log();
+            let tail: String = {
+                let lines: Vec<&str> = log.lines().collect();
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            };
+            eprintln!(
+                "--- {} (pid {}) stderr, last lines:\n{tail}",
+                self.name,
+                self.pid()
+            );
+        }
+    }
+}
+
+/// `tests/interop` with the real bull installed (`npm ci` when missing).
+pub(crate) fn interop_dir() -> PathBuf {
+    static READY: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut ready = READY.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = ready.as_ref() {
+        return d.clone();
+    }
+    let dir = repo_root().join("tests/interop");
+    if !dir.join("node_modules/bull/package.json").exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm ci (is node installed?)");
+        assert!(status.success(), "npm ci in tests/interop failed");
+    }
+    *ready = Some(dir.clone());
+    dir
+}
+
+/// A `node` command in tests/interop with QUEUE and REDIS_URL set.
+pub(crate) fn node_command(script: &str, args: &[&str], queue: &str) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg(script)
+        .args(args)
+        .current_dir(interop_dir())
+        .env("QUEUE", queue)
+        .env("REDIS_URL", REDIS_URL);
+    cmd
+}
+
+/// Runs a daemon scenario to completion (off the async runtime) and returns its output.
+pub(crate) async fn scenario_output(name: &str, args: &[&str], queue: &str) -> Output {
+    let mut cmd = node_command("daemon_scenarios.js", &[&[name], args].concat(), queue);
+    tokio::task::spawn_blocking(move || cmd.output().expect("run node"))
+        .await
+        .expect("node task")
+}
+
+/// Runs a daemon scenario; panics with its output unless it passed; returns its JSON line.
+pub(crate) async fn scenario(name: &str, args: &[&str], queue: &str) -> serde_json::Value {
+    let out = scenario_output(name, args, queue).await;
+    assert_success(&format!("scenario {name}"), &out);
+    last_json_line(&out)
+}
+
+/// The last stdout line, as JSON.
+pub(crate) fn last_json_line(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+pub(crate) fn assert_success(what: &str, out: &Output) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Deletes every key of a test queue (best effort).
+pub(crate) async fn obliterate(queue: &str) {
+    let config = drowl_bull::QueueConfig::new(REDIS_URL).queue_name(queue.to_owned());
+    if let Ok(q) = drowl_bull::Queue::connect(&config).await {
+        let _ = q.obliterate().await;
+        let _ = q.close().await;
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `limit`.
+pub(crate) async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out after {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---- The machine's Redis, restarted by the fault tests ----
+
+pub(crate) fn redis_cli(args: &[&str]) -> Output {
+    Command::new("redis-cli")
+        .args(args)
+        .output()
+        .expect("redis-cli")
+}
+
+pub(crate) fn redis_up() -> bool {
+    redis_cli(&["ping"]).stdout.starts_with(b"PONG")
+}
+
+/// Starts the machine's Redis with the command the machine itself uses.
+pub(crate) fn start_redis() {
+    if redis_up() {
+        return;
+    }
+    let status = Command::new("redis-server")
+        .args([
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ])
+        .status()
+        .expect("redis-server");
+    assert!(status.success(), "redis-server failed to start");
+    let end = Instant::now() + Duration::from_secs(10);
+    while !redis_up() {
+        assert!(Instant::now() < end, "redis did not come back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Stops the machine's Redis without saving: everything in it is lost.
+pub(crate) fn stop_redis() {
+    let _ = redis_cli(&["shutdown", "nosave"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while redis_up() {
+        assert!(Instant::now() < end, "redis did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Held while a test may restart the machine's Redis: an exclusive lock on a file shared by
+/// every test process on the machine (other test binaries and other checkouts use Redis
+/// too), and on drop Redis is started again, so a failing test never leaves it down.
+pub(crate) struct RedisRestartGuard {
+    _lock: File,
+}
+
+impl RedisRestartGuard {
+    pub(crate) fn acquire() -> Self {
+        let path = std::env::temp_dir().join("drowl-redis-restart.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .expect("lock file");
+        file.lock().expect("lock the Redis restart file");
+        Self { _lock: file }
+    }
+}
+
+impl Drop for RedisRestartGuard {
+    fn drop(&mut self) {
+        start_redis();
+    }
+}
+
+/// A Redis of the test's own on a free port, without persistence, killed on drop: for
+/// tests that need to lose Redis's data without touching the machine's Redis.
+pub(crate) struct PrivateRedis {
+    child: Child,
+    pub(crate) port: u16,
+}
+
+impl PrivateRedis {
+    pub(crate) fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        Self {
+            child: Self::spawn(port),
+            port,
+        }
+    }
+
+    fn spawn(port: u16) -> Child {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let end = Instant::now() + Duration::from_secs(10);
+        while !redis_cli(&["-p", &port.to_string(), "ping"])
+            .stdout
+            .starts_with(b"PONG")
+        {
+            assert!(Instant::now() < end, "private redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
+    pub(crate) fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL and start again on the same port: every key is lost.
+    pub(crate) fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port);
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

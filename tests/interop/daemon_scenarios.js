@@ -1,0 +1,423 @@
+'use strict';
+// Interop scenarios for the daemon: the REAL bull client (as drowl's API uses it) against
+// `drowl-host serve`, which host/tests/daemon.rs starts on the same queue with the hostile
+// test plugin installed. Jobs are in drowl's format; the plugin's behaviour is `input.mode`
+// (see tests/plugins/hostile/src/lib.rs).
+//
+// Usage: QUEUE=<name> [REDIS_URL=…] [PREFIX=…] node daemon_scenarios.js <scenario> [args]
+// Exits 0 when every assertion holds and prints one JSON line
+// {scenario, ok, counts, extra}; prints what failed otherwise.
+
+const assert = require('assert');
+const crypto = require('crypto');
+const Queue = require('bull');
+
+const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const QUEUE = process.env.QUEUE;
+const PREFIX = process.env.PREFIX || 'bull';
+// How late a retry or a delayed job may start past its due time: promotion latency, the
+// attempt's own run time in a debug build, and a loaded two-core machine.
+const SLACK_MS = Number(process.env.SLACK_MS || 800);
+
+function sleep(ms) {
+  return new Promise(resolve => setTimeout(resolve, ms));
+}
+
+function within(promise, ms, what) {
+  let timer;
+  const limit = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, limit]).finally(() => clearTimeout(timer));
+}
+
+async function until(check, ms, what) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+function md5(s) {
+  return crypto.createHash('md5').update(s).digest('hex');
+}
+
+// A job in drowl's format for the hostile plugin.
+function probe(mode, extra = {}) {
+  return { type: 'event_ingestion', name: `probe-${mode}`, input: { pluginId: 'hostile', mode, ...extra } };
+}
+
+function uniqueTag() {
+  return crypto.randomBytes(6).toString('hex') + '-';
+}
+
+async function expectCounts(q, expected) {
+  const counts = await q.getJobCounts();
+  for (const [k, v] of Object.entries(expected)) {
+    assert.strictEqual(counts[k], v, `count ${k}: ${JSON.stringify(counts)}`);
+  }
+  return counts;
+}
+
+// The start time of every attempt of a job, read from `processedOn` (set at each
+// activation) while the job runs, until it is finished.
+async function attemptStarts(q, id, ms) {
+  const starts = [];
+  const end = Date.now() + ms;
+  for (;;) {
+    const j = await q.getJob(id);
+    if (j && j.processedOn && starts[starts.length - 1] !== j.processedOn) starts.push(j.processedOn);
+    if (j && j.finishedOn) return { starts, job: j };
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms following the attempts of ${id}`);
+    await sleep(15);
+  }
+}
+
+function gaps(starts) {
+  return starts.slice(1).map((s, i) => s - starts[i]);
+}
+
+// Each gap between attempt starts is at least the backoff and at most the backoff plus
+// slack (the attempt's own run time is in the gap).
+function assertGaps(starts, expected, what) {
+  const got = gaps(starts);
+  assert.strictEqual(got.length, expected.length, `${what}: attempts started at ${JSON.stringify(starts)}`);
+  got.forEach((g, i) => {
+    assert.ok(g >= expected[i], `${what}: retry ${i + 1} after ${g} ms, before its ${expected[i]} ms backoff`);
+    assert.ok(g < expected[i] + SLACK_MS, `${what}: retry ${i + 1} after ${g} ms, backoff ${expected[i]} ms`);
+  });
+  return got;
+}
+
+const scenarios = {
+  // Completion: job.finished() resolves with the daemon's output; Bull's fields agree.
+  async complete(q) {
+    const tag = uniqueTag();
+    const job = await q.add(probe('ok', { count: 2, tag }));
+    const out = await within(job.finished(), 15000, 'finished');
+    assert.strictEqual(out.pluginId, 'hostile');
+    assert.strictEqual(out.eventsReceived, 2);
+    assert.strictEqual(out.eventsStored, 2);
+    assert.strictEqual(out.pages, 1);
+    const j = await q.getJob(job.id);
+    assert.strictEqual(await j.getState(), 'completed');
+    assert.deepStrictEqual(j.returnvalue, out);
+    assert.strictEqual(j.attemptsMade, 0);
+    assert.ok(j.processedOn >= j.timestamp, 'processedOn after timestamp');
+    assert.ok(j.finishedOn >= j.processedOn, 'finishedOn after processedOn');
+    // Named jobs (queue.add(name, data)) run the same way.
+    const named = await q.add('daily-ingest', probe('ok', { count: 0 }));
+    assert.strictEqual((await within(named.finished(), 15000, 'named')).eventsStored, 0);
+    assert.strictEqual((await q.getJob(named.id)).name, 'daily-ingest');
+    return expectCounts(q, { waiting: 0, active: 0, completed: 2, failed: 0, delayed: 0, paused: 0 });
+  },
+
+  // Failures the daemon decides: permanent ones fail at once whatever `attempts` says;
+  // a plugin's retry-after wins over the job's backoff; every reason says what happened.
+  async failures(q) {
+    const cases = [
+      [probe('panic'), { attempts: 3 }, /panicked on purpose/],
+      [{ type: 'event_ingestion', name: 'x', input: { pluginId: 'nope', mode: 'ok' } }, { attempts: 2 },
+        /plugin `nope` is not installed; installed plugins: hostile, keywords/],
+      [{ type: 'eat', name: 'x', input: {} }, { attempts: 2 }, /unknown job type "eat"/],
+      [{ hello: 'not a drowl job' }, { attempts: 2 }, /no string field `type`/],
+      [{ type: 'analytics', name: 'x', input: {} }, { attempts: 2 }, /no handler for analytics jobs/],
+      [probe('unheard-of'), { attempts: 2 }, /unknown mode/],
+    ];
+    for (const [data, opts, reason] of cases) {
+      const job = await q.add(data, opts);
+      await assert.rejects(within(job.finished(), 15000, `failure ${reason}`), reason);
+      const j = await q.getJob(job.id);
+      assert.strictEqual(await j.getState(), 'failed');
+      assert.strictEqual(j.attemptsMade, 1, `${reason}: a permanent failure spends one attempt`);
+      assert.match(j.failedReason, reason);
+    }
+    // Retryable with retry-after 1500 ms: the 100 ms fixed backoff is overridden.
+    const retry = await q.add(probe('retry'), { attempts: 2, backoff: { type: 'fixed', delay: 100 } });
+    const { starts, job } = await attemptStarts(q, retry.id, 15000);
+    await assert.rejects(within(retry.finished(), 5000, 'retry failure'), /upstream hiccup/);
+    assertGaps(starts, [1500], 'retry-after');
+    assert.strictEqual(job.attemptsMade, 2);
+    assert.strictEqual(job.failedReason, 'plugin error (Retryable): upstream hiccup');
+    assert.strictEqual(job.stacktrace.length, 2);
+    return expectCounts(q, { waiting: 0, active: 0, completed: 0, failed: cases.length + 1, delayed: 0 });
+  },
+
+  // Retries with a fixed backoff, then failure: attemptsMade, failedReason, timing.
+  async retries_fixed(q) {
+    const job = await q.add(probe('flaky', { count: 99 }), { attempts: 3, backoff: 400 });
+    const { starts, job: j } = await attemptStarts(q, job.id, 15000);
+    await assert.rejects(within(job.finished(), 5000, 'failure'), /flaky attempt 3/);
+    const measured = assertGaps(starts, [400, 400], 'fixed');
+    assert.strictEqual(await j.getState(), 'failed');
+    assert.strictEqual(j.attemptsMade, 3);
+    assert.strictEqual(j.failedReason, 'plugin error (Retryable): flaky attempt 3');
+    assert.strictEqual(j.stacktrace.length, 3);
+    assert.deepStrictEqual(j.opts.backoff, { type: 'fixed', delay: 400 });
+    await expectCounts(q, { waiting: 0, active: 0, completed: 0, failed: 1, delayed: 0 });
+    return { gapsMs: measured };
+  },
+
+  // Exponential backoff (d, 3d) then success on the third attempt; drowl's linear (d, 2d).
+  async retries_exponential(q) {
+    const job = await q.add(probe('flaky', { count: 2 }), { attempts: 5, backoff: { type: 'exponential', delay: 300 } });
+    const { starts, job: j } = await attemptStarts(q, job.id, 15000);
+    const out = await within(job.finished(), 5000, 'success');
+    assert.strictEqual(out.pluginId, 'hostile');
+    const exponential = assertGaps(starts, [300, 900], 'exponential');
+    assert.strictEqual(await j.getState(), 'completed');
+    assert.strictEqual(j.attemptsMade, 2, 'completion does not count as an attempt');
+    assert.strictEqual(j.failedReason, 'plugin error (Retryable): flaky attempt 2');
+
+    const lin = await q.add(probe('flaky', { count: 99 }), { attempts: 3, backoff: { type: 'linear', delay: 250 } });
+    const l = await attemptStarts(q, lin.id, 15000);
+    await assert.rejects(within(lin.finished(), 5000, 'linear failure'), /flaky attempt 3/);
+    const linear = assertGaps(l.starts, [250, 500], 'linear');
+    assert.strictEqual(l.job.attemptsMade, 3);
+    await expectCounts(q, { completed: 1, failed: 1, active: 0, delayed: 0, waiting: 0 });
+    return { exponentialGapsMs: exponential, linearGapsMs: linear };
+  },
+
+  // A delayed job waits in `delayed` and runs after its delay (the daemon promotes it).
+  async delay(q) {
+    const t0 = Date.now();
+    const job = await q.add(probe('ok', { count: 0 }), { delay: 1500 });
+    assert.strictEqual(await job.getState(), 'delayed');
+    await within(job.finished(), 10000, 'delayed job');
+    const elapsed = Date.now() - t0;
+    assert.ok(elapsed >= 1500, `ran before its delay: ${elapsed}`);
+    const j = await q.getJob(job.id);
+    assert.ok(j.processedOn >= j.timestamp + 1500, 'started before its delay');
+    assert.ok(j.processedOn < j.timestamp + 1500 + SLACK_MS, `promoted ${j.processedOn - j.timestamp - 1500} ms late`);
+    assert.strictEqual(j.delay, 0, 'promotion resets delay to 0');
+    return { lateMs: j.processedOn - j.timestamp - 1500 };
+  },
+
+  // Priority order with concurrency 1: lower first, FIFO within a priority, unprioritized
+  // after. Added while the queue is paused so the order is all the worker's.
+  async priority(q) {
+    await q.pause();
+    const specs = [['none-1'], ['p3', 3], ['p1-a', 1], ['p2', 2], ['p1-b', 1], ['none-2']];
+    const byId = {};
+    const jobs = [];
+    for (const [tag, priority] of specs) {
+      const job = await q.add(probe('sleep', { ms: 30 }), priority ? { priority } : {});
+      byId[job.id] = tag;
+      jobs.push(job);
+    }
+    await expectCounts(q, { paused: specs.length, waiting: 0 });
+    await q.resume();
+    await Promise.all(jobs.map(j => within(j.finished(), 20000, 'priority job')));
+    const done = await Promise.all(jobs.map(j => q.getJob(j.id)));
+    done.sort((a, b) => a.processedOn - b.processedOn);
+    assert.deepStrictEqual(done.map(j => byId[j.id]), ['p1-a', 'p1-b', 'p2', 'p3', 'none-1', 'none-2']);
+  },
+
+  // A custom jobId deduplicates: the second add is a no-op returning the same id, also after
+  // the first has completed.
+  async dedupe(q) {
+    const a = await q.add(probe('ok', { count: 1, tag: uniqueTag() }), { jobId: 'ingest-github-2024-01-02' });
+    const b = await q.add(probe('ok', { count: 3, tag: uniqueTag() }), { jobId: 'ingest-github-2024-01-02' });
+    assert.strictEqual(a.id, 'ingest-github-2024-01-02');
+    assert.strictEqual(b.id, a.id);
+    assert.strictEqual((await within(a.finished(), 15000, 'first')).eventsStored, 1);
+    const c = await q.add(probe('ok', { count: 5, tag: uniqueTag() }), { jobId: 'ingest-github-2024-01-02' });
+    assert.strictEqual((await within(c.finished(), 15000, 'third')).eventsStored, 1, 'the first add ran, once');
+    return expectCounts(q, { completed: 1, waiting: 0, active: 0, delayed: 0 });
+  },
+
+  // opts.timeout fails the attempt with Bull's message, and the plugin stops running.
+  async timeout(q) {
+    const job = await q.add(probe('sleep', { ms: 5000 }), { timeout: 300 });
+    await assert.rejects(
+      within(job.finished(), 10000, 'timeout'),
+      /^Error: Promise timed out after 300 milliseconds$/
+    );
+    const j = await q.getJob(job.id);
+    assert.strictEqual(j.failedReason, 'Promise timed out after 300 milliseconds');
+    assert.strictEqual(j.attemptsMade, 1);
+    assert.ok(j.finishedOn - j.processedOn < 300 + SLACK_MS, `timed out after ${j.finishedOn - j.processedOn} ms`);
+    // With attempts left, a timed-out attempt is retried like any failure.
+    const again = await q.add(probe('sleep', { ms: 5000 }), { timeout: 200, attempts: 2, backoff: 100 });
+    await assert.rejects(within(again.finished(), 10000, 'second timeout'), /Promise timed out after 200 milliseconds/);
+    assert.strictEqual((await q.getJob(again.id)).attemptsMade, 2);
+    return expectCounts(q, { failed: 2, active: 0, waiting: 0, delayed: 0 });
+  },
+
+  // removeOnComplete/removeOnFail: finished() still resolves/rejects (the published event is
+  // its only signal); kept sets are trimmed.
+  async remove_on_complete(q) {
+    // Bull's own finished() misses an event that fires before it has attached its listener
+    // (bull #2504), so the jobs are added while paused and released once finished() waits.
+    await q.pause();
+    const job = await q.add(probe('ok', { count: 0 }), { removeOnComplete: true });
+    const failing = await q.add(probe('panic'), { removeOnFail: true });
+    const done = within(job.finished(), 15000, 'removed job');
+    const rejected = assert.rejects(within(failing.finished(), 15000, 'removed failure'), /panicked on purpose/);
+    await sleep(500);
+    await q.resume();
+    assert.strictEqual((await done).pluginId, 'hostile');
+    await rejected;
+    assert.strictEqual(await q.getJob(job.id), null, 'hash removed');
+    assert.strictEqual(await q.getJob(failing.id), null);
+    await expectCounts(q, { completed: 0, failed: 0, active: 0 });
+    const events = new Set();
+    q.on('global:completed', jobId => events.add(String(jobId)));
+    await q._registerEvent('global:completed');
+    const kept = [];
+    for (let i = 0; i < 5; i++) kept.push(await q.add(probe('ok', { count: 0 }), { removeOnComplete: 2 }));
+    await until(async () => kept.every(j => events.has(String(j.id))), 15000, 'counted completions');
+    const counts = await expectCounts(q, { completed: 2, failed: 0, active: 0 });
+    const remaining = (await q.getCompleted()).map(j => String(j.id)).sort();
+    assert.deepStrictEqual(remaining, kept.slice(3).map(j => String(j.id)).sort());
+    return counts;
+  },
+
+  // Repeat every: the daemon schedules each next run itself, nobody re-enqueues; Bull's ids.
+  async repeat_every(q) {
+    await q.add(probe('ok', { count: 0 }), { repeat: { every: 1000, limit: 3 } });
+    await until(async () => (await q.getCompletedCount()) >= 3, 12000, '3 repeats');
+    await sleep(1500);
+    const done = await q.getCompleted();
+    assert.strictEqual(done.length, 3, 'limit 3 stops the chain');
+    const key = '__default__:::1000';
+    const prefix = 'repeat:' + md5('__default__' + ':' + md5(key)) + ':';
+    for (const j of done) {
+      assert.ok(String(j.id).startsWith(prefix), `repeat id ${j.id}`);
+      assert.strictEqual(Number(String(j.id).slice(prefix.length)) % 1000, 0, 'every aligns to multiples');
+      assert.strictEqual(j.returnvalue.pluginId, 'hostile');
+    }
+    assert.deepStrictEqual(done.map(j => j.opts.repeat.count).sort(), [1, 2, 3]);
+    const repeatables = await q.getRepeatableJobs();
+    assert.strictEqual(repeatables.length, 1);
+    assert.strictEqual(repeatables[0].every, 1000);
+    return expectCounts(q, { completed: 3, active: 0, waiting: 0, delayed: 0, failed: 0 });
+  },
+
+  // Global pause keeps jobs in `paused`; resume lets the daemon take them.
+  async pause_resume(q) {
+    await q.pause();
+    const job = await q.add(probe('ok', { count: 0 }));
+    await sleep(1000);
+    assert.strictEqual(await job.getState(), 'paused');
+    await expectCounts(q, { paused: 1, waiting: 0, active: 0 });
+    await q.resume();
+    assert.strictEqual((await within(job.finished(), 10000, 'resumed job')).pluginId, 'hostile');
+    return expectCounts(q, { paused: 0, waiting: 0, completed: 1 });
+  },
+
+  // Progress reported by the plugin reaches Bull: events and the stored value.
+  async progress(q) {
+    const seen = [];
+    q.on('global:progress', (jobId, progress) => seen.push(progress));
+    await q._registerEvent('global:progress');
+    const job = await q.add(probe('sleep', { ms: 300 }));
+    await within(job.finished(), 10000, 'progress job');
+    await until(async () => seen.length >= 2, 3000, 'progress events');
+    assert.deepStrictEqual(seen, [1, 100]);
+    assert.strictEqual((await q.getJob(job.id)).progress(), 100);
+  },
+
+  // A plugin's follow-up job is enqueued when its job completes, under an id derived from
+  // the parent's, and runs on its own (keyword extraction by the keywords plugin).
+  async follow_up(q) {
+    const parent = await q.add(probe('enqueue'));
+    const out = await within(parent.finished(), 15000, 'parent');
+    assert.strictEqual(out.eventsStored, 1);
+    const p = await q.getJob(parent.id);
+    assert.strictEqual(p.progress(), 50);
+    const childId = `${parent.id}:${p.timestamp}:follow-up-0`;
+    const child = await until(async () => {
+      const c = await q.getJob(childId);
+      return c && c.finishedOn ? c : null;
+    }, 15000, `follow-up ${childId}`);
+    assert.strictEqual(await child.getState(), 'completed', child.failedReason);
+    assert.strictEqual(child.name, 'follow-up');
+    assert.deepStrictEqual(child.data, {
+      type: 'keyword_extraction',
+      name: 'follow-up',
+      input: { keywords: ['Rust'] },
+      parentJobId: String(parent.id),
+    });
+    return expectCounts(q, { completed: 2, failed: 0, waiting: 0, active: 0, delayed: 0 });
+  },
+
+  // Many jobs with concurrency; counts at the end.
+  async many(q) {
+    const n = 200;
+    const jobs = await q.addBulk(Array.from({ length: n }, () => ({ data: probe('ok', { count: 0 }) })));
+    const values = await Promise.all(jobs.map(j => within(j.finished(), 60000, 'bulk')));
+    assert.ok(values.every(v => v.pluginId === 'hostile'));
+    return expectCounts(q, { waiting: 0, active: 0, completed: n, failed: 0, delayed: 0, paused: 0 });
+  },
+
+  // Jobs whose mirror rows host/tests/daemon.rs checks in PostgreSQL.
+  async mirror(q) {
+    const ok = await q.add(probe('ok', { count: 1, tag: uniqueTag() }), { attempts: 3 });
+    const flaky = await q.add(probe('flaky', { count: 99 }), { attempts: 2, backoff: { type: 'fixed', delay: 100 } });
+    const slow = await q.add(probe('sleep', { ms: 5000 }), { timeout: 300 });
+    const panics = await q.add(probe('panic'), { attempts: 3 });
+    const recovers = await q.add(probe('flaky', { count: 1 }), { attempts: 3, backoff: { type: 'linear', delay: 100 } });
+    await within(ok.finished(), 15000, 'ok');
+    await within(recovers.finished(), 15000, 'recovers');
+    for (const j of [flaky, slow, panics]) await assert.rejects(within(j.finished(), 15000, `job ${j.id}`));
+    return { ok: ok.id, flaky: flaky.id, slow: slow.id, panics: panics.id, recovers: recovers.id };
+  },
+
+  // Adds N jobs (argv[3]) with distinct events and counts every completed/failed event per
+  // job until all N have finished, then listens a little longer for duplicates.
+  // Prints per-id event counts for the fault tests.
+  async add_and_watch(q) {
+    const n = Number(process.argv[3] || 1000);
+    const limitMs = Number(process.argv[4] || 120000);
+    const completed = new Map();
+    const failed = new Map();
+    q.on('global:completed', id => completed.set(String(id), (completed.get(String(id)) || 0) + 1));
+    q.on('global:failed', id => failed.set(String(id), (failed.get(String(id)) || 0) + 1));
+    await q._registerEvent('global:completed');
+    await q._registerEvent('global:failed');
+    const run = process.env.RUN_TAG || uniqueTag();
+    const specs = Array.from({ length: n }, (_, i) => ({
+      // One attempt: a job may be recovered after a crash, but no attempt may fail.
+      data: probe('ok', { count: 1, reset: true, tag: `${run}${i}-` }),
+    }));
+    const jobs = [];
+    for (let i = 0; i < n; i += 250) jobs.push(...(await q.addBulk(specs.slice(i, i + 250))));
+    console.error(`added ${jobs.length} jobs`);
+    const ids = jobs.map(j => String(j.id));
+    await until(async () => ids.every(id => completed.has(id) || failed.has(id)), limitMs, 'every job to finish');
+    await sleep(1500);
+    return {
+      ids,
+      completed: Object.fromEntries(completed),
+      failed: Object.fromEntries(failed),
+    };
+  },
+};
+
+async function main() {
+  const name = process.argv[2];
+  if (!QUEUE || !scenarios[name]) {
+    console.error(`usage: QUEUE=<name> node daemon_scenarios.js <${Object.keys(scenarios).join('|')}>`);
+    process.exit(2);
+  }
+  const q = new Queue(QUEUE, REDIS_URL, { prefix: PREFIX });
+  try {
+    await q.isReady();
+    const extra = await scenarios[name](q);
+    console.log(JSON.stringify({ scenario: name, ok: true, counts: await q.getJobCounts(), extra }));
+  } finally {
+    await q.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  err => {
+    console.error(`scenario ${process.argv[2]} failed: ${err && err.stack ? err.stack : err}`);
+    process.exit(1);
+  }
+);
