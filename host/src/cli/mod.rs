@@ -25,7 +25,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run one job through a plugin, as the daemon would, on embedded storage.
+    /// Run one job through a plugin, as the daemon would (embedded storage by default).
     RunPlugin(run_plugin::RunPluginArgs),
     /// Inspect plugins.
     #[command(subcommand)]
