@@ -25,6 +25,13 @@ pub struct EngineSettings {
     /// Directory for wasmtime's compiled-code cache, so restarting the daemon or running
     /// `run-plugin` again does not recompile unchanged plugins. `None` disables it.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Allocate instances from a pool reserved up front instead of mapping and unmapping
+    /// memory, tables and stacks for every job; `None` allocates on demand. On by
+    /// default: `examples/bench_instantiate.rs` measured instantiation about twice as
+    /// fast (p50 about 20 µs against 38 µs) and a whole one-page job about a quarter
+    /// cheaper. If the address space cannot be reserved, the runtime falls back to
+    /// on-demand allocation (see [`crate::runtime::Runtime::new`]).
+    pub pooling: Option<PoolingSettings>,
 }
 
 impl Default for EngineSettings {
@@ -33,7 +40,92 @@ impl Default for EngineSettings {
             fuel: false,
             max_wasm_stack: 512 * 1024,
             cache_dir: None,
+            pooling: Some(PoolingSettings::default()),
         }
+    }
+}
+
+/// Sizes of the pooling instance allocator.
+///
+/// The pool reserves address space (not memory) for `slots` plugin instances when the
+/// engine is built: with the defaults about 1 TiB of the 128 TiB a 64-bit Linux process
+/// has, nearly all of it guard regions that let compiled code skip bounds checks. A slot
+/// is reset before reuse: linear memory back to the component's initial image, tables
+/// cleared, and (with `zero_stacks`) the fiber stack zeroed. Each job holds one slot while it runs, as does loading a plugin;
+/// [`crate::runtime::Runtime`] makes a job wait for a free slot rather than fail when
+/// all are taken. Budgets still apply inside a slot: these are only the ceilings the
+/// pool is built for, and every one of them must be at least the matching operator cap
+/// in [`crate::runtime::Budget`] (see [`PoolingSettings::covers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolingSettings {
+    /// Plugin instances alive at once. Default 128.
+    pub slots: u32,
+    /// Largest linear memory of any instance, in bytes. Default 4 GiB, which covers every
+    /// memory budget a 32-bit plugin can use.
+    pub max_memory_bytes: u64,
+    /// Linear memories per plugin instance. Components built with wit-bindgen have one;
+    /// composed components may have more. Default 2.
+    pub memories_per_instance: u32,
+    /// Tables per plugin instance (wit-component adds one to the plugin's own). Default 8.
+    pub tables_per_instance: u32,
+    /// Core module instances per plugin instance. Default 16, as `Budget::max_instances`.
+    pub core_instances_per_instance: u32,
+    /// Elements per table. Default 100,000, as `Budget::max_table_elements`.
+    pub max_table_elements: usize,
+    /// Bytes at the start of each linear memory reset with `memset` and kept resident
+    /// when a slot is released, instead of returned to the kernel. Default 0: a Rust
+    /// plugin's hot pages (its shadow stack) sit around its first MiB, so keeping the
+    /// first bytes resident only added a `memset` per job (measured slower at 1 MiB).
+    pub keep_resident_bytes: usize,
+    /// Zero a fiber stack when its job releases it. WebAssembly cannot read native
+    /// stacks, so this is defence in depth (host frames of one job never linger for the
+    /// next), at the price of clearing the stack on every call. Default on.
+    pub zero_stacks: bool,
+}
+
+impl Default for PoolingSettings {
+    fn default() -> Self {
+        Self {
+            slots: 128,
+            max_memory_bytes: 4 << 30,
+            memories_per_instance: 2,
+            tables_per_instance: 8,
+            core_instances_per_instance: 16,
+            max_table_elements: 100_000,
+            keep_resident_bytes: 0,
+            zero_stacks: true,
+        }
+    }
+}
+
+impl PoolingSettings {
+    /// Whether a pool of this size can hold every instance `budget` allows, so the
+    /// budget, not the pool, is what stops a plugin.
+    pub fn covers(&self, budget: &crate::runtime::Budget) -> bool {
+        self.max_memory_bytes >= budget.max_memory_bytes
+            && self.max_table_elements >= budget.max_table_elements
+    }
+
+    fn config(&self) -> wasmtime::PoolingAllocationConfig {
+        let slots = self.slots.max(1);
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(self.core_instances_per_instance))
+            .max_core_instances_per_component(self.core_instances_per_instance)
+            .total_memories(slots.saturating_mul(self.memories_per_instance))
+            .max_memories_per_component(self.memories_per_instance)
+            .total_tables(slots.saturating_mul(self.tables_per_instance))
+            .max_tables_per_component(self.tables_per_instance)
+            .max_tables_per_module(self.tables_per_instance)
+            .table_elements(self.max_table_elements)
+            .total_stacks(slots)
+            .max_memory_size(
+                usize::try_from(self.max_memory_bytes.min(4 << 30)).unwrap_or(usize::MAX),
+            )
+            .linear_memory_keep_resident(self.keep_resident_bytes)
+            .table_keep_resident(64 << 10)
+            .async_stack_keep_resident(64 << 10);
+        pool
     }
 }
 
@@ -55,6 +147,11 @@ pub fn build(settings: &EngineSettings) -> Result<Engine, EngineError> {
         .max_wasm_stack(settings.max_wasm_stack)
         // Leave room for host functions above the guest's stack budget.
         .async_stack_size(settings.max_wasm_stack + 1024 * 1024);
+    if let Some(pool) = &settings.pooling {
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool.config()));
+        // A pooled stack is reused by the next job: clear what this one left on it.
+        config.async_stack_zeroing(pool.zero_stacks);
+    }
     if let Some(dir) = &settings.cache_dir {
         let mut cache_config = wasmtime::CacheConfig::new();
         cache_config.with_directory(dir.clone());
@@ -78,5 +175,26 @@ fn spawn_ticker(weak: wasmtime::EngineWeak) {
         });
     if let Err(e) = spawned {
         tracing::error!(error = %e, "cannot start the epoch ticker; deadlines will not fire");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Budget;
+
+    #[test]
+    fn the_default_pool_covers_every_budget_an_operator_can_set() {
+        let pool = PoolingSettings::default();
+        assert!(pool.covers(&Budget::default()));
+        // `--max-memory` can ask for all of a 32-bit memory.
+        assert!(pool.covers(&Budget {
+            max_memory_bytes: 4 << 30,
+            ..Budget::default()
+        }));
+        assert!(!pool.covers(&Budget {
+            max_table_elements: 1_000_000,
+            ..Budget::default()
+        }));
     }
 }

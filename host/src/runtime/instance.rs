@@ -88,6 +88,9 @@ enum RoleInstance {
 /// A live instance for one job. Dropping it frees everything the job allocated.
 pub struct PluginInstance {
     store: Store<PluginState>,
+    /// The pool slot this instance occupies, released when it is dropped (after the
+    /// store, so the slot is free by the time another job gets the permit).
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
     role: RoleInstance,
     started: Instant,
     deadline: Instant,
@@ -104,7 +107,8 @@ impl std::fmt::Debug for PluginInstance {
 }
 
 impl PluginInstance {
-    /// Creates a store with the job's budgets and instantiates the plugin in it.
+    /// Creates a store with the job's budgets and instantiates the plugin in it; `slot`
+    /// is the pool slot it may use, if the engine pools instances.
     pub(crate) async fn start(
         engine: &Engine,
         pre: &RolePre,
@@ -112,6 +116,7 @@ impl PluginInstance {
         job_id: &str,
         budget: &Budget,
         progress: Option<ProgressSink>,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<Self, CallError> {
         let started = Instant::now();
         let deadline = started + budget.timeout;
@@ -154,6 +159,7 @@ impl PluginInstance {
         let role = role.map_err(|e| classify(store.data(), e, budget))?;
         Ok(Self {
             store,
+            _slot: slot,
             role,
             started,
             deadline,

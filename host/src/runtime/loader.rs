@@ -217,6 +217,7 @@ pub(crate) async fn load(
     bytes: &[u8],
     name: &str,
     describe_env: Arc<crate::capabilities::PluginEnv>,
+    slots: Option<&Arc<tokio::sync::Semaphore>>,
 ) -> Result<LoadedPlugin, LoadError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm(name.to_owned()));
@@ -321,6 +322,10 @@ pub(crate) async fn load(
         timeout: std::time::Duration::from_secs(5),
         ..super::Budget::default()
     };
+    let slot = match slots {
+        Some(s) => s.clone().acquire_owned().await.ok(),
+        None => None,
+    };
     let mut instance = super::instance::PluginInstance::start(
         engine,
         &role_pre,
@@ -328,6 +333,7 @@ pub(crate) async fn load(
         "describe",
         &budget,
         None,
+        slot,
     )
     .await
     .map_err(|e| LoadError::Describe {

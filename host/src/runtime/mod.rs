@@ -83,6 +83,9 @@ pub enum RuntimeError {
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<PluginState>>,
+    /// With the pooling allocator, one permit per pool slot: a job waits for a slot
+    /// instead of failing to instantiate when every slot is taken.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -93,8 +96,24 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// Builds the engine and links WASI (nothing granted) and the drowl imports once.
+    ///
+    /// When the pooling allocator's address space cannot be reserved (a `ulimit -v`, a
+    /// 32-bit host), the engine is built with on-demand allocation instead and a warning
+    /// logged: slower instantiation, same sandbox.
     pub fn new(settings: &EngineSettings) -> Result<Self, RuntimeError> {
-        let engine = engine::build(settings)?;
+        let mut pooling = settings.pooling;
+        let engine = match engine::build(settings) {
+            Ok(engine) => engine,
+            Err(e) if pooling.is_some() => {
+                tracing::warn!(error = %e, "cannot reserve the instance pool; allocating instances on demand");
+                pooling = None;
+                engine::build(&EngineSettings {
+                    pooling: None,
+                    ..settings.clone()
+                })?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
@@ -103,7 +122,18 @@ impl Runtime {
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            slots: pooling.map(|p| Arc::new(tokio::sync::Semaphore::new(p.slots.max(1) as usize))),
         })
+    }
+
+    /// Waits for a pool slot when the engine pools instances. The wait does not count
+    /// against the job's deadline, which starts once the instance is being created.
+    async fn slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        match &self.slots {
+            // The semaphore is never closed, so acquiring only waits.
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        }
     }
 
     /// The engine.
@@ -131,7 +161,15 @@ impl Runtime {
     pub async fn load_bytes(&self, bytes: &[u8], name: &str) -> Result<LoadedPlugin, LoadError> {
         let engine = self.engine.clone();
         let linker = self.linker.clone();
-        loader::load(&engine, &linker, bytes, name, describe_env()).await
+        loader::load(
+            &engine,
+            &linker,
+            bytes,
+            name,
+            describe_env(),
+            self.slots.as_ref(),
+        )
+        .await
     }
 
     /// Starts a job: a fresh store with `budget`, the plugin instantiated from its
@@ -144,7 +182,17 @@ impl Runtime {
         budget: &Budget,
         progress: Option<crate::capabilities::ProgressSink>,
     ) -> Result<PluginInstance, CallError> {
-        PluginInstance::start(&self.engine, &plugin.pre, env, job_id, budget, progress).await
+        let slot = self.slot().await;
+        PluginInstance::start(
+            &self.engine,
+            &plugin.pre,
+            env,
+            job_id,
+            budget,
+            progress,
+            slot,
+        )
+        .await
     }
 }
 
