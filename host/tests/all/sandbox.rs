@@ -992,3 +992,47 @@ async fn invalid_utf8_from_a_plugin_is_a_trap_not_a_panic() {
         assert_eq!(ok.output["eventsStored"], 3, "{name}");
     }
 }
+
+/// With the pooling allocator, more concurrent jobs than pool slots wait for a slot
+/// instead of failing to instantiate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_wait_for_a_pool_slot_instead_of_failing() {
+    use drowl_host::runtime::engine::PoolingSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor_on_engine(
+        dir.path(),
+        &[&hostile],
+        policy(10_000, 64 << 20),
+        EngineSettings {
+            pooling: Some(PoolingSettings {
+                slots: 2,
+                ..PoolingSettings::default()
+            }),
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let jobs: Vec<_> = (0..6)
+        .map(|i| {
+            let exec = exec.clone();
+            tokio::spawn(async move {
+                let mut j = probe("sleep");
+                j["input"]["ms"] = json!(200);
+                j["input"]["tag"] = json!(format!("slot-{i}"));
+                exec.execute(&job(&format!("slot-{i}"), j), None).await
+            })
+        })
+        .collect();
+    for j in jobs {
+        let done = j.await.unwrap();
+        assert!(done.is_ok(), "{:?}", done.unwrap_err().failure);
+    }
+    // Two at a time, 200 ms each: three rounds.
+    assert!(
+        started.elapsed() >= Duration::from_millis(580),
+        "{:?}",
+        started.elapsed()
+    );
+}
