@@ -82,7 +82,7 @@ pub async fn run(args: EnqueueArgs) -> u8 {
         Err(e) => {
             eprintln!(
                 "error: cannot reach the queue at {}: {e}",
-                args.queue.redis_url
+                args.queue.redacted_url()
             );
             return exit::USAGE;
         }

@@ -24,7 +24,7 @@ pub async fn run(args: JobsArgs) -> u8 {
         Err(e) => {
             eprintln!(
                 "error: cannot reach the queue at {}: {e}",
-                args.queue.redis_url
+                args.queue.redacted_url()
             );
             return exit::USAGE;
         }

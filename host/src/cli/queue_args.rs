@@ -24,4 +24,47 @@ impl QueueArgs {
             .queue_name(self.queue.clone())
             .prefix(self.prefix.clone())
     }
+
+    /// The Redis URL for messages and logs: `REDIS_URL` often carries the password
+    /// (`redis://:secret@host:6379`), which must not end up in a log line.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.redis_url)
+    }
+}
+
+/// `url` with its password replaced by `***` (unparseable URLs are replaced whole, as
+/// they may hold a secret in a place the parser did not recognise).
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                // Cannot fail for URLs that have a password (they have a host).
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparseable REDIS_URL)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact_url("redis://:s3cret@cache.internal:6380/2"),
+            "redis://:***@cache.internal:6380/2"
+        );
+        assert_eq!(
+            redact_url("rediss://worker:s3cret@cache.internal"),
+            "rediss://worker:***@cache.internal"
+        );
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert!(!redact_url("redis//:s3cret@x").contains("s3cret"));
+    }
 }

@@ -161,6 +161,26 @@ async fn open_storage(
     Ok((storage, job_log))
 }
 
+/// Connects to the queue, saying so every few seconds while Redis does not answer.
+///
+/// The client keeps retrying the first connection (a daemon started before Redis waits
+/// for it instead of crash-looping), which without a word would look like a hang.
+async fn connect_queue(config: &drowl_bull::QueueConfig, shown_url: &str) -> Result<Queue, String> {
+    let started = std::time::Instant::now();
+    let connect = Queue::connect(config);
+    tokio::pin!(connect);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), &mut connect).await {
+            Ok(r) => return r.map_err(|e| format!("cannot reach the queue at {shown_url}: {e}")),
+            Err(_) => tracing::warn!(
+                redis = %shown_url,
+                waited_s = started.elapsed().as_secs(),
+                "waiting for Redis"
+            ),
+        }
+    }
+}
+
 fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     exit::USAGE
@@ -258,23 +278,14 @@ pub async fn run(args: ServeArgs) -> u8 {
     }
     qconfig = qconfig.lock_duration(lock.max(min_lock));
 
-    let queue = match Queue::connect(&qconfig).await {
+    let shown_url = args.queue.redacted_url();
+    let queue = match connect_queue(&qconfig, &shown_url).await {
         Ok(q) => q,
-        Err(e) => {
-            return fail(format!(
-                "cannot reach the queue at {}: {e}",
-                args.queue.redis_url
-            ));
-        }
+        Err(e) => return fail(e),
     };
-    let follow_up_queue = match Queue::connect(&qconfig).await {
+    let follow_up_queue = match connect_queue(&qconfig, &shown_url).await {
         Ok(q) => q,
-        Err(e) => {
-            return fail(format!(
-                "cannot reach the queue at {}: {e}",
-                args.queue.redis_url
-            ));
-        }
+        Err(e) => return fail(e),
     };
     let stats = Arc::new(DaemonStats::default());
     let executor = Executor::new(runtime, storage, registry);
