@@ -342,7 +342,8 @@ pub async fn run(args: ServeArgs) -> u8 {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on the first SIGTERM or SIGINT.
+async fn signalled() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {
@@ -355,5 +356,19 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {},
         () = term => {},
     }
+}
+
+/// Resolves on the first SIGTERM or SIGINT; a second one ends the process at once.
+///
+/// Why a second signal exits: an operator who presses Ctrl-C again does not want to wait
+/// out the grace period. Jobs still running keep their locks until the locks expire; the
+/// stalled check of the other workers then requeues them, as after a crash.
+async fn shutdown_signal() {
+    signalled().await;
     tracing::info!("shutting down: no new jobs; running jobs get the grace period");
+    tokio::spawn(async {
+        signalled().await;
+        eprintln!("drowl-host: second signal, exiting without waiting for running jobs");
+        std::process::exit(130);
+    });
 }

@@ -380,7 +380,11 @@ impl JobObserver for Mirror {
 
     async fn on_failed(&self, job: &JobInfo, failure: &FailureInfo) {
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
-        let status = match (failure.will_retry, failure.timed_out) {
+        // Out of time either way: Bull's `opts.timeout`, or the plugin's own deadline
+        // (`--timeout-ms`, the manifest's request), which the executor reports as code
+        // `timeout`.
+        let timed_out = failure.timed_out || failure.code.as_deref() == Some("timeout");
+        let status = match (failure.will_retry, timed_out) {
             (true, _) => JobStatus::Pending,
             (false, true) => JobStatus::Timeout,
             (false, false) => JobStatus::Failed,
