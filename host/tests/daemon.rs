@@ -178,7 +178,7 @@ async fn jobs_table_mirror_in_postgres() {
     let plugins = plugin_dir();
     let daemon = Serve::new(&queue, plugins.path())
         .concurrency(2)
-        .arg("--migrate")
+        .args(&["--migrate", "--timeout-ms", "2000"])
         .env("DATABASE_URL", &db.url)
         .name("serve with postgres")
         .start();
@@ -231,6 +231,12 @@ async fn jobs_table_mirror_in_postgres() {
     assert_eq!(panics["retry_attempt"], 1, "a trap is not retried");
     assert_eq!(panics["retry_max_attempts"], 3);
     assert_eq!(panics["error_code"], "trap");
+
+    // The plugin's own deadline (--timeout-ms 2000) is a timeout too, retried like any.
+    let overran = job_row(&pool, &id("overran")).await;
+    assert_eq!(overran["status"], "timeout", "{overran:?}");
+    assert_eq!(overran["error_code"], "timeout");
+    assert_eq!(overran["retry_attempt"], 2);
 
     let recovers = job_row(&pool, &id("recovers")).await;
     assert_eq!(recovers["status"], "completed", "{recovers:?}");
@@ -287,7 +293,7 @@ async fn jobs_table_mirror_in_postgres() {
     assert_success("drowl-host jobs", &counts);
     let counts: Value = serde_json::from_slice(&counts.stdout).expect("jobs prints JSON");
     assert_eq!(counts["counts"]["completed"], 3, "{counts}");
-    assert_eq!(counts["counts"]["failed"], 3, "{counts}");
+    assert_eq!(counts["counts"]["failed"], 4, "{counts}");
     assert_eq!(counts["counts"]["active"], 0, "{counts}");
 
     // Events: the ok job's one and the CLI job's one, each stored once.

@@ -361,10 +361,13 @@ const scenarios = {
     const slow = await q.add(probe('sleep', { ms: 5000 }), { timeout: 300 });
     const panics = await q.add(probe('panic'), { attempts: 3 });
     const recovers = await q.add(probe('flaky', { count: 1 }), { attempts: 3, backoff: { type: 'linear', delay: 100 } });
+    // Past the daemon's plugin deadline (the test starts it with --timeout-ms 2000).
+    const overran = await q.add(probe('sleep', { ms: 4000 }), { attempts: 2 });
     await within(ok.finished(), 15000, 'ok');
     await within(recovers.finished(), 15000, 'recovers');
     for (const j of [flaky, slow, panics]) await assert.rejects(within(j.finished(), 15000, `job ${j.id}`));
-    return { ok: ok.id, flaky: flaky.id, slow: slow.id, panics: panics.id, recovers: recovers.id };
+    await assert.rejects(within(overran.finished(), 15000, 'overran'), /deadline|time/i);
+    return { ok: ok.id, flaky: flaky.id, slow: slow.id, panics: panics.id, recovers: recovers.id, overran: overran.id };
   },
 
   // Adds N jobs (argv[3]) with distinct events and counts every completed/failed event per
