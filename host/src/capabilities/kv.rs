@@ -37,10 +37,11 @@ impl wit::Host for PluginState {
             return Ok(Err(e));
         }
         let kv = self.env.kv.clone();
-        Ok(kv
-            .get(self.env.kv_namespace(), &key)
-            .await
-            .map_err(storage_err))
+        Ok(
+            super::guarded("kv.get", kv.get(self.env.kv_namespace(), &key))
+                .await?
+                .map_err(storage_err),
+        )
     }
 
     async fn set(
@@ -57,10 +58,11 @@ impl wit::Host for PluginState {
             )));
         }
         let kv = self.env.kv.clone();
-        Ok(kv
-            .set(self.env.kv_namespace(), &key, &value)
-            .await
-            .map_err(storage_err))
+        Ok(
+            super::guarded("kv.set", kv.set(self.env.kv_namespace(), &key, &value))
+                .await?
+                .map_err(storage_err),
+        )
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), wit::KvError>> {
@@ -68,10 +70,11 @@ impl wit::Host for PluginState {
             return Ok(Err(e));
         }
         let kv = self.env.kv.clone();
-        Ok(kv
-            .delete(self.env.kv_namespace(), &key)
-            .await
-            .map_err(storage_err))
+        Ok(
+            super::guarded("kv.delete", kv.delete(self.env.kv_namespace(), &key))
+                .await?
+                .map_err(storage_err),
+        )
     }
 
     async fn list_keys(
@@ -85,9 +88,11 @@ impl wit::Host for PluginState {
             )));
         }
         let kv = self.env.kv.clone();
-        Ok(kv
-            .list_keys(self.env.kv_namespace(), &prefix, limit.min(MAX_LIST))
-            .await
-            .map_err(storage_err))
+        Ok(super::guarded(
+            "kv.list-keys",
+            kv.list_keys(self.env.kv_namespace(), &prefix, limit.min(MAX_LIST)),
+        )
+        .await?
+        .map_err(storage_err))
     }
 }

@@ -186,6 +186,42 @@ impl JobScope {
 /// Sorted map used for config values.
 pub type ConfigMap = BTreeMap<String, String>;
 
+/// The host itself failed while serving a plugin's call: a storage or network backend
+/// panicked. The calling job ends as a trap whose message says it was drowl-host's fault.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "drowl-host failed in {call} (a host bug, not the plugin's; retrying the job may work): {message}"
+)]
+pub struct HostFault {
+    /// The import being served, e.g. `kv.get`.
+    pub call: &'static str,
+    /// The panic message.
+    pub message: String,
+}
+
+/// Runs the backend part of a host function so that a panic in it ends only the calling
+/// job. Without this the panic unwinds through wasmtime into whatever awaits the job and
+/// takes that task (in the daemon, a worker slot and the job's lock renewal) down with it.
+/// Asserting unwind safety is sound because a trapped job's store is dropped, never used
+/// again.
+pub(crate) async fn guarded<F: std::future::Future>(
+    call: &'static str,
+    f: F,
+) -> wasmtime::Result<F::Output> {
+    use futures::FutureExt as _;
+    std::panic::AssertUnwindSafe(f)
+        .catch_unwind()
+        .await
+        .map_err(|payload| {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panicked".to_owned());
+            wasmtime::Error::new(HostFault { call, message })
+        })
+}
+
 /// Adds every drowl import to `linker`, implemented on [`crate::runtime::PluginState`].
 pub fn add_to_linker(
     linker: &mut wasmtime::component::Linker<crate::runtime::PluginState>,

@@ -38,7 +38,7 @@ impl wit::Host for PluginState {
         };
         let len = data.len() as u64;
         let objects = self.env.objects.clone();
-        match objects.put(&key, data.into(), &content_type).await {
+        match super::guarded("objects.put", objects.put(&key, data.into(), &content_type)).await? {
             Ok(()) => {
                 self.job.usage.objects_written += 1;
                 self.job.usage.object_bytes_written += len;
@@ -57,9 +57,8 @@ impl wit::Host for PluginState {
             Err(e) => return Ok(Err(wit::ObjectError::InvalidKey(e.to_string()))),
         };
         let objects = self.env.objects.clone();
-        Ok(objects
-            .get(&key)
-            .await
+        Ok(super::guarded("objects.get", objects.get(&key))
+            .await?
             .map(|o| o.map(|b| b.to_vec()))
             .map_err(storage_err))
     }

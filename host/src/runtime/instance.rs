@@ -320,6 +320,9 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
     {
         return CallError::ResourceLimit(budget.max_resource_handles);
     }
+    if let Some(fault) = e.downcast_ref::<crate::capabilities::HostFault>() {
+        return CallError::Trap(state.env.redactor.clean(&fault.to_string()));
+    }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return CallError::Trap(format!(
             "the plugin called exit({}) instead of returning; return a job-error from the export (std::process::exit ends the whole instance)",

@@ -21,7 +21,9 @@ impl wit::Host for PluginState {
             body: req.body,
             timeout_ms: req.timeout_ms,
         };
-        let result = client.send(&job, out, Some(deadline)).await;
+        let result =
+            crate::capabilities::guarded("http.send", client.send(&job, out, Some(deadline)))
+                .await?;
         Ok(match result {
             Ok(r) => Ok(wit::Response {
                 status: r.status,
