@@ -1036,3 +1036,57 @@ async fn jobs_wait_for_a_pool_slot_instead_of_failing() {
         started.elapsed()
     );
 }
+
+/// A key-value backend that panics when a plugin (not the host) uses it.
+struct PanickingKv(std::sync::Arc<dyn drowl_host::storage::KvStore>);
+
+#[async_trait::async_trait]
+impl drowl_host::storage::KvStore for PanickingKv {
+    async fn get(&self, ns: &str, key: &str) -> drowl_host::storage::Result<Option<Vec<u8>>> {
+        assert!(
+            ns.starts_with("drowl-host/"),
+            "backend bug on purpose: get {ns}/{key}"
+        );
+        self.0.get(ns, key).await
+    }
+    async fn set(&self, ns: &str, key: &str, value: &[u8]) -> drowl_host::storage::Result<()> {
+        self.0.set(ns, key, value).await
+    }
+    async fn delete(&self, ns: &str, key: &str) -> drowl_host::storage::Result<()> {
+        self.0.delete(ns, key).await
+    }
+    async fn list_keys(
+        &self,
+        ns: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> drowl_host::storage::Result<Vec<String>> {
+        self.0.list_keys(ns, prefix, limit).await
+    }
+}
+
+/// A host function that fails hard (here a storage backend panicking under `kv.get`)
+/// ends only the job that called it, as a trap whose message says the host failed;
+/// the executor keeps running jobs.
+#[tokio::test]
+async fn a_panic_inside_a_host_call_ends_only_that_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut storage = drowl_host::storage::open_embedded(dir.path())
+        .await
+        .unwrap();
+    storage.kv = std::sync::Arc::new(PanickingKv(storage.kv.clone()));
+    let exec = executor_with(storage, &[&hostile], policy(5000, 64 << 20)).await;
+    let err = exec
+        .execute(&job("kv", probe("kv")), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.failure.code(), "trap", "{}", err.failure);
+    let msg = err.failure.to_string();
+    assert!(
+        msg.contains("drowl-host failed in kv.get") && msg.contains("backend bug on purpose"),
+        "{msg}"
+    );
+    let ok = exec.execute(&job("ok", probe("ok")), None).await.unwrap();
+    assert_eq!(ok.output["eventsStored"], 3);
+}
