@@ -6,7 +6,7 @@
 //! | 2 | bad invocation or input: usage error, missing file, malformed job JSON, bad config |
 //! | 3 | the file is not a loadable drowl plugin |
 //! | 4 | the plugin returned an error (`job-error`) or invalid output |
-//! | 5 | the plugin trapped (panic, stack overflow, output limit, fuel) |
+//! | 5 | the plugin trapped (panic, stack overflow, output or resource limit, fuel) |
 //! | 6 | the plugin ran past its deadline |
 //! | 7 | the plugin hit its memory limit |
 //! | 8 | storage failed |
