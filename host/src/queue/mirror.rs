@@ -56,6 +56,9 @@ pub struct JobUpdate {
     pub output: Option<Value>,
     /// Error message, code and details, when an attempt failed.
     pub error: Option<(String, Option<String>, Option<Value>)>,
+    /// When the job was added to the queue (Bull's `timestamp`); written with the row,
+    /// never changed by later moves.
+    pub created_at: Option<DateTime<Utc>>,
     /// When the current attempt started.
     pub started_at: Option<DateTime<Utc>>,
     /// When the job finished for good.
@@ -111,8 +114,10 @@ impl JobLog for PgJobLog {
         sqlx::query(
             "INSERT INTO jobs (id, type, name, status, priority, input, output, error_message, error_code,
                                error_details, started_at, completed_at, timeout_ms, retry_attempt,
-                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id,
+                               created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                     COALESCE($19, now()))
              ON CONFLICT (id) DO UPDATE SET
                status = EXCLUDED.status,
                output = COALESCE(EXCLUDED.output, jobs.output),
@@ -147,6 +152,7 @@ impl JobLog for PgJobLog {
         .bind(&u.backoff)
         .bind(u.retry_last_at)
         .bind(&u.plugin_id)
+        .bind(u.created_at)
         .execute(&self.0)
         .await
         .map(|_| ())
@@ -199,8 +205,10 @@ impl JobLog for SqliteJobLog {
         sqlx::query(
             "INSERT INTO jobs (id, type, name, status, priority, input, output, error_message, error_code,
                                error_details, started_at, completed_at, timeout_ms, retry_attempt,
-                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id,
+                               created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                     COALESCE(?19, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
              ON CONFLICT (id) DO UPDATE SET
                status = excluded.status,
                output = COALESCE(excluded.output, jobs.output),
@@ -234,6 +242,7 @@ impl JobLog for SqliteJobLog {
         .bind(&u.backoff)
         .bind(ts(u.retry_last_at))
         .bind(&u.plugin_id)
+        .bind(ts(u.created_at))
         .execute(&self.0)
         .await
         .map(|_| ())

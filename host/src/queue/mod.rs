@@ -346,6 +346,9 @@ impl Mirror {
             input,
             output: None,
             error: None,
+            created_at: job
+                .timestamp
+                .and_then(chrono::DateTime::from_timestamp_millis),
             started_at: chrono::DateTime::from_timestamp_millis(job.processed_on),
             completed_at: None,
             timeout_ms: job.timeout().map_or(300_000, |t| {
