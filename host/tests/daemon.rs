@@ -3,7 +3,9 @@
 //! hostile test plugin installed; the `jobs` table mirror in a fresh PostgreSQL database;
 //! and fault tests (SIGKILL of one of three daemons during 1,000 jobs, SIGTERM with jobs in
 //! flight). The Redis restart test lives in `daemon_redis.rs`, its own binary, because it
-//! takes the machine's Redis away from every other test.
+//! takes the machine's Redis away from every other test; every test here holds
+//! [`RedisInUse`] so that one waits for them (and they for it) even when run from another
+//! `cargo test` at the same time.
 //!
 //! Needs Redis on 127.0.0.1:6379, PostgreSQL on 127.0.0.1:5432, node and the
 //! wasm32-wasip2 target; nothing is faked.
@@ -22,6 +24,7 @@ use storage_support::TestDb;
 
 /// Runs one interop scenario against a fresh daemon; checks the status page afterwards.
 async fn interop(name: &str, concurrency: usize) -> Value {
+    let _redis = RedisInUse::acquire();
     let queue = unique_queue(name);
     let plugins = plugin_dir();
     let daemon = Serve::new(&queue, plugins.path())
@@ -133,7 +136,8 @@ async fn job_row(pool: &sqlx::PgPool, id: &str) -> BTreeMap<&'static str, Value>
         "SELECT status, type, name, plugin_id, retry_attempt, retry_max_attempts,
                 retry_backoff_strategy, error_message, error_code, output, input,
                 started_at IS NOT NULL AS started, completed_at IS NOT NULL AS completed,
-                retry_last_at IS NOT NULL AS retried, timeout_ms
+                retry_last_at IS NOT NULL AS retried, timeout_ms,
+                created_at <= started_at AS created_first
            FROM jobs WHERE id = $1",
     )
     .bind(id)
@@ -165,6 +169,11 @@ async fn job_row(pool: &sqlx::PgPool, id: &str) -> BTreeMap<&'static str, Value>
         ("completed", b("completed")),
         ("retried", b("retried")),
         ("timeout_ms", i("timeout_ms")),
+        (
+            "created_first",
+            row.get::<Option<bool>, _>("created_first")
+                .map_or(Value::Null, Value::from),
+        ),
     ])
 }
 
@@ -173,6 +182,7 @@ async fn job_row(pool: &sqlx::PgPool, id: &str) -> BTreeMap<&'static str, Value>
 /// same queue.
 #[tokio::test]
 async fn jobs_table_mirror_in_postgres() {
+    let _redis = RedisInUse::acquire();
     let db = TestDb::create().await;
     let queue = unique_queue("mirror");
     let plugins = plugin_dir();
@@ -205,6 +215,7 @@ async fn jobs_table_mirror_in_postgres() {
         (&json!(true), &json!(true))
     );
     assert_eq!(ok["error_message"], Value::Null);
+    assert_eq!(ok["created_first"], true, "created_at is the enqueue time");
 
     let flaky = job_row(&pool, &id("flaky")).await;
     assert_eq!(flaky["status"], "failed", "{flaky:?}");
@@ -312,6 +323,7 @@ async fn jobs_table_mirror_in_postgres() {
 /// row), and the events it stored are exactly one per job (idempotent writes).
 #[tokio::test]
 async fn sigkill_one_of_three_daemons_during_1000_jobs() {
+    let _redis = RedisInUse::acquire();
     const JOBS: usize = 1000;
     let db = TestDb::create().await;
     let queue = unique_queue("sigkill");
@@ -472,6 +484,7 @@ async fn sigkill_one_of_three_daemons_during_1000_jobs() {
 /// job's data, so the row the second worker left `running` is settled by reconciliation.
 #[tokio::test]
 async fn a_job_stalled_twice_fails_in_bull_and_in_the_jobs_table() {
+    let _redis = RedisInUse::acquire();
     let db = TestDb::create().await;
     let queue = unique_queue("stalled-twice");
     let plugins = plugin_dir();
@@ -561,6 +574,7 @@ async fn a_job_stalled_twice_fails_in_bull_and_in_the_jobs_table() {
 /// the lock is 90 s here) so another daemon completes them at once, and exits 0.
 #[tokio::test]
 async fn sigterm_finishes_short_jobs_and_releases_the_rest() {
+    let _redis = RedisInUse::acquire();
     const GRACE_MS: u64 = 1500;
     let queue = unique_queue("sigterm");
     let plugins = plugin_dir();

@@ -464,22 +464,45 @@ pub(crate) fn stop_redis() {
     }
 }
 
-/// Held while a test may restart the machine's Redis: an exclusive lock on a file shared by
-/// every test process on the machine (other test binaries and other checkouts use Redis
-/// too), and on drop Redis is started again, so a failing test never leaves it down.
+/// The file whose lock says who may restart the machine's Redis: tests that restart it
+/// hold it exclusively, tests that use it hold it shared, across every test process on
+/// the machine (`cargo test` runs binaries one after another, but engineers run several
+/// `cargo test`s at once).
+fn redis_lock_file() -> File {
+    let path = std::env::temp_dir().join("drowl-redis-restart.lock");
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .expect("lock file")
+}
+
+/// Held while a test uses the machine's Redis, so no test that takes
+/// [`RedisRestartGuard`] restarts it meanwhile (its queue would vanish).
+pub(crate) struct RedisInUse {
+    _lock: File,
+}
+
+impl RedisInUse {
+    pub(crate) fn acquire() -> Self {
+        let file = redis_lock_file();
+        file.lock_shared()
+            .expect("lock the Redis restart file (shared)");
+        Self { _lock: file }
+    }
+}
+
+/// Held while a test may restart the machine's Redis: the exclusive lock (see
+/// [`redis_lock_file`]), and on drop Redis is started again, so a failing test never
+/// leaves it down.
 pub(crate) struct RedisRestartGuard {
     _lock: File,
 }
 
 impl RedisRestartGuard {
     pub(crate) fn acquire() -> Self {
-        let path = std::env::temp_dir().join("drowl-redis-restart.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .expect("lock file");
+        let file = redis_lock_file();
         file.lock().expect("lock the Redis restart file");
         Self { _lock: file }
     }
