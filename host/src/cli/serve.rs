@@ -222,10 +222,22 @@ pub async fn run(args: ServeArgs) -> u8 {
         Err(e) => return fail(e),
     };
 
+    let defaults = EngineSettings::default();
+    // One pool slot per job this daemon runs at once: with fewer, jobs past the pool would
+    // wait for a slot while holding their Bull locks and eating into `opts.timeout`.
+    let pooling = defaults
+        .pooling
+        .map(|p| crate::runtime::engine::PoolingSettings {
+            slots: p
+                .slots
+                .max(u32::try_from(args.concurrency).unwrap_or(u32::MAX)),
+            ..p
+        });
     let runtime = match Runtime::new(&EngineSettings {
         fuel: args.sandbox.fuel.is_some(),
         cache_dir: Some(data_dir.join("cache")),
-        ..EngineSettings::default()
+        pooling,
+        ..defaults
     }) {
         Ok(r) => r,
         Err(e) => return fail(e),
