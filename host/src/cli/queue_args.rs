@@ -32,19 +32,8 @@ impl QueueArgs {
     }
 }
 
-/// `url` with its password replaced by `***` (unparseable URLs are replaced whole, as
-/// they may hold a secret in a place the parser did not recognise).
 fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                // Cannot fail for URLs that have a password (they have a host).
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "(unparseable REDIS_URL)".to_owned(),
-    }
+    crate::config::redact_url(url, "(unparseable REDIS_URL)")
 }
 
 #[cfg(test)]

@@ -213,10 +213,7 @@ pub async fn run(
         Ok::<_, JobFailure>((keywords, filter_from_input(&job.input)?))
     }
     .await;
-    let (keywords, filter) = prepared.map_err(|failure| FailedJob {
-        failure,
-        report: None,
-    })?;
+    let (keywords, filter) = prepared?;
     let mut instance = super::start(runtime, plugin, job, progress).await?;
     let result = batches(storage, plugin, job, &mut instance, &keywords, &filter).await;
     super::conclude(instance, result)

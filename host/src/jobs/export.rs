@@ -22,10 +22,7 @@ pub async fn run(
     job: &JobRequest,
     progress: Option<ProgressSink>,
 ) -> Result<CompletedJob, FailedJob> {
-    let filter = filter_from_input(&job.input).map_err(|failure| FailedJob {
-        failure,
-        report: None,
-    })?;
+    let filter = filter_from_input(&job.input)?;
     let mut instance = super::start(runtime, plugin, job, progress).await?;
     let result = async {
         let (mut after, mut delivered, mut calls, mut locations) =

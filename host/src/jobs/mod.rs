@@ -57,36 +57,24 @@ impl Executor {
         job: &JobRequest,
         progress: Option<ProgressSink>,
     ) -> Result<CompletedJob, FailedJob> {
-        let no_report = |failure| FailedJob {
-            failure,
-            report: None,
-        };
         match job.job_type {
             JobType::EventIngestion => {
-                let plugin = self
-                    .plugin_for(job, None, Role::Ingestion)
-                    .map_err(no_report)?;
+                let plugin = self.plugin_for(job, None, Role::Ingestion)?;
                 ingest::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
             JobType::KeywordExtraction => {
-                let plugin = self
-                    .plugin_for(job, Some("keywords"), Role::Enrichment)
-                    .map_err(no_report)?;
+                let plugin = self.plugin_for(job, Some("keywords"), Role::Enrichment)?;
                 enrich::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
             JobType::IdentityResolution if job.input_str("pluginId").is_some() => {
-                let plugin = self
-                    .plugin_for(job, None, Role::Enrichment)
-                    .map_err(no_report)?;
+                let plugin = self.plugin_for(job, None, Role::Enrichment)?;
                 enrich::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
             JobType::DataExport => {
-                let plugin = self
-                    .plugin_for(job, None, Role::Export)
-                    .map_err(no_report)?;
+                let plugin = self.plugin_for(job, None, Role::Export)?;
                 export::run(&self.runtime, &self.storage, &plugin, job, progress).await
             }
-            other => Err(no_report(JobFailure::Unsupported(format!(
+            other => Err(FailedJob::from(JobFailure::Unsupported(format!(
                 "this drowl-host has no handler for {} jobs{}",
                 other.as_str(),
                 if other == JobType::IdentityResolution {
@@ -161,10 +149,7 @@ pub(crate) async fn start(
             progress,
         )
         .await
-        .map_err(|e| FailedJob {
-            failure: e.into(),
-            report: None,
-        })
+        .map_err(|e| FailedJob::from(JobFailure::from(e)))
 }
 
 /// Ends a plugin job: collects the instance's report and attaches it (with usage added

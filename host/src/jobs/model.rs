@@ -253,6 +253,16 @@ pub struct FailedJob {
     pub report: Option<Box<JobReport>>,
 }
 
+impl From<JobFailure> for FailedJob {
+    /// A failure before any plugin ran, so there is no report.
+    fn from(failure: JobFailure) -> Self {
+        Self {
+            failure,
+            report: None,
+        }
+    }
+}
+
 /// A job that completed.
 #[derive(Debug, Clone, Serialize)]
 pub struct CompletedJob {

@@ -123,15 +123,7 @@ impl std::fmt::Display for MigrationInfo {
 
 /// `postgres://user@host:port/db`, without the password, for messages and logs.
 fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable URL>".to_owned(),
-    }
+    crate::config::redact_url(url, "<unparseable URL>")
 }
 
 /// Maps an sqlx error from a running store to the storage error the job layer understands.
