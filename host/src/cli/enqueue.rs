@@ -3,7 +3,7 @@
 use std::io::Read;
 
 use clap::Args;
-use drowl_bull::{JobOptions, Queue};
+use drowl_bull::JobOptions;
 
 use super::exit;
 use super::queue_args::QueueArgs;
@@ -77,15 +77,9 @@ pub async fn run(args: EnqueueArgs) -> u8 {
     }
     let data =
         serde_json::json!({ "type": job.job_type.as_str(), "name": job.name, "input": job.input });
-    let queue = match Queue::connect(&args.queue.config()).await {
+    let queue = match args.queue.connect().await {
         Ok(q) => q,
-        Err(e) => {
-            eprintln!(
-                "error: cannot reach the queue at {}: {e}",
-                args.queue.redacted_url()
-            );
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     match queue.add(&job.name, data, opts).await {
         Ok(id) => {

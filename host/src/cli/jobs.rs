@@ -1,7 +1,6 @@
 //! `drowl-host jobs`: queue counts, or one job's state, read from Redis.
 
 use clap::Args;
-use drowl_bull::Queue;
 
 use super::exit;
 use super::queue_args::QueueArgs;
@@ -19,15 +18,9 @@ pub struct JobsArgs {
 
 /// Runs the command.
 pub async fn run(args: JobsArgs) -> u8 {
-    let queue = match Queue::connect(&args.queue.config()).await {
+    let queue = match args.queue.connect().await {
         Ok(q) => q,
-        Err(e) => {
-            eprintln!(
-                "error: cannot reach the queue at {}: {e}",
-                args.queue.redacted_url()
-            );
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     let printed = match args.id {
         None => queue.get_job_counts().await.map(|c| {

@@ -25,6 +25,20 @@ impl QueueArgs {
             .prefix(self.prefix.clone())
     }
 
+    /// Connects a producer to the queue, for one-shot commands: on failure, prints the
+    /// one-line error (without the password) and returns the exit code.
+    pub async fn connect(&self) -> Result<drowl_bull::Queue, u8> {
+        drowl_bull::Queue::connect(&self.config())
+            .await
+            .map_err(|e| {
+                eprintln!(
+                    "error: cannot reach the queue at {}: {e}",
+                    self.redacted_url()
+                );
+                super::exit::USAGE
+            })
+    }
+
     /// The Redis URL for messages and logs: `REDIS_URL` often carries the password
     /// (`redis://:secret@host:6379`), which must not end up in a log line.
     pub fn redacted_url(&self) -> String {
