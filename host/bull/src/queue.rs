@@ -27,7 +27,8 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// What a queue handle and a worker share: the connection, key names, scripts and the
-/// per-process token (Bull's `queue.token`, used as lock value and event suffix).
+/// per-process token (Bull's `queue.token`: the event suffix, and the stem of the worker's
+/// per-attempt lock values).
 #[derive(Debug, Clone)]
 pub(crate) struct Core {
     pub(crate) client: Client,

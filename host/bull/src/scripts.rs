@@ -195,17 +195,18 @@ const MOVE_TO_ACTIVE: &str = r#"
 return takeJob(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 "#;
 
-/// extendLock for many jobs in one round trip. ARGV: prefix, token, duration ms, ids...
-/// Returns one 1/0 per id: 1 when the lock was still ours and has been extended.
+/// extendLock for many jobs in one round trip. ARGV: prefix, duration ms, then one
+/// (id, token) pair per running attempt. Returns one 1/0 per pair: 1 when the lock was
+/// still that attempt's and has been extended.
 const EXTEND_LOCKS: &str = r#"
 local prefix = ARGV[1]
-local token = ARGV[2]
 local out = {}
-for i = 4, #ARGV do
+for i = 3, #ARGV - 1, 2 do
   local id = ARGV[i]
+  local token = ARGV[i + 1]
   local lockKey = prefix .. id .. ":lock"
   if rcall("GET", lockKey) == token then
-    rcall("SET", lockKey, token, "PX", ARGV[3])
+    rcall("SET", lockKey, token, "PX", ARGV[2])
     rcall("SREM", prefix .. "stalled", id)
     out[#out + 1] = 1
   else
@@ -217,7 +218,8 @@ return out
 
 /// moveToFinished (completed, or failed for good). ARGV: prefix, jobId, token, target set,
 /// field (returnvalue/failedReason), value, now, keepCount, keepAge ("" = none), event JSON,
-/// attemptsMade ("" = leave), stacktrace JSON, fetchNext ("1"/"0"), lockDuration ms.
+/// attemptsMade ("" = leave), stacktrace JSON, fetchNext ("1"/"0"), lockDuration ms, and
+/// the lock token for the next job (each attempt has its own).
 ///
 /// Nothing is written unless the caller holds the lock and the job is active; returns 0 or
 /// Bull's negative code — or, with fetchNext and a job waiting, `{0, takeJob reply}` so the
@@ -242,7 +244,7 @@ end
 finishJob(prefix, ARGV[4], jobId, ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 rcall("PUBLISH", prefix .. ARGV[4], ARGV[10])
 if ARGV[13] == "1" then
-  local nextJob = takeJob(prefix, "", ARGV[3], ARGV[14], ARGV[7])
+  local nextJob = takeJob(prefix, "", ARGV[15], ARGV[14], ARGV[7])
   if nextJob then
     return {0, nextJob}
   end

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -230,9 +231,16 @@ impl ActiveJob {
     }
 }
 
-/// Per-running-job state shared between its task and the renewal ticker.
+/// Per-attempt state shared between its task and the renewal ticker.
 #[derive(Debug)]
 struct Slot {
+    /// The job id.
+    id: String,
+    /// This attempt's lock value. One per attempt, not one per process: after Redis loses
+    /// its data the id counter starts again, and a new job can get the id of a job still
+    /// running here; with a shared token the old attempt's renewals and finish would pass
+    /// the lock check of the new job and complete it with the old job's result.
+    token: String,
     cancel: CancellationToken,
     reason: OnceLock<CancelReason>,
     /// Last time the lock was known to be ours.
@@ -240,8 +248,10 @@ struct Slot {
 }
 
 impl Slot {
-    fn new() -> Self {
+    fn new(id: String, token: String) -> Self {
         Self {
+            id,
+            token,
             cancel: CancellationToken::new(),
             reason: OnceLock::new(),
             renewed: Mutex::new(Instant::now()),
@@ -268,6 +278,8 @@ impl Slot {
 /// A job taken by moveToActive.
 struct Fetched {
     id: String,
+    /// The lock value moveToActive set.
+    token: String,
     hash: HashMap<String, String>,
 }
 
@@ -339,6 +351,7 @@ impl<H: JobHandler, O: JobObserver> Worker<H, O> {
         let shared = Arc::new(Shared {
             core,
             active: Mutex::new(HashMap::new()),
+            attempts: AtomicU64::new(0),
             handler: self.handler,
             observer: self.observer,
             strategies: self.strategies,
@@ -368,7 +381,7 @@ impl<H: JobHandler, O: JobObserver> Worker<H, O> {
         jobs.close();
         let grace = shared.core.config.shutdown_grace;
         if timeout(grace, jobs.wait()).await.is_err() {
-            let slots: Vec<Arc<Slot>> = shared.slots().into_iter().map(|(_, s)| s).collect();
+            let slots = shared.slots();
             tracing::info!(
                 running = slots.len(),
                 "grace period over: releasing running jobs"
@@ -399,7 +412,10 @@ impl<H, O> std::fmt::Debug for Worker<H, O> {
 /// What the worker's tasks share.
 struct Shared<H, O> {
     core: Core,
+    /// Running attempts by lock token (not by job id: see [`Slot::token`]).
     active: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Numbers the attempts this process takes, for their lock tokens.
+    attempts: AtomicU64,
     handler: Arc<H>,
     observer: Arc<O>,
     strategies: HashMap<String, BackoffStrategy>,
@@ -443,17 +459,24 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         self.core.keys.base().to_owned()
     }
 
-    fn slots(&self) -> Vec<(String, Arc<Slot>)> {
+    fn slots(&self) -> Vec<Arc<Slot>> {
         self.active
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .values()
+            .map(Arc::clone)
             .collect()
+    }
+
+    /// A fresh lock token for the next attempt: the process token and a sequence number.
+    fn next_token(&self) -> String {
+        let n = self.attempts.fetch_add(1, Ordering::Relaxed);
+        format!("{}:{n}", self.core.token)
     }
 
     /// moveToActive with a popped id, or popping itself (RPOPLPUSH) when `id` is `None`.
     async fn move_to_active(&self, id: Option<&str>) -> Result<FetchOutcome, QueueError> {
+        let token = self.next_token();
         let reply = self
             .core
             .scripts
@@ -463,13 +486,13 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 vec![
                     self.base(),
                     id.unwrap_or_default().to_owned(),
-                    self.core.token.clone(),
+                    token.clone(),
                     self.config().lock_duration.as_millis().to_string(),
                     now_ms().to_string(),
                 ],
             )
             .await?;
-        parse_take(reply)
+        parse_take(reply, token)
     }
 
     /// Take jobs while slots are free: RPOPLPUSH inside the script while the previous fetch
@@ -656,7 +679,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
 
     /// One attempt of one job; returns the next job when finishing took one.
     async fn run_job(&self, job: Fetched, stop: &CancellationToken) -> Option<Fetched> {
-        let Fetched { id, hash } = job;
+        let Fetched { id, token, hash } = job;
         let opts_raw = hash.get("opts").map_or("{}", String::as_str);
         let opts = parse_json_lenient(opts_raw);
         let opts_map: Map<String, Value> = opts.as_object().cloned().unwrap_or_default();
@@ -688,11 +711,11 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             .get("stacktrace")
             .and_then(|s| serde_json::from_str(s).ok())
             .unwrap_or_default();
-        let slot = Arc::new(Slot::new());
+        let slot = Arc::new(Slot::new(id.clone(), token.clone()));
         self.active
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id.clone(), Arc::clone(&slot));
+            .insert(token.clone(), Arc::clone(&slot));
 
         self.observer.on_active(&info).await;
         if opts_map.contains_key("repeat")
@@ -731,7 +754,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             }
             None => {
                 match slot.reason.get() {
-                    Some(CancelReason::Shutdown) => self.release(&info).await,
+                    Some(CancelReason::Shutdown) => self.release(&info, &slot).await,
                     _ => {
                         tracing::warn!(job = %id, "lock lost: abandoning the job without finishing it");
                         self.observer.on_lock_lost(&info).await;
@@ -743,7 +766,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         self.active
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+            .remove(&token);
         next
     }
 
@@ -760,6 +783,13 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         applied_state: Option<JobState>,
         chains: bool,
     ) -> Result<(i64, Option<Fetched>), QueueError> {
+        let next_token = if chains {
+            let t = self.next_token();
+            args.push(t.clone());
+            t
+        } else {
+            String::new()
+        };
         let mut pause = Pause::new();
         let never = CancellationToken::new();
         let mut transport_error = false;
@@ -770,7 +800,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                         fred::types::Value::Array(parts) => {
                             let mut it = parts.into_iter();
                             let code = it.next().unwrap_or(fred::types::Value::Null);
-                            let next = match it.next().map(parse_take) {
+                            let next = match it.next().map(|r| parse_take(r, next_token.clone())) {
                                 Some(Ok(FetchOutcome::Job(job))) => Some(job),
                                 _ => None,
                             };
@@ -821,7 +851,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         let args = vec![
             self.base(),
             id.to_owned(),
-            self.core.token.clone(),
+            slot.token.clone(),
             "completed".to_owned(),
             "returnvalue".to_owned(),
             rv,
@@ -898,7 +928,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 let args = vec![
                     self.base(),
                     id.to_owned(),
-                    self.core.token.clone(),
+                    slot.token.clone(),
                     "failed".to_owned(),
                     "failedReason".to_owned(),
                     message.clone(),
@@ -928,7 +958,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 let args = vec![
                     self.base(),
                     id.to_owned(),
-                    self.core.token.clone(),
+                    slot.token.clone(),
                     attempts_made.to_string(),
                     stack_json,
                     message.clone(),
@@ -978,7 +1008,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     }
 
     /// Give a job back on shutdown so another worker takes it at once.
-    async fn release(&self, info: &JobInfo) {
+    async fn release(&self, info: &JobInfo, slot: &Slot) {
         let id = info.id.as_str();
         let r = self
             .core
@@ -986,7 +1016,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             .release
             .run(
                 &self.core.client,
-                vec![self.base(), id.to_owned(), self.core.token.clone()],
+                vec![self.base(), id.to_owned(), slot.token.clone()],
             )
             .await;
         match r.map(|v| redis_i64(&v)) {
@@ -1019,8 +1049,11 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             if slots.is_empty() {
                 continue;
             }
-            let mut args = vec![self.base(), self.core.token.clone(), lock_ms.clone()];
-            args.extend(slots.iter().map(|(id, _)| id.clone()));
+            let mut args = vec![self.base(), lock_ms.clone()];
+            for s in &slots {
+                args.push(s.id.clone());
+                args.push(s.token.clone());
+            }
             match self
                 .core
                 .scripts
@@ -1029,22 +1062,22 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 .await
             {
                 Ok(v) => {
-                    for ((id, slot), ok) in slots.iter().zip(v.into_array()) {
+                    for (slot, ok) in slots.iter().zip(v.into_array()) {
                         if redis_i64(&ok) == Some(1) {
                             slot.touch();
                         } else if !slot.cancel.is_cancelled() {
-                            tracing::warn!(job = %id, "lock renewal failed: lock lost");
+                            tracing::warn!(job = %slot.id, "lock renewal failed: lock lost");
                             slot.cancel(CancelReason::LockLost);
                         }
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "lock renewal failed");
-                    for (id, slot) in &slots {
+                    for slot in &slots {
                         if slot.since_renewed() >= self.config().lock_duration
                             && !slot.cancel.is_cancelled()
                         {
-                            tracing::warn!(job = %id, "lock not renewed for a whole lock duration: lock lost");
+                            tracing::warn!(job = %slot.id, "lock not renewed for a whole lock duration: lock lost");
                             slot.cancel(CancelReason::LockLost);
                         }
                     }
@@ -1167,7 +1200,8 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
 const FINISH_FETCH_ARG: usize = 12;
 
 /// The reply of the `takeJob` Lua helper: nil, `{id}` or `{id, HGETALL}`.
-fn parse_take(reply: fred::types::Value) -> Result<FetchOutcome, QueueError> {
+/// `token` is the lock value the script was given for the job it takes.
+fn parse_take(reply: fred::types::Value, token: String) -> Result<FetchOutcome, QueueError> {
     if reply.is_null() {
         return Ok(FetchOutcome::Empty);
     }
@@ -1178,6 +1212,7 @@ fn parse_take(reply: fred::types::Value) -> Result<FetchOutcome, QueueError> {
     match parts.next() {
         Some(hash) => Ok(FetchOutcome::Job(Fetched {
             id,
+            token,
             hash: hash_from_flat(hash),
         })),
         None => Ok(FetchOutcome::Vanished),

@@ -11,7 +11,7 @@ use drowl_bull::{
     ActiveJob, CancelReason, FailureInfo, HandlerError, JobHandler, JobId, JobInfo, JobObserver,
     JobOptions, JobState, Queue, QueueConfig, Worker,
 };
-use fred::prelude::{HashesInterface, KeysInterface, ListInterface};
+use fred::prelude::{ClientLike, HashesInterface, KeysInterface, ListInterface};
 use serde_json::{Value, json};
 use support::*;
 use tokio::sync::oneshot;
@@ -238,6 +238,90 @@ async fn finishing_without_the_lock_is_refused() {
     );
     w.stop().await;
     q.obliterate().await.expect("clean");
+}
+
+/// Redis loses the queue's data (a restart without persistence) while job 1 runs here; the
+/// id counter starts again and the next job added is job 1 too. Each attempt has its own
+/// lock value, so the first attempt's finish is refused and the new job 1 ends with its
+/// own result. Both renewal paths are covered: `slow_renewal` leaves it to the finish
+/// script, the other lets the renewal ticker notice first.
+async fn reused_id_case(slow_renewal: bool) {
+    let name = unique_queue(if slow_renewal {
+        "id-reuse-finish"
+    } else {
+        "id-reuse-renew"
+    });
+    let q = queue(&name).await;
+    let events = Events::default();
+    let handler = FnHandler(|job: ActiveJob| async move {
+        let ms = job.data()["ms"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok(job.data()["who"].clone())
+    });
+    let cfg = if slow_renewal {
+        config(&name)
+            .concurrency(2)
+            .lock_duration(Duration::from_secs(30))
+            .lock_renew_time(Duration::from_secs(20))
+    } else {
+        config(&name)
+            .concurrency(2)
+            .lock_duration(Duration::from_millis(1500))
+    };
+    let w = start(cfg, handler, &events);
+    let a = q
+        .add("a", json!({"who": "a", "ms": 1000}), JobOptions::new())
+        .await
+        .expect("add a");
+    events.wait_for("active", Duration::from_secs(5)).await;
+    let keys: Vec<String> = q
+        .client()
+        .custom(
+            fred::types::CustomCommand::new_static(
+                "KEYS",
+                fred::types::ClusterHash::FirstKey,
+                false,
+            ),
+            vec![format!("{}*", q.key(""))],
+        )
+        .await
+        .expect("keys");
+    assert!(!keys.is_empty());
+    let _: i64 = q.client().del(keys).await.expect("lose the data");
+    let b = q
+        .add("b", json!({"who": "b", "ms": 2500}), JobOptions::new())
+        .await
+        .expect("add b");
+    assert_eq!(a, b, "the id counter started again");
+    wait_state(&q, b.as_str(), JobState::Completed, Duration::from_secs(10)).await;
+    let job = q.get_job(b.as_str()).await.expect("get").expect("job");
+    assert_eq!(
+        job.returnvalue,
+        Some(json!("b")),
+        "job {b} ended with another job's result"
+    );
+    let all = events.all();
+    assert!(
+        all.iter().any(|e| e == &format!("lock_lost {a}")),
+        "the first attempt must learn it lost the lock: {all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|e| e.starts_with("completed")).count(),
+        1,
+        "{all:?}"
+    );
+    w.stop().await;
+    q.obliterate().await.expect("clean");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_id_is_not_finished_by_the_previous_attempt() {
+    reused_id_case(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_id_is_not_renewed_by_the_previous_attempt() {
+    reused_id_case(false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,8 +47,11 @@ pub struct ActiveEntry {
 /// plugin returns: a result refused because the lock was lost must not be counted as done.
 #[derive(Debug, Default)]
 pub struct DaemonStats {
-    /// Jobs running now.
-    pub active: Mutex<HashMap<String, ActiveEntry>>,
+    /// Jobs running now, by attempt (a job id can be running twice here for a moment: an
+    /// attempt that lost its lock, and a new job that reuses the id after Redis lost data).
+    pub active: Mutex<HashMap<u64, ActiveEntry>>,
+    /// Numbers the attempts for `active`.
+    pub attempts: AtomicU64,
     /// Jobs completed since start.
     pub completed: AtomicU64,
     /// Attempts failed since start (retried or not).
@@ -260,18 +263,18 @@ fn follow_up_id(parent: &str, parent_added_ms: Option<i64>, index: usize) -> Str
 /// alone would leave those jobs listed as running forever.
 struct Listed<'a> {
     stats: &'a DaemonStats,
-    id: String,
+    attempt: u64,
 }
 
 impl<'a> Listed<'a> {
     fn new(stats: &'a DaemonStats, entry: ActiveEntry) -> Self {
-        let id = entry.id.clone();
+        let attempt = stats.attempts.fetch_add(1, Ordering::Relaxed);
         stats
             .active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), entry);
-        Self { stats, id }
+            .insert(attempt, entry);
+        Self { stats, attempt }
     }
 }
 
@@ -281,7 +284,7 @@ impl Drop for Listed<'_> {
             .active
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+            .remove(&self.attempt);
     }
 }
 
