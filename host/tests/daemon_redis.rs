@@ -13,8 +13,8 @@
 //! job hashes and the id counter. Jobs enqueued before the restart are gone and must be
 //! enqueued again by their producer; only jobs enqueued after it can be asserted on. (The
 //! drowl-bull tests cover a Redis with AOF, which keeps them.) Because `P:id` starts again
-//! at 1, the jobs in flight here use custom ids, so they cannot share an id with a job
-//! added after the restart.
+//! at 1, the jobs in flight in `redis_restart_mid_run` use custom ids; the reuse of an id
+//! by a job added after the restart has its own test.
 
 mod daemon_support;
 
@@ -146,18 +146,11 @@ async fn redis_restart_mid_run() {
     obliterate(&queue).await;
 }
 
-/// A drowl-bull bug, reproduced here and left to its owner (host/bull is not this test's to
-/// change): after Redis loses its data, `P:id` starts again at 1, so a job added then can get
-/// the id of a job this daemon is still running. The worker's lock value is one token per
-/// process and its running jobs are keyed by id, so the new job's activation replaces the
-/// old attempt's slot; the old attempt is no longer renewed or cancelled, and when it ends
-/// its finish script finds the lock holding this process's token and completes the NEW job
-/// with the OLD job's result. Seen: job 1 (an 8 s sleep) completed 1.5 s after it started,
-/// with the 5 s sleep's output (`usage.wallMs` 5009); its own run then ended with "lock
-/// missing". A per-attempt lock token (and removing a slot only if it is the same slot)
-/// would close it.
+/// After Redis loses its data, `P:id` starts again at 1, so jobs added then get the ids of
+/// jobs this daemon has finished (1) or is still running (2). The new job 2 must end with
+/// its own result, not the old attempt's (each attempt has its own lock value), and both
+/// rows of the jobs table must show the new jobs, although row 1 had already finished.
 #[tokio::test]
-#[ignore = "drowl-bull bug: a job id reused after Redis lost its data is completed with the result of the job that had it before"]
 async fn a_reused_job_id_is_not_completed_with_the_previous_jobs_result() {
     let mut redis = PrivateRedis::start();
     let queue = unique_queue("id-reuse");
@@ -173,6 +166,16 @@ async fn a_reused_job_id_is_not_completed_with_the_previous_jobs_result() {
     };
     let config = QueueConfig::new(redis.url()).queue_name(queue.clone());
     let q = Queue::connect(&config).await.expect("connect");
+    let z = q
+        .add("z", sleep("z", 10), JobOptions::new())
+        .await
+        .expect("add z");
+    eventually(Duration::from_secs(10), "z finished", || {
+        let q = &q;
+        let z = &z;
+        async move { q.get_job(z.as_str()).await.ok()??.finished_on.map(|_| ()) }
+    })
+    .await;
     let a = q
         .add("a", sleep("a", 5000), JobOptions::new())
         .await
@@ -193,15 +196,19 @@ async fn a_reused_job_id_is_not_completed_with_the_previous_jobs_result() {
     .await;
     let q = Queue::connect(&config).await.expect("reconnect");
     let b = q
-        .add("b", sleep("b", 8000), JobOptions::new())
+        .add("b", sleep("b", 10), JobOptions::new())
         .await
         .expect("add b");
-    assert_eq!(a, b, "the id counter started again");
-    let rec = eventually(Duration::from_secs(20), "b finished", || {
+    let c = q
+        .add("c", sleep("c", 8000), JobOptions::new())
+        .await
+        .expect("add c");
+    assert_eq!((&z, &a), (&b, &c), "the id counter started again");
+    let rec = eventually(Duration::from_secs(20), "c finished", || {
         let q = &q;
-        let b = &b;
+        let c = &c;
         async move {
-            let rec = q.get_job(b.as_str()).await.ok()??;
+            let rec = q.get_job(c.as_str()).await.ok()??;
             rec.finished_on.is_some().then_some(rec)
         }
     })
@@ -214,7 +221,37 @@ async fn a_reused_job_id_is_not_completed_with_the_previous_jobs_result() {
         .unwrap_or(0);
     assert!(
         ran >= 8000 && wall >= 8000,
-        "job {b} (8 s) finished {ran} ms after it started, with a result from a {wall} ms run: another job's"
+        "job {c} (8 s) finished {ran} ms after it started, with a result from a {wall} ms run: another job's"
     );
+    let (_, status) = daemon.get("/").await;
+    assert_eq!(status["lockLost"], 1, "a's finish was refused: {status}");
+
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    for (id, who) in [(&b, "b"), (&c, "c")] {
+        let row: (String, String, String) =
+            eventually(Duration::from_secs(10), "row written", || {
+                let pool = &pool;
+                async move {
+                    let row: (String, String, String) =
+                        sqlx::query_as("SELECT status, name, input FROM jobs WHERE id = ?1")
+                            .bind(id.as_str())
+                            .fetch_one(pool)
+                            .await
+                            .ok()?;
+                    (row.1 == who && row.0 == "completed").then_some(row)
+                }
+            })
+            .await;
+        let input: serde_json::Value = serde_json::from_str(&row.2).expect("input json");
+        assert_eq!(
+            input["who"], who,
+            "row {id} holds another job's input: {row:?}"
+        );
+    }
+    pool.close().await;
     drop(daemon);
 }

@@ -85,8 +85,14 @@ pub struct MirrorError(String);
 /// Where job states are written.
 #[async_trait]
 pub trait JobLog: Send + Sync + 'static {
+    /// Upserts the rows of `updates`, in order, in one statement: later updates of the
+    /// same job win (only the last one per id is written).
+    async fn record_all(&self, updates: &[JobUpdate]) -> Result<(), MirrorError>;
+
     /// Upserts the job's row.
-    async fn record(&self, update: &JobUpdate) -> Result<(), MirrorError>;
+    async fn record(&self, update: &JobUpdate) -> Result<(), MirrorError> {
+        self.record_all(std::slice::from_ref(update)).await
+    }
 
     /// Rows this mirror left `running` or `pending` whose last change (start, or failed
     /// attempt) is older than `before`, oldest first, at most `limit`. Rows that were never
@@ -103,60 +109,108 @@ pub trait JobLog: Send + Sync + 'static {
     async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<(), MirrorError>;
 }
 
+/// The columns every mirror write sets, in bind order.
+const UPSERT_HEAD: &str = "INSERT INTO jobs (id, type, name, status, priority, input, output, \
+    error_message, error_code, error_details, started_at, completed_at, timeout_ms, retry_attempt, \
+    retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id, created_at) ";
+
+/// The conflict rule, the same SQL for PostgreSQL and SQLite (hence CASE rather than
+/// GREATEST/MAX).
+///
+/// A late `running` or `pending` must not overwrite a final state, with one exception: a
+/// worker taking a finished job again (`running` over a final row: the job retried through
+/// the API, or its id reused by a new job) is a new run and is written. A move is written
+/// only after Redis accepted it under the job's lock, so such a `running` write cannot be
+/// a stale one from an attempt that had already finished.
+///
+/// A job enqueued after the row's job started cannot be that job: it is a new job reusing
+/// the id (Bull's id counter starts again when Redis loses its data), so it replaces the
+/// row's enqueue time and attempt history. Name, type and input always follow the queue.
+const UPSERT_TAIL: &str = "
+ ON CONFLICT (id) DO UPDATE SET
+   type = excluded.type,
+   name = excluded.name,
+   input = excluded.input,
+   created_at = CASE WHEN excluded.created_at > jobs.started_at
+                     THEN excluded.created_at ELSE jobs.created_at END,
+   status = excluded.status,
+   output = CASE WHEN excluded.status IN ('running', 'pending') THEN NULL
+                 ELSE COALESCE(excluded.output, jobs.output) END,
+   error_message = excluded.error_message,
+   error_code = excluded.error_code,
+   error_details = excluded.error_details,
+   started_at = COALESCE(excluded.started_at, jobs.started_at),
+   completed_at = excluded.completed_at,
+   retry_attempt = CASE WHEN jobs.status IN ('completed', 'failed', 'timeout')
+                          OR excluded.created_at > jobs.started_at
+                          OR excluded.retry_attempt > jobs.retry_attempt
+                        THEN excluded.retry_attempt ELSE jobs.retry_attempt END,
+   retry_max_attempts = excluded.retry_max_attempts,
+   retry_last_at = CASE WHEN jobs.status IN ('completed', 'failed', 'timeout')
+                          OR excluded.created_at > jobs.started_at
+                        THEN excluded.retry_last_at
+                        ELSE COALESCE(excluded.retry_last_at, jobs.retry_last_at) END,
+   plugin_id = COALESCE(excluded.plugin_id, jobs.plugin_id)
+ WHERE jobs.status NOT IN ('completed', 'failed', 'timeout')
+    OR excluded.status IN ('completed', 'failed', 'timeout', 'running')";
+
+/// The last update of each job in `updates`, in first-seen order: one statement may not
+/// touch a row twice, and the last move carries every column the earlier ones set.
+fn last_per_id(updates: &[JobUpdate]) -> Vec<&JobUpdate> {
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut rows: Vec<&JobUpdate> = Vec::with_capacity(updates.len());
+    for u in updates {
+        match at.get(u.id.as_str()) {
+            Some(&i) => rows[i] = u,
+            None => {
+                at.insert(&u.id, rows.len());
+                rows.push(u);
+            }
+        }
+    }
+    rows
+}
+
 /// The `jobs` table in PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct PgJobLog(pub sqlx::PgPool);
 
 #[async_trait]
 impl JobLog for PgJobLog {
-    async fn record(&self, u: &JobUpdate) -> Result<(), MirrorError> {
-        let (message, code, details) = split_error(u);
-        sqlx::query(
-            "INSERT INTO jobs (id, type, name, status, priority, input, output, error_message, error_code,
-                               error_details, started_at, completed_at, timeout_ms, retry_attempt,
-                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id,
-                               created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                     COALESCE($19, now()))
-             ON CONFLICT (id) DO UPDATE SET
-               status = EXCLUDED.status,
-               output = COALESCE(EXCLUDED.output, jobs.output),
-               error_message = EXCLUDED.error_message,
-               error_code = EXCLUDED.error_code,
-               error_details = EXCLUDED.error_details,
-               started_at = COALESCE(EXCLUDED.started_at, jobs.started_at),
-               completed_at = EXCLUDED.completed_at,
-               retry_attempt = GREATEST(EXCLUDED.retry_attempt, jobs.retry_attempt),
-               retry_max_attempts = EXCLUDED.retry_max_attempts,
-               retry_last_at = COALESCE(EXCLUDED.retry_last_at, jobs.retry_last_at),
-               plugin_id = COALESCE(EXCLUDED.plugin_id, jobs.plugin_id)
-             -- a late 'running' or 'pending' must not overwrite a final state
-             WHERE jobs.status NOT IN ('completed', 'failed', 'timeout')
-                OR EXCLUDED.status IN ('completed', 'failed', 'timeout')",
-        )
-        .bind(&u.id)
-        .bind(&u.job_type)
-        .bind(&u.name)
-        .bind(u.status.as_str())
-        .bind(u.priority)
-        .bind(&u.input)
-        .bind(&u.output)
-        .bind(message)
-        .bind(code)
-        .bind(details)
-        .bind(u.started_at)
-        .bind(u.completed_at)
-        .bind(u.timeout_ms)
-        .bind(u.retry_attempt)
-        .bind(u.retry_max_attempts)
-        .bind(&u.backoff)
-        .bind(u.retry_last_at)
-        .bind(&u.plugin_id)
-        .bind(u.created_at)
-        .execute(&self.0)
-        .await
-        .map(|_| ())
-        .map_err(|e| MirrorError(e.to_string()))
+    async fn record_all(&self, updates: &[JobUpdate]) -> Result<(), MirrorError> {
+        let rows = last_per_id(updates);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(UPSERT_HEAD);
+        q.push_values(rows, |mut b, u| {
+            let (message, code, details) = split_error(u);
+            b.push_bind(&u.id)
+                .push_bind(&u.job_type)
+                .push_bind(&u.name)
+                .push_bind(u.status.as_str())
+                .push_bind(u.priority)
+                .push_bind(&u.input)
+                .push_bind(&u.output)
+                .push_bind(message)
+                .push_bind(code)
+                .push_bind(details)
+                .push_bind(u.started_at)
+                .push_bind(u.completed_at)
+                .push_bind(u.timeout_ms)
+                .push_bind(u.retry_attempt)
+                .push_bind(u.retry_max_attempts)
+                .push_bind(&u.backoff)
+                .push_bind(u.retry_last_at)
+                .push_bind(&u.plugin_id)
+                .push_bind(u.created_at.unwrap_or_else(Utc::now));
+        });
+        q.push(UPSERT_TAIL);
+        q.build()
+            .execute(&self.0)
+            .await
+            .map(|_| ())
+            .map_err(|e| MirrorError(e.to_string()))
     }
 
     async fn unsettled(
@@ -199,54 +253,41 @@ pub struct SqliteJobLog(pub sqlx::SqlitePool);
 
 #[async_trait]
 impl JobLog for SqliteJobLog {
-    async fn record(&self, u: &JobUpdate) -> Result<(), MirrorError> {
-        let (message, code, details) = split_error(u);
+    async fn record_all(&self, updates: &[JobUpdate]) -> Result<(), MirrorError> {
+        let rows = last_per_id(updates);
+        if rows.is_empty() {
+            return Ok(());
+        }
         let ts = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
-        sqlx::query(
-            "INSERT INTO jobs (id, type, name, status, priority, input, output, error_message, error_code,
-                               error_details, started_at, completed_at, timeout_ms, retry_attempt,
-                               retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id,
-                               created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                     COALESCE(?19, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))
-             ON CONFLICT (id) DO UPDATE SET
-               status = excluded.status,
-               output = COALESCE(excluded.output, jobs.output),
-               error_message = excluded.error_message,
-               error_code = excluded.error_code,
-               error_details = excluded.error_details,
-               started_at = COALESCE(excluded.started_at, jobs.started_at),
-               completed_at = excluded.completed_at,
-               retry_attempt = MAX(excluded.retry_attempt, jobs.retry_attempt),
-               retry_max_attempts = excluded.retry_max_attempts,
-               retry_last_at = COALESCE(excluded.retry_last_at, jobs.retry_last_at),
-               plugin_id = COALESCE(excluded.plugin_id, jobs.plugin_id)
-             WHERE jobs.status NOT IN ('completed', 'failed', 'timeout')
-                OR excluded.status IN ('completed', 'failed', 'timeout')",
-        )
-        .bind(&u.id)
-        .bind(&u.job_type)
-        .bind(&u.name)
-        .bind(u.status.as_str())
-        .bind(u.priority)
-        .bind(u.input.to_string())
-        .bind(u.output.as_ref().map(Value::to_string))
-        .bind(message)
-        .bind(code)
-        .bind(details.map(|d| d.to_string()))
-        .bind(ts(u.started_at))
-        .bind(ts(u.completed_at))
-        .bind(u.timeout_ms)
-        .bind(u.retry_attempt)
-        .bind(u.retry_max_attempts)
-        .bind(&u.backoff)
-        .bind(ts(u.retry_last_at))
-        .bind(&u.plugin_id)
-        .bind(ts(u.created_at))
-        .execute(&self.0)
-        .await
-        .map(|_| ())
-        .map_err(|e| MirrorError(e.to_string()))
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(UPSERT_HEAD);
+        q.push_values(rows, |mut b, u| {
+            let (message, code, details) = split_error(u);
+            b.push_bind(u.id.clone())
+                .push_bind(u.job_type.clone())
+                .push_bind(u.name.clone())
+                .push_bind(u.status.as_str())
+                .push_bind(u.priority)
+                .push_bind(u.input.to_string())
+                .push_bind(u.output.as_ref().map(Value::to_string))
+                .push_bind(message)
+                .push_bind(code)
+                .push_bind(details.map(|d| d.to_string()))
+                .push_bind(ts(u.started_at))
+                .push_bind(ts(u.completed_at))
+                .push_bind(u.timeout_ms)
+                .push_bind(u.retry_attempt)
+                .push_bind(u.retry_max_attempts)
+                .push_bind(u.backoff.clone())
+                .push_bind(ts(u.retry_last_at))
+                .push_bind(u.plugin_id.clone())
+                .push_bind(u.created_at.unwrap_or_else(Utc::now).to_rfc3339());
+        });
+        q.push(UPSERT_TAIL);
+        q.build()
+            .execute(&self.0)
+            .await
+            .map(|_| ())
+            .map_err(|e| MirrorError(e.to_string()))
     }
 
     async fn unsettled(
