@@ -1,6 +1,7 @@
 //! Fault tests with real worker processes: SIGKILL of one of three workers during 1,000
 //! jobs, and SIGTERM with jobs in flight. Short lock durations and stalled intervals keep
-//! recovery fast.
+//! recovery fast. Every test holds `RedisInUse`, so a test restarting the machine's Redis
+//! (in any `cargo test` on the machine) waits for it.
 
 mod support;
 
@@ -30,6 +31,7 @@ async fn wait_completed(q: &Queue, n: u64, limit: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_one_of_three_workers_every_job_completes_exactly_once() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("sigkill");
     let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(name.clone()))
         .await
@@ -145,6 +147,7 @@ async fn sigkill_one_of_three_workers_every_job_completes_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_short_jobs_and_releases_the_rest_for_another_worker() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("sigterm");
     let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(name.clone()))
         .await

@@ -1,6 +1,7 @@
 //! Interop: the REAL bull npm client (tests/interop/scenarios.js) adds jobs and checks what
 //! it sees, while a drowl-bull worker process (the `noop_worker` example) is the only
-//! worker on the queue.
+//! worker on the queue. Every scenario holds `RedisInUse`, so a test restarting the
+//! machine's Redis (in any `cargo test` on the machine) waits for it.
 
 mod support;
 
@@ -8,6 +9,7 @@ use drowl_bull::{Queue, QueueConfig};
 use support::*;
 
 async fn scenario(name: &str, worker_env: &[(&str, &str)]) {
+    let _redis = RedisInUse::acquire();
     let queue = unique_queue(name);
     let _worker = spawn_worker(
         &queue,

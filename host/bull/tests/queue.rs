@@ -1,6 +1,7 @@
 //! The producer side: `Queue::add` must write exactly what the real bull client's
 //! `queue.add` writes (ids, lists, sets, hash fields), and jobs added from Rust must be
-//! processed by a real Bull worker.
+//! processed by a real Bull worker. Every test holds `RedisInUse`, so a test restarting
+//! the machine's Redis (in any `cargo test` on the machine) waits for it.
 
 mod support;
 
@@ -101,6 +102,7 @@ async fn snapshot(q: &Queue, ids: &[String]) -> BTreeMap<String, Value> {
 
 #[tokio::test]
 async fn add_writes_what_bull_writes() {
+    let _redis = RedisInUse::acquire();
     let specs = specs();
     let bull_q = unique_queue("add-bull");
     let rust_q = unique_queue("add-rust");
@@ -159,6 +161,7 @@ async fn add_writes_what_bull_writes() {
 
 #[tokio::test]
 async fn paused_queue_receives_adds_in_paused_list() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("paused-add");
     let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(name))
         .await
@@ -188,6 +191,7 @@ async fn paused_queue_receives_adds_in_paused_list() {
 
 #[tokio::test]
 async fn real_bull_worker_processes_rust_added_jobs() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("bull-worker");
     let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(name.clone()))
         .await

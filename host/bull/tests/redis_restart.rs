@@ -4,11 +4,15 @@
 //! spin while Redis is down, never reports a completion it did not make under its lock,
 //! and processes new work. A private Redis with AOF shows that with persistence no job is
 //! lost and none completes twice.
+//!
+//! Its own test binary, and no test here holds `RedisInUse`: the machine restart holds
+//! `RedisRestartGuard`, the exclusive side of the machine-wide lock that every test using
+//! the machine's Redis holds shared, and a test holding both would wait for itself. The
+//! AOF test runs on a private Redis and takes no lock.
 
 mod support;
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -50,8 +54,9 @@ async fn wait_completed(q: &Queue, n: u64, limit: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn machine_redis_restart_worker_reconnects_and_goes_on() {
-    let _serial = redis_restart_lock().lock().await;
-    let _guard = RedisGuard;
+    // The machine-wide exclusive lock: waits for every test (in any `cargo test` on the
+    // machine) that holds `RedisInUse`, and starts Redis again when dropped.
+    let _redis = RedisRestartGuard::acquire();
     start_redis();
     let name = unique_queue("restart");
     let cfg = QueueConfig::new(REDIS_URL).queue_name(name.clone());
@@ -182,86 +187,9 @@ async fn machine_redis_restart_worker_reconnects_and_goes_on() {
     q.obliterate().await.expect("clean");
 }
 
-/// A private Redis with AOF (fsync always) on its own port.
-struct PrivateRedis {
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let me = Self { port, dir };
-        me.launch();
-        me
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli")
-    }
-
-    fn up(&self) -> bool {
-        self.cli(&["ping"]).stdout.starts_with(b"PONG")
-    }
-
-    fn launch(&self) {
-        let dir: &Path = self.dir.path();
-        let status = Command::new("redis-server")
-            .args([
-                "--daemonize",
-                "yes",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-            ])
-            .arg(dir)
-            .args(["--logfile"])
-            .arg(dir.join("redis.log"))
-            .status()
-            .expect("redis-server");
-        assert!(status.success());
-        let end = Instant::now() + Duration::from_secs(10);
-        while !self.up() {
-            assert!(Instant::now() < end, "private redis did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&self) {
-        let _ = self.cli(&["shutdown", "nosave"]);
-        let end = Instant::now() + Duration::from_secs(10);
-        while self.up() {
-            assert!(Instant::now() < end, "private redis did not stop");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn persistent_redis_restart_loses_no_job_and_completes_none_twice() {
-    let redis = PrivateRedis::start(6391 + (std::process::id() % 500) as u16);
+    let mut redis = PrivateRedis::start_persistent();
     let name = unique_queue("aof-restart");
     let cfg = QueueConfig::new(redis.url()).queue_name(name.clone());
     let q = Queue::connect(&cfg).await.expect("connect");
@@ -299,7 +227,7 @@ async fn persistent_redis_restart_loses_no_job_and_completes_none_twice() {
     wait_completed(&q, 80, Duration::from_secs(30)).await;
     redis.stop();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    redis.launch();
+    redis.restart();
     let q = Queue::connect(&cfg).await.expect("reconnect");
     wait_completed(&q, 400, Duration::from_secs(60)).await;
     let c = q.get_job_counts().await.expect("counts");

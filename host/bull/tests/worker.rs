@@ -1,5 +1,6 @@
 //! The worker in-process against the real Redis: lock loss, stalled recovery, timeouts,
-//! custom backoff strategies and graceful shutdown.
+//! custom backoff strategies and graceful shutdown. Every test holds `RedisInUse`, so a
+//! test restarting the machine's Redis (in any `cargo test` on the machine) waits for it.
 
 mod support;
 
@@ -140,6 +141,7 @@ async fn wait_state(q: &Queue, id: &str, want: JobState, limit: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_lock_cancels_the_handler_and_never_completes() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("lock-lost");
     let q = queue(&name).await;
     let events = Events::default();
@@ -190,6 +192,7 @@ async fn lost_lock_cancels_the_handler_and_never_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finishing_without_the_lock_is_refused() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("finish-no-lock");
     let q = queue(&name).await;
     let events = Events::default();
@@ -246,6 +249,7 @@ async fn finishing_without_the_lock_is_refused() {
 /// own result. Both renewal paths are covered: `slow_renewal` leaves it to the finish
 /// script, the other lets the renewal ticker notice first.
 async fn reused_id_case(slow_renewal: bool) {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue(if slow_renewal {
         "id-reuse-finish"
     } else {
@@ -326,6 +330,7 @@ async fn a_reused_id_is_not_renewed_by_the_previous_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_jobs_are_requeued_then_failed_past_the_limit() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("stalled");
     let q = queue(&name).await;
     let c = q.client().clone();
@@ -379,6 +384,7 @@ async fn stalled_jobs_are_requeued_then_failed_past_the_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_cancels_and_fails_the_attempt() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("timeout");
     let q = queue(&name).await;
     let events = Events::default();
@@ -428,6 +434,7 @@ async fn timeout_cancels_and_fails_the_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_backoff_strategy_can_stop_retries() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("custom-backoff");
     let q = queue(&name).await;
     let events = Events::default();
@@ -476,6 +483,7 @@ async fn custom_backoff_strategy_can_stop_retries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_short_jobs_and_releases_long_ones() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("shutdown");
     let q = queue(&name).await;
     let events = Events::default();
@@ -547,6 +555,7 @@ async fn graceful_shutdown_finishes_short_jobs_and_releases_long_ones() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_logs_and_repeat_from_rust() {
+    let _redis = RedisInUse::acquire();
     let name = unique_queue("rust-api");
     let q = queue(&name).await;
     let events = Events::default();

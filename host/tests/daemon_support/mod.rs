@@ -17,7 +17,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub(crate) use drowl_testkit::REDIS_URL;
 
 /// A queue name no other test (or earlier run) uses.
 pub(crate) fn unique_queue(tag: &str) -> String {
@@ -408,165 +408,10 @@ where
     }
 }
 
-// ---- The machine's Redis, restarted by the fault tests ----
+// ---- The machine's Redis, restarted by the fault tests: drowl-testkit's, one copy for
+// drowl-host's and drowl-bull's tests, with the machine-wide restart lock ----
 
-pub(crate) fn redis_cli(args: &[&str]) -> Output {
-    Command::new("redis-cli")
-        .args(args)
-        .output()
-        .expect("redis-cli")
-}
-
-pub(crate) fn redis_up() -> bool {
-    redis_cli(&["ping"]).stdout.starts_with(b"PONG")
-}
-
-/// Starts the machine's Redis with the command the machine itself uses.
-pub(crate) fn start_redis() {
-    if redis_up() {
-        return;
-    }
-    let status = Command::new("redis-server")
-        .args([
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            "/var/lib/redis",
-            "--logfile",
-            "/var/log/redis/ci.log",
-        ])
-        .status()
-        .expect("redis-server");
-    assert!(status.success(), "redis-server failed to start");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !redis_up() {
-        assert!(Instant::now() < end, "redis did not come back");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Stops the machine's Redis without saving: everything in it is lost.
-pub(crate) fn stop_redis() {
-    let _ = redis_cli(&["shutdown", "nosave"]);
-    let end = Instant::now() + Duration::from_secs(10);
-    while redis_up() {
-        assert!(Instant::now() < end, "redis did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The file whose lock says who may restart the machine's Redis: tests that restart it
-/// hold it exclusively, tests that use it hold it shared, across every test process on
-/// the machine (`cargo test` runs binaries one after another, but engineers run several
-/// `cargo test`s at once).
-fn redis_lock_file() -> File {
-    let path = std::env::temp_dir().join("drowl-redis-restart.lock");
-    File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .expect("lock file")
-}
-
-/// Held while a test uses the machine's Redis, so no test that takes
-/// [`RedisRestartGuard`] restarts it meanwhile (its queue would vanish).
-pub(crate) struct RedisInUse {
-    _lock: File,
-}
-
-impl RedisInUse {
-    pub(crate) fn acquire() -> Self {
-        let file = redis_lock_file();
-        file.lock_shared()
-            .expect("lock the Redis restart file (shared)");
-        Self { _lock: file }
-    }
-}
-
-/// Held while a test may restart the machine's Redis: the exclusive lock (see
-/// [`redis_lock_file`]), and on drop Redis is started again, so a failing test never
-/// leaves it down.
-pub(crate) struct RedisRestartGuard {
-    _lock: File,
-}
-
-impl RedisRestartGuard {
-    pub(crate) fn acquire() -> Self {
-        let file = redis_lock_file();
-        file.lock().expect("lock the Redis restart file");
-        Self { _lock: file }
-    }
-}
-
-impl Drop for RedisRestartGuard {
-    fn drop(&mut self) {
-        start_redis();
-    }
-}
-
-/// A Redis of the test's own on a free port, without persistence, killed on drop: for
-/// tests that need to lose Redis's data without touching the machine's Redis.
-pub(crate) struct PrivateRedis {
-    child: Child,
-    pub(crate) port: u16,
-}
-
-impl PrivateRedis {
-    pub(crate) fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        Self {
-            child: Self::spawn(port),
-            port,
-        }
-    }
-
-    fn spawn(port: u16) -> Child {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server");
-        let end = Instant::now() + Duration::from_secs(10);
-        while !redis_cli(&["-p", &port.to_string(), "ping"])
-            .stdout
-            .starts_with(b"PONG")
-        {
-            assert!(Instant::now() < end, "private redis did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// SIGKILL and start again on the same port: every key is lost.
-    pub(crate) fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = Self::spawn(self.port);
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub(crate) use drowl_testkit::{
+    PrivateRedis, RedisInUse, RedisRestartGuard, redis_cli, redis_up, start_redis, stop_redis,
+};

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: unique queue names, the example worker binary,
-//! the real bull client (node), and the machine's Redis.
+//! the real bull client (node), and the machine's Redis (from drowl-testkit).
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-pub(crate) const REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub(crate) use drowl_testkit::REDIS_URL;
 
 /// A queue name no other test (or earlier run) uses.
 pub(crate) fn unique_queue(tag: &str) -> String {
@@ -168,71 +168,11 @@ pub(crate) fn assert_success(what: &str, out: &Output) {
     );
 }
 
-/// Serialises the tests that restart the machine's Redis (and the ones that must not run
-/// while it is down) within one test binary.
-pub(crate) fn redis_restart_lock() -> &'static tokio::sync::Mutex<()> {
-    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
-    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
-}
-
-pub(crate) fn redis_cli(args: &[&str]) -> Output {
-    Command::new("redis-cli")
-        .args(args)
-        .output()
-        .expect("redis-cli")
-}
-
-pub(crate) fn redis_up() -> bool {
-    redis_cli(&["ping"]).stdout.starts_with(b"PONG")
-}
-
-/// Start the machine's Redis with the same command the machine uses.
-pub(crate) fn start_redis() {
-    if redis_up() {
-        return;
-    }
-    let status = Command::new("redis-server")
-        .args([
-            "--daemonize",
-            "yes",
-            "--bind",
-            "127.0.0.1",
-            "-::1",
-            "--port",
-            "6379",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            "/var/lib/redis",
-            "--logfile",
-            "/var/log/redis/ci.log",
-        ])
-        .status()
-        .expect("redis-server");
-    assert!(status.success(), "redis-server failed to start");
-    let end = Instant::now() + Duration::from_secs(10);
-    while !redis_up() {
-        assert!(Instant::now() < end, "redis did not come back");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-pub(crate) fn stop_redis() {
-    let _ = redis_cli(&["shutdown", "nosave"]);
-    let end = Instant::now() + Duration::from_secs(10);
-    while redis_up() {
-        assert!(Instant::now() < end, "redis did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Restarts Redis when dropped, so a failing fault test never leaves the machine without it.
-pub(crate) struct RedisGuard;
-
-impl Drop for RedisGuard {
-    fn drop(&mut self) {
-        start_redis();
-    }
-}
+// The machine's Redis and private ones: drowl-testkit's, one copy for drowl-bull's and
+// drowl-host's tests. Tests that use the machine's Redis hold `RedisInUse`; the restart
+// tests (their own binary, redis_restart.rs) hold `RedisRestartGuard`, the exclusive side
+// of the same machine-wide lock, so they wait for each other across test processes.
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub(crate) use drowl_testkit::{
+    PrivateRedis, RedisInUse, RedisRestartGuard, redis_cli, redis_up, start_redis, stop_redis,
+};
