@@ -313,7 +313,8 @@ pub async fn run(args: ServeArgs) -> u8 {
         qconfig.stalled_interval.max(Duration::from_secs(1)),
         settle_after,
     ));
-    let worker = Worker::new(qconfig, handler).with_observer(Mirror::new(job_log, stats.clone()));
+    let (mirror, mirror_writer) = Mirror::spawn(job_log, stats.clone());
+    let worker = Worker::new(qconfig, handler).with_observer(mirror);
 
     let listener = match tokio::net::TcpListener::bind(&args.listen).await {
         Ok(l) => l,
@@ -342,7 +343,11 @@ pub async fn run(args: ServeArgs) -> u8 {
         plugin_ids.len(),
         plugin_ids.join(", ")
     );
-    match worker.run(shutdown_signal()).await {
+    let outcome = worker.run(shutdown_signal()).await;
+    if !mirror_writer.finish(Duration::from_secs(10)).await {
+        tracing::warn!("jobs table: the last job states were not all written within 10 s");
+    }
+    match outcome {
         Ok(()) => {
             eprintln!("drowl-host stopped");
             exit::OK
