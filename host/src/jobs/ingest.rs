@@ -80,14 +80,21 @@ async fn pages(
         .get("reset")
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(false);
+    // What the cursor key holds, when known: a page that leaves the cursor where it was
+    // (a poll that found nothing new) then costs no write.
+    let mut saved: Option<Option<String>> = None;
     let mut cursor = match job.input_str("cursor") {
         Some(c) => Some(c.to_owned()),
         None if reset => None,
-        None => storage
-            .kv
-            .get(CURSOR_NAMESPACE, &ckey)
-            .await?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()),
+        None => {
+            let c = storage
+                .kv
+                .get(CURSOR_NAMESPACE, &ckey)
+                .await?
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
+            saved = Some(c.clone());
+            c
+        }
     };
     let since = job.input_str("since").map(str::to_owned);
     if let Some(s) = &since {
@@ -120,14 +127,17 @@ async fn pages(
         totals.add(&stored);
         // The cursor is saved only once the page is durable, so a crash re-fetches at
         // most this page, and idempotent writes make that harmless.
-        match &batch.next_cursor {
-            Some(c) => {
-                storage
-                    .kv
-                    .set(CURSOR_NAMESPACE, &ckey, c.as_bytes())
-                    .await?
+        if saved.as_ref() != Some(&batch.next_cursor) {
+            match &batch.next_cursor {
+                Some(c) => {
+                    storage
+                        .kv
+                        .set(CURSOR_NAMESPACE, &ckey, c.as_bytes())
+                        .await?
+                }
+                None => storage.kv.delete(CURSOR_NAMESPACE, &ckey).await?,
             }
-            None => storage.kv.delete(CURSOR_NAMESPACE, &ckey).await?,
+            saved = Some(batch.next_cursor.clone());
         }
         cursor = batch.next_cursor.clone();
         has_more = batch.has_more;
