@@ -60,6 +60,22 @@ pub struct SandboxArgs {
     /// Outbound HTTP requests per job.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub max_http_requests: u32,
+    /// Bytes one call may pass from the plugin to the host (a return value, a log line,
+    /// a key-value write): bounds what a plugin makes the host copy.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_hostcall_bytes: usize,
+    /// Events in one page an ingestion plugin returns.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_events_per_page: usize,
+    /// Bytes of event payload and text in one page.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_page_bytes: usize,
+    /// Log lines one job may write (more end the job).
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    pub max_log_lines: u32,
+    /// Resource handles (streams, responses, ...) one instance may hold at once.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_handles: usize,
 }
 
 impl SandboxArgs {
@@ -71,6 +87,11 @@ impl SandboxArgs {
             fuel: self.fuel,
             max_pages_per_job: self.max_pages,
             max_http_requests: self.max_http_requests,
+            max_guest_to_host_bytes: self.max_hostcall_bytes,
+            max_events_per_batch: self.max_events_per_page,
+            max_batch_bytes: self.max_page_bytes,
+            max_log_lines: self.max_log_lines,
+            max_resource_handles: self.max_handles,
             ..Budget::default()
         }
     }
