@@ -5,6 +5,7 @@
 //!
 //! Its own test binary, so no other test's allocations show up in the RSS figures.
 
+mod hostile_faults;
 #[allow(
     dead_code,
     reason = "shared with the `all` test binary; only some helpers are used here"
@@ -21,6 +22,7 @@ use drowl_host::runtime::Budget;
 use futures::StreamExt;
 use serde_json::json;
 
+use hostile_faults::{FAULTS, SECRET, median_rss, rss_kib};
 use support::{component, executor, job};
 
 /// Faulty jobs run.
@@ -33,24 +35,6 @@ const CONCURRENCY: usize = 4;
 const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
 /// Jobs between two RSS samples.
 const SAMPLE_EVERY: usize = 50;
-
-/// Fast faults: (mode, count, extra input, expected category).
-const FAULTS: &[(&str, u32, &str, &str)] = &[
-    ("panic", 1, "", "trap"),
-    ("grow", 1, "", "memory-limit"),
-    ("recurse", 1, "", "trap"),
-    ("bad-source", 1, "", "invalid-output"),
-    ("bad-payload", 1, "", "invalid-output"),
-    ("leak-secret", 1, "", "plugin-permanent"),
-    ("log-huge", 8, "", "output-limit"),
-    ("huge-output", 2, "", "invalid-output"),
-    ("huge-output", 6, "", "output-limit"),
-    ("handles", 5_000, "", "resource-limit"),
-    ("stderr-flood", 500, "then_panic", "trap"),
-    ("kv-huge", 2, "", "plugin-permanent"),
-    ("abort", 1, "", "trap"),
-    ("exit", 1, "", "trap"),
-];
 
 fn policy() -> HostPolicy {
     let mut p = HostPolicy {
@@ -67,24 +51,11 @@ fn policy() -> HostPolicy {
     p.plugins.insert(
         "hostile".into(),
         PluginSettings {
-            config: [("token".to_owned(), "ghp_SOAKsecret42".to_owned())].into(),
+            config: [("token".to_owned(), SECRET.to_owned())].into(),
             grants: vec![],
         },
     );
     p
-}
-
-/// The process's resident set and its high-water mark, in KiB.
-fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 enum Kind {
@@ -154,7 +125,7 @@ async fn thousands_of_faulty_jobs_leave_good_ones_and_memory_alone() {
                 };
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                 if n.is_multiple_of(SAMPLE_EVERY) || n == total {
-                    let (rss, hwm) = rss_kib();
+                    let (rss, hwm) = rss_kib("self");
                     samples.lock().unwrap().push((n, rss, hwm));
                 }
                 outcome
@@ -188,17 +159,9 @@ async fn thousands_of_faulty_jobs_leave_good_ones_and_memory_alone() {
     // A sample is taken when a job ends, with others still in flight (a memory bomb
     // among them holds up to 32 MiB), so compare medians over windows of samples: the
     // 250 jobs after the first 500 (warm-up), and the last 500.
-    let median = |range: std::ops::RangeInclusive<usize>| {
-        let mut v: Vec<u64> = samples
-            .iter()
-            .filter(|s| range.contains(&s.0))
-            .map(|s| s.1)
-            .collect();
-        v.sort_unstable();
-        v[v.len() / 2]
-    };
-    let warm = median(500..=750);
-    let last = median(total - 500..=total);
+    let rss: Vec<(usize, u64)> = samples.iter().map(|s| (s.0, s.1)).collect();
+    let warm = median_rss(&rss, 500..=750);
+    let last = median_rss(&rss, total - 500..=total);
     let growth = last.saturating_sub(warm);
     println!(
         "soak: median VmRSS over jobs 500-750 {:.1} MiB, over the last 500 {:.1} MiB, growth {:.1} MiB (limit {} MiB)",

@@ -1,0 +1,56 @@
+//! The fast faults of the hostile test plugin, and the error category each must end in:
+//! one table for the soak tests, in process and through the daemon.
+
+/// (mode, `count` input, extra boolean input or "", expected error code). The counts
+/// assume the soak caps: 32 MiB memory, 4 MiB per host call, 1 MiB per page, 1,000
+/// handles.
+pub(crate) const FAULTS: &[(&str, u32, &str, &str)] = &[
+    ("panic", 1, "", "trap"),
+    ("grow", 1, "", "memory-limit"),
+    ("recurse", 1, "", "trap"),
+    ("bad-source", 1, "", "invalid-output"),
+    ("bad-payload", 1, "", "invalid-output"),
+    ("leak-secret", 1, "", "plugin-permanent"),
+    ("log-huge", 8, "", "output-limit"),
+    ("huge-output", 2, "", "invalid-output"),
+    ("huge-output", 6, "", "output-limit"),
+    ("handles", 5_000, "", "resource-limit"),
+    ("stderr-flood", 500, "then_panic", "trap"),
+    ("kv-huge", 2, "", "plugin-permanent"),
+    ("abort", 1, "", "trap"),
+    ("exit", 1, "", "trap"),
+];
+
+/// The secret the soak gives the hostile plugin's `token` field (`leak-secret` tries to
+/// get it out).
+pub(crate) const SECRET: &str = "ghp_SOAKsecret42";
+
+/// The resident set of process `pid` (`"self"` for this one) and its high-water mark, in
+/// KiB.
+pub(crate) fn rss_kib(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The median resident set over the samples `(jobs done, rss)` taken while `range` jobs
+/// were done.
+pub(crate) fn median_rss(samples: &[(usize, u64)], range: std::ops::RangeInclusive<usize>) -> u64 {
+    let mut v: Vec<u64> = samples
+        .iter()
+        .filter(|s| range.contains(&s.0))
+        .map(|s| s.1)
+        .collect();
+    assert!(
+        !v.is_empty(),
+        "no memory sample while {range:?} jobs were done"
+    );
+    v.sort_unstable();
+    v[v.len() / 2]
+}
