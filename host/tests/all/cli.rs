@@ -124,6 +124,78 @@ fn every_bad_input_has_its_exit_code_and_message() {
     }
 }
 
+/// Every fault of the hostile plugin, run as a plugin author runs it: the job fails with
+/// its own category in the JSON, the exit code that category maps to, one `error:` line,
+/// and the secret in no output.
+#[test]
+fn every_hostile_fault_fails_run_plugin_with_its_category() {
+    use crate::hostile_faults::{FAULTS, SECRET};
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = hostile.to_str().unwrap();
+    let token = format!("token={SECRET}");
+    for (i, (mode, count, flag, code)) in FAULTS
+        .iter()
+        .copied()
+        .chain([("loop", 1, "", "timeout")])
+        .enumerate()
+    {
+        let mut job = json!({ "type": "event_ingestion", "name": "probe",
+                              "input": { "mode": mode, "count": count } });
+        if !flag.is_empty() {
+            job["input"][flag] = json!(true);
+        }
+        let file = format!("f{i}.json");
+        job_file(d, &file, &job);
+        let out = drowl_host(
+            &[
+                "run-plugin",
+                h,
+                "--job",
+                &file,
+                "--config",
+                &token,
+                "--timeout-ms",
+                "1500",
+                "--max-memory",
+                "33554432",
+                "--max-hostcall-bytes",
+                "4194304",
+                "--max-page-bytes",
+                "1048576",
+                "--max-handles",
+                "1000",
+            ],
+            d,
+        );
+        let err = stderr(&out);
+        let exit = match code {
+            "invalid-output" | "plugin-permanent" => 4,
+            "trap" | "output-limit" | "resource-limit" => 5,
+            "timeout" => 6,
+            "memory-limit" => 7,
+            other => panic!("no exit code known for {other}"),
+        };
+        assert_eq!(out.status.code(), Some(exit), "{mode}: {err}");
+        let json = stdout_json(&out);
+        assert_eq!(json["status"], "failed", "{mode}");
+        assert_eq!(json["error"]["code"], code, "{mode}: {json}");
+        assert!(
+            err.lines()
+                .last()
+                .unwrap_or_default()
+                .starts_with("error: "),
+            "{mode}: {err}"
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains(SECRET) && !err.contains(SECRET),
+            "{mode}: the secret got out"
+        );
+    }
+}
+
 /// The success path prints the result as JSON and a one-line summary.
 #[test]
 fn a_successful_run_prints_json_and_a_summary() {
