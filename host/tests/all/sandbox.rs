@@ -1090,3 +1090,84 @@ async fn a_panic_inside_a_host_call_ends_only_that_job() {
     let ok = exec.execute(&job("ok", probe("ok")), None).await.unwrap();
     assert_eq!(ok.output["eventsStored"], 3);
 }
+
+/// Instance slots are reused job after job: a job must never find in its linear memory
+/// what an earlier job of the same plugin left there (the pooling allocator's
+/// cross-instance leak class: CVE-2022-39393, CVE-2026-34988). Checked on each allocator
+/// setting the host can run with; each round plants a fresh marker in 8 MiB, the next
+/// job grows its memory past that and reads every byte. The first job of each engine is
+/// the positive control: a marker it planted itself must be found.
+#[tokio::test]
+async fn a_job_never_sees_memory_an_earlier_job_left() {
+    use drowl_host::runtime::engine::PoolingSettings;
+    let hostile = component("hostile-plugin");
+    let engines = [
+        ("pooling", EngineSettings::default()),
+        (
+            "pooling, 1 MiB kept resident",
+            EngineSettings {
+                pooling: Some(PoolingSettings {
+                    keep_resident_bytes: 1 << 20,
+                    ..PoolingSettings::default()
+                }),
+                ..EngineSettings::default()
+            },
+        ),
+        (
+            "on-demand",
+            EngineSettings {
+                pooling: None,
+                ..EngineSettings::default()
+            },
+        ),
+    ];
+    for (name, settings) in engines {
+        let dir = tempfile::tempdir().unwrap();
+        let exec =
+            executor_on_engine(dir.path(), &[&hostile], policy(20_000, 64 << 20), settings).await;
+        let residue = |mode: &str, tag: &str, mib: u32, plant_first: bool| {
+            json!({ "type": "event_ingestion", "name": "residue", "input": {
+                "pluginId": "hostile", "mode": mode, "count": mib, "tag": tag,
+                "plant_first": plant_first } })
+        };
+        let control = exec
+            .execute(
+                &job("control", residue("residue-scan", "ctl-marker", 1, true)),
+                None,
+            )
+            .await
+            .expect_err("the scan finds a marker planted in the same job");
+        assert!(
+            control
+                .failure
+                .to_string()
+                .contains("markers in linear memory"),
+            "{name}: {}",
+            control.failure
+        );
+        for round in 0..8 {
+            let tag = format!("round-{round}-marker");
+            exec.execute(
+                &job(
+                    &format!("plant-{round}"),
+                    residue("residue-plant", &tag, 8, false),
+                ),
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: plant {round}: {}", e.failure));
+            if let Err(e) = exec
+                .execute(
+                    &job(
+                        &format!("scan-{round}"),
+                        residue("residue-scan", &tag, 16, false),
+                    ),
+                    None,
+                )
+                .await
+            {
+                panic!("{name}: round {round}: {}", e.failure);
+            }
+        }
+    }
+}

@@ -42,6 +42,58 @@ struct Input {
     /// In `sleep` mode, how long to sleep, in milliseconds.
     #[serde(default)]
     ms: u64,
+    /// In `residue-scan` mode, plant the marker first (the scan's positive control).
+    #[serde(default)]
+    plant_first: bool,
+}
+
+/// The marker of the residue modes: `tag`'s bytes XOR 0x55, so the plain tag in this
+/// job's own input never matches it.
+fn residue_byte(tag: &[u8], i: usize) -> u8 {
+    tag[i % tag.len()] ^ 0x55
+}
+
+/// Fills `mib` MiB of heap with the marker of `tag` and leaves it there.
+fn plant_residue(tag: &[u8], mib: u32) {
+    let mut v = vec![0u8; mib as usize * 1024 * 1024];
+    for (i, b) in v.iter_mut().enumerate() {
+        *b = residue_byte(tag, i);
+    }
+    std::hint::black_box(&v);
+    std::mem::forget(v);
+}
+
+/// Grows linear memory by `mib` MiB, then reads every byte of it and counts the places
+/// where a full marker of `tag` starts.
+fn scan_residue(tag: &[u8], mib: u32) -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        core::arch::wasm32::memory_grow(0, mib as usize * 16);
+        let size = core::arch::wasm32::memory_size(0) * 65536;
+        #[allow(
+            unsafe_code,
+            reason = "a wasm guest may read any byte of its own linear memory; that is the test"
+        )]
+        let read = |at: usize| unsafe { core::ptr::read_volatile(at as *const u8) };
+        let mut found = 0;
+        let mut at = 1;
+        while at + tag.len() <= size {
+            if read(at) == residue_byte(tag, 0)
+                && (1..tag.len()).all(|j| read(at + j) == residue_byte(tag, j))
+            {
+                found += 1;
+                at += tag.len();
+            } else {
+                at += 1;
+            }
+        }
+        found
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (tag, mib);
+        0
+    }
 }
 
 fn one() -> u32 {
@@ -113,6 +165,27 @@ impl Ingestion for Hostile {
                     Ok(IngestBatch::page(events, next.to_string()))
                 } else {
                     Ok(IngestBatch::last_page(events).with_cursor(next.to_string()))
+                }
+            }
+            // Leave `count` MiB of a marker in linear memory for a later job to look for.
+            "residue-plant" => {
+                let tag = input.tag.clone().unwrap_or_else(|| "residue".into());
+                plant_residue(tag.as_bytes(), input.count);
+                Ok(IngestBatch::last_page(vec![event("residue", "planted")]))
+            }
+            // Look through all of linear memory (grown by `count` MiB) for a marker an
+            // earlier job planted: an instance slot reused without being cleared would
+            // show another job's data.
+            "residue-scan" => {
+                let tag = input.tag.clone().unwrap_or_else(|| "residue".into());
+                if input.plant_first {
+                    plant_residue(tag.as_bytes(), 1);
+                }
+                match scan_residue(tag.as_bytes(), input.count) {
+                    0 => Ok(IngestBatch::last_page(vec![event("residue", "clean")])),
+                    n => Err(JobError::permanent(format!(
+                        "found {n} markers in linear memory"
+                    ))),
                 }
             }
             "loop" => {
