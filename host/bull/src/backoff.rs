@@ -73,6 +73,12 @@ pub(crate) fn decide(
     }
     let delay = match error {
         HandlerError::Permanent { .. } => return Ok(RetryDecision::Fail),
+        // The worker gives a postponed job back before any retry decision.
+        HandlerError::Postponed { delay, .. } => {
+            return Ok(RetryDecision::After(
+                u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            ));
+        }
         HandlerError::RetryAfter { delay, .. } => {
             i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)
         }

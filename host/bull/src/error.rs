@@ -95,6 +95,17 @@ pub enum HandlerError {
         /// Optional structured details.
         details: Option<serde_json::Value>,
     },
+    /// Not a failure: the job could not start here now (a per-type limit is full). It
+    /// goes back to `delayed` for `delay`, without counting an attempt, so any worker
+    /// can take it then and this one's slot is free for other work meanwhile (as Bull's
+    /// rate limiter does with the jobs it turns away).
+    #[error("{message}")]
+    Postponed {
+        /// Why, for logs and observers (Bull's hash is not changed).
+        message: String,
+        /// How long the job waits in `delayed`.
+        delay: Duration,
+    },
 }
 
 impl HandlerError {
@@ -129,6 +140,15 @@ impl HandlerError {
         }
     }
 
+    /// Give the job back for `delay` without counting an attempt.
+    #[must_use]
+    pub fn postponed(message: impl Into<String>, delay: Duration) -> Self {
+        HandlerError::Postponed {
+            message: message.into(),
+            delay,
+        }
+    }
+
     /// Attach a machine-readable code (kept for observers; Bull only sees the message).
     #[must_use]
     pub fn with_code(mut self, new: impl Into<String>) -> Self {
@@ -136,6 +156,7 @@ impl HandlerError {
             HandlerError::Failed { code, .. }
             | HandlerError::RetryAfter { code, .. }
             | HandlerError::Permanent { code, .. } => *code = Some(new.into()),
+            HandlerError::Postponed { .. } => {}
         }
         self
     }
@@ -147,6 +168,7 @@ impl HandlerError {
             HandlerError::Failed { details, .. }
             | HandlerError::RetryAfter { details, .. }
             | HandlerError::Permanent { details, .. } => *details = Some(new),
+            HandlerError::Postponed { .. } => {}
         }
         self
     }
@@ -157,7 +179,8 @@ impl HandlerError {
         match self {
             HandlerError::Failed { message, .. }
             | HandlerError::RetryAfter { message, .. }
-            | HandlerError::Permanent { message, .. } => message,
+            | HandlerError::Permanent { message, .. }
+            | HandlerError::Postponed { message, .. } => message,
         }
     }
 
@@ -168,6 +191,7 @@ impl HandlerError {
             HandlerError::Failed { code, .. }
             | HandlerError::RetryAfter { code, .. }
             | HandlerError::Permanent { code, .. } => code.as_deref(),
+            HandlerError::Postponed { .. } => None,
         }
     }
 
@@ -178,6 +202,7 @@ impl HandlerError {
             HandlerError::Failed { details, .. }
             | HandlerError::RetryAfter { details, .. }
             | HandlerError::Permanent { details, .. } => details.as_ref(),
+            HandlerError::Postponed { .. } => None,
         }
     }
 }

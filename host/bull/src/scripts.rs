@@ -300,6 +300,28 @@ rcall("PUBLISH", prefix .. "waiting@" .. ARGV[3], jobId)
 return 0
 "#;
 
+/// Give back a job that could not start here (a per-type limit is full): release the
+/// lock and move it to `delayed`, attempts untouched. ARGV: prefix, jobId, token, delayed
+/// score, runAt ms.
+const POSTPONE: &str = r#"
+local prefix = ARGV[1]
+local jobId = ARGV[2]
+local jobKey = prefix .. jobId
+if rcall("EXISTS", jobKey) == 0 then
+  return -1
+end
+local rc = releaseLock(prefix, jobKey, ARGV[3], jobId)
+if rc ~= 0 then
+  return rc
+end
+if rcall("LREM", prefix .. "active", -1, jobId) == 0 then
+  return -3
+end
+rcall("ZADD", prefix .. "delayed", ARGV[4], jobId)
+rcall("PUBLISH", prefix .. "delayed", ARGV[5])
+return 0
+"#;
+
 /// Undo a blocking pop that raced with shutdown (the job is in `active` with no lock):
 /// put it back at the front of the line. ARGV: prefix, jobId, token.
 const REQUEUE_UNLOCKED: &str = r#"
@@ -519,6 +541,7 @@ pub(crate) struct Scripts {
     pub(crate) finish: Script,
     pub(crate) retry: Script,
     pub(crate) release: Script,
+    pub(crate) postpone: Script,
     pub(crate) requeue_unlocked: Script,
     pub(crate) promote: Script,
     pub(crate) stalled: Script,
@@ -538,6 +561,7 @@ impl Scripts {
             finish: Script::new("moveToFinished", FINISH),
             retry: Script::new("retry", RETRY),
             release: Script::new("release", RELEASE),
+            postpone: Script::new("postpone", POSTPONE),
             requeue_unlocked: Script::new("requeueUnlocked", REQUEUE_UNLOCKED),
             promote: Script::new("updateDelaySet", PROMOTE),
             stalled: Script::new("moveStalledJobsToWait", STALLED),

@@ -139,6 +139,10 @@ pub trait JobObserver: Send + Sync + 'static {
     fn on_released(&self, _job: &JobInfo) -> impl Future<Output = ()> + Send {
         async {}
     }
+    /// The handler postponed the job: it waits in `delayed` for `delay`, no attempt counted.
+    fn on_postponed(&self, _job: &JobInfo, _delay: Duration) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// The stalled check found a job whose worker died: requeued, or failed when it stalled
     /// more than `max_stalled_count` times.
     fn on_stalled(&self, _job_id: &JobId, _failed: bool) -> impl Future<Output = ()> + Send {
@@ -747,6 +751,10 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         let fetch_next = !stop.is_cancelled();
         let next = match outcome {
             Some(Ok(value)) => self.complete(&info, &slot, &value, fetch_next).await,
+            Some(Err(HandlerError::Postponed { message, delay })) => {
+                self.postpone(&info, &slot, delay, &message).await;
+                None
+            }
             Some(Err(err)) => {
                 let timed_out = slot.reason.get() == Some(&CancelReason::Timeout);
                 self.fail(&info, &slot, stacktrace, &err, timed_out, fetch_next)
@@ -1003,6 +1011,45 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 tracing::warn!(job = %id, error = %e, "failure not recorded: redis unreachable past the lock duration");
                 self.observer.on_lock_lost(info).await;
                 None
+            }
+        }
+    }
+
+    /// Put a job the handler could not start back in `delayed`, attempts untouched.
+    async fn postpone(&self, info: &JobInfo, slot: &Slot, delay: Duration, why: &str) {
+        let id = info.id.as_str();
+        let run_at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        let low = id.parse::<i64>().map_or(0, |n| n & 0xfff);
+        let args = vec![
+            self.base(),
+            id.to_owned(),
+            slot.token.clone(),
+            (run_at.saturating_mul(0x1000) + low).to_string(),
+            run_at.to_string(),
+        ];
+        match self
+            .finishing(
+                slot,
+                &self.core.scripts.postpone,
+                args,
+                id,
+                Some(JobState::Delayed),
+                false,
+            )
+            .await
+        {
+            Ok((0, _)) => {
+                tracing::debug!(job = %id, ?delay, "postponed: {why}");
+                self.observer.on_postponed(info, delay).await;
+            }
+            Ok((code, _)) => {
+                let e = QueueError::from_code(id, code);
+                tracing::warn!(job = %id, error = %e, "could not postpone: lock not held");
+                self.observer.on_lock_lost(info).await;
+            }
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "could not postpone: redis unreachable past the lock duration");
+                self.observer.on_lock_lost(info).await;
             }
         }
     }

@@ -76,6 +76,9 @@ impl JobObserver for Events {
     async fn on_released(&self, job: &JobInfo) {
         self.push(format!("released {}", job.id));
     }
+    async fn on_postponed(&self, job: &JobInfo, delay: Duration) {
+        self.push(format!("postponed {} {}ms", job.id, delay.as_millis()));
+    }
     async fn on_stalled(&self, id: &JobId, failed: bool) {
         self.push(format!("stalled {id} failed={failed}"));
     }
@@ -326,6 +329,57 @@ async fn a_reused_id_is_not_finished_by_the_previous_attempt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_id_is_not_renewed_by_the_previous_attempt() {
     reused_id_case(false).await;
+}
+
+/// A postponed job waits in `delayed` for the delay, without an attempt counted, and is
+/// then taken again and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postponed_job_comes_back_without_using_an_attempt() {
+    let _redis = RedisInUse::acquire();
+    let name = unique_queue("postpone");
+    let q = queue(&name).await;
+    let events = Events::default();
+    let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t = Arc::clone(&tries);
+    let handler = FnHandler(move |_job: ActiveJob| {
+        let n = t.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err(HandlerError::postponed(
+                    "not now",
+                    Duration::from_millis(400),
+                ))
+            } else {
+                Ok(json!("done"))
+            }
+        }
+    });
+    let w = start(config(&name), handler, &events);
+    let id = q
+        .add("x", json!({}), JobOptions::new().attempts(1))
+        .await
+        .expect("add");
+    events.wait_for("postponed", Duration::from_secs(5)).await;
+    let t0 = Instant::now();
+    let rec = q.get_job(id.as_str()).await.expect("get").expect("job");
+    assert_eq!(rec.state, JobState::Delayed);
+    assert_eq!(rec.attempts_made, 0);
+    wait_state(&q, id.as_str(), JobState::Completed, Duration::from_secs(5)).await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        t0.elapsed()
+    );
+    let rec = q.get_job(id.as_str()).await.expect("get").expect("job");
+    assert_eq!(
+        (rec.attempts_made, rec.returnvalue.clone()),
+        (0, Some(json!("done"))),
+        "one attempt allowed, and the postponement did not use it"
+    );
+    let all = events.all();
+    assert!(!all.iter().any(|e| e.starts_with("failed")), "{all:?}");
+    w.stop().await;
+    q.obliterate().await.expect("clean");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
