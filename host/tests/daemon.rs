@@ -680,3 +680,120 @@ fn now_ms() -> i64 {
         .unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
+
+/// `--type-limit event_ingestion=1` at concurrency 3: ingestion jobs run one at a time in
+/// this daemon; the ones turned away go back to `delayed` without using an attempt, and a
+/// job of another type is not held up behind them.
+#[tokio::test]
+async fn type_limits_hold_their_type_without_blocking_others() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("type-limit");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .concurrency(3)
+        .args(&["--type-limit", "event_ingestion=1"])
+        .name("serve with a type limit")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("connect");
+    let sleep = |who: &str| {
+        json!({"type": "event_ingestion", "name": who,
+               "input": {"pluginId": "hostile", "mode": "sleep", "ms": 2000, "who": who}})
+    };
+    let mut ingest = Vec::new();
+    for who in ["a", "b", "c"] {
+        ingest.push(
+            q.add(who, sleep(who), Default::default())
+                .await
+                .expect("add"),
+        );
+    }
+    // Watch the status page: never more than one ingestion job running here.
+    let watch = {
+        let addr = daemon.addr();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut most = 0;
+            let end = Instant::now() + Duration::from_secs(8);
+            while Instant::now() < end {
+                if let Ok(r) = client.get(format!("http://{addr}/")).send().await
+                    && let Ok(body) = r.bytes().await
+                    && let Ok(s) = serde_json::from_slice::<Value>(&body)
+                {
+                    let running = s["activeJobs"].as_array().map_or(0, |a| {
+                        a.iter()
+                            .filter(|j| j["jobType"] == "event_ingestion")
+                            .count()
+                    });
+                    most = most.max(running);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            most
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = q
+        .add(
+            "extract",
+            json!({"type": "keyword_extraction", "name": "extract",
+                   "input": {"source": "test", "keywords": ["Rust"]}}),
+            Default::default(),
+        )
+        .await
+        .expect("add other");
+    let added = Instant::now();
+    let rec = eventually(
+        Duration::from_secs(5),
+        "the other type's job finished",
+        || {
+            let q = &q;
+            let other = &other;
+            async move {
+                q.get_job(other.as_str())
+                    .await
+                    .ok()?
+                    .filter(|r| r.finished_on.is_some())
+            }
+        },
+    )
+    .await;
+    assert_eq!(rec.state, JobState::Completed, "{:?}", rec.failed_reason);
+    assert!(
+        added.elapsed() < Duration::from_millis(1000),
+        "a keyword job waited {:?} behind the limited ingestion jobs",
+        added.elapsed()
+    );
+    for id in &ingest {
+        let rec = eventually(Duration::from_secs(20), "ingestion job finished", || {
+            let q = &q;
+            async move {
+                q.get_job(id.as_str())
+                    .await
+                    .ok()?
+                    .filter(|r| r.finished_on.is_some())
+            }
+        })
+        .await;
+        assert_eq!(
+            rec.state,
+            JobState::Completed,
+            "{id}: {:?}",
+            rec.failed_reason
+        );
+        assert_eq!(
+            rec.attempts_made, 0,
+            "{id}: waiting for the limit used an attempt"
+        );
+    }
+    let most = watch.await.expect("watcher");
+    assert_eq!(most, 1, "ingestion jobs running at once, with a limit of 1");
+    let (_, status) = daemon.get("/").await;
+    assert!(
+        status["postponed"].as_u64().unwrap_or(0) >= 1,
+        "jobs over the limit are given back: {status}"
+    );
+    drop(daemon);
+    obliterate(&queue).await;
+}

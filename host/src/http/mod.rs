@@ -105,6 +105,7 @@ async fn status(State(s): State<AppState>) -> Response {
         "failed": n(&s.stats.failed),
         "lockLost": n(&s.stats.lock_lost),
         "released": n(&s.stats.released),
+        "postponed": n(&s.stats.postponed),
         "activeJobs": active,
     });
     match counts {

@@ -60,6 +60,23 @@ pub struct DaemonStats {
     pub lock_lost: AtomicU64,
     /// Jobs released unfinished to the wait list at shutdown.
     pub released: AtomicU64,
+    /// Jobs given back to `delayed` because their type's limit was full.
+    pub postponed: AtomicU64,
+}
+
+/// How long a job waits here for its type's limit before it is given back to the queue.
+/// Waiting holds one of the worker's slots (and the job's lock); giving back costs a few
+/// Redis round trips and lets any worker, this one included, take it later. A short wait
+/// covers the common case of a permit freed a moment later.
+const TYPE_LIMIT_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a job given back for its type's limit stays in `delayed`: one to two seconds,
+/// spread so that jobs given back together do not all return at once.
+fn type_limit_delay() -> Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 1_000);
+    Duration::from_millis(1_000 + u64::from(jitter))
 }
 
 /// Runs Bull jobs as drowl jobs.
@@ -116,12 +133,19 @@ impl JobHandler for DrowlHandler {
         request.attempt = info.attempts_made + 1;
         request.max_attempts = info.max_attempts();
         let _permit = match self.type_limits.get(&request.job_type) {
-            Some(s) => Some(
-                s.clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| permanent(e.to_string(), "internal"))?,
-            ),
+            Some(s) => match tokio::time::timeout(TYPE_LIMIT_WAIT, s.clone().acquire_owned()).await
+            {
+                Ok(p) => Some(p.map_err(|e| permanent(e.to_string(), "internal"))?),
+                Err(_) => {
+                    return Err(HandlerError::postponed(
+                        format!(
+                            "{} jobs are at their limit in this daemon",
+                            request.job_type.as_str()
+                        ),
+                        type_limit_delay(),
+                    ));
+                }
+            },
             None => None,
         };
         let _listed = Listed::new(
@@ -465,6 +489,11 @@ impl JobObserver for Mirror {
 
     async fn on_released(&self, job: &JobInfo) {
         self.stats.released.fetch_add(1, Ordering::Relaxed);
+        self.write(Self::base(job, JobStatus::Pending)).await;
+    }
+
+    async fn on_postponed(&self, job: &JobInfo, _delay: Duration) {
+        self.stats.postponed.fetch_add(1, Ordering::Relaxed);
         self.write(Self::base(job, JobStatus::Pending)).await;
     }
 }
