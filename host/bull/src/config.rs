@@ -37,6 +37,18 @@ pub struct QueueConfig {
     /// Timeout of a single non-blocking Redis command, so an unreachable server surfaces as
     /// an error the worker can back off from instead of a hang (default 10 s).
     pub command_timeout: Duration,
+    /// Bull's `limiter`: at most this many jobs started per window, across every worker
+    /// on the queue (they share `P:limiter`, as Bull's own workers do). `None`: no limit.
+    pub limiter: Option<RateLimit>,
+}
+
+/// At most `max` jobs started per `duration`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Jobs per window.
+    pub max: u32,
+    /// The window.
+    pub duration: Duration,
 }
 
 impl QueueConfig {
@@ -56,7 +68,16 @@ impl QueueConfig {
             concurrency: 1,
             shutdown_grace: Duration::from_secs(10),
             command_timeout: Duration::from_secs(10),
+            limiter: None,
         }
+    }
+
+    /// Start at most `max` jobs per `duration` on this queue (Bull's `limiter`). A job
+    /// taken over the limit goes to `delayed` until the window ends, attempts untouched.
+    #[must_use]
+    pub fn limiter(mut self, max: u32, duration: Duration) -> Self {
+        self.limiter = Some(RateLimit { max, duration });
+        self
     }
 
     /// Use another queue name (several queues can share one Redis).
@@ -169,6 +190,11 @@ impl QueueConfig {
         }
         if self.drain_delay < Duration::from_millis(10) {
             return bad("drain_delay must be at least 10 ms");
+        }
+        if let Some(l) = self.limiter
+            && (l.max == 0 || l.duration < Duration::from_millis(1))
+        {
+            return bad("limiter: max must be at least 1 and duration at least 1 ms");
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ mod scripts;
 mod worker;
 
 pub use backoff::{BackoffContext, BackoffStrategy};
-pub use config::QueueConfig;
+pub use config::{QueueConfig, RateLimit};
 pub use error::{HandlerError, QueueError};
 pub use job::{
     Backoff, DateValue, JobCounts, JobId, JobOptions, JobRecord, JobState, KeepJobs, RepeatOptions,

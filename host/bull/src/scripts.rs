@@ -128,8 +128,10 @@ local function keepFromOpts(optsJson, field)
 end
 
 -- moveToActive: pop (RPOPLPUSH) unless an id popped by BRPOPLPUSH is given, take the lock,
--- stamp processedOn. nil when empty, {id} when the job's hash is gone, else {id, HGETALL}.
-local function takeJob(prefix, jobId, token, lockDuration, now)
+-- stamp processedOn. nil when empty, {id} when the job's hash is gone, {id, false, ms} when
+-- the rate limiter (limitMax jobs per limitMs, 0 = none) turned it away to `delayed` for
+-- ms, else {id, HGETALL}.
+local function takeJob(prefix, jobId, token, lockDuration, now, limitMax, limitMs)
   if jobId == "" then
     jobId = rcall("RPOPLPUSH", prefix .. "wait", prefix .. "active")
     if not jobId then
@@ -143,6 +145,26 @@ local function takeJob(prefix, jobId, token, lockDuration, now)
   if rcall("EXISTS", jobKey) == 0 then
     rcall("LREM", prefix .. "active", -1, jobId)
     return {jobId}
+  end
+  limitMax = tonumber(limitMax) or 0
+  if limitMax > 0 then
+    local limiterKey = prefix .. "limiter"
+    local started = rcall("INCR", limiterKey)
+    if started == 1 then
+      rcall("PEXPIRE", limiterKey, limitMs)
+    end
+    if started > limitMax then
+      local wait = tonumber(rcall("PTTL", limiterKey))
+      if wait < 0 then
+        rcall("PEXPIRE", limiterKey, limitMs)
+        wait = tonumber(limitMs)
+      end
+      local runAt = tonumber(now) + wait
+      rcall("LREM", prefix .. "active", -1, jobId)
+      rcall("ZADD", prefix .. "delayed", runAt * 0x1000 + bit.band(started, 0xfff), jobId)
+      rcall("PUBLISH", prefix .. "delayed", runAt)
+      return {jobId, false, wait}
+    end
   end
   rcall("SET", jobKey .. ":lock", token, "PX", lockDuration)
   rcall("PUBLISH", prefix .. "active@" .. token, jobId)
@@ -187,12 +209,14 @@ end
 return jobId
 "#;
 
-/// moveToActive. ARGV: prefix, jobId ("" = RPOPLPUSH here), token, lockDuration ms, now.
+/// moveToActive. ARGV: prefix, jobId ("" = RPOPLPUSH here), token, lockDuration ms, now,
+/// limiter max (0 = none), limiter window ms.
 ///
 /// Returns nil when the queue is empty, `{id}` when the popped job has no hash any more
-/// (it is dropped from `active`), or `{id, HGETALL}` with the lock taken.
+/// (it is dropped from `active`), `{id, false, ms}` when the rate limiter sent it to
+/// `delayed` for ms, or `{id, HGETALL}` with the lock taken.
 const MOVE_TO_ACTIVE: &str = r#"
-return takeJob(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return takeJob(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
 "#;
 
 /// extendLock for many jobs in one round trip. ARGV: prefix, duration ms, then one
@@ -218,8 +242,8 @@ return out
 
 /// moveToFinished (completed, or failed for good). ARGV: prefix, jobId, token, target set,
 /// field (returnvalue/failedReason), value, now, keepCount, keepAge ("" = none), event JSON,
-/// attemptsMade ("" = leave), stacktrace JSON, fetchNext ("1"/"0"), lockDuration ms, and
-/// the lock token for the next job (each attempt has its own).
+/// attemptsMade ("" = leave), stacktrace JSON, fetchNext ("1"/"0"), lockDuration ms, the
+/// lock token for the next job (each attempt has its own), limiter max, limiter window ms.
 ///
 /// Nothing is written unless the caller holds the lock and the job is active; returns 0 or
 /// Bull's negative code — or, with fetchNext and a job waiting, `{0, takeJob reply}` so the
@@ -244,7 +268,7 @@ end
 finishJob(prefix, ARGV[4], jobId, ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 rcall("PUBLISH", prefix .. ARGV[4], ARGV[10])
 if ARGV[13] == "1" then
-  local nextJob = takeJob(prefix, "", ARGV[15], ARGV[14], ARGV[7])
+  local nextJob = takeJob(prefix, "", ARGV[15], ARGV[14], ARGV[7], ARGV[16], ARGV[17])
   if nextJob then
     return {0, nextJob}
   end

@@ -291,6 +291,8 @@ enum FetchOutcome {
     Job(Fetched),
     /// Popped, but its hash is gone (removed while waiting); keep fetching.
     Vanished,
+    /// The rate limiter sent the popped job to `delayed`; the window ends in this long.
+    Limited(Duration),
     Empty,
 }
 
@@ -472,6 +474,14 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             .collect()
     }
 
+    /// The limiter arguments of the scripts that take jobs: max (0 = none), window ms.
+    fn limiter_args(&self) -> [String; 2] {
+        match self.config().limiter {
+            Some(l) => [l.max.to_string(), l.duration.as_millis().to_string()],
+            None => ["0".to_owned(), "0".to_owned()],
+        }
+    }
+
     /// A fresh lock token for the next attempt: the process token and a sequence number.
     fn next_token(&self) -> String {
         let n = self.attempts.fetch_add(1, Ordering::Relaxed);
@@ -493,6 +503,8 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     token.clone(),
                     self.config().lock_duration.as_millis().to_string(),
                     now_ms().to_string(),
+                    self.limiter_args()[0].clone(),
+                    self.limiter_args()[1].clone(),
                 ],
             )
             .await?;
@@ -522,6 +534,13 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                         continue;
                     }
                     Ok(FetchOutcome::Vanished) => continue,
+                    Ok(FetchOutcome::Limited(wait)) => {
+                        drop(permit);
+                        if !self.limited_pause(wait, &stop).await {
+                            break;
+                        }
+                        continue;
+                    }
                     Ok(FetchOutcome::Empty) => found_last_time = false,
                     Err(e) => {
                         tracing::warn!(error = %e, "fetching a job failed; backing off");
@@ -570,6 +589,13 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                         found_last_time = true;
                         self.spawn_job(&jobs, job, permit, &stop);
                     }
+                    Ok(FetchOutcome::Limited(wait)) => {
+                        drop(permit);
+                        found_last_time = true;
+                        if !self.limited_pause(wait, &stop).await {
+                            break;
+                        }
+                    }
                     Ok(_) => found_last_time = true,
                     Err(e) => {
                         // The job sits in `active` without a lock; the stalled check recovers it.
@@ -602,6 +628,16 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         }
         if let Some(c) = blocking {
             let _ = timeout(Duration::from_secs(1), c.quit()).await;
+        }
+    }
+
+    /// After the rate limiter turned a job away: fetch again when the window ends (the
+    /// job itself waits in `delayed` until then), instead of moving the whole wait list
+    /// to `delayed` one job per round trip. Returns false when stopped.
+    async fn limited_pause(&self, wait: Duration, stop: &CancellationToken) -> bool {
+        tokio::select! {
+            () = sleep(wait.min(Duration::from_secs(60))) => true,
+            () = stop.cancelled() => false,
         }
     }
 
@@ -794,6 +830,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         let next_token = if chains {
             let t = self.next_token();
             args.push(t.clone());
+            args.extend(self.limiter_args());
             t
         } else {
             String::new()
@@ -1257,6 +1294,12 @@ fn parse_take(reply: fred::types::Value, token: String) -> Result<FetchOutcome, 
         return Err(QueueError::Protocol("moveToActive: no id".to_owned()));
     };
     match parts.next() {
+        Some(v) if v.is_null() => {
+            let ms = parts.next().as_ref().and_then(redis_i64).unwrap_or(0);
+            Ok(FetchOutcome::Limited(Duration::from_millis(
+                u64::try_from(ms).unwrap_or(0),
+            )))
+        }
         Some(hash) => Ok(FetchOutcome::Job(Fetched {
             id,
             token,

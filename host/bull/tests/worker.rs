@@ -382,6 +382,69 @@ async fn a_postponed_job_comes_back_without_using_an_attempt() {
     q.obliterate().await.expect("clean");
 }
 
+/// Bull's `limiter`: at most 3 jobs started per 600 ms window across the queue. Nine jobs
+/// take at least two full windows; none uses an attempt; all complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limiter_spreads_jobs_over_windows() {
+    let _redis = RedisInUse::acquire();
+    let name = unique_queue("limiter");
+    let q = queue(&name).await;
+    let events = Events::default();
+    let starts = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let s2 = Arc::clone(&starts);
+    let handler = FnHandler(move |_job: ActiveJob| {
+        s2.lock().expect("starts").push(Instant::now());
+        async { Ok(json!("ok")) }
+    });
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        ids.push(
+            q.add("x", json!({"i": i}), JobOptions::new())
+                .await
+                .expect("add"),
+        );
+    }
+    let t0 = Instant::now();
+    let w = start(
+        config(&name)
+            .concurrency(4)
+            .limiter(3, Duration::from_millis(600)),
+        handler,
+        &events,
+    );
+    for id in &ids {
+        wait_state(
+            &q,
+            id.as_str(),
+            JobState::Completed,
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    let took = t0.elapsed();
+    let mut starts = starts.lock().expect("starts").clone();
+    starts.sort();
+    assert_eq!(starts.len(), 9, "each job ran once");
+    // No 3 + 1 starts inside one window.
+    for w4 in starts.windows(4) {
+        assert!(
+            w4[3] - w4[0] >= Duration::from_millis(550),
+            "4 jobs started within {:?}",
+            w4[3] - w4[0]
+        );
+    }
+    assert!(
+        took >= Duration::from_millis(1150),
+        "9 jobs at 3 per 600 ms in {took:?}"
+    );
+    for id in &ids {
+        let rec = q.get_job(id.as_str()).await.expect("get").expect("job");
+        assert_eq!(rec.attempts_made, 0, "{id}");
+    }
+    w.stop().await;
+    q.obliterate().await.expect("clean");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_jobs_are_requeued_then_failed_past_the_limit() {
     let _redis = RedisInUse::acquire();
