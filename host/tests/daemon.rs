@@ -797,3 +797,57 @@ async fn type_limits_hold_their_type_without_blocking_others() {
     drop(daemon);
     obliterate(&queue).await;
 }
+
+/// `--rate-limit 2/500`: six no-op jobs added at once start at most two per half second,
+/// and all complete on their first attempt.
+#[tokio::test]
+async fn rate_limit_spreads_job_starts() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("rate-limit");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .concurrency(4)
+        .args(&["--rate-limit", "2/500"])
+        .name("serve with a rate limit")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("connect");
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let job = json!({"type": "event_ingestion", "name": format!("ok-{i}"),
+                         "input": {"pluginId": "hostile", "mode": "ok", "count": 0, "tag": format!("rl{i}")}});
+        ids.push(q.add("ok", job, Default::default()).await.expect("add"));
+    }
+    let mut started = Vec::new();
+    for id in &ids {
+        let rec = eventually(Duration::from_secs(15), "job finished", || {
+            let q = &q;
+            async move {
+                q.get_job(id.as_str())
+                    .await
+                    .ok()?
+                    .filter(|r| r.finished_on.is_some())
+            }
+        })
+        .await;
+        assert_eq!(
+            rec.state,
+            JobState::Completed,
+            "{id}: {:?}",
+            rec.failed_reason
+        );
+        assert_eq!(rec.attempts_made, 0, "{id}");
+        started.push(rec.processed_on.expect("processedOn"));
+    }
+    started.sort_unstable();
+    for w in started.windows(3) {
+        assert!(
+            w[2] - w[0] >= 450,
+            "3 jobs started within {} ms: {started:?}",
+            w[2] - w[0]
+        );
+    }
+    drop(daemon);
+    obliterate(&queue).await;
+}

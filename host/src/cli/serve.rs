@@ -37,6 +37,11 @@ pub struct ServeArgs {
     /// At most N jobs of one type at once, e.g. `event_ingestion=2` (repeatable).
     #[arg(long = "type-limit", value_name = "TYPE=N")]
     pub type_limits: Vec<String>,
+    /// Start at most MAX jobs per MS milliseconds on the whole queue, e.g. `100/1000`
+    /// (Bull's `limiter`, shared by every worker on the queue; jobs over it wait in
+    /// `delayed` for the next window, attempts untouched).
+    #[arg(long, value_name = "MAX/MS")]
+    pub rate_limit: Option<String>,
     /// Apply the PostgreSQL migrations at start.
     #[arg(long)]
     pub migrate: bool,
@@ -103,6 +108,19 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
         );
     }
     Ok(out)
+}
+
+fn parse_rate_limit(v: &str) -> Result<(u32, Duration), String> {
+    let bad = || format!("--rate-limit {v:?} must look like MAX/MS, e.g. 100/1000");
+    let (max, ms) = v.split_once('/').ok_or_else(bad)?;
+    let max: u32 = max.trim().parse().map_err(|_| bad())?;
+    let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
+    if max == 0 || ms == 0 {
+        return Err(format!(
+            "--rate-limit {v:?}: MAX and MS must both be at least 1"
+        ));
+    }
+    Ok((max, Duration::from_millis(ms)))
 }
 
 fn parse_type_limits(items: &[String]) -> Result<HashMap<JobType, usize>, String> {
@@ -190,6 +208,10 @@ fn fail(message: impl std::fmt::Display) -> u8 {
 pub async fn run(args: ServeArgs) -> u8 {
     let type_limits = match parse_type_limits(&args.type_limits) {
         Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let rate_limit = match args.rate_limit.as_deref().map(parse_rate_limit).transpose() {
+        Ok(r) => r,
         Err(e) => return fail(e),
     };
     let mut policy = match args.sandbox.policy(None) {
@@ -289,6 +311,9 @@ pub async fn run(args: ServeArgs) -> u8 {
         );
     }
     qconfig = qconfig.lock_duration(lock.max(min_lock));
+    if let Some((max, window)) = rate_limit {
+        qconfig = qconfig.limiter(max, window);
+    }
 
     let shown_url = args.queue.redacted_url();
     let queue = match connect_queue(&qconfig, &shown_url).await {
@@ -388,4 +413,35 @@ async fn shutdown_signal() {
         eprintln!("drowl-host: second signal, exiting without waiting for running jobs");
         std::process::exit(130);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limits_parse_or_say_what_is_wrong() {
+        assert_eq!(
+            parse_rate_limit("100/1000"),
+            Ok((100, Duration::from_secs(1)))
+        );
+        assert_eq!(
+            parse_rate_limit(" 5 / 250 "),
+            Ok((5, Duration::from_millis(250)))
+        );
+        for bad in ["100", "x/1000", "100/1s", "0/1000", "10/0", ""] {
+            let e = parse_rate_limit(bad).expect_err(bad);
+            assert!(e.starts_with("--rate-limit"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn type_limits_parse_or_say_what_is_wrong() {
+        let t = parse_type_limits(&["event_ingestion=2".into()]).expect("parses");
+        assert_eq!(t.get(&JobType::EventIngestion), Some(&2));
+        for bad in ["event_ingestion", "nosuch=1", "event_ingestion=x"] {
+            let e = parse_type_limits(&[bad.into()]).expect_err(bad);
+            assert!(e.starts_with("--type-limit"), "{bad}: {e}");
+        }
+    }
 }
