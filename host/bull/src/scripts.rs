@@ -70,6 +70,23 @@ local function releaseLock(prefix, jobKey, token, jobId)
   return -2
 end
 
+-- How every script that ends an attempt starts: 0 once `token`'s lock is released and the
+-- job is out of `active`; otherwise Bull's code (-1 no job, -2 no lock, -6 someone else's
+-- lock, -3 not active), and nothing has been changed.
+local function leaveActive(prefix, jobKey, token, jobId)
+  if rcall("EXISTS", jobKey) == 0 then
+    return -1
+  end
+  local rc = releaseLock(prefix, jobKey, token, jobId)
+  if rc ~= 0 then
+    return rc
+  end
+  if rcall("LREM", prefix .. "active", -1, jobId) == 0 then
+    return -3
+  end
+  return 0
+end
+
 local function deleteJob(prefix, jobId)
   rcall("DEL", prefix .. jobId, prefix .. jobId .. ":logs")
 end
@@ -252,15 +269,9 @@ const FINISH: &str = r#"
 local prefix = ARGV[1]
 local jobId = ARGV[2]
 local jobKey = prefix .. jobId
-if rcall("EXISTS", jobKey) == 0 then
-  return -1
-end
-local rc = releaseLock(prefix, jobKey, ARGV[3], jobId)
+local rc = leaveActive(prefix, jobKey, ARGV[3], jobId)
 if rc ~= 0 then
   return rc
-end
-if rcall("LREM", prefix .. "active", -1, jobId) == 0 then
-  return -3
 end
 if ARGV[11] ~= "" then
   rcall("HMSET", jobKey, "attemptsMade", ARGV[11], "stacktrace", ARGV[12], "failedReason", ARGV[6])
@@ -284,15 +295,9 @@ const RETRY: &str = r#"
 local prefix = ARGV[1]
 local jobId = ARGV[2]
 local jobKey = prefix .. jobId
-if rcall("EXISTS", jobKey) == 0 then
-  return -1
-end
-local rc = releaseLock(prefix, jobKey, ARGV[3], jobId)
+local rc = leaveActive(prefix, jobKey, ARGV[3], jobId)
 if rc ~= 0 then
   return rc
-end
-if rcall("LREM", prefix .. "active", -1, jobId) == 0 then
-  return -3
 end
 rcall("HMSET", jobKey, "attemptsMade", ARGV[4], "stacktrace", ARGV[5], "failedReason", ARGV[6])
 if ARGV[7] == "delay" then
@@ -312,12 +317,9 @@ const RELEASE: &str = r#"
 local prefix = ARGV[1]
 local jobId = ARGV[2]
 local jobKey = prefix .. jobId
-local rc = releaseLock(prefix, jobKey, ARGV[3], jobId)
+local rc = leaveActive(prefix, jobKey, ARGV[3], jobId)
 if rc ~= 0 then
   return rc
-end
-if rcall("LREM", prefix .. "active", -1, jobId) == 0 then
-  return -3
 end
 rcall("RPUSH", targetList(prefix), jobId)
 rcall("PUBLISH", prefix .. "waiting@" .. ARGV[3], jobId)
@@ -331,15 +333,9 @@ const POSTPONE: &str = r#"
 local prefix = ARGV[1]
 local jobId = ARGV[2]
 local jobKey = prefix .. jobId
-if rcall("EXISTS", jobKey) == 0 then
-  return -1
-end
-local rc = releaseLock(prefix, jobKey, ARGV[3], jobId)
+local rc = leaveActive(prefix, jobKey, ARGV[3], jobId)
 if rc ~= 0 then
   return rc
-end
-if rcall("LREM", prefix .. "active", -1, jobId) == 0 then
-  return -3
 end
 rcall("ZADD", prefix .. "delayed", ARGV[4], jobId)
 rcall("PUBLISH", prefix .. "delayed", ARGV[5])
