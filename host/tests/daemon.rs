@@ -744,21 +744,7 @@ async fn type_limits_hold_their_type_without_blocking_others() {
         .await
         .expect("add other");
     let added = Instant::now();
-    let rec = eventually(
-        Duration::from_secs(5),
-        "the other type's job finished",
-        || {
-            let q = &q;
-            let other = &other;
-            async move {
-                q.get_job(other.as_str())
-                    .await
-                    .ok()?
-                    .filter(|r| r.finished_on.is_some())
-            }
-        },
-    )
-    .await;
+    let rec = finished(&q, other.as_str(), Duration::from_secs(5)).await;
     assert_eq!(rec.state, JobState::Completed, "{:?}", rec.failed_reason);
     assert!(
         added.elapsed() < Duration::from_millis(1000),
@@ -766,16 +752,7 @@ async fn type_limits_hold_their_type_without_blocking_others() {
         added.elapsed()
     );
     for id in &ingest {
-        let rec = eventually(Duration::from_secs(20), "ingestion job finished", || {
-            let q = &q;
-            async move {
-                q.get_job(id.as_str())
-                    .await
-                    .ok()?
-                    .filter(|r| r.finished_on.is_some())
-            }
-        })
-        .await;
+        let rec = finished(&q, id.as_str(), Duration::from_secs(20)).await;
         assert_eq!(
             rec.state,
             JobState::Completed,
@@ -821,16 +798,7 @@ async fn rate_limit_spreads_job_starts() {
     }
     let mut started = Vec::new();
     for id in &ids {
-        let rec = eventually(Duration::from_secs(15), "job finished", || {
-            let q = &q;
-            async move {
-                q.get_job(id.as_str())
-                    .await
-                    .ok()?
-                    .filter(|r| r.finished_on.is_some())
-            }
-        })
-        .await;
+        let rec = finished(&q, id.as_str(), Duration::from_secs(15)).await;
         assert_eq!(
             rec.state,
             JobState::Completed,

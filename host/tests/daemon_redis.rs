@@ -204,15 +204,7 @@ async fn a_reused_job_id_is_not_completed_with_the_previous_jobs_result() {
         .await
         .expect("add c");
     assert_eq!((&z, &a), (&b, &c), "the id counter started again");
-    let rec = eventually(Duration::from_secs(20), "c finished", || {
-        let q = &q;
-        let c = &c;
-        async move {
-            let rec = q.get_job(c.as_str()).await.ok()??;
-            rec.finished_on.is_some().then_some(rec)
-        }
-    })
-    .await;
+    let rec = finished(&q, c.as_str(), Duration::from_secs(20)).await;
     let ran = rec.finished_on.unwrap_or(0) - rec.processed_on.unwrap_or(0);
     let wall = rec
         .returnvalue

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use daemon_support::*;
 use drowl_bull::{JobOptions, Queue, QueueConfig};
-use hostile_faults::{FAULTS, SECRET, median_rss, rss_kib};
+use hostile_faults::{FAULTS, SECRET, assert_flat_rss, rss_kib};
 use serde_json::{Value, json};
 
 /// Faulty jobs run.
@@ -28,8 +28,6 @@ const FAULTY_PER_GOOD: usize = 4;
 const LOOPS: usize = 8;
 /// The daemon's concurrency.
 const CONCURRENCY: usize = 4;
-/// How much the daemon's RSS may grow between warm-up and the end of the run.
-const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
 
 /// What a job must end as: `completed`, or failed (`failed`/`timeout`) with a code.
 #[derive(Debug, Clone)]
@@ -223,20 +221,7 @@ async fn the_daemon_survives_thousands_of_faulty_jobs_with_flat_memory() {
     assert!(!log.contains(SECRET), "the secret reached the daemon's log");
 
     let rss: Vec<(usize, u64)> = samples.iter().map(|s| (s.0, s.1)).collect();
-    let warm = median_rss(&rss, 500..=750);
-    let last = median_rss(&rss, total - 500..=total);
-    let growth = last.saturating_sub(warm);
-    println!(
-        "daemon soak: median VmRSS of the daemon over jobs 500-750 {:.1} MiB, over the last 500 {:.1} MiB, growth {:.1} MiB (limit {} MiB)",
-        warm as f64 / 1024.0,
-        last as f64 / 1024.0,
-        growth as f64 / 1024.0,
-        RSS_GROWTH_LIMIT_KIB / 1024
-    );
-    assert!(
-        growth < RSS_GROWTH_LIMIT_KIB,
-        "the daemon's resident memory grew by {growth} KiB from jobs 500-750 to the last 500"
-    );
+    assert_flat_rss("daemon soak", &rss, total);
     pool.close().await;
     drop(daemon);
     obliterate(&queue).await;

@@ -22,7 +22,7 @@ use drowl_host::runtime::Budget;
 use futures::StreamExt;
 use serde_json::json;
 
-use hostile_faults::{FAULTS, SECRET, median_rss, rss_kib};
+use hostile_faults::{FAULTS, SECRET, assert_flat_rss, rss_kib};
 use support::{component, executor, job};
 
 /// Faulty jobs run.
@@ -31,8 +31,6 @@ const FAULTY: usize = 2_000;
 const FAULTY_PER_GOOD: usize = 4;
 /// Jobs in flight at once.
 const CONCURRENCY: usize = 4;
-/// How much RSS may grow between the end of warm-up and the end of the run.
-const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
 /// Jobs between two RSS samples.
 const SAMPLE_EVERY: usize = 50;
 
@@ -156,22 +154,6 @@ async fn thousands_of_faulty_jobs_leave_good_ones_and_memory_alone() {
         &failures[..failures.len().min(10)]
     );
 
-    // A sample is taken when a job ends, with others still in flight (a memory bomb
-    // among them holds up to 32 MiB), so compare medians over windows of samples: the
-    // 250 jobs after the first 500 (warm-up), and the last 500.
     let rss: Vec<(usize, u64)> = samples.iter().map(|s| (s.0, s.1)).collect();
-    let warm = median_rss(&rss, 500..=750);
-    let last = median_rss(&rss, total - 500..=total);
-    let growth = last.saturating_sub(warm);
-    println!(
-        "soak: median VmRSS over jobs 500-750 {:.1} MiB, over the last 500 {:.1} MiB, growth {:.1} MiB (limit {} MiB)",
-        warm as f64 / 1024.0,
-        last as f64 / 1024.0,
-        growth as f64 / 1024.0,
-        RSS_GROWTH_LIMIT_KIB / 1024
-    );
-    assert!(
-        growth < RSS_GROWTH_LIMIT_KIB,
-        "resident memory grew by {growth} KiB from jobs 500-750 to the last 500"
-    );
+    assert_flat_rss("soak", &rss, total);
 }

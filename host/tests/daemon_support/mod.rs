@@ -392,6 +392,22 @@ pub(crate) async fn obliterate(queue: &str) {
     }
 }
 
+/// The job's record once it has finished (completed or failed), polling; panics after
+/// `limit`.
+pub(crate) async fn finished(
+    q: &drowl_bull::Queue,
+    id: &str,
+    limit: Duration,
+) -> drowl_bull::JobRecord {
+    eventually(limit, &format!("job {id} finished"), || async move {
+        q.get_job(id)
+            .await
+            .ok()?
+            .filter(|r| r.finished_on.is_some())
+    })
+    .await
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `limit`.
 pub(crate) async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where

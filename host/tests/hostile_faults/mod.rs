@@ -39,9 +39,12 @@ pub(crate) fn rss_kib(pid: &str) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// How much resident memory may grow between warm-up and the end of a soak.
+pub(crate) const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
+
 /// The median resident set over the samples `(jobs done, rss)` taken while `range` jobs
 /// were done.
-pub(crate) fn median_rss(samples: &[(usize, u64)], range: std::ops::RangeInclusive<usize>) -> u64 {
+fn median_rss(samples: &[(usize, u64)], range: std::ops::RangeInclusive<usize>) -> u64 {
     let mut v: Vec<u64> = samples
         .iter()
         .filter(|s| range.contains(&s.0))
@@ -53,4 +56,25 @@ pub(crate) fn median_rss(samples: &[(usize, u64)], range: std::ops::RangeInclusi
     );
     v.sort_unstable();
     v[v.len() / 2]
+}
+
+/// Prints and checks a soak's memory: samples `(jobs done, rss KiB)` are taken while other
+/// jobs are in flight (a memory bomb among them holds up to 32 MiB), so medians are
+/// compared: over the 250 jobs after the first 500 (warm-up), and over the last 500 of
+/// `total`. Panics when the growth reaches [`RSS_GROWTH_LIMIT_KIB`].
+pub(crate) fn assert_flat_rss(who: &str, samples: &[(usize, u64)], total: usize) {
+    let warm = median_rss(samples, 500..=750);
+    let last = median_rss(samples, total - 500..=total);
+    let growth = last.saturating_sub(warm);
+    println!(
+        "{who}: median VmRSS over jobs 500-750 {:.1} MiB, over the last 500 {:.1} MiB, growth {:.1} MiB (limit {} MiB)",
+        warm as f64 / 1024.0,
+        last as f64 / 1024.0,
+        growth as f64 / 1024.0,
+        RSS_GROWTH_LIMIT_KIB / 1024
+    );
+    assert!(
+        growth < RSS_GROWTH_LIMIT_KIB,
+        "{who}: resident memory grew by {growth} KiB from jobs 500-750 to the last 500"
+    );
 }
