@@ -218,6 +218,7 @@ pub(crate) async fn load(
     name: &str,
     describe_env: Arc<crate::capabilities::PluginEnv>,
     slots: Option<&Arc<tokio::sync::Semaphore>>,
+    meters_fuel: bool,
 ) -> Result<LoadedPlugin, LoadError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm(name.to_owned()));
@@ -318,10 +319,13 @@ pub(crate) async fn load(
         Role::Export => RolePre::Export(export::ExportPluginPre::new(pre).map_err(describe_err)?),
     };
 
-    let budget = super::Budget {
-        timeout: std::time::Duration::from_secs(5),
-        ..super::Budget::default()
-    };
+    let budget = super::fuel_for_engine(
+        &super::Budget {
+            timeout: std::time::Duration::from_secs(5),
+            ..super::Budget::default()
+        },
+        meters_fuel,
+    );
     let slot = match slots {
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,

@@ -86,6 +86,21 @@ pub struct Runtime {
     /// With the pooling allocator, one permit per pool slot: a job waits for a slot
     /// instead of failing to instantiate when every slot is taken.
     slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Whether the engine meters fuel (`EngineSettings::fuel`).
+    meters_fuel: bool,
+}
+
+/// The fuel of a job on a fuel-metering engine whose budget sets no limit.
+const UNLIMITED_FUEL: u64 = u64::MAX / 2;
+
+/// `budget` as an engine that does (or does not) meter fuel needs it: with metering,
+/// always some fuel (none would trap at the first instruction); without, none (so no
+/// store is asked to set fuel it cannot hold).
+pub(crate) fn fuel_for_engine(budget: &Budget, meters_fuel: bool) -> Budget {
+    Budget {
+        fuel: meters_fuel.then(|| budget.fuel.unwrap_or(UNLIMITED_FUEL)),
+        ..*budget
+    }
 }
 
 impl std::fmt::Debug for Runtime {
@@ -123,6 +138,7 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             slots: pooling.map(|p| Arc::new(tokio::sync::Semaphore::new(p.slots.max(1) as usize))),
+            meters_fuel: settings.fuel,
         })
     }
 
@@ -168,6 +184,7 @@ impl Runtime {
             name,
             describe_env(),
             self.slots.as_ref(),
+            self.meters_fuel,
         )
         .await
     }
@@ -188,7 +205,7 @@ impl Runtime {
             &plugin.pre,
             env,
             job_id,
-            budget,
+            &fuel_for_engine(budget, self.meters_fuel),
             progress,
             slot,
         )
@@ -264,4 +281,23 @@ fn describe_env() -> Arc<PluginEnv> {
         objects: Arc::new(NoBackend),
         egress,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuel_follows_the_engine() {
+        let capped = Budget {
+            fuel: Some(1_000),
+            ..Budget::default()
+        };
+        let open = Budget::default();
+        assert_eq!(fuel_for_engine(&capped, true).fuel, Some(1_000));
+        assert_eq!(fuel_for_engine(&open, true).fuel, Some(UNLIMITED_FUEL));
+        assert_eq!(fuel_for_engine(&capped, false).fuel, None);
+        assert_eq!(fuel_for_engine(&open, false).fuel, None);
+        assert_eq!(fuel_for_engine(&capped, true).timeout, capped.timeout);
+    }
 }
