@@ -491,6 +491,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// moveToActive with a popped id, or popping itself (RPOPLPUSH) when `id` is `None`.
     async fn move_to_active(&self, id: Option<&str>) -> Result<FetchOutcome, QueueError> {
         let token = self.next_token();
+        let [limit_max, limit_ms] = self.limiter_args();
         let reply = self
             .core
             .scripts
@@ -503,8 +504,8 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     token.clone(),
                     self.config().lock_duration.as_millis().to_string(),
                     now_ms().to_string(),
-                    self.limiter_args()[0].clone(),
-                    self.limiter_args()[1].clone(),
+                    limit_max,
+                    limit_ms,
                 ],
             )
             .await?;
