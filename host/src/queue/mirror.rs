@@ -80,7 +80,7 @@ pub struct JobUpdate {
 /// Why a mirror write failed (the queue goes on; the row catches up on the next change).
 #[derive(Debug, thiserror::Error)]
 #[error("job mirror: {0}")]
-pub struct MirrorError(String);
+pub struct MirrorError(pub(crate) String);
 
 /// Where job states are written.
 #[async_trait]

@@ -355,9 +355,19 @@ async fn write_loop(log: Arc<dyn JobLog>, mut rx: tokio::sync::mpsc::Receiver<Jo
                 tracing::warn!(job = %batch[0].id, error = %e, "cannot mirror the job state");
             } else {
                 // One bad row must not cost the others theirs: write them one by one.
-                for u in &batch {
-                    if let Err(e) = log.record(u).await {
-                        tracing::warn!(job = %u.id, error = %e, "cannot mirror the job state");
+                // When the first three all fail, the database is away rather than one row
+                // bad: one line then, not one per row.
+                let mut written = false;
+                for (i, u) in batch.iter().enumerate() {
+                    match log.record(u).await {
+                        Ok(()) => written = true,
+                        Err(e) if !written && i == 2 => {
+                            tracing::warn!(rows = batch.len(), error = %e, "cannot mirror job states");
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(job = %u.id, error = %e, "cannot mirror the job state");
+                        }
                     }
                 }
             }
@@ -630,4 +640,91 @@ pub async fn reconcile_loop(
 /// the storage writes after the last call.
 pub fn min_lock_duration(plugin_deadline: Duration) -> Duration {
     plugin_deadline + (plugin_deadline / 2).max(Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `jobs` table in memory that refuses any statement touching the row `bad`, or
+    /// every statement while `down`.
+    #[derive(Default)]
+    struct Table {
+        rows: Mutex<HashMap<String, JobStatus>>,
+        statements: AtomicU64,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl JobLog for Table {
+        async fn record_all(&self, updates: &[JobUpdate]) -> Result<(), MirrorError> {
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            if self.down.load(Ordering::Relaxed) || updates.iter().any(|u| u.id == "bad") {
+                return Err(MirrorError("refused".into()));
+            }
+            let mut rows = self.rows.lock().expect("rows");
+            for u in updates {
+                rows.insert(u.id.clone(), u.status);
+            }
+            Ok(())
+        }
+        async fn unsettled(
+            &self,
+            _before: chrono::DateTime<Utc>,
+            _limit: i64,
+        ) -> Result<Vec<String>, MirrorError> {
+            Ok(Vec::new())
+        }
+        async fn mark_lost(&self, _id: &str, _code: &str, _msg: &str) -> Result<(), MirrorError> {
+            Ok(())
+        }
+    }
+
+    fn job(id: &str) -> JobInfo {
+        JobInfo {
+            id: drowl_bull::JobId(id.to_owned()),
+            name: "t".into(),
+            data: json!({"type": "event_ingestion", "input": {}}),
+            opts: json!({}),
+            attempts_made: 0,
+            timestamp: Some(0),
+            processed_on: 1,
+        }
+    }
+
+    /// A batch refused because of one row is written row by row: the others land.
+    #[tokio::test]
+    async fn one_bad_row_does_not_cost_the_batch() {
+        let table = Arc::new(Table::default());
+        let (tx, rx) = tokio::sync::mpsc::channel(MIRROR_QUEUE);
+        for id in ["a", "bad", "b", "c"] {
+            tx.send(Mirror::base(&job(id), JobStatus::Running))
+                .await
+                .expect("queued");
+        }
+        drop(tx);
+        write_loop(table.clone(), rx).await;
+        let rows = table.rows.lock().expect("rows").clone();
+        for id in ["a", "b", "c"] {
+            assert_eq!(rows.get(id), Some(&JobStatus::Running), "{id}: {rows:?}");
+        }
+        assert!(!rows.contains_key("bad"));
+        // The batch, then each of its four rows.
+        assert_eq!(table.statements.load(Ordering::Relaxed), 5);
+    }
+
+    /// With the database away, a batch costs at most four statements, not one per row.
+    #[tokio::test]
+    async fn an_outage_does_not_retry_every_row() {
+        let table = Arc::new(Table::default());
+        table.down.store(true, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::mpsc::channel(MIRROR_QUEUE);
+        for i in 0..100 {
+            let u = Mirror::base(&job(&format!("j{i}")), JobStatus::Running);
+            tx.send(u).await.expect("queued");
+        }
+        drop(tx);
+        write_loop(table.clone(), rx).await;
+        assert_eq!(table.statements.load(Ordering::Relaxed), 4);
+    }
 }
