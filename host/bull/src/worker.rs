@@ -995,8 +995,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 let (mode, score, run_at) = match decision {
                     RetryDecision::After(ms) => {
                         let run_at = now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
-                        let low = id.parse::<i64>().map_or(0, |n| n & 0xfff);
-                        ("delay", run_at.saturating_mul(0x1000) + low, run_at)
+                        ("delay", delayed_score(id, run_at), run_at)
                     }
                     _ => ("now", 0, 0),
                 };
@@ -1057,12 +1056,11 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     async fn postpone(&self, info: &JobInfo, slot: &Slot, delay: Duration, why: &str) {
         let id = info.id.as_str();
         let run_at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        let low = id.parse::<i64>().map_or(0, |n| n & 0xfff);
         let args = vec![
             self.base(),
             id.to_owned(),
             slot.token.clone(),
-            (run_at.saturating_mul(0x1000) + low).to_string(),
+            delayed_score(id, run_at).to_string(),
             run_at.to_string(),
         ];
         match self
@@ -1279,6 +1277,13 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             let _ = timeout(Duration::from_secs(1), s.quit()).await;
         }
     }
+}
+
+/// A job's score in `delayed`, as Bull computes it: the due time in ms times 0x1000, plus
+/// the low 12 bits of a numeric id so jobs due in the same ms keep their order.
+fn delayed_score(id: &str, run_at: i64) -> i64 {
+    let low = id.parse::<i64>().map_or(0, |n| n & 0xfff);
+    run_at.saturating_mul(0x1000) + low
 }
 
 /// Index in the finish script's ARGV (0-based) of the "fetch the next job" flag.
