@@ -23,9 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use drowl_host::bindings::ingestion::exports::drowl::plugin::ingestion::IngestRequest;
+use drowl_host::bindings::types::JobContext;
 use drowl_host::jobs::{HostPolicy, ReadyPlugin};
-use drowl_host::runtime::bindings::ingestion::exports::drowl::plugin::ingestion::IngestRequest;
-use drowl_host::runtime::bindings::types::JobContext;
 use drowl_host::runtime::engine::PoolingSettings;
 use drowl_host::runtime::{EngineSettings, Role, Runtime};
 
@@ -86,7 +86,12 @@ fn request(i: usize) -> IngestRequest {
     }
 }
 
-async fn one(runtime: &Runtime, plugin: &ReadyPlugin, work: Work, i: usize) -> Result<()> {
+async fn one(
+    runtime: &drowl_host::capabilities::PluginRuntime,
+    plugin: &ReadyPlugin,
+    work: Work,
+    i: usize,
+) -> Result<()> {
     let mut instance = runtime
         .instantiate(
             &plugin.loaded,

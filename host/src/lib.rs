@@ -5,7 +5,16 @@
 //!
 //! # Overview
 //!
-//! The crate is laid out by responsibility, and each folder can be read on its own:
+//! The crate is laid out by responsibility, and each folder can be read on its own.
+//! Imports go one way only, from the top of this list to the bottom:
+//!
+//! ```text
+//! main → cli → http → queue → jobs → capabilities → runtime → storage
+//! ```
+//!
+//! Below them all sit leaf modules that import nothing from the crate: [`bindings`]
+//! (generated from the WIT), [`manifest`], [`ids`] (plugin ids), [`policy`] (the
+//! operator's budgets and grants) and the redaction of secrets.
 //!
 //! - [`runtime`]: wasmtime engine, component loading and validation, per-job stores
 //!   with deadlines and memory limits, and calls into the plugin worlds.
@@ -20,11 +29,15 @@
 //! - [`cli`]: the `drowl-host` command line.
 //! - [`config`]: settings from flags and drowl's environment variables.
 
+pub mod bindings;
 pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod ids;
 pub mod jobs;
+pub mod manifest;
+pub mod policy;
 pub mod queue;
 pub mod runtime;
 pub mod storage;

@@ -231,7 +231,7 @@ fn summary(
     version: &str,
     job: &JobRequest,
     output: &serde_json::Value,
-    report: Option<&crate::runtime::JobReport>,
+    report: Option<&crate::capabilities::JobReport>,
 ) -> String {
     let n = |k: &str| {
         output

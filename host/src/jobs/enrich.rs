@@ -3,24 +3,20 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{
-    CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure,
-};
-use crate::capabilities::ProgressSink;
-use crate::runtime::Runtime;
-use crate::runtime::bindings::enrichment::exports::drowl::plugin::enrichment as wit;
-use crate::runtime::bindings::types;
+pub use super::events::{EVENTS_PER_CALL, filter_from_input, to_wit_event};
+use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
+use super::model::{JobFailure, JobRequest};
+use super::registry::ReadyPlugin;
+use crate::bindings::enrichment::exports::drowl::plugin::enrichment as wit;
+use crate::bindings::types;
+use crate::capabilities::PluginInstance;
+use crate::runtime::Role;
 use crate::storage::{
     EventFilter, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord, Storage,
-    StoredEvent,
 };
-
-/// Events handed to the plugin per call.
-pub const EVENTS_PER_CALL: u32 = 500;
 
 /// The id of a keyword given by its term in a job's input: stable, so re-running the
 /// job matches the same keyword row.
@@ -104,39 +100,6 @@ pub fn keywords_from_input(
     Ok(Some(out))
 }
 
-/// Which events a job covers, from its input.
-pub fn filter_from_input(input: &serde_json::Value) -> Result<EventFilter, JobFailure> {
-    let s = |k: &str| input.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-    let time = |k: &str| -> Result<Option<DateTime<Utc>>, JobFailure> {
-        s(k).map(|v| {
-            DateTime::parse_from_rfc3339(&v)
-                .map(|d| d.with_timezone(&Utc))
-                .map_err(|e| {
-                    JobFailure::InvalidJob(format!("input.{k} {v:?} is not RFC 3339: {e}"))
-                })
-        })
-        .transpose()
-    };
-    let mut ids: Option<Vec<String>> = s("eventId").map(|id| vec![id]);
-    if let Some(list) = input.get("eventIds") {
-        let list = list.as_array().ok_or_else(|| {
-            JobFailure::InvalidJob("input.eventIds must be an array of strings".into())
-        })?;
-        ids = Some(
-            list.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect(),
-        );
-    }
-    Ok(EventFilter {
-        ids,
-        source: s("source"),
-        plugin_id: s("sourcePluginId"),
-        since: time("since")?,
-        until: time("until")?,
-    })
-}
-
 fn to_wit_keyword(k: &KeywordRecord) -> wit::Keyword {
     wit::Keyword {
         id: k.id.clone(),
@@ -150,30 +113,6 @@ fn to_wit_keyword(k: &KeywordRecord) -> wit::Keyword {
         },
         regex_pattern: k.regex_pattern.clone(),
         synonyms: k.synonyms.clone(),
-    }
-}
-
-/// The event as plugins see it.
-pub fn to_wit_event(e: &StoredEvent) -> types::StoredEvent {
-    types::StoredEvent {
-        id: e.id.clone(),
-        event: types::Event {
-            external_id: e.external_id.clone(),
-            source: e.source.clone(),
-            event_type: e.event_type.clone(),
-            occurred_at: e.occurred_at.to_rfc3339(),
-            actor: e.actor.as_ref().map(|(p, u)| types::IdentityObservation {
-                platform: p.clone(),
-                platform_user_id: u.clone(),
-                platform_username: None,
-                display_name: None,
-                profile_url: None,
-                avatar_url: None,
-                metadata_json: None,
-            }),
-            text: e.text.clone(),
-            payload: e.raw_payload.to_string(),
-        },
     }
 }
 
@@ -193,15 +132,29 @@ fn identity(o: &types::IdentityObservation) -> IdentityRecord {
     }
 }
 
-/// Runs an enrichment job over every event the input selects.
-pub async fn run(
-    runtime: &Runtime,
-    storage: &Storage,
-    plugin: &ReadyPlugin,
-    job: &JobRequest,
-    progress: Option<ProgressSink>,
-) -> Result<CompletedJob, FailedJob> {
-    let prepared = async {
+/// An enrichment job over every event the input selects: `keyword_extraction` with the
+/// `keywords` plugin by default, or `identity_resolution` with the plugin it names.
+pub(crate) struct Enrich {
+    /// The plugin used when the job names none.
+    pub(crate) default_plugin: Option<&'static str>,
+}
+
+impl PluginJob for Enrich {
+    type Prepared = (Vec<KeywordRecord>, EventFilter);
+
+    fn role(&self) -> Role {
+        Role::Enrichment
+    }
+
+    fn default_plugin(&self) -> Option<&'static str> {
+        self.default_plugin
+    }
+
+    async fn prepare(
+        &self,
+        storage: &Storage,
+        job: &JobRequest,
+    ) -> Result<Self::Prepared, JobFailure> {
         let keywords = match keywords_from_input(&job.input)? {
             Some(k) => {
                 // Keywords given inline are recorded so their matches reference real rows.
@@ -210,20 +163,31 @@ pub async fn run(
             }
             None => storage.events.active_keywords().await?,
         };
-        Ok::<_, JobFailure>((keywords, filter_from_input(&job.input)?))
+        Ok((keywords, filter_from_input(&job.input)?))
     }
-    .await;
-    let (keywords, filter) = prepared?;
-    let mut instance = super::start(runtime, plugin, job, progress).await?;
-    let result = batches(storage, plugin, job, &mut instance, &keywords, &filter).await;
-    super::conclude(instance, result)
+
+    async fn run(
+        &self,
+        call: &mut PluginCall<'_>,
+        (keywords, filter): Self::Prepared,
+    ) -> Result<serde_json::Value, JobFailure> {
+        batches(
+            call.storage,
+            call.plugin,
+            call.job,
+            call.instance,
+            &keywords,
+            &filter,
+        )
+        .await
+    }
 }
 
 async fn batches(
     storage: &Storage,
     plugin: &ReadyPlugin,
     job: &JobRequest,
-    instance: &mut crate::runtime::PluginInstance,
+    instance: &mut PluginInstance,
     keywords: &[KeywordRecord],
     filter: &EventFilter,
 ) -> Result<serde_json::Value, JobFailure> {

@@ -2,29 +2,34 @@
 
 use serde_json::json;
 
-use super::enrich::{filter_from_input, to_wit_event};
-use super::{
-    CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure,
-};
-use crate::capabilities::ProgressSink;
-use crate::runtime::Runtime;
-use crate::runtime::bindings::export::exports::drowl::plugin::export as wit;
-use crate::storage::Storage;
+use super::events::{EVENTS_PER_CALL, filter_from_input, to_wit_event};
+use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
+use super::model::{JobFailure, JobRequest};
+use crate::bindings::export::exports::drowl::plugin::export as wit;
+use crate::runtime::Role;
+use crate::storage::{EventFilter, Storage};
 
-/// Events per `deliver` call.
-pub const EVENTS_PER_CALL: u32 = 500;
+/// An export job: the selected events handed to an export plugin in pages.
+pub(crate) struct Export;
 
-/// Runs an export job.
-pub async fn run(
-    runtime: &Runtime,
-    storage: &Storage,
-    plugin: &ReadyPlugin,
-    job: &JobRequest,
-    progress: Option<ProgressSink>,
-) -> Result<CompletedJob, FailedJob> {
-    let filter = filter_from_input(&job.input)?;
-    let mut instance = super::start(runtime, plugin, job, progress).await?;
-    let result = async {
+impl PluginJob for Export {
+    type Prepared = EventFilter;
+
+    fn role(&self) -> Role {
+        Role::Export
+    }
+
+    async fn prepare(&self, _: &Storage, job: &JobRequest) -> Result<EventFilter, JobFailure> {
+        filter_from_input(&job.input)
+    }
+
+    async fn run(
+        &self,
+        call: &mut PluginCall<'_>,
+        filter: EventFilter,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let (storage, plugin, job) = (call.storage, call.plugin, call.job);
+        let instance = &mut *call.instance;
         let (mut after, mut delivered, mut calls, mut locations) =
             (None::<String>, 0u64, 0u32, Vec::new());
         loop {
@@ -50,13 +55,11 @@ pub async fn run(
                 break;
             }
         }
-        Ok::<_, JobFailure>(json!({
+        Ok(json!({
             "pluginId": plugin.id(),
             "calls": calls,
             "delivered": delivered,
             "locations": locations,
         }))
     }
-    .await;
-    super::conclude(instance, result)
 }

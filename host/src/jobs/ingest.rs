@@ -14,15 +14,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{
-    CompletedJob, FailedJob, JobFailure, JobRequest, ReadyPlugin, job_context, plugin_failure,
-};
-use crate::capabilities::ProgressSink;
-use crate::runtime::Runtime;
-use crate::runtime::bindings::ingestion::exports::drowl::plugin::ingestion::{
-    IngestBatch, IngestRequest,
-};
-use crate::runtime::bindings::types;
+use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
+use super::model::{JobFailure, JobRequest};
+use super::registry::ReadyPlugin;
+use crate::bindings::ingestion::exports::drowl::plugin::ingestion::{IngestBatch, IngestRequest};
+use crate::bindings::types;
+use crate::capabilities::PluginInstance;
+use crate::runtime::Role;
 use crate::storage::{IdentityRecord, NewEvent, ObjectKey, Storage, WriteOutcome};
 
 /// KV namespace where the host keeps ingestion cursors; no plugin id can equal it.
@@ -53,24 +51,35 @@ fn cursor_key(plugin_id: &str, stream: &str) -> String {
     format!("{plugin_id}/{stream}")
 }
 
-/// Runs an ingestion job to completion or to the page budget.
-pub async fn run(
-    runtime: &Runtime,
-    storage: &Storage,
-    plugin: &ReadyPlugin,
-    job: &JobRequest,
-    progress: Option<ProgressSink>,
-) -> Result<CompletedJob, FailedJob> {
-    let mut instance = super::start(runtime, plugin, job, progress).await?;
-    let result = pages(storage, plugin, job, &mut instance).await;
-    super::conclude(instance, result)
+/// An ingestion job: pages from a connector until it has no more or the page budget
+/// is spent.
+pub(crate) struct Ingest;
+
+impl PluginJob for Ingest {
+    type Prepared = ();
+
+    fn role(&self) -> Role {
+        Role::Ingestion
+    }
+
+    async fn prepare(&self, _: &Storage, _: &JobRequest) -> Result<(), JobFailure> {
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        call: &mut PluginCall<'_>,
+        (): (),
+    ) -> Result<serde_json::Value, JobFailure> {
+        pages(call.storage, call.plugin, call.job, call.instance).await
+    }
 }
 
 async fn pages(
     storage: &Storage,
     plugin: &ReadyPlugin,
     job: &JobRequest,
-    instance: &mut crate::runtime::PluginInstance,
+    instance: &mut PluginInstance,
 ) -> Result<serde_json::Value, JobFailure> {
     let plugin_id = plugin.id();
     let stream = stream_key(job);

@@ -1,13 +1,18 @@
 //! What each drowl job does, independent of where it came from.
 //!
 //! `drowl-host run-plugin` and the daemon both hand a [`JobRequest`] to the
-//! [`Executor`], which routes it by type: ingestion, keyword extraction and export run
-//! plugins; the result is stored through the [`crate::storage`] traits. The executor
-//! never talks to the queue: retries, backoff and locks are the caller's business, told
-//! through [`JobFailure::retry`].
+//! [`Executor`], which routes it by type to one module per job type: [`ingest`],
+//! [`enrich`] (keyword extraction, plugin-backed identity resolution) and [`export`].
+//! Each implements one trait (`handler::PluginJob`); the executor owns what every job
+//! shares: finding the plugin, starting its instance, and concluding the job with the
+//! instance's report. Results are stored through the [`crate::storage`] traits. The
+//! executor never talks to the queue: retries, backoff and locks are the caller's
+//! business, told through [`JobFailure::retry`].
 
 pub mod enrich;
+mod events;
 pub mod export;
+mod handler;
 pub mod ids;
 pub mod ingest;
 pub mod model;
@@ -15,9 +20,10 @@ pub mod registry;
 
 use std::sync::Arc;
 
-use crate::capabilities::ProgressSink;
-use crate::runtime::bindings::types;
-use crate::runtime::{Role, Runtime};
+use handler::{PluginCall, PluginJob};
+
+use crate::capabilities::{PluginRuntime, ProgressSink};
+use crate::runtime::Role;
 use crate::storage::Storage;
 
 pub use model::{CompletedJob, FailedJob, JobFailure, JobRequest, JobType, PluginErrorKind, Retry};
@@ -26,14 +32,14 @@ pub use registry::{HostPolicy, PluginSettings, ReadyPlugin, Registry, RegistryEr
 /// Runs jobs against installed plugins and storage.
 #[derive(Debug, Clone)]
 pub struct Executor {
-    runtime: Runtime,
+    runtime: PluginRuntime,
     storage: Storage,
     registry: Arc<Registry>,
 }
 
 impl Executor {
     /// An executor over these plugins and backends.
-    pub fn new(runtime: Runtime, storage: Storage, registry: Registry) -> Self {
+    pub fn new(runtime: PluginRuntime, storage: Storage, registry: Registry) -> Self {
         Self {
             runtime,
             storage,
@@ -58,22 +64,20 @@ impl Executor {
         progress: Option<ProgressSink>,
     ) -> Result<CompletedJob, FailedJob> {
         match job.job_type {
-            JobType::EventIngestion => {
-                let plugin = self.plugin_for(job, None, Role::Ingestion)?;
-                ingest::run(&self.runtime, &self.storage, &plugin, job, progress).await
-            }
+            JobType::EventIngestion => self.run(&ingest::Ingest, job, progress).await,
             JobType::KeywordExtraction => {
-                let plugin = self.plugin_for(job, Some("keywords"), Role::Enrichment)?;
-                enrich::run(&self.runtime, &self.storage, &plugin, job, progress).await
+                let keywords = enrich::Enrich {
+                    default_plugin: Some("keywords"),
+                };
+                self.run(&keywords, job, progress).await
             }
             JobType::IdentityResolution if job.input_str("pluginId").is_some() => {
-                let plugin = self.plugin_for(job, None, Role::Enrichment)?;
-                enrich::run(&self.runtime, &self.storage, &plugin, job, progress).await
+                let identities = enrich::Enrich {
+                    default_plugin: None,
+                };
+                self.run(&identities, job, progress).await
             }
-            JobType::DataExport => {
-                let plugin = self.plugin_for(job, None, Role::Export)?;
-                export::run(&self.runtime, &self.storage, &plugin, job, progress).await
-            }
+            JobType::DataExport => self.run(&export::Export, job, progress).await,
             other => Err(FailedJob::from(JobFailure::Unsupported(format!(
                 "this drowl-host has no handler for {} jobs{}",
                 other.as_str(),
@@ -84,6 +88,38 @@ impl Executor {
                 }
             )))),
         }
+    }
+
+    /// Runs one plugin-backed job: finds its plugin, lets the job type prepare, starts
+    /// the instance, lets the job type call it, and concludes with the instance's report
+    /// whatever the outcome.
+    async fn run<J: PluginJob>(
+        &self,
+        kind: &J,
+        job: &JobRequest,
+        progress: Option<ProgressSink>,
+    ) -> Result<CompletedJob, FailedJob> {
+        let plugin = self.plugin_for(job, kind.default_plugin(), kind.role())?;
+        let prepared = kind.prepare(&self.storage, job).await?;
+        let mut instance = self
+            .runtime
+            .instantiate(
+                &plugin.loaded,
+                plugin.env.clone(),
+                &job.id,
+                &plugin.budget,
+                progress,
+            )
+            .await
+            .map_err(|e| FailedJob::from(JobFailure::from(e)))?;
+        let mut call = PluginCall {
+            storage: &self.storage,
+            plugin: &plugin,
+            job,
+            instance: &mut instance,
+        };
+        let result = kind.run(&mut call, prepared).await;
+        conclude(instance, result)
     }
 
     /// Finds the plugin a job names in `input.pluginId` (or `default`), of the right role.
@@ -133,29 +169,10 @@ impl Executor {
     }
 }
 
-/// Starts a plugin instance for a job, with the plugin's budget.
-pub(crate) async fn start(
-    runtime: &Runtime,
-    plugin: &ReadyPlugin,
-    job: &JobRequest,
-    progress: Option<ProgressSink>,
-) -> Result<crate::runtime::PluginInstance, FailedJob> {
-    runtime
-        .instantiate(
-            &plugin.loaded,
-            plugin.env.clone(),
-            &job.id,
-            &plugin.budget,
-            progress,
-        )
-        .await
-        .map_err(|e| FailedJob::from(JobFailure::from(e)))
-}
-
 /// Ends a plugin job: collects the instance's report and attaches it (with usage added
 /// to the output) to the result.
-pub(crate) fn conclude(
-    instance: crate::runtime::PluginInstance,
+fn conclude(
+    instance: crate::capabilities::PluginInstance,
     result: Result<serde_json::Value, JobFailure>,
 ) -> Result<CompletedJob, FailedJob> {
     let report = instance.finish();
@@ -173,47 +190,5 @@ pub(crate) fn conclude(
             failure,
             report: Some(Box::new(report)),
         }),
-    }
-}
-
-/// The job context every plugin call receives.
-pub(crate) fn job_context(job: &JobRequest) -> types::JobContext {
-    types::JobContext {
-        job_id: job.id.clone(),
-        job_type: job.job_type.as_str().to_owned(),
-        name: job.name.clone(),
-        attempt: job.attempt,
-        max_attempts: job.max_attempts,
-        input: job.input.to_string(),
-        idempotency_key: format!("{}:{}", job.job_type.as_str(), job.id),
-    }
-}
-
-/// Turns a plugin's `job-error` into a failure, redacting its message.
-pub(crate) fn plugin_failure(e: types::JobError, plugin: &ReadyPlugin) -> JobFailure {
-    let clean = |m: &str| plugin.env.redactor.clean(m);
-    match e {
-        types::JobError::Retryable(i) => JobFailure::Plugin {
-            kind: PluginErrorKind::Retryable,
-            message: clean(&i.message),
-            retry_after: i.retry_after_ms.map(std::time::Duration::from_millis),
-        },
-        types::JobError::RateLimited(i) => JobFailure::Plugin {
-            kind: PluginErrorKind::RateLimited,
-            message: clean(&i.message),
-            retry_after: Some(std::time::Duration::from_millis(
-                i.retry_after_ms.unwrap_or(60_000),
-            )),
-        },
-        types::JobError::Permanent(m) => JobFailure::Plugin {
-            kind: PluginErrorKind::Permanent,
-            message: clean(&m),
-            retry_after: None,
-        },
-        types::JobError::InvalidConfig(m) => JobFailure::Plugin {
-            kind: PluginErrorKind::InvalidConfig,
-            message: clean(&m),
-            retry_after: None,
-        },
     }
 }

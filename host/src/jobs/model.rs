@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::{CallError, JobReport};
+use crate::capabilities::JobReport;
+use crate::runtime::CallError;
 use crate::storage::StorageError;
 
 /// drowl's job types, as the API enqueues them.

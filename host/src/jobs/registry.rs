@@ -4,39 +4,15 @@
 //! registered: a bad config key or an invalid outbound host is reported then, not in the
 //! middle of a job.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use ipnet::IpNet;
-
 use crate::capabilities::http::egress::{EgressClient, EgressLimits, EgressPolicy};
-use crate::capabilities::{PluginEnv, Redactor, ResolvedConfig};
-use crate::runtime::{Budget, LoadedPlugin, Role};
+use crate::capabilities::{LoadedPlugin, PluginEnv, Redactor, ResolvedConfig};
+use crate::runtime::{Budget, Role};
 use crate::storage::Storage;
 
-/// What the operator decides for every plugin.
-#[derive(Debug, Clone, Default)]
-pub struct HostPolicy {
-    /// Caps on what plugins may request.
-    pub caps: Budget,
-    /// Limits on outbound HTTP.
-    pub egress_limits: EgressLimits,
-    /// Address ranges exempt from the private-address blocklist (empty by default).
-    pub allowed_networks: Vec<IpNet>,
-    /// Origins granted to every plugin (`*` grants whatever each plugin declares).
-    pub default_grants: Vec<String>,
-    /// Per-plugin settings, by plugin id.
-    pub plugins: HashMap<String, PluginSettings>,
-}
-
-/// What the operator sets for one plugin.
-#[derive(Debug, Clone, Default)]
-pub struct PluginSettings {
-    /// Configuration values (`--config key=value`).
-    pub config: BTreeMap<String, String>,
-    /// Extra origins granted to this plugin.
-    pub grants: Vec<String>,
-}
+pub use crate::policy::{HostPolicy, PluginSettings};
 
 /// Why a plugin could not be registered.
 #[derive(Debug, thiserror::Error)]
@@ -122,8 +98,8 @@ impl ReadyPlugin {
         let env = Arc::new(PluginEnv {
             plugin_id: id,
             plugin_version: loaded.manifest.version.clone(),
-            config,
-            redactor,
+            config: Arc::new(config),
+            redactor: Arc::new(redactor),
             kv: storage.kv.clone(),
             objects: storage.objects.clone(),
             egress,

@@ -1,17 +1,15 @@
 //! One plugin instance running one job: a fresh [`Store`], budgets armed, calls into the
 //! role's exports, and faults turned into categories a plugin author can act on.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
-use super::bindings::{enrichment, export, ingestion, types};
+use super::fault::HostFault;
 use super::limits::Budget;
 use super::loader::RolePre;
-use super::state::PluginState;
-use crate::capabilities::{FollowUp, JobScope, LogLine, PluginEnv, ProgressSink, Usage};
+use super::state::{RunStats, StoreState};
+use crate::bindings::{enrichment, export, ingestion, types};
 
 /// How a call into a plugin failed, by category.
 ///
@@ -65,20 +63,6 @@ impl CallError {
     }
 }
 
-/// What a finished job leaves behind apart from its result.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobReport {
-    /// Resources used.
-    pub usage: Usage,
-    /// Lines the plugin logged (redacted).
-    pub logs: Vec<LogLine>,
-    /// Follow-up jobs to enqueue if the job completes.
-    pub follow_ups: Vec<FollowUp>,
-    /// Outbound requests made.
-    pub requests: Vec<crate::capabilities::http::egress::RequestRecord>,
-}
-
 enum RoleInstance {
     Ingestion(ingestion::IngestionPlugin),
     Enrichment(enrichment::EnrichmentPlugin),
@@ -86,8 +70,8 @@ enum RoleInstance {
 }
 
 /// A live instance for one job. Dropping it frees everything the job allocated.
-pub struct PluginInstance {
-    store: Store<PluginState>,
+pub struct PluginInstance<T: StoreState> {
+    store: Store<T>,
     /// The pool slot this instance occupies, released when it is dropped (after the
     /// store, so the slot is free by the time another job gets the permit).
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -98,7 +82,7 @@ pub struct PluginInstance {
     fuel_start: Option<u64>,
 }
 
-impl std::fmt::Debug for PluginInstance {
+impl<T: StoreState> std::fmt::Debug for PluginInstance<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PluginInstance")
             .field("deadline", &self.deadline)
@@ -106,27 +90,23 @@ impl std::fmt::Debug for PluginInstance {
     }
 }
 
-impl PluginInstance {
+impl<T: StoreState> PluginInstance<T> {
     /// Creates a store with the job's budgets and instantiates the plugin in it; `slot`
-    /// is the pool slot it may use, if the engine pools instances.
+    /// is the pool slot it may use, if the engine pools instances. `state` builds the
+    /// store's data from the job's deadline.
     pub(crate) async fn start(
         engine: &Engine,
-        pre: &RolePre,
-        env: Arc<PluginEnv>,
-        job_id: &str,
+        pre: &RolePre<T>,
         budget: &Budget,
-        progress: Option<ProgressSink>,
+        state: impl FnOnce(Instant) -> T,
         slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<Self, CallError> {
         let started = Instant::now();
         let deadline = started + budget.timeout;
-        let egress = env.egress.new_job(job_id);
-        let mut scope = JobScope::new(job_id, deadline, budget, egress);
-        scope.progress = progress;
-        let mut store = Store::new(engine, PluginState::new(env, scope, budget));
-        store.limiter(|s| &mut s.limiter);
+        let mut store = Store::new(engine, state(deadline));
+        store.limiter(|s| &mut s.sandbox_mut().limiter);
         store.set_hostcall_fuel(budget.max_guest_to_host_bytes);
-        // The WASI table (see `PluginState::new`) and the component's own handle tables
+        // The WASI table (see `Sandbox::new`) and the component's own handle tables
         // are both capped, so leaked handles end the job instead of growing the host.
         store.set_max_component_handles(budget.max_resource_handles);
         // Check the deadline on every epoch tick, yielding to tokio in between so a busy
@@ -252,38 +232,44 @@ impl PluginInstance {
 
     /// Counts bytes the plugin returned, for the usage report.
     pub fn add_bytes_from_plugin(&mut self, n: u64) {
-        let u = &mut self.store.data_mut().job.usage;
-        u.bytes_from_plugin = u.bytes_from_plugin.saturating_add(n);
+        let sandbox = self.store.data_mut().sandbox_mut();
+        sandbox.bytes_from_plugin = sandbox.bytes_from_plugin.saturating_add(n);
     }
 
     /// The tail of the plugin's stderr, redacted.
     pub fn stderr_tail(&self) -> String {
-        self.store.data().stderr_tail()
+        let state = self.store.data();
+        state.redact(&state.sandbox().stderr_tail())
+    }
+
+    /// The store's data, for the layer that built it.
+    pub fn state(&self) -> &T {
+        self.store.data()
+    }
+
+    /// The store's data, mutably, for the layer that built it.
+    pub fn state_mut(&mut self) -> &mut T {
+        self.store.data_mut()
     }
 
     /// Ends the job and returns what it used and produced.
-    pub fn finish(mut self) -> JobReport {
+    pub fn finish(self) -> T::Report {
         let fuel_consumed = self.fuel_start.and_then(|start| {
             self.store
                 .get_fuel()
                 .ok()
                 .map(|left| start.saturating_sub(left))
         });
-        let state = self.store.data_mut();
-        let egress = state.job.egress.usage();
-        let mut usage = std::mem::take(&mut state.job.usage);
-        usage.wall_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        usage.peak_memory_bytes = state.limiter.peak_memory as u64;
-        usage.fuel_consumed = fuel_consumed;
-        usage.http_requests = egress.requests;
-        usage.http_bytes_in = egress.bytes_in;
-        usage.http_bytes_out = egress.bytes_out;
-        JobReport {
-            usage,
-            logs: std::mem::take(&mut state.job.logs),
-            follow_ups: std::mem::take(&mut state.job.follow_ups),
-            requests: state.job.egress.records(),
-        }
+        let wall_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let state = self.store.into_data();
+        let sandbox = state.sandbox();
+        let stats = RunStats {
+            wall_ms,
+            peak_memory_bytes: sandbox.limiter.peak_memory as u64,
+            fuel_consumed,
+            bytes_from_plugin: sandbox.bytes_from_plugin,
+        };
+        state.into_report(stats)
     }
 }
 
@@ -294,8 +280,8 @@ const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exh
 const HANDLE_LIMIT_EXCEEDED: &str = "store handle limit exceeded";
 
 /// Turns a wasmtime error into a category, using what the store recorded.
-fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallError {
-    if state.limiter.memory_limit_hit {
+fn classify<T: StoreState>(state: &T, e: wasmtime::Error, budget: &Budget) -> CallError {
+    if state.sandbox().limiter.memory_limit_hit {
         return CallError::MemoryLimit(budget.max_memory_bytes);
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
@@ -323,8 +309,8 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
     {
         return CallError::ResourceLimit(budget.max_resource_handles);
     }
-    if let Some(fault) = e.downcast_ref::<crate::capabilities::HostFault>() {
-        return CallError::Trap(state.env.redactor.clean(&fault.to_string()));
+    if let Some(fault) = e.downcast_ref::<HostFault>() {
+        return CallError::Trap(state.redact(&fault.to_string()));
     }
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
         return CallError::Trap(format!(
@@ -332,19 +318,14 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
             exit.0
         ));
     }
-    let stderr = state.stderr_tail();
+    let stderr = state.redact(&state.sandbox().stderr_tail());
     // Rust plugins print a panic message to stderr, then abort with `unreachable`.
     if let Some(at) = stderr.rfind("panicked at ") {
         let msg = stderr[at..].lines().next().unwrap_or_default().replace(
             "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace",
             "",
         );
-        return CallError::Trap(
-            state
-                .env
-                .redactor
-                .clean(&format!("the plugin {}", msg.trim())),
-        );
+        return CallError::Trap(state.redact(&format!("the plugin {}", msg.trim())));
     }
     let what = match e.downcast_ref::<Trap>() {
         Some(Trap::UnreachableCodeReached) if stderr.is_empty() => {
@@ -363,5 +344,5 @@ fn classify(state: &PluginState, e: wasmtime::Error, budget: &Budget) -> CallErr
     } else {
         format!("{what}; stderr: {}", stderr.replace('\n', " | "))
     };
-    CallError::Trap(state.env.redactor.clean(&detail))
+    CallError::Trap(state.redact(&detail))
 }

@@ -8,15 +8,17 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use super::bindings::{enrichment, export, ingestion};
-use super::manifest::{Manifest, ManifestError};
-use super::{PluginState, Role};
+use super::Role;
+use super::state::StoreState;
+use crate::bindings::{enrichment, export, ingestion};
+use crate::manifest::{Manifest, ManifestError};
 
 /// The WIT package versions of `drowl:plugin` this host can run.
 pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
@@ -113,16 +115,25 @@ pub enum LoadError {
 }
 
 /// The role-specific pre-instantiated component.
-#[derive(Clone)]
-pub(crate) enum RolePre {
-    Ingestion(ingestion::IngestionPluginPre<PluginState>),
-    Enrichment(enrichment::EnrichmentPluginPre<PluginState>),
-    Export(export::ExportPluginPre<PluginState>),
+pub(crate) enum RolePre<T: 'static> {
+    Ingestion(ingestion::IngestionPluginPre<T>),
+    Enrichment(enrichment::EnrichmentPluginPre<T>),
+    Export(export::ExportPluginPre<T>),
+}
+
+// By hand: a derive would require `T: Clone`, and the store data never is.
+impl<T: 'static> Clone for RolePre<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Ingestion(p) => Self::Ingestion(p.clone()),
+            Self::Enrichment(p) => Self::Enrichment(p.clone()),
+            Self::Export(p) => Self::Export(p.clone()),
+        }
+    }
 }
 
 /// A plugin compiled, checked and ready to instantiate; shared by every job that runs it.
-#[derive(Clone)]
-pub struct LoadedPlugin {
+pub struct LoadedPlugin<T: 'static> {
     /// Its validated manifest.
     pub manifest: Manifest,
     /// Which world it implements.
@@ -137,10 +148,26 @@ pub struct LoadedPlugin {
     pub imports: Vec<String>,
     /// Its exports, for `plugin check`.
     pub exports: Vec<String>,
-    pub(crate) pre: RolePre,
+    pub(crate) pre: RolePre<T>,
 }
 
-impl std::fmt::Debug for LoadedPlugin {
+// By hand: a derive would require `T: Clone`.
+impl<T: 'static> Clone for LoadedPlugin<T> {
+    fn clone(&self) -> Self {
+        Self {
+            manifest: self.manifest.clone(),
+            role: self.role,
+            wit_version: self.wit_version.clone(),
+            sha256: self.sha256.clone(),
+            size: self.size,
+            imports: self.imports.clone(),
+            exports: self.exports.clone(),
+            pre: self.pre.clone(),
+        }
+    }
+}
+
+impl<T: 'static> std::fmt::Debug for LoadedPlugin<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedPlugin")
             .field("id", &self.manifest.id)
@@ -170,7 +197,7 @@ pub struct PluginReport<'a> {
     pub exports: &'a [String],
 }
 
-impl LoadedPlugin {
+impl<T: 'static> LoadedPlugin<T> {
     /// The report `plugin check` prints.
     pub fn report(&self) -> PluginReport<'_> {
         PluginReport {
@@ -211,15 +238,15 @@ fn import_hint(import: &str) -> &'static str {
 }
 
 /// Checks, compiles and describes a plugin.
-pub(crate) async fn load(
+pub(crate) async fn load<T: StoreState>(
     engine: &Engine,
-    linker: &Linker<PluginState>,
+    linker: &Linker<T>,
     bytes: &[u8],
     name: &str,
-    describe_env: Arc<crate::capabilities::PluginEnv>,
+    describe_state: impl FnOnce(Instant) -> T,
     slots: Option<&Arc<tokio::sync::Semaphore>>,
     meters_fuel: bool,
-) -> Result<LoadedPlugin, LoadError> {
+) -> Result<LoadedPlugin<T>, LoadError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm(name.to_owned()));
     }
@@ -295,7 +322,7 @@ pub(crate) async fn load(
         .next()
         .unwrap_or_else(|| SUPPORTED_WIT_VERSIONS[0].to_owned());
 
-    let pre: InstancePre<PluginState> =
+    let pre: InstancePre<T> =
         linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Describe {
@@ -330,20 +357,13 @@ pub(crate) async fn load(
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,
     };
-    let mut instance = super::instance::PluginInstance::start(
-        engine,
-        &role_pre,
-        describe_env,
-        "describe",
-        &budget,
-        None,
-        slot,
-    )
-    .await
-    .map_err(|e| LoadError::Describe {
-        name: name.to_owned(),
-        message: format!("describe failed: {e}"),
-    })?;
+    let mut instance =
+        super::instance::PluginInstance::start(engine, &role_pre, &budget, describe_state, slot)
+            .await
+            .map_err(|e| LoadError::Describe {
+                name: name.to_owned(),
+                message: format!("describe failed: {e}"),
+            })?;
     let manifest: Manifest = instance
         .describe()
         .await

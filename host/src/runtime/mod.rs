@@ -1,39 +1,40 @@
 //! The sandboxed plugin runtime: one engine, components compiled once, a fresh store per
 //! job.
 //!
+//! The runtime knows WASI and the drowl worlds' exports, not the drowl imports: the store's
+//! data type `T` is whatever the capabilities layer builds (see [`StoreState`]), and that
+//! layer links its imports into the runtime's linker when the runtime is built.
+//!
 //! - [`engine`]: the wasmtime engine and its epoch ticker (deadlines).
-//! - [`bindings`]: the host side of `drowl:plugin@0.1.0`.
+//! - [`fault`]: a host function's own failure, kept to the calling job.
 //! - [`loader`]: checking and compiling a `.wasm`, reading its manifest.
 //! - [`instance`]: running one job in a fresh store with its budgets.
 //! - [`limits`]: budgets and the memory limiter.
-//! - [`manifest`]: the validated manifest.
-//! - [`state`]: what a store holds.
+//! - [`state`]: the sandbox a store holds, and the [`StoreState`] trait through which
+//!   the layer above supplies the rest of the store's data.
 //! - [`stderr`]: the plugin's stderr, of which the tail is kept.
 
-pub mod bindings;
 pub mod engine;
+pub mod fault;
 pub mod instance;
 pub mod limits;
 pub mod loader;
-pub mod manifest;
 pub mod state;
 pub mod stderr;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
-use async_trait::async_trait;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use engine::EngineSettings;
-pub use instance::{CallError, JobReport, PluginInstance};
+pub use fault::{HostFault, guarded};
+pub use instance::{CallError, PluginInstance};
 pub use limits::Budget;
 pub use loader::{LoadError, LoadedPlugin};
-pub use state::PluginState;
-
-use crate::capabilities::PluginEnv;
-use crate::storage::{KvStore, ObjectKey, ObjectStore, StorageError};
+pub use state::{RunStats, Sandbox, StoreState};
 
 /// The world a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -78,16 +79,32 @@ pub enum RuntimeError {
     Link(String),
 }
 
+/// Builds the store data `describe` runs in: a state with no backends and no grants.
+type DescribeState<T> = dyn Fn(Instant) -> T + Send + Sync;
+
 /// The engine and linker shared by every plugin and job in a process.
-#[derive(Clone)]
-pub struct Runtime {
+pub struct Runtime<T: StoreState> {
     engine: Engine,
-    linker: Arc<Linker<PluginState>>,
+    linker: Arc<Linker<T>>,
     /// With the pooling allocator, one permit per pool slot: a job waits for a slot
     /// instead of failing to instantiate when every slot is taken.
     slots: Option<Arc<tokio::sync::Semaphore>>,
     /// Whether the engine meters fuel (`EngineSettings::fuel`).
     meters_fuel: bool,
+    describe_state: Arc<DescribeState<T>>,
+}
+
+// By hand: a derive would require `T: Clone`, and the store data never is.
+impl<T: StoreState> Clone for Runtime<T> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            linker: self.linker.clone(),
+            slots: self.slots.clone(),
+            meters_fuel: self.meters_fuel,
+            describe_state: self.describe_state.clone(),
+        }
+    }
 }
 
 /// The fuel of a job on a fuel-metering engine whose budget sets no limit.
@@ -103,19 +120,24 @@ pub(crate) fn fuel_for_engine(budget: &Budget, meters_fuel: bool) -> Budget {
     }
 }
 
-impl std::fmt::Debug for Runtime {
+impl<T: StoreState> std::fmt::Debug for Runtime<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime").finish_non_exhaustive()
     }
 }
 
-impl Runtime {
-    /// Builds the engine and links WASI (nothing granted) and the drowl imports once.
+impl<T: StoreState> Runtime<T> {
+    /// Builds the engine and links WASI (nothing granted), then the imports `link` adds,
+    /// once. `describe_state` builds the store data a plugin's `describe` runs in.
     ///
     /// When the pooling allocator's address space cannot be reserved (a `ulimit -v`, a
     /// 32-bit host), the engine is built with on-demand allocation instead and a warning
     /// logged: slower instantiation, same sandbox.
-    pub fn new(settings: &EngineSettings) -> Result<Self, RuntimeError> {
+    pub fn build(
+        settings: &EngineSettings,
+        link: impl FnOnce(&mut Linker<T>) -> wasmtime::Result<()>,
+        describe_state: impl Fn(Instant) -> T + Send + Sync + 'static,
+    ) -> Result<Self, RuntimeError> {
         let mut pooling = settings.pooling;
         let engine = match engine::build(settings) {
             Ok(engine) => engine,
@@ -132,13 +154,13 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        crate::capabilities::add_to_linker(&mut linker)
-            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        link(&mut linker).map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
         Ok(Self {
             engine,
             linker: Arc::new(linker),
             slots: pooling.map(|p| Arc::new(tokio::sync::Semaphore::new(p.slots.max(1) as usize))),
             meters_fuel: settings.fuel,
+            describe_state: Arc::new(describe_state),
         })
     }
 
@@ -159,7 +181,7 @@ impl Runtime {
 
     /// Loads a plugin file: checks, compiles (cached on disk when configured) and
     /// describes it.
-    pub async fn load_file(&self, path: &Path) -> Result<LoadedPlugin, LoadError> {
+    pub async fn load_file(&self, path: &Path) -> Result<LoadedPlugin<T>, LoadError> {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|source| LoadError::Io {
@@ -174,15 +196,14 @@ impl Runtime {
     }
 
     /// Loads a plugin from bytes; `name` is used in messages.
-    pub async fn load_bytes(&self, bytes: &[u8], name: &str) -> Result<LoadedPlugin, LoadError> {
-        let engine = self.engine.clone();
-        let linker = self.linker.clone();
+    pub async fn load_bytes(&self, bytes: &[u8], name: &str) -> Result<LoadedPlugin<T>, LoadError> {
+        let describe = self.describe_state.clone();
         loader::load(
-            &engine,
-            &linker,
+            &self.engine,
+            &self.linker,
             bytes,
             name,
-            describe_env(),
+            move |deadline| describe(deadline),
             self.slots.as_ref(),
             self.meters_fuel,
         )
@@ -190,97 +211,24 @@ impl Runtime {
     }
 
     /// Starts a job: a fresh store with `budget`, the plugin instantiated from its
-    /// cached pre-instance.
-    pub async fn instantiate(
+    /// cached pre-instance. `state` builds the store's data once the job's deadline is
+    /// known (after any wait for a pool slot, which does not count against it).
+    pub async fn instantiate_with(
         &self,
-        plugin: &LoadedPlugin,
-        env: Arc<PluginEnv>,
-        job_id: &str,
+        plugin: &LoadedPlugin<T>,
         budget: &Budget,
-        progress: Option<crate::capabilities::ProgressSink>,
-    ) -> Result<PluginInstance, CallError> {
+        state: impl FnOnce(Instant) -> T,
+    ) -> Result<PluginInstance<T>, CallError> {
         let slot = self.slot().await;
         PluginInstance::start(
             &self.engine,
             &plugin.pre,
-            env,
-            job_id,
             &fuel_for_engine(budget, self.meters_fuel),
-            progress,
+            state,
             slot,
         )
         .await
     }
-}
-
-/// Backends for `describe`, which must not touch state: every operation fails.
-struct NoBackend;
-
-#[async_trait]
-impl KvStore for NoBackend {
-    async fn get(&self, _: &str, _: &str) -> crate::storage::Result<Option<Vec<u8>>> {
-        Err(StorageError::Unavailable(
-            "not available during describe".into(),
-        ))
-    }
-    async fn set(&self, _: &str, _: &str, _: &[u8]) -> crate::storage::Result<()> {
-        Err(StorageError::Unavailable(
-            "not available during describe".into(),
-        ))
-    }
-    async fn delete(&self, _: &str, _: &str) -> crate::storage::Result<()> {
-        Err(StorageError::Unavailable(
-            "not available during describe".into(),
-        ))
-    }
-    async fn list_keys(&self, _: &str, _: &str, _: u32) -> crate::storage::Result<Vec<String>> {
-        Err(StorageError::Unavailable(
-            "not available during describe".into(),
-        ))
-    }
-}
-
-#[async_trait]
-impl ObjectStore for NoBackend {
-    async fn put(&self, _: &ObjectKey, _: bytes::Bytes, _: &str) -> crate::storage::Result<()> {
-        Err(StorageError::Unavailable(
-            "not available during describe".into(),
-        ))
-    }
-    async fn get(&self, _: &ObjectKey) -> crate::storage::Result<Option<bytes::Bytes>> {
-        Err(StorageError::Unavailable(
-            "not available during describe".into(),
-        ))
-    }
-    fn describe(&self, key: &ObjectKey) -> String {
-        key.to_string()
-    }
-}
-
-fn describe_env() -> Arc<PluginEnv> {
-    let policy = crate::capabilities::http::egress::EgressPolicy::new(
-        &[],
-        &[],
-        &Default::default(),
-        Vec::new(),
-        Default::default(),
-    )
-    .unwrap_or_else(|_| unreachable!("an empty policy is always valid"));
-    #[allow(
-        clippy::expect_used,
-        reason = "building a client with no origins cannot fail"
-    )]
-    let egress =
-        crate::capabilities::http::egress::EgressClient::new(policy).expect("empty egress client");
-    Arc::new(PluginEnv {
-        plugin_id: "describe".into(),
-        plugin_version: "0.0.0".into(),
-        config: Default::default(),
-        redactor: Default::default(),
-        kv: Arc::new(NoBackend),
-        objects: Arc::new(NoBackend),
-        egress,
-    })
 }
 
 #[cfg(test)]

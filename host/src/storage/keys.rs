@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::ids::{BadPluginId, validate_plugin_id};
+
 /// The longest relative key a plugin may use, in bytes. With the prefix the full key
 /// stays well under S3's 1,024-byte limit.
 pub const MAX_RELATIVE_KEY_LEN: usize = 512;
@@ -37,26 +39,8 @@ pub enum KeyError {
         ch: char,
     },
     /// A plugin id that is not kebab-case.
-    #[error(
-        "plugin id {0:?} is not kebab-case (lowercase letters, digits and `-`, 1 to 64 characters, starting with a letter or digit)"
-    )]
-    BadPluginId(String),
-}
-
-/// Checks that a plugin id is kebab-case, so it is safe as a key segment and a KV namespace.
-pub fn validate_plugin_id(id: &str) -> Result<(), KeyError> {
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.starts_with('-')
-        && !id.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(KeyError::BadPluginId(id.to_owned()))
-    }
+    #[error(transparent)]
+    BadPluginId(#[from] BadPluginId),
 }
 
 /// Checks a relative key a plugin supplied.

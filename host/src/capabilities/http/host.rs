@@ -1,19 +1,19 @@
 //! The WIT glue of the `http` interface: converts between the WIT records and
 //! [`super::egress`], which does all the checking.
 
-use crate::runtime::PluginState;
-use crate::runtime::bindings::host_api::drowl::plugin::http as wit;
-
 use super::egress::{EgressError, OutboundRequest};
+use super::{HttpCtx, wit};
+use crate::runtime::guarded;
 
-impl wit::Host for PluginState {
+impl wit::Host for HttpCtx {
+    #[tracing::instrument(name = "drowl.http.send", level = "debug", skip_all, fields(plugin = %self.tag.plugin, job = %self.tag.job))]
     async fn send(
         &mut self,
         req: wit::Request,
     ) -> wasmtime::Result<Result<wit::Response, wit::HttpError>> {
-        let client = self.env.egress.clone();
-        let job = self.job.egress.clone();
-        let deadline = self.job.deadline;
+        let client = self.client.clone();
+        let job = self.job.clone();
+        let deadline = self.deadline;
         let out = OutboundRequest {
             method: req.method,
             url: req.url,
@@ -21,9 +21,7 @@ impl wit::Host for PluginState {
             body: req.body,
             timeout_ms: req.timeout_ms,
         };
-        let result =
-            crate::capabilities::guarded("http.send", client.send(&job, out, Some(deadline)))
-                .await?;
+        let result = guarded("http.send", client.send(&job, out, Some(deadline))).await?;
         Ok(match result {
             Ok(r) => Ok(wit::Response {
                 status: r.status,

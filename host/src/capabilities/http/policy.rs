@@ -9,7 +9,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::time::Duration;
 
 use ipnet::IpNet;
 use url::{Host, Url};
@@ -195,43 +194,10 @@ impl fmt::Display for Origin {
     }
 }
 
-/// Default time allowed to establish a TCP (and TLS) connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default time allowed for a whole exchange, body included.
-pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default cap on a response body: large enough for API pages, small enough that a
-/// hostile server cannot exhaust the host's memory.
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
-/// Default number of requests one job may send.
-pub const DEFAULT_MAX_REQUESTS_PER_JOB: u32 = 1000;
-
-/// Limits on every outbound exchange of a plugin, so a slow or hostile server (or a
-/// looping plugin) costs bounded time, memory and traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EgressLimits {
-    /// Time allowed to connect, per attempt; default [`DEFAULT_CONNECT_TIMEOUT`] (5 s).
-    pub connect_timeout: Duration,
-    /// Time allowed for a whole exchange, including reading the body; a request may ask
-    /// for less, never more. Default [`DEFAULT_TOTAL_TIMEOUT`] (30 s).
-    pub total_timeout: Duration,
-    /// Largest response body returned to the plugin; default
-    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (16 MiB).
-    pub max_response_bytes: u64,
-    /// Requests one job may send, whatever their outcome; default
-    /// [`DEFAULT_MAX_REQUESTS_PER_JOB`] (1000).
-    pub max_requests_per_job: u32,
-}
-
-impl Default for EgressLimits {
-    fn default() -> Self {
-        EgressLimits {
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            total_timeout: DEFAULT_TOTAL_TIMEOUT,
-            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            max_requests_per_job: DEFAULT_MAX_REQUESTS_PER_JOB,
-        }
-    }
-}
+pub use crate::policy::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REQUESTS_PER_JOB, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TOTAL_TIMEOUT, EgressLimits,
+};
 
 /// Why a plugin's egress policy could not be built; every variant names the entry at fault
 /// so the operator can fix the manifest, the config or the grant.
@@ -396,6 +362,8 @@ fn expand_declared(entry: &str, config: &HashMap<String, String>) -> Result<Orig
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn origin(s: &str) -> Origin {

@@ -1,7 +1,7 @@
 //! The host side of `drowl:plugin@0.1.0`, generated from `wit/v0.1.0`.
 //!
 //! `host_api` holds the imports every world shares (implemented once, in
-//! [`crate::capabilities`]); each role module reuses them through `with` and only adds
+//! the capabilities layer); each role module reuses them through `with` and only adds
 //! its own exports. Every import is async (HTTP and storage are) and trappable, so a host
 //! function can end a misbehaving plugin's call with a trap instead of an answer.
 

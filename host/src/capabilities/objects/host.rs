@@ -1,11 +1,7 @@
-//! The `objects` interface: object storage under the plugin's own prefix.
-//!
-//! The guest supplies a relative key; [`ObjectKey::plugin_object`] validates it and
-//! places it under `plugins/<plugin-id>/objects/`, so traversal (`../`), absolute paths,
-//! NUL and over-long keys are refused before any backend sees them.
+//! `drowl:plugin/objects` served from an [`ObjectsCtx`].
 
-use crate::runtime::PluginState;
-use crate::runtime::bindings::host_api::drowl::plugin::objects as wit;
+use super::{MAX_OBJECT_BYTES, ObjectsCtx, wit};
+use crate::runtime::guarded;
 use crate::storage::{ObjectKey, StorageError};
 
 fn storage_err(e: StorageError) -> wit::ObjectError {
@@ -15,21 +11,20 @@ fn storage_err(e: StorageError) -> wit::ObjectError {
     }
 }
 
-impl wit::Host for PluginState {
+impl wit::Host for ObjectsCtx {
+    #[tracing::instrument(name = "drowl.objects.put", level = "debug", skip_all, fields(plugin = %self.tag.plugin, job = %self.tag.job))]
     async fn put(
         &mut self,
         key: String,
         data: Vec<u8>,
         content_type: String,
     ) -> wasmtime::Result<Result<String, wit::ObjectError>> {
-        let key = match ObjectKey::plugin_object(&self.env.plugin_id, &key) {
+        let key = match ObjectKey::plugin_object(&self.tag.plugin, &key) {
             Ok(k) => k,
             Err(e) => return Ok(Err(wit::ObjectError::InvalidKey(e.to_string()))),
         };
-        if data.len() > super::MAX_OBJECT_BYTES {
-            return Ok(Err(wit::ObjectError::TooLarge(
-                super::MAX_OBJECT_BYTES as u64,
-            )));
+        if data.len() > MAX_OBJECT_BYTES {
+            return Ok(Err(wit::ObjectError::TooLarge(MAX_OBJECT_BYTES as u64)));
         }
         let content_type = if content_type.is_empty() || content_type.len() > 255 {
             "application/octet-stream".to_owned()
@@ -37,27 +32,28 @@ impl wit::Host for PluginState {
             content_type
         };
         let len = data.len() as u64;
-        let objects = self.env.objects.clone();
-        match super::guarded("objects.put", objects.put(&key, data.into(), &content_type)).await? {
+        let objects = self.store.clone();
+        match guarded("objects.put", objects.put(&key, data.into(), &content_type)).await? {
             Ok(()) => {
-                self.job.usage.objects_written += 1;
-                self.job.usage.object_bytes_written += len;
+                self.written += 1;
+                self.bytes_written += len;
                 Ok(Ok(key.as_str().to_owned()))
             }
             Err(e) => Ok(Err(storage_err(e))),
         }
     }
 
+    #[tracing::instrument(name = "drowl.objects.get", level = "debug", skip_all, fields(plugin = %self.tag.plugin, job = %self.tag.job))]
     async fn get(
         &mut self,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::ObjectError>> {
-        let key = match ObjectKey::plugin_object(&self.env.plugin_id, &key) {
+        let key = match ObjectKey::plugin_object(&self.tag.plugin, &key) {
             Ok(k) => k,
             Err(e) => return Ok(Err(wit::ObjectError::InvalidKey(e.to_string()))),
         };
-        let objects = self.env.objects.clone();
-        Ok(super::guarded("objects.get", objects.get(&key))
+        let objects = self.store.clone();
+        Ok(guarded("objects.get", objects.get(&key))
             .await?
             .map(|o| o.map(|b| b.to_vec()))
             .map_err(storage_err))

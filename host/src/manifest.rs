@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bindings::types as wit;
-use crate::storage::keys::validate_plugin_id;
+use crate::bindings::types as wit;
+use crate::ids::validate_plugin_id;
 
 /// A configuration field's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,15 +1,9 @@
-//! The `config` interface, and checking operator-supplied values against the manifest.
-//!
-//! Values are checked once, when a plugin is configured: an unknown key, a missing
-//! required field or a value of the wrong type is refused before any job runs, with a
-//! message naming the key. Secrets are kept apart from other values: they never appear
-//! in `ingest-request.config`, in job output or in logs.
+//! Checking operator-supplied values against the manifest, once, when a plugin is
+//! configured.
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::runtime::PluginState;
-use crate::runtime::bindings::host_api::drowl::plugin::config as wit;
-use crate::runtime::manifest::{FieldType, Manifest};
+use crate::manifest::{FieldType, Manifest};
 
 /// Why a plugin's configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,20 +166,10 @@ fn check_type(key: &str, t: FieldType, v: &str) -> Result<(), ConfigError> {
     }
 }
 
-impl wit::Host for PluginState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.env.config.values.get(&key).cloned())
-    }
-
-    async fn secret(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.env.config.secrets.get(&key).cloned())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::manifest::{Author, ConfigField, ResourceRequest};
+    use crate::manifest::{Author, ConfigField, ResourceRequest};
 
     fn manifest() -> Manifest {
         let f = |key: &str, t, required, default: Option<&str>| ConfigField {

@@ -1,0 +1,129 @@
+//! `drowl:plugin/queue` served from a [`QueueCtx`].
+
+use super::{FollowUp, JOB_TYPES, MAX_INPUT_BYTES, QueueCtx, wit};
+
+impl wit::Host for QueueCtx {
+    #[tracing::instrument(name = "drowl.queue.enqueue", level = "debug", skip_all, fields(plugin = %self.tag.plugin, job = %self.tag.job))]
+    async fn enqueue(
+        &mut self,
+        job: wit::NewJob,
+    ) -> wasmtime::Result<Result<String, wit::QueueError>> {
+        if self.follow_ups.len() >= self.max_follow_ups as usize {
+            return Ok(Err(wit::QueueError::LimitReached(self.max_follow_ups)));
+        }
+        if !JOB_TYPES.contains(&job.job_type.as_str()) {
+            return Ok(Err(wit::QueueError::Invalid(format!(
+                "unknown job type {:?}; use one of {}",
+                job.job_type,
+                JOB_TYPES.join(", ")
+            ))));
+        }
+        if job.name.is_empty() || job.name.len() > 200 {
+            return Ok(Err(wit::QueueError::Invalid(
+                "name must be 1 to 200 bytes".into(),
+            )));
+        }
+        if job.input.len() > MAX_INPUT_BYTES {
+            return Ok(Err(wit::QueueError::Invalid(format!(
+                "input over {MAX_INPUT_BYTES} bytes"
+            ))));
+        }
+        let input = match serde_json::from_str::<serde_json::Value>(&job.input) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => {
+                return Ok(Err(wit::QueueError::Invalid(
+                    "input must be a JSON object".into(),
+                )));
+            }
+        };
+        if job.priority.is_some_and(|p| p > 10) {
+            return Ok(Err(wit::QueueError::Invalid(
+                "priority must be 0 to 10".into(),
+            )));
+        }
+        let id = format!("{}-followup-{}", self.tag.job, self.follow_ups.len() + 1);
+        self.follow_ups.push(FollowUp {
+            job_type: job.job_type,
+            name: job.name,
+            input,
+            delay_ms: job.delay_ms,
+            priority: job.priority,
+        });
+        Ok(Ok(id))
+    }
+
+    #[tracing::instrument(name = "drowl.queue.progress", level = "debug", skip_all, fields(plugin = %self.tag.plugin, job = %self.tag.job))]
+    async fn progress(&mut self, percent: u8) -> wasmtime::Result<()> {
+        let p = percent.min(100);
+        if self.last_progress != Some(p) {
+            self.last_progress = Some(p);
+            if let Some(sink) = &self.progress {
+                sink(p);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The `queue` host functions called directly on a [`QueueCtx`]: no engine, no store.
+
+    use std::sync::{Arc, Mutex};
+
+    use super::wit::{Host as _, NewJob, QueueError};
+    use super::*;
+    use crate::capabilities::CallTag;
+
+    fn job(job_type: &str, input: &str) -> NewJob {
+        NewJob {
+            job_type: job_type.into(),
+            name: "next".into(),
+            input: input.into(),
+            delay_ms: None,
+            priority: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn follow_ups_are_checked_counted_and_named_after_the_job() {
+        let mut q = QueueCtx::new(CallTag::new("github", "42"), 1, None);
+        let id = q
+            .enqueue(job("event_ingestion", "{}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(id, "42-followup-1");
+        let over = q.enqueue(job("event_ingestion", "{}")).await.unwrap();
+        assert!(matches!(over, Err(QueueError::LimitReached(1))), "{over:?}");
+        assert_eq!(q.follow_ups().len(), 1);
+
+        let mut q = QueueCtx::new(CallTag::new("github", "42"), 5, None);
+        let bad_type = q.enqueue(job("rm-rf", "{}")).await.unwrap();
+        assert!(
+            matches!(bad_type, Err(QueueError::Invalid(_))),
+            "{bad_type:?}"
+        );
+        let not_object = q.enqueue(job("custom", "[1]")).await.unwrap();
+        assert!(
+            matches!(not_object, Err(QueueError::Invalid(_))),
+            "{not_object:?}"
+        );
+        assert!(q.follow_ups().is_empty());
+    }
+
+    #[tokio::test]
+    async fn progress_is_clamped_and_repeated_values_are_not_forwarded() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let mut q = QueueCtx::new(
+            CallTag::new("github", "42"),
+            0,
+            Some(Arc::new(move |p| sink.lock().unwrap().push(p))),
+        );
+        for p in [10, 10, 250, 100] {
+            q.progress(p).await.unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), vec![10, 100]);
+    }
+}

@@ -1,0 +1,154 @@
+//! What the operator decides: budgets, egress limits and per-plugin settings.
+//!
+//! Plain data, at the bottom of the module graph (it imports nothing from the crate): the
+//! CLI fills it from flags and files, the jobs layer resolves it per plugin, and the
+//! runtime and capabilities enforce it. Keeping it here lets every layer name the same
+//! types without importing the layers that enforce them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Budgets for one job. The plugin's manifest requests them, the operator's configuration
+/// caps them (see [`Budget::resolve`]), and the host enforces them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Linear memory per instance, in bytes. Default 256 MiB.
+    pub max_memory_bytes: u64,
+    /// Wall-clock time for the whole job. Default 60 s.
+    pub timeout: Duration,
+    /// Fuel per job when fuel is enabled on the engine. Default: none.
+    pub fuel: Option<u64>,
+    /// Table elements per table. Default 100,000.
+    pub max_table_elements: usize,
+    /// Instances, tables and memories per store. Default 16 each.
+    pub max_instances: usize,
+    /// Bytes a single call may pass from guest to host (wasmtime's hostcall fuel).
+    /// Default 64 MiB.
+    pub max_guest_to_host_bytes: usize,
+    /// Events in one ingested page. Default 10,000.
+    pub max_events_per_batch: usize,
+    /// Bytes of raw payload in one ingested page. Default 64 MiB.
+    pub max_batch_bytes: usize,
+    /// Pages one ingestion job may fetch before it stops and leaves the rest to the
+    /// next run. Default 100.
+    pub max_pages_per_job: u32,
+    /// Outbound HTTP requests per job. Default 1,000.
+    pub max_http_requests: u32,
+    /// Log lines kept per job; further lines are counted and dropped. Default 1,000.
+    pub max_log_lines: u32,
+    /// Follow-up jobs one job may enqueue. Default 100.
+    pub max_follow_ups: u32,
+    /// Resource handles (WASI streams, pollables, ...) a job may hold at once. Each one
+    /// is a host-side allocation the guest creates with a single call, so without a cap
+    /// a loop that never drops them grows host memory until the job's deadline. Plugins
+    /// need a handful; default 10,000.
+    pub max_resource_handles: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 256 << 20,
+            timeout: Duration::from_secs(60),
+            fuel: None,
+            max_table_elements: 100_000,
+            max_instances: 16,
+            max_guest_to_host_bytes: 64 << 20,
+            max_events_per_batch: 10_000,
+            max_batch_bytes: 64 << 20,
+            max_pages_per_job: 100,
+            max_http_requests: 1_000,
+            max_log_lines: 1_000,
+            max_follow_ups: 100,
+            max_resource_handles: 10_000,
+        }
+    }
+}
+
+impl Budget {
+    /// The budget for a plugin: what it requested, never above the operator's caps.
+    /// Anything it did not request gets the cap.
+    #[must_use]
+    pub fn resolve(
+        caps: &Budget,
+        requested_memory: Option<u64>,
+        requested_timeout_ms: Option<u64>,
+        requested_http: Option<u32>,
+    ) -> Budget {
+        let mut b = *caps;
+        if let Some(m) = requested_memory {
+            b.max_memory_bytes = m.min(caps.max_memory_bytes);
+        }
+        if let Some(t) = requested_timeout_ms {
+            b.timeout = Duration::from_millis(t).min(caps.timeout);
+        }
+        if let Some(h) = requested_http {
+            b.max_http_requests = h.min(caps.max_http_requests);
+        }
+        b
+    }
+}
+
+/// Default time allowed to establish a TCP (and TLS) connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time allowed for a whole exchange, body included.
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on a response body: large enough for API pages, small enough that a
+/// hostile server cannot exhaust the host's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+/// Default number of requests one job may send.
+pub const DEFAULT_MAX_REQUESTS_PER_JOB: u32 = 1000;
+
+/// Limits on every outbound exchange of a plugin, so a slow or hostile server (or a
+/// looping plugin) costs bounded time, memory and traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EgressLimits {
+    /// Time allowed to connect, per attempt; default [`DEFAULT_CONNECT_TIMEOUT`] (5 s).
+    pub connect_timeout: Duration,
+    /// Time allowed for a whole exchange, including reading the body; a request may ask
+    /// for less, never more. Default [`DEFAULT_TOTAL_TIMEOUT`] (30 s).
+    pub total_timeout: Duration,
+    /// Largest response body returned to the plugin; default
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`] (16 MiB).
+    pub max_response_bytes: u64,
+    /// Requests one job may send, whatever their outcome; default
+    /// [`DEFAULT_MAX_REQUESTS_PER_JOB`] (1000).
+    pub max_requests_per_job: u32,
+}
+
+impl Default for EgressLimits {
+    fn default() -> Self {
+        EgressLimits {
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            total_timeout: DEFAULT_TOTAL_TIMEOUT,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_requests_per_job: DEFAULT_MAX_REQUESTS_PER_JOB,
+        }
+    }
+}
+
+/// What the operator decides for every plugin.
+#[derive(Debug, Clone, Default)]
+pub struct HostPolicy {
+    /// Caps on what plugins may request.
+    pub caps: Budget,
+    /// Limits on outbound HTTP.
+    pub egress_limits: EgressLimits,
+    /// Address ranges exempt from the private-address blocklist (empty by default).
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// Origins granted to every plugin (`*` grants whatever each plugin declares).
+    pub default_grants: Vec<String>,
+    /// Per-plugin settings, by plugin id.
+    pub plugins: HashMap<String, PluginSettings>,
+}
+
+/// What the operator sets for one plugin.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    /// Configuration values (`--config key=value`).
+    pub config: BTreeMap<String, String>,
+    /// Extra origins granted to this plugin.
+    pub grants: Vec<String>,
+}
