@@ -21,7 +21,11 @@ use crate::conn;
 use crate::error::{HandlerError, QueueError};
 use crate::job::{JobId, JobState, KeepJobs, parse_json_lenient, value_as_i64};
 use crate::queue::{Core, Queue, hash_from_flat, now_ms, redis_i64, redis_string};
-use crate::scripts::Script;
+use crate::scripts::ScriptCall;
+use crate::scripts::calls::{
+    ExtendLocks, Finished, MoveStalledJobsToWait, MoveToActive, MoveToFinished, Postpone, Release,
+    RequeueUnlocked, Retry, RetryTo, TakeNext, UpdateDelaySet,
+};
 
 /// What runs a job. Implement it with `async fn handle(&self, job: ActiveJob) -> …`.
 ///
@@ -461,8 +465,9 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         &self.core.config
     }
 
-    fn base(&self) -> String {
-        self.core.keys.base().to_owned()
+    /// `<prefix>:<queue>:`, the first argument of every script.
+    fn prefix(&self) -> &str {
+        self.core.keys.base()
     }
 
     fn slots(&self) -> Vec<Arc<Slot>> {
@@ -474,14 +479,6 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             .collect()
     }
 
-    /// The limiter arguments of the scripts that take jobs: max (0 = none), window ms.
-    fn limiter_args(&self) -> [String; 2] {
-        match self.config().limiter {
-            Some(l) => [l.max.to_string(), l.duration.as_millis().to_string()],
-            None => ["0".to_owned(), "0".to_owned()],
-        }
-    }
-
     /// A fresh lock token for the next attempt: the process token and a sequence number.
     fn next_token(&self) -> String {
         let n = self.attempts.fetch_add(1, Ordering::Relaxed);
@@ -491,24 +488,15 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// moveToActive with a popped id, or popping itself (RPOPLPUSH) when `id` is `None`.
     async fn move_to_active(&self, id: Option<&str>) -> Result<FetchOutcome, QueueError> {
         let token = self.next_token();
-        let [limit_max, limit_ms] = self.limiter_args();
-        let reply = self
-            .core
-            .scripts
-            .move_to_active
-            .run(
-                &self.core.client,
-                vec![
-                    self.base(),
-                    id.unwrap_or_default().to_owned(),
-                    token.clone(),
-                    self.config().lock_duration.as_millis().to_string(),
-                    now_ms().to_string(),
-                    limit_max,
-                    limit_ms,
-                ],
-            )
-            .await?;
+        let call = MoveToActive {
+            prefix: self.prefix(),
+            job_id: id,
+            token: &token,
+            lock_duration: self.config().lock_duration,
+            now: now_ms(),
+            limiter: self.config().limiter,
+        };
+        let reply = self.core.scripts.run(&self.core.client, &call).await?;
         parse_take(reply, token)
     }
 
@@ -684,15 +672,12 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
 
     /// Undo a pop that raced with shutdown.
     async fn requeue_unlocked(&self, id: &str) {
-        let r = self
-            .core
-            .scripts
-            .requeue_unlocked
-            .run(
-                &self.core.client,
-                vec![self.base(), id.to_owned(), self.core.token.clone()],
-            )
-            .await;
+        let call = RequeueUnlocked {
+            prefix: self.prefix(),
+            job_id: id,
+            token: &self.core.token,
+        };
+        let r = self.core.scripts.run(&self.core.client, &call).await;
         if let Err(e) = r {
             tracing::warn!(job = %id, error = %e, "could not requeue a job popped during shutdown; the stalled check will");
         }
@@ -819,34 +804,25 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// Returns the script's code and, when the script also took the next job, that job.
     /// After a transport error a negative code is ambiguous (the first try may have
     /// applied); `applied_state` is then checked as proof.
-    async fn finishing(
+    async fn finishing<C: EndsAttempt>(
         &self,
         slot: &Slot,
-        script: &Script,
-        mut args: Vec<String>,
+        mut call: C,
         id: &str,
         applied_state: Option<JobState>,
-        chains: bool,
     ) -> Result<(i64, Option<Fetched>), QueueError> {
-        let next_token = if chains {
-            let t = self.next_token();
-            args.push(t.clone());
-            args.extend(self.limiter_args());
-            t
-        } else {
-            String::new()
-        };
         let mut pause = Pause::new();
         let never = CancellationToken::new();
         let mut transport_error = false;
         loop {
-            match script.run(&self.core.client, args.clone()).await {
+            match self.core.scripts.run(&self.core.client, &call).await {
                 Ok(v) => {
                     let (v, next) = match v {
                         fred::types::Value::Array(parts) => {
                             let mut it = parts.into_iter();
                             let code = it.next().unwrap_or(fred::types::Value::Null);
-                            let next = match it.next().map(|r| parse_take(r, next_token.clone())) {
+                            let token = call.chained_token().unwrap_or_default().to_owned();
+                            let next = match it.next().map(|r| parse_take(r, token)) {
                                 Some(Ok(FetchOutcome::Job(job))) => Some(job),
                                 _ => None,
                             };
@@ -870,9 +846,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     transport_error = true;
                     // Do not chain a fetch on a retry: had the first try applied, its
                     // fetched job would be taken twice over.
-                    if let Some(flag) = args.get_mut(FINISH_FETCH_ARG).filter(|_| chains) {
-                        *flag = "0".to_owned();
-                    }
+                    call.stop_chaining();
                     if slot.since_renewed() >= self.config().lock_duration {
                         return Err(e);
                     }
@@ -880,6 +854,16 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     pause.wait(&never).await;
                 }
             }
+        }
+    }
+
+    /// What a finishing script that chains a fetch needs to take the next job.
+    fn take_next<'a>(&'a self, enabled: bool, token: &'a str) -> TakeNext<'a> {
+        TakeNext {
+            enabled,
+            token,
+            lock_duration: self.config().lock_duration,
+            limiter: self.config().limiter,
         }
     }
 
@@ -892,29 +876,20 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     ) -> Option<Fetched> {
         let id = info.id.as_str();
         let rv = value.to_string();
-        let event = serde_json::json!({"jobId": id, "val": rv}).to_string();
-        let (count, age) = KeepJobs::from_value(info.opts.get("removeOnComplete"));
-        let args = vec![
-            self.base(),
-            id.to_owned(),
-            slot.token.clone(),
-            "completed".to_owned(),
-            "returnvalue".to_owned(),
-            rv,
-            now_ms().to_string(),
-            count.to_string(),
-            age.map(|a| a.to_string()).unwrap_or_default(),
-            event,
-            String::new(),
-            String::new(),
-            if fetch_next { "1" } else { "0" }.to_owned(),
-            self.config().lock_duration.as_millis().to_string(),
-        ];
-        let proof = (count != 0).then_some(JobState::Completed);
-        match self
-            .finishing(slot, &self.core.scripts.finish, args, id, proof, true)
-            .await
-        {
+        let (keep_count, keep_age) = KeepJobs::from_value(info.opts.get("removeOnComplete"));
+        let next_token = self.next_token();
+        let call = MoveToFinished {
+            prefix: self.prefix(),
+            job_id: id,
+            token: &slot.token,
+            outcome: Finished::Completed { returnvalue: &rv },
+            now: now_ms(),
+            keep_count,
+            keep_age,
+            next: self.take_next(fetch_next, &next_token),
+        };
+        let proof = (keep_count != 0).then_some(JobState::Completed);
+        match self.finishing(slot, call, id, proof).await {
             Ok((0, next)) => {
                 self.observer.on_completed(info, value).await;
                 next
@@ -969,56 +944,47 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         let now = now_ms();
         let code = match decision {
             RetryDecision::Fail => {
-                let (count, age) = KeepJobs::from_value(info.opts.get("removeOnFail"));
-                let event = serde_json::json!({"jobId": id, "val": message}).to_string();
-                let args = vec![
-                    self.base(),
-                    id.to_owned(),
-                    slot.token.clone(),
-                    "failed".to_owned(),
-                    "failedReason".to_owned(),
-                    message.clone(),
-                    now.to_string(),
-                    count.to_string(),
-                    age.map(|a| a.to_string()).unwrap_or_default(),
-                    event,
-                    attempts_made.to_string(),
-                    stack_json,
-                    if fetch_next { "1" } else { "0" }.to_owned(),
-                    self.config().lock_duration.as_millis().to_string(),
-                ];
-                let proof = (count != 0).then_some(JobState::Failed);
-                self.finishing(slot, &self.core.scripts.finish, args, id, proof, true)
-                    .await
+                let (keep_count, keep_age) = KeepJobs::from_value(info.opts.get("removeOnFail"));
+                let next_token = self.next_token();
+                let call = MoveToFinished {
+                    prefix: self.prefix(),
+                    job_id: id,
+                    token: &slot.token,
+                    outcome: Finished::Failed {
+                        reason: &message,
+                        attempts_made,
+                        stacktrace_json: &stack_json,
+                    },
+                    now,
+                    keep_count,
+                    keep_age,
+                    next: self.take_next(fetch_next, &next_token),
+                };
+                let proof = (keep_count != 0).then_some(JobState::Failed);
+                self.finishing(slot, call, id, proof).await
             }
             RetryDecision::Now | RetryDecision::After(_) => {
-                let (mode, score, run_at) = match decision {
-                    RetryDecision::After(ms) => {
-                        let run_at = now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
-                        ("delay", delayed_score(id, run_at), run_at)
-                    }
-                    _ => ("now", 0, 0),
+                let to = match decision {
+                    RetryDecision::After(ms) => RetryTo::Delayed {
+                        run_at: now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX)),
+                    },
+                    _ => RetryTo::Wait,
                 };
-                let lifo = info.opts.get("lifo") == Some(&Value::Bool(true));
-                let args = vec![
-                    self.base(),
-                    id.to_owned(),
-                    slot.token.clone(),
-                    attempts_made.to_string(),
-                    stack_json,
-                    message.clone(),
-                    mode.to_owned(),
-                    score.to_string(),
-                    run_at.to_string(),
-                    if lifo { "1" } else { "0" }.to_owned(),
-                ];
-                let proof = Some(if mode == "delay" {
-                    JobState::Delayed
-                } else {
-                    JobState::Waiting
+                let call = Retry {
+                    prefix: self.prefix(),
+                    job_id: id,
+                    token: &slot.token,
+                    attempts_made,
+                    stacktrace_json: &stack_json,
+                    failed_reason: &message,
+                    to,
+                    lifo: info.opts.get("lifo") == Some(&Value::Bool(true)),
+                };
+                let proof = Some(match to {
+                    RetryTo::Delayed { .. } => JobState::Delayed,
+                    RetryTo::Wait => JobState::Waiting,
                 });
-                self.finishing(slot, &self.core.scripts.retry, args, id, proof, false)
-                    .await
+                self.finishing(slot, call, id, proof).await
             }
         };
         match code {
@@ -1055,23 +1021,14 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// Put a job the handler could not start back in `delayed`, attempts untouched.
     async fn postpone(&self, info: &JobInfo, slot: &Slot, delay: Duration, why: &str) {
         let id = info.id.as_str();
-        let run_at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        let args = vec![
-            self.base(),
-            id.to_owned(),
-            slot.token.clone(),
-            delayed_score(id, run_at).to_string(),
-            run_at.to_string(),
-        ];
+        let call = Postpone {
+            prefix: self.prefix(),
+            job_id: id,
+            token: &slot.token,
+            run_at: now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        };
         match self
-            .finishing(
-                slot,
-                &self.core.scripts.postpone,
-                args,
-                id,
-                Some(JobState::Delayed),
-                false,
-            )
+            .finishing(slot, call, id, Some(JobState::Delayed))
             .await
         {
             Ok((0, _)) => {
@@ -1093,15 +1050,12 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// Give a job back on shutdown so another worker takes it at once.
     async fn release(&self, info: &JobInfo, slot: &Slot) {
         let id = info.id.as_str();
-        let r = self
-            .core
-            .scripts
-            .release
-            .run(
-                &self.core.client,
-                vec![self.base(), id.to_owned(), slot.token.clone()],
-            )
-            .await;
+        let call = Release {
+            prefix: self.prefix(),
+            job_id: id,
+            token: &slot.token,
+        };
+        let r = self.core.scripts.run(&self.core.client, &call).await;
         match r.map(|v| redis_i64(&v)) {
             Ok(Some(0)) => {
                 tracing::info!(job = %id, "released unfinished job to the wait list");
@@ -1122,7 +1076,6 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// gone, or not renewed for a whole lock duration (Redis unreachable), cancels its job.
     async fn renew_loop(self: Arc<Self>, stop: CancellationToken) {
         let period = self.config().effective_lock_renew_time();
-        let lock_ms = self.config().lock_duration.as_millis().to_string();
         loop {
             tokio::select! {
                 () = sleep(period) => {}
@@ -1132,18 +1085,15 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             if slots.is_empty() {
                 continue;
             }
-            let mut args = vec![self.base(), lock_ms.clone()];
-            for s in &slots {
-                args.push(s.id.clone());
-                args.push(s.token.clone());
-            }
-            match self
-                .core
-                .scripts
-                .extend_locks
-                .run(&self.core.client, args)
-                .await
-            {
+            let call = ExtendLocks {
+                prefix: self.prefix(),
+                lock_duration: self.config().lock_duration,
+                locks: slots
+                    .iter()
+                    .map(|s| (s.id.as_str(), s.token.as_str()))
+                    .collect(),
+            };
+            match self.core.scripts.run(&self.core.client, &call).await {
                 Ok(v) => {
                     for (slot, ok) in slots.iter().zip(v.into_array()) {
                         if redis_i64(&ok) == Some(1) {
@@ -1173,14 +1123,14 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// workers by `P:stalled-check`).
     async fn stalled_loop(self: Arc<Self>, stop: CancellationToken) {
         loop {
-            let args = vec![
-                self.base(),
-                now_ms().to_string(),
-                self.config().stalled_interval.as_millis().to_string(),
-                self.config().max_stalled_count.to_string(),
-                self.core.token.clone(),
-            ];
-            match self.core.scripts.stalled.run(&self.core.client, args).await {
+            let call = MoveStalledJobsToWait {
+                prefix: self.prefix(),
+                now: now_ms(),
+                stalled_interval: self.config().stalled_interval,
+                max_stalled_count: self.config().max_stalled_count,
+                token: &self.core.token,
+            };
+            match self.core.scripts.run(&self.core.client, &call).await {
                 Ok(v) => {
                     let mut parts = v.into_array().into_iter();
                     let failed = parts.next().map(|x| x.into_array()).unwrap_or_default();
@@ -1231,13 +1181,12 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             tokio::select! {
                 () = stop.cancelled() => break,
                 () = sleep_until(next_at) => {
-                    let max_score = now_ms().saturating_mul(0x1000) + 0xfff;
-                    let r = self
-                        .core
-                        .scripts
-                        .promote
-                        .run(&self.core.client, vec![self.base(), max_score.to_string(), self.core.token.clone()])
-                        .await;
+                    let call = UpdateDelaySet {
+                        prefix: self.prefix(),
+                        now: now_ms(),
+                        token: &self.core.token,
+                    };
+                    let r = self.core.scripts.run(&self.core.client, &call).await;
                     let fallback = Instant::now() + guard;
                     next_at = match r.map(|v| redis_i64(&v)) {
                         Ok(Some(ts)) if ts > 0 => instant_at(ts).min(fallback),
@@ -1279,15 +1228,29 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     }
 }
 
-/// A job's score in `delayed`, as Bull computes it: the due time in ms times 0x1000, plus
-/// the low 12 bits of a numeric id so jobs due in the same ms keep their order.
-fn delayed_score(id: &str, run_at: i64) -> i64 {
-    let low = id.parse::<i64>().map_or(0, |n| n & 0xfff);
-    run_at.saturating_mul(0x1000) + low
+/// A script that ends an attempt, as [`Shared::finishing`] runs it.
+trait EndsAttempt: ScriptCall {
+    /// The lock value of the job the script takes in the same round trip, if it may.
+    fn chained_token(&self) -> Option<&str> {
+        None
+    }
+    /// Take no next job: the call is being retried after a transport error.
+    fn stop_chaining(&mut self) {}
 }
 
-/// Index in the finish script's ARGV (0-based) of the "fetch the next job" flag.
-const FINISH_FETCH_ARG: usize = 12;
+impl EndsAttempt for MoveToFinished<'_> {
+    fn chained_token(&self) -> Option<&str> {
+        Some(self.next.token)
+    }
+
+    fn stop_chaining(&mut self) {
+        self.next.enabled = false;
+    }
+}
+
+impl EndsAttempt for Retry<'_> {}
+
+impl EndsAttempt for Postpone<'_> {}
 
 /// The reply of the `takeJob` Lua helper: nil, `{id}` or `{id, HGETALL}`.
 /// `token` is the lock value the script was given for the job it takes.
