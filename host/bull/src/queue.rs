@@ -12,9 +12,7 @@ use serde_json::{Map, Value};
 use crate::config::QueueConfig;
 use crate::conn;
 use crate::error::QueueError;
-use crate::job::{
-    JobCounts, JobId, JobOptions, JobRecord, JobState, apply_default_opts, value_as_i64,
-};
+use crate::job::{JobCounts, JobId, JobOptions, JobRecord, JobState, apply_default_opts};
 use crate::keys::Keys;
 use crate::repeat;
 use crate::scripts::Scripts;
@@ -63,27 +61,22 @@ impl Core {
         opts: &Map<String, Value>,
         repeat: Option<(&str, i64, bool)>,
     ) -> Result<Option<JobId>, QueueError> {
-        let timestamp = opts
-            .get("timestamp")
-            .and_then(value_as_i64)
-            .unwrap_or_else(now_ms);
-        let delay = opts.get("delay").and_then(value_as_i64).unwrap_or(0).max(0);
+        // `opts` is what gets stored, as is; the script's own arguments come from its typed
+        // reading.
+        let typed = JobOptions::from_stored_map(opts);
+        let timestamp = typed.stored_timestamp().unwrap_or_else(now_ms);
+        let delay = typed
+            .delay
+            .map_or(0, |d| i64::try_from(d).unwrap_or(i64::MAX));
         let run_at = if delay > 0 { timestamp + delay } else { 0 };
-        let priority = opts
-            .get("priority")
-            .and_then(value_as_i64)
-            .unwrap_or(0)
-            .max(0);
-        let lifo = opts.get("lifo") == Some(&Value::Bool(true));
-        let custom_id = match opts.get("jobId") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-        };
+        let priority = typed
+            .priority
+            .map_or(0, |p| i64::try_from(p).unwrap_or(i64::MAX));
+        let lifo = typed.is_lifo();
         let opts_json = serde_json::to_string(opts)?;
         let call = AddJob {
             prefix: self.keys.base(),
-            custom_id: &custom_id,
+            custom_id: typed.job_id.as_deref().unwrap_or_default(),
             name,
             data: &data,
             opts_json: &opts_json,

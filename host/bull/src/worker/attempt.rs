@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use super::fetch::Fetched;
 use super::{ActiveJob, CancelReason, JobHandler, JobInfo, JobObserver, Shared};
 use crate::error::HandlerError;
-use crate::job::{JobId, parse_json_lenient};
+use crate::job::{JobId, JobOptions, parse_json_lenient};
 use crate::queue::now_ms;
 
 /// Per-attempt state shared between its task and the renewal ticker.
@@ -65,6 +65,16 @@ impl Slot {
     }
 }
 
+/// One running attempt, as the finishing code needs it.
+pub(super) struct Attempt {
+    /// The job as observers see it.
+    pub(super) info: Arc<JobInfo>,
+    /// Its options, read once from `info.opts`.
+    pub(super) opts: JobOptions,
+    /// Its lock token and cancellation.
+    pub(super) slot: Arc<Slot>,
+}
+
 impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     /// Run a job on its own task; while its finish script hands over the next job (same
     /// round trip, as Bull's moveToFinished does), keep going on the same slot.
@@ -91,9 +101,11 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         let Fetched { id, token, hash } = job;
         let opts_raw = hash.get("opts").map_or("{}", String::as_str);
         let opts = parse_json_lenient(opts_raw);
-        let opts_map: Map<String, Value> = opts.as_object().cloned().unwrap_or_default();
+        // Read once; `JobInfo::opts` keeps the raw JSON for observers and for the repeat
+        // schedule, which stores it again with its own fields updated.
+        let options = JobOptions::from_stored(&opts);
         let raw_data = hash.get("data").cloned().unwrap_or_else(|| "{}".to_owned());
-        let data = if opts.get("preventParsingData") == Some(&Value::Bool(true)) {
+        let data = if options.prevent_parsing_data() {
             Value::String(raw_data.clone())
         } else {
             parse_json_lenient(&raw_data)
@@ -127,10 +139,11 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             .insert(token.clone(), Arc::clone(&slot));
 
         self.observer.on_active(&info).await;
-        if opts_map.contains_key("repeat")
+        if options.repeat.is_some()
+            && let Some(opts_map) = info.opts.as_object()
             && let Err(e) = self
                 .core
-                .schedule_next_repeat(&info.name, raw_data, &opts_map, false)
+                .schedule_next_repeat(&info.name, raw_data, opts_map, false)
                 .await
         {
             tracing::warn!(job = %id, error = %e, "could not schedule the next repeat");
@@ -141,7 +154,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             slot: Arc::clone(&slot),
             core: self.core.clone(),
         };
-        let limit = info.timeout();
+        let limit = options.attempt_timeout();
         let work = self.handler.handle(active);
         let outcome = tokio::select! {
             biased;
@@ -154,20 +167,25 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
             }
         };
         let fetch_next = !stop.is_cancelled();
+        let attempt = Attempt {
+            info: Arc::clone(&info),
+            opts: options,
+            slot: Arc::clone(&slot),
+        };
         let next = match outcome {
-            Some(Ok(value)) => self.complete(&info, &slot, &value, fetch_next).await,
+            Some(Ok(value)) => self.complete(&attempt, &value, fetch_next).await,
             Some(Err(HandlerError::Postponed { message, delay })) => {
-                self.postpone(&info, &slot, delay, &message).await;
+                self.postpone(&attempt, delay, &message).await;
                 None
             }
             Some(Err(err)) => {
                 let timed_out = slot.reason.get() == Some(&CancelReason::Timeout);
-                self.fail(&info, &slot, stacktrace, &err, timed_out, fetch_next)
+                self.fail(&attempt, stacktrace, &err, timed_out, fetch_next)
                     .await
             }
             None => {
                 match slot.reason.get() {
-                    Some(CancelReason::Shutdown) => self.release(&info, &slot).await,
+                    Some(CancelReason::Shutdown) => self.release(&attempt).await,
                     _ => {
                         tracing::warn!(job = %id, "lock lost: abandoning the job without finishing it");
                         self.observer.on_lock_lost(&info).await;

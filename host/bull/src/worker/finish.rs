@@ -13,12 +13,12 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::attempt::Slot;
+use super::attempt::{Attempt, Slot};
 use super::fetch::{FetchOutcome, Fetched, parse_take};
-use super::{FailureInfo, JobHandler, JobInfo, JobObserver, Pause, Shared};
+use super::{FailureInfo, JobHandler, JobObserver, Pause, Shared};
 use crate::backoff::{self, RetryDecision};
 use crate::error::{HandlerError, QueueError};
-use crate::job::{JobState, KeepJobs, value_as_i64};
+use crate::job::JobState;
 use crate::queue::{Queue, now_ms, redis_i64};
 use crate::scripts::ScriptCall;
 use crate::scripts::calls::{
@@ -119,14 +119,14 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
 
     pub(super) async fn complete(
         &self,
-        info: &JobInfo,
-        slot: &Slot,
+        attempt: &Attempt,
         value: &Value,
         fetch_next: bool,
     ) -> Option<Fetched> {
+        let Attempt { info, opts, slot } = attempt;
         let id = info.id.as_str();
         let rv = value.to_string();
-        let (keep_count, keep_age) = KeepJobs::from_value(info.opts.get("removeOnComplete"));
+        let (keep_count, keep_age) = opts.keep_completed();
         let next_token = self.next_token();
         let call = MoveToFinished {
             prefix: self.prefix(),
@@ -160,13 +160,13 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
 
     pub(super) async fn fail(
         &self,
-        info: &JobInfo,
-        slot: &Slot,
+        attempt: &Attempt,
         mut stacktrace: Vec<String>,
         err: &HandlerError,
         timed_out: bool,
         fetch_next: bool,
     ) -> Option<Fetched> {
+        let Attempt { info, opts, slot } = attempt;
         let id = info.id.as_str();
         let attempts_made = info.attempts_made + 1;
         let message = err.message().to_owned();
@@ -175,26 +175,20 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         } else {
             format!("Error: {message}")
         });
-        if let Some(limit) = info
-            .opts
-            .get("stackTraceLimit")
-            .and_then(value_as_i64)
-            .and_then(|l| usize::try_from(l).ok())
-            .filter(|l| *l > 0)
-        {
+        if let Some(limit) = opts.stack_limit() {
             let excess = stacktrace.len().saturating_sub(limit);
             stacktrace.drain(..excess);
         }
         let stack_json = serde_json::to_string(&stacktrace).unwrap_or_else(|_| "[]".to_owned());
-        let decision = backoff::decide(&info.opts, attempts_made, err, &self.strategies)
-            .unwrap_or_else(|why| {
+        let decision =
+            backoff::decide(opts, attempts_made, err, &self.strategies).unwrap_or_else(|why| {
                 tracing::warn!(job = %id, "{why}");
                 RetryDecision::Fail
             });
         let now = now_ms();
         let code = match decision {
             RetryDecision::Fail => {
-                let (keep_count, keep_age) = KeepJobs::from_value(info.opts.get("removeOnFail"));
+                let (keep_count, keep_age) = opts.keep_failed();
                 let next_token = self.next_token();
                 let call = MoveToFinished {
                     prefix: self.prefix(),
@@ -228,7 +222,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                     stacktrace_json: &stack_json,
                     failed_reason: &message,
                     to,
-                    lifo: info.opts.get("lifo") == Some(&Value::Bool(true)),
+                    lifo: opts.is_lifo(),
                 };
                 let proof = Some(match to {
                     RetryTo::Delayed { .. } => JobState::Delayed,
@@ -269,7 +263,8 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     }
 
     /// Put a job the handler could not start back in `delayed`, attempts untouched.
-    pub(super) async fn postpone(&self, info: &JobInfo, slot: &Slot, delay: Duration, why: &str) {
+    pub(super) async fn postpone(&self, attempt: &Attempt, delay: Duration, why: &str) {
+        let Attempt { info, slot, .. } = attempt;
         let id = info.id.as_str();
         let call = Postpone {
             prefix: self.prefix(),
@@ -298,7 +293,8 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
     }
 
     /// Give a job back on shutdown so another worker takes it at once.
-    pub(super) async fn release(&self, info: &JobInfo, slot: &Slot) {
+    pub(super) async fn release(&self, attempt: &Attempt) {
+        let Attempt { info, slot, .. } = attempt;
         let id = info.id.as_str();
         let call = Release {
             prefix: self.prefix(),

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::attempt::Slot;
 use crate::error::{HandlerError, QueueError};
-use crate::job::{JobId, value_as_i64};
+use crate::job::{JobId, JobOptions};
 use crate::queue::Core;
 
 /// What runs a job. Implement it with `async fn handle(&self, job: ActiveJob) -> …`.
@@ -67,23 +67,13 @@ impl JobInfo {
     /// `opts.attempts` (default 1).
     #[must_use]
     pub fn max_attempts(&self) -> u32 {
-        self.opts
-            .get("attempts")
-            .and_then(value_as_i64)
-            .and_then(|a| u32::try_from(a).ok())
-            .unwrap_or(1)
-            .max(1)
+        JobOptions::from_stored(&self.opts).max_attempts()
     }
 
     /// `opts.timeout`, if set.
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
-        self.opts
-            .get("timeout")
-            .and_then(value_as_i64)
-            .and_then(|t| u64::try_from(t).ok())
-            .filter(|t| *t > 0)
-            .map(Duration::from_millis)
+        JobOptions::from_stored(&self.opts).attempt_timeout()
     }
 }
 
