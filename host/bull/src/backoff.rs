@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::error::HandlerError;
-use crate::job::value_as_i64;
+use crate::job::{JobOptions, value_as_i64};
 
 /// What a custom backoff strategy sees.
 #[derive(Debug)]
@@ -58,17 +58,12 @@ pub(crate) enum RetryDecision {
 /// where −1 means stop). `Permanent` never retries. An unknown strategy fails the job with
 /// the returned message (Bull would throw and leave the job to the stalled check).
 pub(crate) fn decide(
-    opts: &Value,
+    opts: &JobOptions,
     attempts_made: u32,
     error: &HandlerError,
     strategies: &HashMap<String, BackoffStrategy>,
 ) -> Result<RetryDecision, String> {
-    let attempts = opts
-        .get("attempts")
-        .and_then(value_as_i64)
-        .unwrap_or(1)
-        .max(1);
-    if i64::from(attempts_made) >= attempts {
+    if attempts_made >= opts.max_attempts() {
         return Ok(RetryDecision::Fail);
     }
     let delay = match error {
@@ -82,19 +77,19 @@ pub(crate) fn decide(
         HandlerError::RetryAfter { delay, .. } => {
             i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)
         }
-        HandlerError::Failed { .. } => match normalize(opts.get("backoff")) {
+        HandlerError::Failed { .. } => match &opts.backoff {
             None => 0,
-            Some((kind, delay, options)) => {
-                let d = delay.unwrap_or(0);
-                match kind.as_str() {
-                    _ if strategies.contains_key(&kind) => {
+            Some(b) => {
+                let d = b.delay.unwrap_or(0);
+                match b.kind.as_str() {
+                    kind if strategies.contains_key(kind) => {
                         let ctx = BackoffContext {
                             attempts_made,
-                            delay,
-                            options: options.as_ref(),
+                            delay: b.delay,
+                            options: b.options.as_ref(),
                             error,
                         };
-                        strategies[&kind](&ctx)
+                        strategies[kind](&ctx)
                     }
                     "fixed" => i64::try_from(d).unwrap_or(i64::MAX),
                     "exponential" => exponential(d, attempts_made),
@@ -125,25 +120,14 @@ fn exponential(delay: u64, attempts_made: u32) -> i64 {
     }
 }
 
-/// Bull's `backoffs.normalize`: a number is `{type: fixed, delay}`.
-fn normalize(backoff: Option<&Value>) -> Option<(String, Option<u64>, Option<Value>)> {
-    let b = backoff?;
-    if let Some(n) = value_as_i64(b).filter(|_| b.is_number()) {
-        return Some(("fixed".to_owned(), u64::try_from(n).ok(), None));
-    }
-    let obj = b.as_object()?;
-    let kind = obj.get("type")?.as_str()?.to_owned();
-    let delay = obj
-        .get("delay")
-        .and_then(value_as_i64)
-        .and_then(|d| u64::try_from(d).ok());
-    Some((kind, delay, obj.get("options").cloned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn read(opts: Value) -> JobOptions {
+        JobOptions::from_stored(&opts)
+    }
 
     fn strategies() -> HashMap<String, BackoffStrategy> {
         HashMap::from([("linear".to_owned(), linear())])
@@ -151,7 +135,7 @@ mod tests {
 
     #[test]
     fn exponential_is_d_3d_7d() {
-        let opts = json!({"attempts": 5, "backoff": {"type": "exponential", "delay": 100}});
+        let opts = read(json!({"attempts": 5, "backoff": {"type": "exponential", "delay": 100}}));
         let e = HandlerError::failed("x");
         let got: Vec<_> = (1..=4)
             .map(|n| decide(&opts, n, &e, &strategies()).unwrap())
@@ -174,12 +158,12 @@ mod tests {
     #[test]
     fn numeric_backoff_is_fixed_and_linear_multiplies() {
         let e = HandlerError::failed("x");
-        let fixed = json!({"attempts": 3, "backoff": 250});
+        let fixed = read(json!({"attempts": 3, "backoff": 250}));
         assert_eq!(
             decide(&fixed, 2, &e, &strategies()).unwrap(),
             RetryDecision::After(250)
         );
-        let lin = json!({"attempts": 4, "backoff": {"type": "linear", "delay": 100}});
+        let lin = read(json!({"attempts": 4, "backoff": {"type": "linear", "delay": 100}}));
         assert_eq!(
             decide(&lin, 3, &e, &strategies()).unwrap(),
             RetryDecision::After(300)
@@ -188,7 +172,7 @@ mod tests {
 
     #[test]
     fn overrides_and_defaults() {
-        let opts = json!({"attempts": 3, "backoff": {"type": "fixed", "delay": 1000}});
+        let opts = read(json!({"attempts": 3, "backoff": {"type": "fixed", "delay": 1000}}));
         let ra = HandlerError::retry_after("x", std::time::Duration::from_millis(42));
         assert_eq!(
             decide(&opts, 1, &ra, &strategies()).unwrap(),
@@ -199,17 +183,17 @@ mod tests {
             decide(&opts, 1, &p, &strategies()).unwrap(),
             RetryDecision::Fail
         );
-        let none = json!({"attempts": 2});
+        let none = read(json!({"attempts": 2}));
         let e = HandlerError::failed("x");
         assert_eq!(
             decide(&none, 1, &e, &strategies()).unwrap(),
             RetryDecision::Now
         );
         assert_eq!(
-            decide(&json!({}), 1, &e, &strategies()).unwrap(),
+            decide(&read(json!({})), 1, &e, &strategies()).unwrap(),
             RetryDecision::Fail
         );
-        let unknown = json!({"attempts": 2, "backoff": {"type": "nope", "delay": 1}});
+        let unknown = read(json!({"attempts": 2, "backoff": {"type": "nope", "delay": 1}}));
         assert!(decide(&unknown, 1, &e, &strategies()).is_err());
     }
 }

@@ -149,12 +149,6 @@ impl KeepJobs {
             KeepJobs::AgeCount { age, count } => (count.unwrap_or(-1), *age),
         }
     }
-
-    /// Lenient reading of a stored option (anything unrecognised keeps everything).
-    pub(crate) fn from_value(v: Option<&Value>) -> (i64, Option<u64>) {
-        v.and_then(|v| serde_json::from_value::<KeepJobs>(v.clone()).ok())
-            .map_or((-1, None), |k| k.to_limits())
-    }
 }
 
 /// A date in repeat options: epoch milliseconds or an ISO-8601 string (what
@@ -458,6 +452,10 @@ pub(crate) fn parse_json_lenient(s: &str) -> Value {
 
 /// Bull's `setDefaultOpts`: attempts (default 1), delay (default 0), timestamp, and a
 /// numeric backoff normalized to `{type: "fixed", delay}`.
+///
+/// Why on the raw map and not on [`JobOptions`]: this rewrites the JSON that is about to be
+/// stored, and every other field must be stored exactly as given. Reading stored options
+/// goes through `JobOptions::from_stored`.
 pub(crate) fn apply_default_opts(opts: &mut serde_json::Map<String, Value>, now_ms: i64) {
     let attempts = opts.get("attempts").and_then(value_as_i64).unwrap_or(1);
     opts.insert("attempts".into(), Value::from(attempts));

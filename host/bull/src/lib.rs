@@ -22,6 +22,7 @@ mod keys;
 mod queue;
 mod repeat;
 mod scripts;
+mod stored;
 mod worker;
 
 pub use backoff::{BackoffContext, BackoffStrategy};

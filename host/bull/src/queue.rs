@@ -12,12 +12,13 @@ use serde_json::{Map, Value};
 use crate::config::QueueConfig;
 use crate::conn;
 use crate::error::QueueError;
-use crate::job::{
-    JobCounts, JobId, JobOptions, JobRecord, JobState, apply_default_opts, value_as_i64,
-};
+use crate::job::{JobCounts, JobId, JobOptions, JobRecord, JobState, apply_default_opts};
 use crate::keys::Keys;
 use crate::repeat;
 use crate::scripts::Scripts;
+use crate::scripts::calls::{
+    AddJob, AddLog, GetJob, GetJobCounts, PauseResume, RepeatEntry, UpdateProgress,
+};
 
 /// Milliseconds since the epoch, the unit of every Bull timestamp.
 pub(crate) fn now_ms() -> i64 {
@@ -51,10 +52,6 @@ impl Core {
         })
     }
 
-    fn base(&self) -> String {
-        self.keys.base().to_owned()
-    }
-
     /// Bull's addJob script. `repeat` = (repeat key, run millis, check that the repeatable
     /// still exists). Returns `None` only when the repeatable was removed.
     pub(crate) async fn add_job_raw(
@@ -64,50 +61,38 @@ impl Core {
         opts: &Map<String, Value>,
         repeat: Option<(&str, i64, bool)>,
     ) -> Result<Option<JobId>, QueueError> {
-        let timestamp = opts
-            .get("timestamp")
-            .and_then(value_as_i64)
-            .unwrap_or_else(now_ms);
-        let delay = opts.get("delay").and_then(value_as_i64).unwrap_or(0).max(0);
+        // `opts` is what gets stored, as is; the script's own arguments come from its typed
+        // reading.
+        let typed = JobOptions::from_stored_map(opts);
+        let timestamp = typed.stored_timestamp().unwrap_or_else(now_ms);
+        let delay = typed
+            .delay
+            .map_or(0, |d| i64::try_from(d).unwrap_or(i64::MAX));
         let run_at = if delay > 0 { timestamp + delay } else { 0 };
-        let priority = opts
-            .get("priority")
-            .and_then(value_as_i64)
-            .unwrap_or(0)
-            .max(0);
-        let lifo = opts.get("lifo") == Some(&Value::Bool(true));
-        let custom_id = match opts.get("jobId") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
+        let priority = typed
+            .priority
+            .map_or(0, |p| i64::try_from(p).unwrap_or(i64::MAX));
+        let lifo = typed.is_lifo();
+        let opts_json = serde_json::to_string(opts)?;
+        let call = AddJob {
+            prefix: self.keys.base(),
+            custom_id: typed.job_id.as_deref().unwrap_or_default(),
+            name,
+            data: &data,
+            opts_json: &opts_json,
+            timestamp,
+            delay,
+            run_at,
+            priority,
+            lifo,
+            token: &self.token,
+            repeat: repeat.map(|(key, millis, only_if_registered)| RepeatEntry {
+                key,
+                millis,
+                only_if_registered,
+            }),
         };
-        let (repeat_key, repeat_millis, check) = match repeat {
-            Some((k, m, c)) => (k.to_owned(), m.to_string(), if c { "1" } else { "0" }),
-            None => (String::new(), String::new(), "0"),
-        };
-        let reply = self
-            .scripts
-            .add_job
-            .run(
-                &self.client,
-                vec![
-                    self.base(),
-                    custom_id,
-                    name.to_owned(),
-                    data,
-                    serde_json::to_string(opts)?,
-                    timestamp.to_string(),
-                    delay.to_string(),
-                    run_at.to_string(),
-                    priority.to_string(),
-                    if lifo { "1" } else { "0" }.to_owned(),
-                    self.token.clone(),
-                    repeat_key,
-                    repeat_millis,
-                    check.to_owned(),
-                ],
-            )
-            .await?;
+        let reply = self.scripts.run(&self.client, &call).await?;
         Ok(redis_string(&reply).map(JobId))
     }
 
@@ -134,15 +119,12 @@ impl Core {
     }
 
     pub(crate) async fn progress(&self, id: &str, progress: &Value) -> Result<(), QueueError> {
-        let event = serde_json::json!({"jobId": id, "progress": progress}).to_string();
-        let rc = self
-            .scripts
-            .progress
-            .run(
-                &self.client,
-                vec![self.base(), id.to_owned(), progress.to_string(), event],
-            )
-            .await?;
+        let call = UpdateProgress {
+            prefix: self.keys.base(),
+            job_id: id,
+            progress,
+        };
+        let rc = self.scripts.run(&self.client, &call).await?;
         match redis_i64(&rc) {
             Some(0) => Ok(()),
             Some(code) => Err(QueueError::from_code(id, code)),
@@ -151,14 +133,12 @@ impl Core {
     }
 
     pub(crate) async fn log(&self, id: &str, row: &str) -> Result<u64, QueueError> {
-        let rc = self
-            .scripts
-            .add_log
-            .run(
-                &self.client,
-                vec![self.base(), id.to_owned(), row.to_owned()],
-            )
-            .await?;
+        let call = AddLog {
+            prefix: self.keys.base(),
+            job_id: id,
+            row,
+        };
+        let rc = self.scripts.run(&self.client, &call).await?;
         match redis_i64(&rc) {
             Some(n) if n >= 0 => Ok(u64::try_from(n).unwrap_or(0)),
             Some(code) => Err(QueueError::from_code(id, code)),
@@ -245,12 +225,10 @@ impl Queue {
     /// Sizes of wait, active, completed, failed, delayed and paused (Bull's
     /// `getJobCounts()`).
     pub async fn get_job_counts(&self) -> Result<JobCounts, QueueError> {
-        let reply = self
-            .core
-            .scripts
-            .counts
-            .run(&self.core.client, vec![self.core.base()])
-            .await?;
+        let call = GetJobCounts {
+            prefix: self.core.keys.base(),
+        };
+        let reply = self.core.scripts.run(&self.core.client, &call).await?;
         let n: Vec<u64> = reply
             .into_array()
             .iter()
@@ -276,12 +254,11 @@ impl Queue {
     /// A job's state and fields, or `None` when its hash does not exist (never added, or
     /// removed by removeOnComplete/removeOnFail).
     pub async fn get_job(&self, id: &str) -> Result<Option<JobRecord>, QueueError> {
-        let reply = self
-            .core
-            .scripts
-            .get_job
-            .run(&self.core.client, vec![self.core.base(), id.to_owned()])
-            .await?;
+        let call = GetJob {
+            prefix: self.core.keys.base(),
+            job_id: id,
+        };
+        let reply = self.core.scripts.run(&self.core.client, &call).await?;
         let mut parts = reply.into_array().into_iter();
         let state = parts
             .next()
@@ -302,20 +279,20 @@ impl Queue {
     /// Pause the queue globally (Bull's `queue.pause()`): `wait` is renamed to `paused` and
     /// new jobs go there until [`Queue::resume`].
     pub async fn pause(&self) -> Result<(), QueueError> {
-        self.pause_resume("paused").await
+        self.pause_resume(true).await
     }
 
     /// Resume a globally paused queue (Bull's `queue.resume()`).
     pub async fn resume(&self) -> Result<(), QueueError> {
-        self.pause_resume("resumed").await
+        self.pause_resume(false).await
     }
 
-    async fn pause_resume(&self, what: &str) -> Result<(), QueueError> {
-        self.core
-            .scripts
-            .pause
-            .run(&self.core.client, vec![self.core.base(), what.to_owned()])
-            .await?;
+    async fn pause_resume(&self, pause: bool) -> Result<(), QueueError> {
+        let call = PauseResume {
+            prefix: self.core.keys.base(),
+            pause,
+        };
+        self.core.scripts.run(&self.core.client, &call).await?;
         Ok(())
     }
 

@@ -175,6 +175,10 @@ fn next_millis(millis: i64, repeat: &Map<String, Value>) -> Result<Option<i64>, 
 /// Bull's `nextRepeatableJob` minus the Redis writes: given the opts of the job just added
 /// or activated, compute the next run, or `None` when the limit, end date or schedule is
 /// exhausted. `now_ms` is the current time.
+///
+/// Why on the raw map and not on [`JobOptions`](crate::JobOptions): the result is the next
+/// run's `opts`, stored again with only the repeat bookkeeping changed, so every field (also
+/// ones this crate does not know) is carried over as Bull would carry it.
 pub(crate) fn next_run(
     name: &str,
     opts: &Map<String, Value>,
