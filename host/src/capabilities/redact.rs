@@ -6,17 +6,31 @@
 //! percent-encoding) are replaced by `[REDACTED]`, and control characters are removed so
 //! a line cannot forge other log lines or terminal escapes.
 
+use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 
 /// Longest message kept, in bytes; longer ones are cut on a character boundary.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 
+/// What replaces each secret.
+const MASK: &str = "[REDACTED]";
+
 /// Redacts one plugin's secrets.
+///
+/// Every secret and each of its encodings are compiled into one Aho-Corasick automaton
+/// when the redactor is built, so a message is scanned once however many secrets the
+/// plugin has. Matches are leftmost-longest: where one needle is a prefix of another (a
+/// secret and a longer secret that starts with it, or base64 with and without padding),
+/// the longer one is masked whole instead of leaving its tail behind.
 #[derive(Debug, Clone, Default)]
 pub struct Redactor {
-    needles: Vec<String>,
+    /// `None` when there is nothing to hide.
+    matcher: Option<AhoCorasick>,
     /// Length of the longest needle, in bytes.
     longest: usize,
+    /// The automaton could not be built (needles past its size limits): every message is
+    /// withheld whole rather than risk a secret.
+    withhold_all: bool,
 }
 
 impl Redactor {
@@ -40,16 +54,35 @@ impl Redactor {
                 needles.push(pct);
             }
         }
-        // Longest first, so a value is redacted before a shorter encoding inside it.
-        needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+        needles.sort_unstable();
         needles.dedup();
-        let longest = needles.first().map_or(0, String::len);
-        Self { needles, longest }
+        let longest = needles.iter().map(String::len).max().unwrap_or(0);
+        if needles.is_empty() {
+            return Self::default();
+        }
+        match AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(&needles)
+        {
+            Ok(matcher) => Self {
+                matcher: Some(matcher),
+                longest,
+                withhold_all: false,
+            },
+            Err(e) => {
+                tracing::error!("secret redaction unavailable ({e}); plugin messages are withheld");
+                Self {
+                    matcher: None,
+                    longest,
+                    withhold_all: true,
+                }
+            }
+        }
     }
 
     /// Whether this redactor has anything to hide.
     pub fn is_empty(&self) -> bool {
-        self.needles.is_empty()
+        self.matcher.is_none() && !self.withhold_all
     }
 
     /// Returns `text` with secrets replaced, control characters removed and the length
@@ -61,6 +94,9 @@ impl Redactor {
     /// straddles that cut could then survive as a partial prefix at the very end, so the
     /// last `longest needle` bytes of a cut text are dropped as well.
     pub fn clean(&self, text: &str) -> String {
+        if self.withhold_all {
+            return MASK.to_owned();
+        }
         let input_limit = 2 * MAX_MESSAGE_BYTES + self.longest;
         let (text, cut_input) = if text.len() > input_limit {
             (&text[..floor_char_boundary(text, input_limit)], true)
@@ -71,10 +107,13 @@ impl Redactor {
             .chars()
             .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
             .collect();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), "[REDACTED]");
-            }
+        if let Some(matcher) = &self.matcher {
+            let mut redacted = String::with_capacity(out.len());
+            matcher.replace_all_with(&out, &mut redacted, |_, _, dst| {
+                dst.push_str(MASK);
+                true
+            });
+            out = redacted;
         }
         if cut_input {
             out.truncate(floor_char_boundary(
@@ -121,6 +160,27 @@ mod tests {
                 "{cleaned}"
             );
         }
+    }
+
+    #[test]
+    fn a_secret_that_extends_another_is_masked_whole() {
+        // Leftmost-longest: at the same start the longer secret wins, so no tail of it is
+        // left after the shorter one's mask, in either order of the secrets.
+        for secrets in [["abcd1234", "abcd1234efgh"], ["abcd1234efgh", "abcd1234"]] {
+            let r = Redactor::new(secrets);
+            assert_eq!(
+                r.clean("a=abcd1234efgh b=abcd1234 c=abcd1234ef"),
+                "a=[REDACTED] b=[REDACTED] c=[REDACTED]ef"
+            );
+        }
+    }
+
+    #[test]
+    fn no_secrets_means_nothing_to_hide() {
+        assert!(Redactor::default().is_empty());
+        assert!(Redactor::new(["", ""]).is_empty());
+        assert!(!Redactor::new(["abc"]).is_empty());
+        assert_eq!(Redactor::new([""]).clean("a b"), "a b");
     }
 
     #[test]

@@ -35,13 +35,13 @@ pub struct ServeArgs {
     #[arg(long, env = "DROWL_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
     /// At most N jobs of one type at once, e.g. `event_ingestion=2` (repeatable).
-    #[arg(long = "type-limit", value_name = "TYPE=N")]
-    pub type_limits: Vec<String>,
+    #[arg(long = "type-limit", value_name = "TYPE=N", value_parser = parse_type_limit)]
+    pub type_limits: Vec<(JobType, usize)>,
     /// Start at most MAX jobs per MS milliseconds on the whole queue, e.g. `100/1000`
     /// (Bull's `limiter`, shared by every worker on the queue; jobs over it wait in
     /// `delayed` for the next window, attempts untouched).
-    #[arg(long, value_name = "MAX/MS")]
-    pub rate_limit: Option<String>,
+    #[arg(long, value_name = "MAX/MS", value_parser = parse_rate_limit)]
+    pub rate_limit: Option<(u32, Duration)>,
     /// Apply the PostgreSQL migrations at start.
     #[arg(long)]
     pub migrate: bool,
@@ -77,6 +77,11 @@ struct PluginFileEntry {
     allow_hosts: Vec<String>,
 }
 
+/// A config value that is exactly `${VAR}` is read from the environment; anything else,
+/// `$` signs included, is taken literally.
+///
+/// Deliberately narrower than shell expansion (what `shellexpand` or `envsubst` do): a
+/// secret written out in the file may contain `$`, and must reach the plugin unchanged.
 fn expand_env(v: &str) -> Result<String, String> {
     match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
         Some(var) => {
@@ -110,35 +115,35 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
     Ok(out)
 }
 
+/// `--rate-limit MAX/MS`, as clap's value parser: clap names the flag and the value in
+/// the error, the message says what to write instead.
 fn parse_rate_limit(v: &str) -> Result<(u32, Duration), String> {
-    let bad = || format!("--rate-limit {v:?} must look like MAX/MS, e.g. 100/1000");
+    let bad = || "must look like MAX/MS, e.g. 100/1000".to_owned();
     let (max, ms) = v.split_once('/').ok_or_else(bad)?;
     let max: u32 = max.trim().parse().map_err(|_| bad())?;
     let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
     if max == 0 || ms == 0 {
-        return Err(format!(
-            "--rate-limit {v:?}: MAX and MS must both be at least 1"
-        ));
+        return Err("MAX and MS must both be at least 1, e.g. 100/1000".to_owned());
     }
     Ok((max, Duration::from_millis(ms)))
 }
 
-fn parse_type_limits(items: &[String]) -> Result<HashMap<JobType, usize>, String> {
-    items
-        .iter()
-        .map(|s| {
-            let (t, n) = s
-                .split_once('=')
-                .ok_or_else(|| format!("--type-limit {s:?} must look like TYPE=N"))?;
-            let ty = JobType::parse(t.trim())
-                .ok_or_else(|| format!("--type-limit: unknown job type {t:?}"))?;
-            let n: usize = n
-                .trim()
-                .parse()
-                .map_err(|_| format!("--type-limit {s:?}: N must be a number"))?;
-            Ok((ty, n.max(1)))
-        })
-        .collect()
+/// One `--type-limit TYPE=N`, as clap's value parser; N below 1 counts as 1.
+fn parse_type_limit(s: &str) -> Result<(JobType, usize), String> {
+    let (t, n) = s
+        .split_once('=')
+        .ok_or_else(|| "must look like TYPE=N, e.g. event_ingestion=2".to_owned())?;
+    let ty = JobType::parse(t.trim()).ok_or_else(|| {
+        format!(
+            "unknown job type {t:?}; TYPE is one of {}",
+            JobType::names()
+        )
+    })?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| "N must be a number, e.g. event_ingestion=2".to_owned())?;
+    Ok((ty, n.max(1)))
 }
 
 /// Opens storage and the `jobs` table the mirror writes to.
@@ -206,14 +211,8 @@ fn fail(message: impl std::fmt::Display) -> u8 {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(args: ServeArgs) -> u8 {
-    let type_limits = match parse_type_limits(&args.type_limits) {
-        Ok(t) => t,
-        Err(e) => return fail(e),
-    };
-    let rate_limit = match args.rate_limit.as_deref().map(parse_rate_limit).transpose() {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
+    // Repeated types: the last one given wins.
+    let type_limits: HashMap<JobType, usize> = args.type_limits.iter().copied().collect();
     let mut policy = match args.sandbox.policy(None) {
         Ok(p) => p,
         Err(e) => return fail(e),
@@ -311,7 +310,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         );
     }
     qconfig = qconfig.lock_duration(lock.max(min_lock));
-    if let Some((max, window)) = rate_limit {
+    if let Some((max, window)) = args.rate_limit {
         qconfig = qconfig.limiter(max, window);
     }
 
@@ -417,7 +416,28 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    /// `serve`'s flags on their own, to see what clap makes of a value.
+    #[derive(Debug, Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn serve(flags: &[&str]) -> Result<ServeArgs, String> {
+        Serve::try_parse_from(std::iter::once("serve").chain(flags.iter().copied()))
+            .map(|s| s.args)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The first line of clap's error for one bad value: it must name the flag.
+    fn first_line(flag: &str, value: &str) -> String {
+        let e = serve(&[flag, value]).expect_err(value);
+        e.lines().next().unwrap_or_default().to_owned()
+    }
 
     #[test]
     fn rate_limits_parse_or_say_what_is_wrong() {
@@ -429,19 +449,65 @@ mod tests {
             parse_rate_limit(" 5 / 250 "),
             Ok((5, Duration::from_millis(250)))
         );
+        assert_eq!(
+            serve(&["--rate-limit", "2/500"]).map(|a| a.rate_limit),
+            Ok(Some((2, Duration::from_millis(500))))
+        );
+        assert_eq!(serve(&[]).map(|a| a.rate_limit), Ok(None));
         for bad in ["100", "x/1000", "100/1s", "0/1000", "10/0", ""] {
-            let e = parse_rate_limit(bad).expect_err(bad);
-            assert!(e.starts_with("--rate-limit"), "{bad}: {e}");
+            assert!(parse_rate_limit(bad).is_err(), "{bad}");
+            let e = first_line("--rate-limit", bad);
+            assert!(
+                e.starts_with(&format!(
+                    "error: invalid value '{bad}' for '--rate-limit <MAX/MS>'"
+                )),
+                "{bad}: {e}"
+            );
+            assert!(e.contains("e.g. 100/1000"), "{bad}: {e}");
         }
     }
 
     #[test]
     fn type_limits_parse_or_say_what_is_wrong() {
-        let t = parse_type_limits(&["event_ingestion=2".into()]).expect("parses");
-        assert_eq!(t.get(&JobType::EventIngestion), Some(&2));
+        let a = serve(&[
+            "--type-limit",
+            "event_ingestion=2",
+            "--type-limit",
+            "analytics=0",
+        ])
+        .expect("parses");
+        assert_eq!(
+            a.type_limits,
+            [(JobType::EventIngestion, 2), (JobType::Analytics, 1)]
+        );
         for bad in ["event_ingestion", "nosuch=1", "event_ingestion=x"] {
-            let e = parse_type_limits(&[bad.into()]).expect_err(bad);
-            assert!(e.starts_with("--type-limit"), "{bad}: {e}");
+            assert!(parse_type_limit(bad).is_err(), "{bad}");
+            let e = first_line("--type-limit", bad);
+            assert!(
+                e.starts_with(&format!(
+                    "error: invalid value '{bad}' for '--type-limit <TYPE=N>'"
+                )),
+                "{bad}: {e}"
+            );
+        }
+        assert!(
+            first_line("--type-limit", "nosuch=1").contains("event_ingestion, identity_resolution")
+        );
+    }
+
+    #[test]
+    fn only_a_whole_dollar_brace_value_is_read_from_the_environment() {
+        // PATH is set wherever tests run; the name below is not.
+        let path = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(expand_env("${PATH}"), Ok(path));
+        assert_eq!(
+            expand_env("${DROWL_TEST_SURELY_UNSET_VARIABLE}"),
+            Err("environment variable DROWL_TEST_SURELY_UNSET_VARIABLE is not set".to_owned())
+        );
+        for literal in [
+            "ghp_abc", "pa$$word", "$PATH", "x${PATH}", "${PATH}x", "${PATH", "",
+        ] {
+            assert_eq!(expand_env(literal).as_deref(), Ok(literal));
         }
     }
 }

@@ -9,8 +9,26 @@ use crate::runtime::CallError;
 use crate::storage::StorageError;
 
 /// drowl's job types, as the API enqueues them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// The names come from strum and serde with the same `snake_case` rule; a test checks
+/// they agree with each other and with the `jobs.type` check in the migrations.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::EnumIter,
+    strum::VariantNames,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum JobType {
     /// Fetch events with an ingestion plugin.
     EventIngestion,
@@ -31,35 +49,19 @@ pub enum JobType {
 }
 
 impl JobType {
-    /// All types, in drowl's order.
-    pub const ALL: [JobType; 8] = [
-        Self::EventIngestion,
-        Self::IdentityResolution,
-        Self::KeywordExtraction,
-        Self::Analytics,
-        Self::ReportGeneration,
-        Self::DataExport,
-        Self::Cleanup,
-        Self::Custom,
-    ];
-
     /// The name drowl uses.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EventIngestion => "event_ingestion",
-            Self::IdentityResolution => "identity_resolution",
-            Self::KeywordExtraction => "keyword_extraction",
-            Self::Analytics => "analytics",
-            Self::ReportGeneration => "report_generation",
-            Self::DataExport => "data_export",
-            Self::Cleanup => "cleanup",
-            Self::Custom => "custom",
-        }
+        self.into()
     }
 
     /// Parses drowl's name.
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
+        s.parse().ok()
+    }
+
+    /// Every name, in drowl's order, for messages that list what is accepted.
+    pub fn names() -> String {
+        <Self as strum::VariantNames>::VARIANTS.join(", ")
     }
 }
 
@@ -98,10 +100,9 @@ impl JobRequest {
             .and_then(|t| t.as_str())
             .ok_or_else(|| JobFailure::InvalidJob("job has no string field `type`".into()))?;
         let job_type = JobType::parse(ty).ok_or_else(|| {
-            let all: Vec<&str> = JobType::ALL.iter().map(|t| t.as_str()).collect();
             JobFailure::InvalidJob(format!(
                 "unknown job type {ty:?}; expected one of {}",
-                all.join(", ")
+                JobType::names()
             ))
         })?;
         let name = match obj.get("name") {
@@ -276,6 +277,44 @@ pub struct CompletedJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn job_type_names_agree_with_serde_and_the_jobs_table() {
+        let migration = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../migrations/0001_drowl_tables.sql"
+        ));
+        let names: Vec<&str> = <JobType as strum::IntoEnumIterator>::iter()
+            .map(JobType::as_str)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "event_ingestion",
+                "identity_resolution",
+                "keyword_extraction",
+                "analytics",
+                "report_generation",
+                "data_export",
+                "cleanup",
+                "custom"
+            ]
+        );
+        assert_eq!(JobType::names(), names.join(", "));
+        for t in <JobType as strum::IntoEnumIterator>::iter() {
+            let name = t.as_str();
+            assert_eq!(JobType::parse(name), Some(t));
+            assert_eq!(t.to_string(), name);
+            assert_eq!(serde_json::to_value(t).unwrap(), serde_json::json!(name));
+            assert_eq!(
+                serde_json::from_value::<JobType>(serde_json::json!(name)).unwrap(),
+                t
+            );
+            assert!(migration.contains(&format!("'{name}'")), "{name}");
+        }
+        assert_eq!(JobType::parse("Event_Ingestion"), None);
+        assert_eq!(JobType::parse(""), None);
+    }
 
     #[test]
     fn drowl_jobs_parse_and_bad_ones_say_why() {

@@ -9,8 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-/// A job's status as drowl's `jobs.status` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A job's status as drowl's `jobs.status` spells it (strum derives the spelling; a test
+/// checks it against the column's check in the migrations).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::EnumIter,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum JobStatus {
     /// Waiting (also: waiting for a retry).
     Pending,
@@ -27,13 +31,7 @@ pub enum JobStatus {
 impl JobStatus {
     /// The column value.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Timeout => "timeout",
-        }
+        self.into()
     }
 }
 
@@ -330,5 +328,33 @@ fn split_error(u: &JobUpdate) -> (Option<String>, Option<String>, Option<Value>)
     match &u.error {
         Some((m, c, d)) => (Some(m.clone()), c.clone(), d.clone()),
         None => (None, None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strum::IntoEnumIterator as _;
+
+    use super::*;
+
+    #[test]
+    fn statuses_are_spelled_as_the_jobs_table_expects() {
+        let migration = include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../migrations/0001_drowl_tables.sql"
+        ));
+        let names: Vec<&str> = JobStatus::iter().map(JobStatus::as_str).collect();
+        assert_eq!(
+            names,
+            ["pending", "running", "completed", "failed", "timeout"]
+        );
+        for s in JobStatus::iter() {
+            assert_eq!(s.as_str().parse::<JobStatus>(), Ok(s));
+            assert!(
+                migration.contains(&format!("'{}'", s.as_str())),
+                "{}",
+                s.as_str()
+            );
+        }
     }
 }

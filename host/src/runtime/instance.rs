@@ -13,9 +13,11 @@ use crate::bindings::{enrichment, export, ingestion, types};
 
 /// How a call into a plugin failed, by category.
 ///
-/// The category names are what job records and `run-plugin` report; each message says
+/// The category names are what job records and `run-plugin` report (strum derives them
+/// from the variants, kebab-case unless a variant names its own); each message says
 /// what happened in terms a plugin author can act on.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 pub enum CallError {
     /// The job's wall-clock deadline passed while the plugin was running.
     #[error(
@@ -27,11 +29,13 @@ pub enum CallError {
     MemoryLimit(u64),
     /// The plugin overflowed its stack (usually unbounded recursion).
     #[error("stack overflow (unbounded recursion?)")]
+    #[strum(serialize = "trap")]
     StackOverflow,
     /// The plugin ran out of fuel.
     #[error(
         "the plugin executed more instructions than its fuel budget of {0} allows (an endless loop, or work too big for one job: page it with the cursor)"
     )]
+    #[strum(serialize = "fuel")]
     OutOfFuel(u64),
     /// The plugin passed or returned more data than allowed.
     #[error("{0}")]
@@ -52,14 +56,7 @@ impl CallError {
     /// The category name: `timeout`, `memory-limit`, `trap`, `fuel`, `output-limit`,
     /// `resource-limit`.
     pub fn category(&self) -> &'static str {
-        match self {
-            Self::Timeout(_) => "timeout",
-            Self::MemoryLimit(_) => "memory-limit",
-            Self::StackOverflow | Self::Trap(_) => "trap",
-            Self::OutOfFuel(_) => "fuel",
-            Self::OutputLimit(_) => "output-limit",
-            Self::ResourceLimit(_) => "resource-limit",
-        }
+        self.into()
     }
 }
 
@@ -345,4 +342,24 @@ fn classify<T: StoreState>(state: &T, e: wasmtime::Error, budget: &Budget) -> Ca
         format!("{what}; stderr: {}", stderr.replace('\n', " | "))
     };
     CallError::Trap(state.redact(&detail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_call_error_has_its_category() {
+        for (error, category) in [
+            (CallError::Timeout(Duration::from_secs(1)), "timeout"),
+            (CallError::MemoryLimit(1), "memory-limit"),
+            (CallError::StackOverflow, "trap"),
+            (CallError::Trap("boom".into()), "trap"),
+            (CallError::OutOfFuel(1), "fuel"),
+            (CallError::OutputLimit("too much".into()), "output-limit"),
+            (CallError::ResourceLimit(1), "resource-limit"),
+        ] {
+            assert_eq!(error.category(), category, "{error:?}");
+        }
+    }
 }

@@ -8,6 +8,13 @@ use crate::time::parse_http_date;
 
 /// The URL of the link with relation `rel` in a `Link` header (RFC 8288), e.g.
 /// `<https://api.github.com/...&page=2>; rel="next", <...&page=4>; rel="last"`.
+///
+/// Hand-written on purpose. `parse_link_header` strips every quote and space and splits
+/// on every comma, so it loses a URL with a comma and a multi-token `rel="prev first"`
+/// (both tested below), and brings regex into the component; `http-link`, which parses
+/// them, has had no release since 2021 and resolves the URL itself, so an invalid next
+/// URL would read as "no next page" instead of the sweep's "invalid URL" error. The URL
+/// is returned as written and joined to the page URL by the caller.
 pub(crate) fn link_with_rel(header: &str, rel: &str) -> Option<String> {
     // Split on commas outside `<...>`: a URL may itself contain commas.
     let mut parts = Vec::new();
@@ -147,6 +154,9 @@ mod tests {
             link_with_rel(h, "first").as_deref(),
             Some("https://x/?a=1,2")
         );
+        // A member that is not a link does not hide the others.
+        let h = r#"garbage, <https://x/?p=2>; rel="next""#;
+        assert_eq!(link_with_rel(h, "next").as_deref(), Some("https://x/?p=2"));
         assert_eq!(link_with_rel("", "next"), None);
         assert_eq!(link_with_rel("garbage", "next"), None);
     }

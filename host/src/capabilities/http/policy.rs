@@ -15,7 +15,19 @@ use url::{Host, Url};
 
 /// The two schemes a plugin may use; anything else (`file`, `ftp`, `ws`, ...) would reach
 /// code paths the policy does not vet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "lowercase")]
 pub enum Scheme {
     /// Plain HTTP, default port 80.
     Http,
@@ -26,10 +38,7 @@ pub enum Scheme {
 impl Scheme {
     /// The scheme as written in URLs.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
+        self.into()
     }
 
     /// The port used when a URL names none.
@@ -94,11 +103,11 @@ impl Origin {
     /// Only the scheme, host and port are looked at; the caller decides whether a path or
     /// credentials are acceptable.
     pub fn from_url(url: &Url) -> Result<Self, OriginError> {
-        let scheme = match url.scheme() {
-            "http" => Scheme::Http,
-            "https" => Scheme::Https,
-            other => return Err(OriginError::UnsupportedScheme(other.to_owned())),
-        };
+        // The URL parser lowercases the scheme, so the exact names are all that can match.
+        let scheme: Scheme = url
+            .scheme()
+            .parse()
+            .map_err(|_| OriginError::UnsupportedScheme(url.scheme().to_owned()))?;
         // Errors name the authority only: a request URL's path and query may carry tokens.
         let authority = || format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
         let host = match url.host() {
@@ -408,6 +417,15 @@ mod tests {
         assert_eq!(origin("http://example.com").scheme(), Scheme::Http);
         assert_eq!(origin("https://example.com").port(), 443);
         assert_eq!(origin("https://example.com.").host(), "example.com");
+    }
+
+    #[test]
+    fn schemes_are_named_as_in_urls() {
+        for (scheme, name) in [(Scheme::Http, "http"), (Scheme::Https, "https")] {
+            assert_eq!(scheme.as_str(), name);
+            assert_eq!(name.parse::<Scheme>(), Ok(scheme));
+        }
+        assert!("ftp".parse::<Scheme>().is_err());
     }
 
     #[test]
