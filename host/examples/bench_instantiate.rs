@@ -96,9 +96,12 @@ async fn one(
         .instantiate(
             &plugin.loaded,
             plugin.env.clone(),
-            "bench",
+            drowl_host::capabilities::JobScope {
+                id: "bench",
+                depth: 0,
+                progress: None,
+            },
             &plugin.budget,
-            None,
         )
         .await?;
     match work {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::jobs::HostPolicy;
+use crate::policy::{FollowUpGrant, HostPolicy};
 use crate::runtime::Budget;
 
 /// Why a setting was refused.
@@ -76,6 +76,16 @@ pub struct SandboxArgs {
     /// Resource handles (streams, responses, ...) one instance may hold at once.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_handles: usize,
+    /// Let every plugin enqueue follow-up jobs of TYPE for PLUGIN (repeatable; `*` for
+    /// any), e.g. keyword_extraction:keywords. A plugin may always enqueue its own jobs.
+    #[arg(long = "allow-follow-up", value_name = "TYPE:PLUGIN")]
+    pub allow_follow_up: Vec<FollowUpGrant>,
+    /// How deep follow-up jobs may nest below the job the API enqueued.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_follow_up_depth: u32,
+    /// Follow-ups all jobs descended from one API job may enqueue together.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    pub max_lineage_follow_ups: u32,
 }
 
 impl SandboxArgs {
@@ -92,6 +102,8 @@ impl SandboxArgs {
             max_batch_bytes: self.max_page_bytes,
             max_log_lines: self.max_log_lines,
             max_resource_handles: self.max_handles,
+            max_follow_up_depth: self.max_follow_up_depth,
+            max_follow_ups_per_lineage: self.max_lineage_follow_ups,
             ..Budget::default()
         }
     }
@@ -101,6 +113,7 @@ impl SandboxArgs {
         let mut policy = HostPolicy {
             caps: self.caps(),
             default_grants: self.allow_host.clone(),
+            default_follow_ups: self.allow_follow_up.clone(),
             allowed_networks: parse_networks(&self.allow_network)?,
             ..HostPolicy::default()
         };

@@ -75,6 +75,9 @@ struct PluginFileEntry {
     config: BTreeMap<String, String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    /// Follow-up jobs for other plugins this plugin may enqueue, as `TYPE:PLUGIN`.
+    #[serde(default)]
+    follow_ups: Vec<String>,
 }
 
 /// A config value that is exactly `${VAR}` is read from the environment; anything else,
@@ -104,11 +107,18 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
                 .map_err(|e| format!("{}: plugin `{id}` config `{k}`: {e}", path.display()))?;
             config.insert(k, v);
         }
+        let follow_ups = entry
+            .follow_ups
+            .iter()
+            .map(|g| g.parse())
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| format!("{}: plugin `{id}`: {e}", path.display()))?;
         out.insert(
             id,
             PluginSettings {
                 config,
                 grants: entry.allow_hosts,
+                follow_ups,
             },
         );
     }

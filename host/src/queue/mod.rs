@@ -115,6 +115,95 @@ impl DrowlHandler {
     }
 }
 
+impl DrowlHandler {
+    /// Adds a completed job's follow-ups to the queue, as many as its lineage's budget
+    /// still allows; returns how many were refused.
+    ///
+    /// Each follow-up carries its lineage (the API job it descends from, its depth) in
+    /// its queue data, out of the plugin's reach. The lineage's total is one Redis counter
+    /// shared by every daemon, so a job that enqueues copies of itself cannot grow its
+    /// lineage past `max_follow_ups_per_lineage` however many generations run.
+    async fn enqueue_follow_ups(
+        &self,
+        request: &JobRequest,
+        parent_added_ms: Option<i64>,
+        follow_ups: &[crate::capabilities::FollowUp],
+    ) -> usize {
+        let cap = self
+            .executor
+            .registry()
+            .get(request.input_str("pluginId").unwrap_or("keywords"))
+            .map_or_else(
+                || crate::runtime::Budget::default().max_follow_ups_per_lineage,
+                |p| p.budget.max_follow_ups_per_lineage,
+            );
+        let wanted = follow_ups.len();
+        let allowed = match self
+            .lineage_allowance(&request.lineage.root, wanted, cap)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                // Without the counter the cap cannot be kept: enqueue nothing rather than
+                // risk unbounded fan-out. The job's own work is stored either way.
+                tracing::error!(job = %request.id, error = %e, "cannot count the lineage's follow-ups; none enqueued");
+                0
+            }
+        };
+        if allowed < wanted {
+            tracing::warn!(
+                job = %request.id,
+                root = %request.lineage.root,
+                refused = wanted - allowed,
+                cap,
+                "follow-ups over the lineage's budget were not enqueued"
+            );
+        }
+        let lineage = json!({ "root": request.lineage.root, "depth": request.lineage.depth + 1 });
+        for (index, f) in follow_ups.iter().take(allowed).enumerate() {
+            // A deterministic id makes the enqueue idempotent: when this job runs again
+            // after its result was lost (lock lost, worker killed between here and the
+            // finish script), Bull ignores the second add instead of running every
+            // follow-up twice. The add time tells apart a later job that reuses this
+            // job's custom id.
+            let mut opts =
+                JobOptions::new().job_id(follow_up_id(&request.id, parent_added_ms, index));
+            if let Some(d) = f.delay_ms {
+                opts = opts.delay(d);
+            }
+            if let Some(p) = f.priority {
+                // drowl: 10 is most urgent; Bull: 1 is most urgent.
+                opts = opts.priority(u64::from(11 - p.min(10)));
+            }
+            let data = json!({ "type": f.job_type, "name": f.name, "input": f.input,
+                               "parentJobId": request.id, "lineage": lineage });
+            if let Err(e) = self.queue.add(&f.name, data, opts).await {
+                // The job's own work is stored; failing it now would redo it.
+                tracing::error!(job = %request.id, error = %e, "cannot enqueue a follow-up job");
+            }
+        }
+        wanted - allowed
+    }
+
+    /// Counts `wanted` more follow-ups against the lineage of `root` and returns how many
+    /// of them fit under `cap`. The counter lives a week, longer than any lineage runs.
+    async fn lineage_allowance(
+        &self,
+        root: &str,
+        wanted: usize,
+        cap: u32,
+    ) -> Result<usize, fred::error::Error> {
+        use fred::interfaces::KeysInterface as _;
+        let key = self.queue.key(&format!("drowl:lineage:{root}"));
+        let client = self.queue.client();
+        let total: i64 = client.incr_by(&key, wanted as i64).await?;
+        let _: () = client.expire(&key, 7 * 24 * 3600, None).await?;
+        let before = total - wanted as i64;
+        let room = (i64::from(cap) - before).clamp(0, wanted as i64);
+        Ok(usize::try_from(room).unwrap_or(0))
+    }
+}
+
 fn permanent(message: String, code: &str) -> HandlerError {
     HandlerError::Permanent {
         message,
@@ -168,34 +257,19 @@ impl JobHandler for DrowlHandler {
         let result = forward_progress(&job, &request.id, run, rx).await;
         match result {
             Ok(done) => {
-                if let Some(report) = &done.report {
-                    for (index, f) in report.follow_ups.iter().enumerate() {
-                        // A deterministic id makes the enqueue idempotent: when this job
-                        // runs again after its result was lost (lock lost, worker killed
-                        // between here and the finish script), Bull ignores the second
-                        // add instead of running every follow-up twice. The add time tells
-                        // apart a later job that reuses this job's custom id.
-                        let mut opts = JobOptions::new().job_id(follow_up_id(
-                            &request.id,
-                            info.timestamp,
-                            index,
-                        ));
-                        if let Some(d) = f.delay_ms {
-                            opts = opts.delay(d);
-                        }
-                        if let Some(p) = f.priority {
-                            // drowl: 10 is most urgent; Bull: 1 is most urgent.
-                            opts = opts.priority(u64::from(11 - p.min(10)));
-                        }
-                        let data = json!({ "type": f.job_type, "name": f.name, "input": f.input,
-                                           "parentJobId": request.id });
-                        if let Err(e) = self.queue.add(&f.name, data, opts).await {
-                            // The job's own work is stored; failing it now would redo it.
-                            tracing::error!(job = %request.id, error = %e, "cannot enqueue a follow-up job");
-                        }
+                let mut output = done.output;
+                if let Some(report) = &done.report
+                    && !report.follow_ups.is_empty()
+                {
+                    let refused = self
+                        .enqueue_follow_ups(&request, info.timestamp, &report.follow_ups)
+                        .await;
+                    if refused > 0 && output.is_object() {
+                        // The job's own work is done; say what its follow-ups did not get.
+                        output["followUpsRefused"] = json!(refused);
                     }
                 }
-                Ok(done.output)
+                Ok(output)
             }
             Err(failed) => {
                 let message = failed.failure.to_string();

@@ -326,6 +326,30 @@ impl Ingestion for Hostile {
                 queue::progress(50);
                 Ok(IngestBatch::last_page(vec![event("enq", "enqueued")]))
             }
+            // Enqueues `count` copies of itself (a job that multiplies), ignoring refusals:
+            // the host's depth and lineage caps must bound the growth.
+            "fanout" => {
+                let mut refused = 0;
+                for _ in 0..input.count {
+                    let copy = serde_json::json!({ "pluginId": "hostile", "mode": "fanout", "count": input.count });
+                    if queue::enqueue("event_ingestion", "fanout", &copy).is_err() {
+                        refused += 1;
+                    }
+                }
+                queue::progress(if refused == 0 { 100 } else { 99 });
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // Enqueues an ingestion job for the `github` plugin (a confused deputy):
+            // refused unless the operator granted it.
+            "enqueue-other" => {
+                queue::enqueue(
+                    "event_ingestion",
+                    "deputy",
+                    &serde_json::json!({ "pluginId": "github", "user": "octocat" }),
+                )
+                .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
+                Ok(IngestBatch::last_page(vec![]))
+            }
             // Sleeps `ms` milliseconds (WASI clocks), reporting progress before and after:
             // a job that is still running when the daemon times it out or shuts down.
             "sleep" => {
