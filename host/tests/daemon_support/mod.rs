@@ -42,38 +42,14 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// The hostile and keywords components, as `scripts/build-plugins.sh` builds them.
-///
-/// Why not build them here: a `cargo build` inside a test waits for the target directory's
-/// lock, which the `cargo test` running this binary (or another engineer's build) may
-/// hold for minutes. A component older than its sources is refused by name instead.
+/// The hostile and keywords components, built by drowl-test-artifacts before any test.
 pub(crate) fn components() -> Vec<PathBuf> {
-    let built = repo_root().join("target/wasm32-wasip2/release");
     [
-        ("hostile_plugin", "tests/plugins/hostile/src"),
-        ("keywords_plugin", "plugins/keywords/src"),
+        drowl_test_artifacts::HOSTILE_PLUGIN,
+        drowl_test_artifacts::KEYWORDS_PLUGIN,
     ]
     .iter()
-    .map(|(file, src)| {
-        let wasm = built.join(format!("{file}.wasm"));
-        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let built_at = mtime(&wasm).unwrap_or_else(|| {
-            panic!(
-                "{} is missing: run scripts/build-plugins.sh",
-                wasm.display()
-            )
-        });
-        for entry in std::fs::read_dir(repo_root().join(src)).expect("plugin sources") {
-            let path = entry.expect("dir entry").path();
-            assert!(
-                mtime(&path).is_some_and(|m| m <= built_at),
-                "{} is older than {}: run scripts/build-plugins.sh",
-                wasm.display(),
-                path.display()
-            );
-        }
-        wasm
-    })
+    .map(PathBuf::from)
     .collect()
 }
 
