@@ -5,9 +5,6 @@
 
 mod cli;
 mod github;
-#[allow(dead_code, reason = "the memory helpers are for the soak binaries")]
-#[path = "../hostile_faults/mod.rs"]
-mod hostile_faults;
 mod ingestion;
 mod production;
 mod sandbox;
