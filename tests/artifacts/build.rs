@@ -1,5 +1,6 @@
 //! Builds every plugin component for `wasm32-wasip2` (release, as `scripts/build-plugins.sh`
-//! does) and writes their absolute paths as constants into `$OUT_DIR/components.rs`.
+//! does), copies them into `OUT_DIR`, and writes the copies' absolute paths as constants
+//! into `$OUT_DIR/components.rs`.
 //!
 //! Each package is built by a cargo invocation of its own so the SDK's role features are
 //! not unified across plugins: a component must export only its own world.
@@ -101,15 +102,10 @@ fn main() {
             status.success(),
             "building {package} for {TARGET} failed ({status}); cargo's messages are above"
         );
-        let wasm = target_dir
-            .join(TARGET)
-            .join("release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        assert!(
-            wasm.is_file(),
-            "{} is missing after its build",
-            wasm.display()
-        );
+        let file = format!("{}.wasm", package.replace('-', "_"));
+        let built = target_dir.join(TARGET).join("release").join(&file);
+        let wasm = out_dir.join(&file);
+        copy_if_changed(&built, &wasm);
         let path = wasm
             .to_str()
             .unwrap_or_else(|| panic!("{} is not UTF-8", wasm.display()));
@@ -125,7 +121,25 @@ fn main() {
         "/// Every plugin component: (cargo package, path).\npub const ALL: &[(&str, &str)] = &[\n{all}];\n"
     )
     .expect("write to a String");
-    std::fs::write(out_dir.join("components.rs"), code).expect("write components.rs");
+    write_if_changed(&out_dir.join("components.rs"), code.as_bytes());
+}
+
+/// Copies the component `built` to `to` in `OUT_DIR`. The tests load the copy: it belongs
+/// to this run of the script, so deleting `target/test-plugins`, or another profile's
+/// build rewriting it, does not pull a component from under them.
+fn copy_if_changed(built: &Path, to: &Path) {
+    let bytes =
+        std::fs::read(built).unwrap_or_else(|e| panic!("{} after its build: {e}", built.display()));
+    write_if_changed(to, &bytes);
+}
+
+/// Writes `bytes` to `path` unless it holds them already, so an unchanged file keeps its
+/// modification time and cargo rebuilds nothing that includes it.
+fn write_if_changed(path: &Path, bytes: &[u8]) {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return;
+    }
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// Reruns this script when `path` (a file, or any file under a directory) changes.

@@ -9,9 +9,10 @@
 //! a plugin's, the SDK's or the WIT sources change (the pattern of wasmtime's
 //! `test-programs-artifacts`).
 //!
-//! The components live in `target/test-plugins/wasm32-wasip2/release/`, a target
-//! directory of their own: the build script's cargo must not wait for the lock of the
-//! cargo that runs it, and the operators' `target/wasm32-wasip2/release/` stays theirs.
+//! They are built in `target/test-plugins/`, a target directory of their own: the build
+//! script's cargo must not wait for the lock of the cargo that runs it, and the
+//! operators' `target/wasm32-wasip2/release/` stays theirs. The paths below are copies in
+//! this crate's `OUT_DIR`, which belong to the build that made them.
 
 use std::path::Path;
 
