@@ -66,3 +66,32 @@ impl Drop for Proc {
         self.kill();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper() -> Proc {
+        Proc {
+            child: Command::new("sleep").arg("60").spawn().expect("sleep"),
+            name: "sleep 60".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_signalled_process_is_seen_to_exit() {
+        let mut p = sleeper();
+        assert!(p.wait_for(Duration::from_millis(50)).is_none());
+        p.signal("TERM");
+        let status = p.wait_for(Duration::from_secs(10)).expect("exited");
+        assert!(!status.success());
+    }
+
+    #[test]
+    fn a_dropped_process_is_killed_and_reaped() {
+        let p = sleeper();
+        let pid = p.pid();
+        drop(p);
+        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+}
