@@ -28,6 +28,7 @@
 //! - [`http`]: the daemon's HTTP surface (health, status).
 //! - [`cli`]: the `drowl-host` command line.
 //! - [`config`]: settings from flags and drowl's environment variables.
+//! - [`redact`]: keeping secrets out of messages and logs.
 
 pub mod bindings;
 pub mod capabilities;
@@ -39,6 +40,7 @@ pub mod jobs;
 pub mod manifest;
 pub mod policy;
 pub mod queue;
+pub mod redact;
 pub mod runtime;
 pub mod storage;
 
