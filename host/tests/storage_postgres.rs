@@ -4,22 +4,13 @@
 
 mod storage_support;
 
-/// What the shared suite calls `crate::storage`: the public storage API.
-mod storage {
-    pub(crate) use drowl_host::storage::*;
-}
-/// The shared behavioural suite, compiled here against the public API.
-#[allow(dead_code, reason = "the suite has helpers this binary does not use")]
-#[path = "../src/storage/tests_common.rs"]
-mod tests_common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use drowl_host::storage::conformance as tc;
 use drowl_host::storage::postgres::{InsertMode, PostgresConfig, PostgresStore};
 use drowl_host::storage::{EventFilter, EventStore, KvStore, StorageError, WriteOutcome};
 use storage_support::{TcpProxy, TestDb, free_port};
-use tests_common as tc;
 
 async fn migrated(db: &TestDb, mode: InsertMode) -> Arc<PostgresStore> {
     let mut cfg = PostgresConfig::new(db.url.clone());

@@ -1,8 +1,9 @@
 //! The production event and key-value store: PostgreSQL, shared with drowl's API and UI.
 //!
 //! The schema lives in the repository's top-level `migrations/` (drowl's tables plus the
-//! host's additions) and is applied by [`PostgresStore::migrate`]. Every batch is one
-//! statement: arrays are bound per column and expanded with `UNNEST`, so a page of 1,000
+//! host's additions) and is applied by [`PostgresStore::migrate`]. Each statement lives in
+//! a file of its own under `queries/`. Every batch is one statement: arrays are bound per
+//! column (shaped by the shared `rows` module) and expanded with `UNNEST`, so a page of 1,000
 //! events costs one round trip, and `ON CONFLICT DO NOTHING` on (`source`, `external_id`)
 //! makes re-runs and concurrent duplicates harmless (PostgreSQL's speculative insertion is
 //! safe under concurrency). Rows are sorted by their conflict key before insertion so two
@@ -10,6 +11,8 @@
 //!
 //! [`InsertMode::Copy`] is the alternative measured by `examples/bench_ingest.rs`: `COPY`
 //! into a per-connection temporary table, then one `INSERT ... SELECT ... ON CONFLICT`.
+//!
+//! The `jobs` table is written through [`PostgresJobStore`], on a pool of its own.
 //!
 //! Errors are classified for the job layer: connection trouble is
 //! [`StorageError::Unavailable`] (the job is retried, which is safe), bad data is
@@ -20,18 +23,54 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Connection, PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::{Connection, PgConnection};
 
-use super::common::{
-    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair,
-    prefix_upper_bound,
+use super::common::prefix_upper_bound;
+use super::rows::{
+    EventRow, IdentityIdRow, KeywordRecordRow, StoredEventRow, column, event_rows, identity_rows,
+    job_rows, keyword_rows, link_accounts, link_rows, match_rows, outcome_from_flags,
+    outcome_from_inserted,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
-    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStore, JobUpdate,
+    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, Result, StorageError, StoredEvent,
+    WriteOutcome,
 };
+
+/// The queries this backend runs, one file each in `queries/`.
+mod sql {
+    pub(super) const INSERT_EVENTS: &str = include_str!("queries/insert_events.sql");
+    pub(super) const CREATE_EVENTS_STAGE: &str = include_str!("queries/create_events_stage.sql");
+    pub(super) const COPY_EVENTS_STAGE: &str = include_str!("queries/copy_events_stage.sql");
+    pub(super) const INSERT_EVENTS_FROM_STAGE: &str =
+        include_str!("queries/insert_events_from_stage.sql");
+    pub(super) const LIST_EVENTS: &str = include_str!("queries/list_events.sql");
+    pub(super) const LIST_EVENTS_BY_IDS: &str = include_str!("queries/list_events_by_ids.sql");
+    pub(super) const UPSERT_IDENTITIES: &str = include_str!("queries/upsert_identities.sql");
+    pub(super) const INSERT_LINK_IDENTITIES: &str =
+        include_str!("queries/insert_link_identities.sql");
+    pub(super) const SELECT_IDENTITY_IDS: &str = include_str!("queries/select_identity_ids.sql");
+    pub(super) const INSERT_IDENTITY_LINKS: &str =
+        include_str!("queries/insert_identity_links.sql");
+    pub(super) const INSERT_KEYWORD_MATCHES: &str =
+        include_str!("queries/insert_keyword_matches.sql");
+    pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
+    pub(super) const UPSERT_KEYWORDS: &str = include_str!("queries/upsert_keywords.sql");
+    pub(super) const KV_GET: &str = include_str!("queries/kv_get.sql");
+    pub(super) const KV_SET: &str = include_str!("queries/kv_set.sql");
+    pub(super) const KV_DELETE: &str = include_str!("queries/kv_delete.sql");
+    pub(super) const KV_LIST_KEYS: &str = include_str!("queries/kv_list_keys.sql");
+    pub(super) const KV_LIST_KEYS_FROM: &str = include_str!("queries/kv_list_keys_from.sql");
+    pub(super) const MIGRATIONS_TABLE_EXISTS: &str =
+        include_str!("queries/migrations_table_exists.sql");
+    pub(super) const APPLIED_MIGRATIONS: &str = include_str!("queries/applied_migrations.sql");
+    pub(super) const JOBS_UPSERT: &str = include_str!("queries/jobs_upsert.sql");
+    pub(super) const JOBS_UNSETTLED: &str = include_str!("queries/jobs_unsettled.sql");
+    pub(super) const JOBS_MARK_LOST: &str = include_str!("queries/jobs_mark_lost.sql");
+}
 
 /// drowl's schema plus the host's tables, compiled into the binary.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -123,7 +162,7 @@ impl std::fmt::Display for MigrationInfo {
 
 /// `postgres://user@host:port/db`, without the password, for messages and logs.
 fn redact_url(url: &str) -> String {
-    crate::config::redact_url(url, "<unparseable URL>")
+    crate::redact::redact_url(url, "<unparseable URL>")
 }
 
 /// Maps an sqlx error from a running store to the storage error the job layer understands.
@@ -156,10 +195,6 @@ fn pg_err(e: sqlx::Error) -> StorageError {
         }
         _ => StorageError::Invalid(e.to_string()),
     }
-}
-
-fn json_text(v: &serde_json::Value) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StorageError::Invalid(format!("unserialisable JSON: {e}")))
 }
 
 /// Events, identities, keywords, matches and plugin state in PostgreSQL.
@@ -242,21 +277,18 @@ impl PostgresStore {
     /// applied by a failed run, is a [`StorageError::Config`]: applying more on top of it
     /// would not give the schema this binary expects.
     pub async fn pending_migrations(&self) -> Result<Vec<MigrationInfo>> {
-        let has_table: bool =
-            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(pg_err)?;
-        let applied: std::collections::HashMap<i64, (Vec<u8>, bool)> = if has_table {
-            sqlx::query_as::<_, (i64, Vec<u8>, bool)>(
-                "SELECT version, checksum, success FROM _sqlx_migrations",
-            )
-            .fetch_all(&self.pool)
+        let has_table: bool = sqlx::query_scalar(sql::MIGRATIONS_TABLE_EXISTS)
+            .fetch_one(&self.pool)
             .await
-            .map_err(pg_err)?
-            .into_iter()
-            .map(|(v, c, ok)| (v, (c, ok)))
-            .collect()
+            .map_err(pg_err)?;
+        let applied: std::collections::HashMap<i64, (Vec<u8>, bool)> = if has_table {
+            sqlx::query_as::<_, (i64, Vec<u8>, bool)>(sql::APPLIED_MIGRATIONS)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(pg_err)?
+                .into_iter()
+                .map(|(v, c, ok)| (v, (c, ok)))
+                .collect()
         } else {
             std::collections::HashMap::new()
         };
@@ -327,61 +359,47 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    async fn insert_events_unnest(&self, events: &[&NewEvent], payloads: &[String]) -> Result<u64> {
-        let col = |f: fn(&NewEvent) -> Option<&str>| -> Vec<Option<&str>> {
-            events.iter().map(|e| f(e)).collect()
-        };
-        let res = sqlx::query(
-            "INSERT INTO events (id, source, external_id, event_type, occurred_at, raw_payload, \
-             storage_key, text, actor_platform, actor_platform_user_id, plugin_id, \
-             plugin_version, correlation_id) \
-             SELECT id, source, external_id, event_type, occurred_at, raw_payload::jsonb, \
-             storage_key, text, ap, au, plugin_id, plugin_version, correlation_id \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], \
-             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], \
-             $12::text[], $13::text[]) AS t(id, source, external_id, event_type, occurred_at, \
-             raw_payload, storage_key, text, ap, au, plugin_id, plugin_version, correlation_id) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(col(|e| Some(&e.id)))
-        .bind(col(|e| Some(&e.source)))
-        .bind(col(|e| Some(&e.external_id)))
-        .bind(col(|e| Some(&e.event_type)))
-        .bind(events.iter().map(|e| e.occurred_at).collect::<Vec<_>>())
-        .bind(payloads)
-        .bind(col(|e| e.storage_key.as_deref()))
-        .bind(col(|e| e.text.as_deref()))
-        .bind(col(|e| e.actor.as_ref().map(|a| a.0.as_str())))
-        .bind(col(|e| e.actor.as_ref().map(|a| a.1.as_str())))
-        .bind(col(|e| Some(&e.plugin_id)))
-        .bind(col(|e| Some(&e.plugin_version)))
-        .bind(col(|e| e.correlation_id.as_deref()))
-        .execute(&self.pool)
-        .await
-        .map_err(pg_err)?;
+    async fn insert_events_unnest(&self, rows: &[EventRow<'_>]) -> Result<u64> {
+        let res = sqlx::query(sql::INSERT_EVENTS)
+            .bind(column(rows, |r| r.id))
+            .bind(column(rows, |r| r.source))
+            .bind(column(rows, |r| r.external_id))
+            .bind(column(rows, |r| r.event_type))
+            .bind(column(rows, |r| r.occurred_at))
+            .bind(column(rows, |r| r.raw_payload.as_str()))
+            .bind(column(rows, |r| r.storage_key))
+            .bind(column(rows, |r| r.text))
+            .bind(column(rows, |r| r.actor_platform))
+            .bind(column(rows, |r| r.actor_platform_user_id))
+            .bind(column(rows, |r| r.plugin_id))
+            .bind(column(rows, |r| r.plugin_version))
+            .bind(column(rows, |r| r.correlation_id))
+            .execute(&self.pool)
+            .await
+            .map_err(pg_err)?;
         Ok(res.rows_affected())
     }
 
-    async fn insert_events_copy(&self, events: &[&NewEvent], payloads: &[String]) -> Result<u64> {
-        let mut data = Vec::with_capacity(payloads.iter().map(|p| p.len() + 200).sum());
-        for (e, p) in events.iter().zip(payloads) {
-            let occurred = e
+    async fn insert_events_copy(&self, rows: &[EventRow<'_>]) -> Result<u64> {
+        let mut data = Vec::with_capacity(rows.iter().map(|r| r.raw_payload.len() + 200).sum());
+        for r in rows {
+            let occurred = r
                 .occurred_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
             let fields: [Option<&str>; 13] = [
-                Some(&e.id),
-                Some(&e.source),
-                Some(&e.external_id),
-                Some(&e.event_type),
+                Some(r.id),
+                Some(r.source),
+                Some(r.external_id),
+                Some(r.event_type),
                 Some(&occurred),
-                Some(p),
-                e.storage_key.as_deref(),
-                e.text.as_deref(),
-                e.actor.as_ref().map(|a| a.0.as_str()),
-                e.actor.as_ref().map(|a| a.1.as_str()),
-                Some(&e.plugin_id),
-                Some(&e.plugin_version),
-                e.correlation_id.as_deref(),
+                Some(&r.raw_payload),
+                r.storage_key,
+                r.text,
+                r.actor_platform,
+                r.actor_platform_user_id,
+                Some(r.plugin_id),
+                Some(r.plugin_version),
+                r.correlation_id,
             ];
             for (i, f) in fields.iter().enumerate() {
                 if i > 0 {
@@ -392,30 +410,20 @@ impl PostgresStore {
             data.push(b'\n');
         }
         let mut tx = self.pool.begin().await.map_err(pg_err)?;
-        sqlx::query(
-            "CREATE TEMP TABLE IF NOT EXISTS events_stage (id text, source text, \
-             external_id text, event_type text, occurred_at timestamptz, raw_payload jsonb, \
-             storage_key text, text text, ap text, au text, plugin_id text, \
-             plugin_version text, correlation_id text) ON COMMIT DELETE ROWS",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(pg_err)?;
+        sqlx::query(sql::CREATE_EVENTS_STAGE)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
         let mut copy = tx
-            .copy_in_raw("COPY events_stage FROM STDIN (FORMAT text)")
+            .copy_in_raw(sql::COPY_EVENTS_STAGE)
             .await
             .map_err(pg_err)?;
         copy.send(data).await.map_err(pg_err)?;
         copy.finish().await.map_err(pg_err)?;
-        let res = sqlx::query(
-            "INSERT INTO events (id, source, external_id, event_type, occurred_at, raw_payload, \
-             storage_key, text, actor_platform, actor_platform_user_id, plugin_id, \
-             plugin_version, correlation_id) \
-             SELECT * FROM events_stage ON CONFLICT DO NOTHING",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(pg_err)?;
+        let res = sqlx::query(sql::INSERT_EVENTS_FROM_STAGE)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         Ok(res.rows_affected())
     }
@@ -478,21 +486,12 @@ impl EventStore for PostgresStore {
         if events.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        // Same order for every writer: overlapping batches then wait instead of deadlocking.
-        let mut sorted: Vec<&NewEvent> = events.iter().collect();
-        sorted.sort_by(|a, b| (&a.source, &a.external_id).cmp(&(&b.source, &b.external_id)));
-        let payloads = sorted
-            .iter()
-            .map(|e| json_text(&e.raw_payload))
-            .collect::<Result<Vec<_>>>()?;
+        let rows = event_rows(events)?;
         let inserted = match self.insert_mode {
-            InsertMode::Unnest => self.insert_events_unnest(&sorted, &payloads).await?,
-            InsertMode::Copy => self.insert_events_copy(&sorted, &payloads).await?,
+            InsertMode::Unnest => self.insert_events_unnest(&rows).await?,
+            InsertMode::Copy => self.insert_events_copy(&rows).await?,
         };
-        Ok(WriteOutcome {
-            inserted,
-            existing: events.len() as u64 - inserted,
-        })
+        Ok(outcome_from_inserted(events.len(), inserted))
     }
 
     async fn list_events(
@@ -501,321 +500,128 @@ impl EventStore for PostgresStore {
         after_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        let mut qb = QueryBuilder::<Postgres>::new(
-            "SELECT id, source, external_id, event_type, occurred_at, raw_payload, storage_key, \
-             text, actor_platform, actor_platform_user_id, plugin_id FROM events WHERE true",
-        );
-        if let Some(ids) = &filter.ids {
-            qb.push(" AND id = ANY(").push_bind(ids.clone()).push(")");
-        } else {
-            if let Some(s) = &filter.source {
-                qb.push(" AND source = ").push_bind(s.clone());
-            }
-            if let Some(p) = &filter.plugin_id {
-                qb.push(" AND plugin_id = ").push_bind(p.clone());
-            }
-            if let Some(t) = filter.since {
-                qb.push(" AND occurred_at >= ").push_bind(t);
-            }
-            if let Some(t) = filter.until {
-                qb.push(" AND occurred_at < ").push_bind(t);
-            }
-        }
-        if let Some(a) = after_id {
-            qb.push(" AND id > ").push_bind(a.to_owned());
-        }
-        // `events.id` is declared `COLLATE "C"`: byte order, as in SQLite, and the
-        // primary key serves both the `id >` bound and the ordering.
-        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
-        let rows = qb.build().fetch_all(&self.pool).await.map_err(pg_err)?;
-        rows.iter()
-            .map(|r| {
-                let ap: Option<String> = r.try_get("actor_platform").map_err(pg_err)?;
-                let au: Option<String> = r.try_get("actor_platform_user_id").map_err(pg_err)?;
-                Ok(StoredEvent {
-                    id: r.try_get("id").map_err(pg_err)?,
-                    source: r.try_get("source").map_err(pg_err)?,
-                    external_id: r
-                        .try_get::<Option<String>, _>("external_id")
-                        .map_err(pg_err)?
-                        .unwrap_or_default(),
-                    event_type: r.try_get("event_type").map_err(pg_err)?,
-                    occurred_at: r.try_get("occurred_at").map_err(pg_err)?,
-                    raw_payload: r.try_get("raw_payload").map_err(pg_err)?,
-                    storage_key: r.try_get("storage_key").map_err(pg_err)?,
-                    text: r.try_get("text").map_err(pg_err)?,
-                    actor: ap.zip(au),
-                    plugin_id: r.try_get("plugin_id").map_err(pg_err)?,
-                })
-            })
-            .collect()
+        let after = after_id.unwrap_or("");
+        let query = match &filter.ids {
+            Some(ids) => sqlx::query_as::<_, StoredEventRow>(sql::LIST_EVENTS_BY_IDS)
+                .bind(ids)
+                .bind(after)
+                .bind(i64::from(limit)),
+            None => sqlx::query_as::<_, StoredEventRow>(sql::LIST_EVENTS)
+                .bind(filter.source.as_deref())
+                .bind(filter.plugin_id.as_deref())
+                .bind(filter.since)
+                .bind(filter.until)
+                .bind(after)
+                .bind(i64::from(limit)),
+        };
+        let rows = query.fetch_all(&self.pool).await.map_err(pg_err)?;
+        Ok(rows.into_iter().map(StoredEvent::from).collect())
     }
 
     async fn upsert_identities(&self, identities: &[IdentityRecord]) -> Result<WriteOutcome> {
-        let mut recs = dedup_identities(identities);
-        if recs.is_empty() {
+        let rows = identity_rows(identities)?;
+        if rows.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        recs.sort_by(|a, b| {
-            (&a.platform, &a.platform_user_id).cmp(&(&b.platform, &b.platform_user_id))
-        });
-        let meta = recs
-            .iter()
-            .map(|r| metadata_json(&r.metadata))
-            .collect::<Result<Vec<_>>>()?;
-        let col = |f: fn(&IdentityRecord) -> Option<&str>| -> Vec<Option<&str>> {
-            recs.iter().map(|r| f(r)).collect()
-        };
-        let flags: Vec<bool> = sqlx::query_scalar(
-            "INSERT INTO identities (platform, platform_user_id, platform_username, \
-             display_name, profile_url, avatar_url, metadata, last_verified_at) \
-             SELECT p, u, n, d, pr, av, m::jsonb, now() \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::text[], $7::text[]) AS t(p, u, n, d, pr, av, m) \
-             ON CONFLICT (platform, platform_user_id) DO UPDATE SET \
-             platform_username = coalesce(EXCLUDED.platform_username, identities.platform_username), \
-             display_name = coalesce(EXCLUDED.display_name, identities.display_name), \
-             profile_url = coalesce(EXCLUDED.profile_url, identities.profile_url), \
-             avatar_url = coalesce(EXCLUDED.avatar_url, identities.avatar_url), \
-             metadata = identities.metadata || EXCLUDED.metadata, \
-             last_verified_at = now(), updated_at = now() \
-             RETURNING (xmax = 0)",
-        )
-        .bind(col(|r| Some(&r.platform)))
-        .bind(col(|r| Some(&r.platform_user_id)))
-        .bind(col(|r| r.platform_username.as_deref()))
-        .bind(col(|r| r.display_name.as_deref()))
-        .bind(col(|r| r.profile_url.as_deref()))
-        .bind(col(|r| r.avatar_url.as_deref()))
-        .bind(&meta)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(pg_err)?;
-        let inserted = flags.iter().filter(|f| **f).count() as u64;
-        Ok(WriteOutcome {
-            inserted,
-            existing: flags.len() as u64 - inserted,
-        })
+        let flags: Vec<bool> = sqlx::query_scalar(sql::UPSERT_IDENTITIES)
+            .bind(column(&rows, |r| r.platform))
+            .bind(column(&rows, |r| r.platform_user_id))
+            .bind(column(&rows, |r| r.platform_username))
+            .bind(column(&rows, |r| r.display_name))
+            .bind(column(&rows, |r| r.profile_url))
+            .bind(column(&rows, |r| r.avatar_url))
+            .bind(column(&rows, |r| r.metadata.as_str()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(outcome_from_flags(&flags))
     }
 
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome> {
         if links.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        for l in links {
-            check_link_score(l.confidence_score)?;
-        }
-        let mut accounts: Vec<(&str, &str)> = links
-            .iter()
-            .flat_map(|l| {
-                [
-                    (l.a.0.as_str(), l.a.1.as_str()),
-                    (l.b.0.as_str(), l.b.1.as_str()),
-                ]
-            })
-            .collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        let platforms: Vec<&str> = accounts.iter().map(|a| a.0).collect();
-        let users: Vec<&str> = accounts.iter().map(|a| a.1).collect();
+        let accounts = link_accounts(links)?;
+        let platforms = column(&accounts, |a| a.platform);
+        let users = column(&accounts, |a| a.platform_user_id);
         let mut tx = self.pool.begin().await.map_err(pg_err)?;
-        // Accounts seen only through a link get an identity row so the link can reference
-        // it; a later observation fills in the names.
-        sqlx::query(
-            "INSERT INTO identities (platform, platform_user_id) \
-             SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(&platforms)
-        .bind(&users)
-        .execute(&mut *tx)
-        .await
-        .map_err(pg_err)?;
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT i.id, i.platform, i.platform_user_id FROM identities i \
-             JOIN UNNEST($1::text[], $2::text[]) AS t(p, u) \
-             ON i.platform = t.p AND i.platform_user_id = t.u",
-        )
-        .bind(&platforms)
-        .bind(&users)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(pg_err)?;
-        let ids: std::collections::HashMap<(String, String), String> =
-            rows.into_iter().map(|(id, p, u)| ((p, u), id)).collect();
-        let lookup = |acc: &(String, String)| {
-            ids.get(acc).cloned().ok_or_else(|| {
-                StorageError::Unavailable(format!(
-                    "identity {}:{} vanished mid-write",
-                    acc.0, acc.1
-                ))
-            })
-        };
-        let mut pairs = Vec::with_capacity(links.len());
-        for l in links {
-            let (a, b) = (lookup(&l.a)?, lookup(&l.b)?);
-            let (one, two) = ordered_pair(&a, &b)?;
-            pairs.push((one.to_owned(), two.to_owned(), l));
-        }
-        pairs.sort_by(|x, y| (&x.0, &x.1).cmp(&(&y.0, &y.1)));
-        let res = sqlx::query(
-            "INSERT INTO identity_links (identity_id_1, identity_id_2, confidence, link_source, \
-             confidence_score, reason, plugin_id) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::real[], \
-             $6::text[], $7::text[]) \
-             ON CONFLICT (identity_id_1, identity_id_2) WHERE is_active DO NOTHING",
-        )
-        .bind(pairs.iter().map(|p| p.0.as_str()).collect::<Vec<_>>())
-        .bind(pairs.iter().map(|p| p.1.as_str()).collect::<Vec<_>>())
-        .bind(
-            pairs
-                .iter()
-                .map(|p| p.2.confidence.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            pairs
-                .iter()
-                .map(|p| p.2.link_source.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            pairs
-                .iter()
-                .map(|p| p.2.confidence_score)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            pairs
-                .iter()
-                .map(|p| p.2.reason.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            pairs
-                .iter()
-                .map(|p| p.2.plugin_id.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(pg_err)?;
+        sqlx::query(sql::INSERT_LINK_IDENTITIES)
+            .bind(&platforms)
+            .bind(&users)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        let ids: Vec<IdentityIdRow> = sqlx::query_as(sql::SELECT_IDENTITY_IDS)
+            .bind(&platforms)
+            .bind(&users)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        let rows = link_rows(links, ids)?;
+        let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
+            .bind(column(&rows, |r| r.identity_id_1.as_str()))
+            .bind(column(&rows, |r| r.identity_id_2.as_str()))
+            .bind(column(&rows, |r| r.confidence))
+            .bind(column(&rows, |r| r.link_source))
+            .bind(column(&rows, |r| r.confidence_score))
+            .bind(column(&rows, |r| r.reason))
+            .bind(column(&rows, |r| r.plugin_id))
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
-        let inserted = res.rows_affected();
-        Ok(WriteOutcome {
-            inserted,
-            existing: links.len() as u64 - inserted,
-        })
+        Ok(outcome_from_inserted(links.len(), res.rows_affected()))
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
         if matches.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let mut ms: Vec<&KeywordMatchRecord> = matches.iter().collect();
-        ms.sort_by(|a, b| (&a.event_id, &a.keyword_id).cmp(&(&b.event_id, &b.keyword_id)));
-        let res = sqlx::query(
-            "INSERT INTO keyword_matches (event_id, keyword_id, matched_text, position, \
-             occurrences, plugin_id) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], \
-             $6::text[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(ms.iter().map(|m| m.event_id.as_str()).collect::<Vec<_>>())
-        .bind(ms.iter().map(|m| m.keyword_id.as_str()).collect::<Vec<_>>())
-        .bind(
-            ms.iter()
-                .map(|m| m.matched_text.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(ms.iter().map(|m| m.position).collect::<Vec<_>>())
-        .bind(ms.iter().map(|m| m.occurrences).collect::<Vec<_>>())
-        .bind(ms.iter().map(|m| m.plugin_id.as_str()).collect::<Vec<_>>())
-        .execute(&self.pool)
-        .await
-        .map_err(pg_err)?;
-        let inserted = res.rows_affected();
-        Ok(WriteOutcome {
-            inserted,
-            existing: matches.len() as u64 - inserted,
-        })
+        let rows = match_rows(matches);
+        let res = sqlx::query(sql::INSERT_KEYWORD_MATCHES)
+            .bind(column(&rows, |m| m.event_id.as_str()))
+            .bind(column(&rows, |m| m.keyword_id.as_str()))
+            .bind(column(&rows, |m| m.matched_text.as_str()))
+            .bind(column(&rows, |m| m.position))
+            .bind(column(&rows, |m| m.occurrences))
+            .bind(column(&rows, |m| m.plugin_id.as_str()))
+            .execute(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(outcome_from_inserted(matches.len(), res.rows_affected()))
     }
 
     async fn active_keywords(&self) -> Result<Vec<KeywordRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, term, category, match_strategy, regex_pattern, synonyms FROM keywords \
-             WHERE is_active ORDER BY priority DESC, term, id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(pg_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(KeywordRecord {
-                    id: r.try_get("id").map_err(pg_err)?,
-                    term: r.try_get("term").map_err(pg_err)?,
-                    category: r.try_get("category").map_err(pg_err)?,
-                    match_strategy: r.try_get("match_strategy").map_err(pg_err)?,
-                    regex_pattern: r.try_get("regex_pattern").map_err(pg_err)?,
-                    synonyms: r.try_get("synonyms").map_err(pg_err)?,
-                })
-            })
-            .collect()
+        let rows: Vec<KeywordRecordRow> = sqlx::query_as(sql::ACTIVE_KEYWORDS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.into_iter().map(KeywordRecord::from).collect())
     }
 
     async fn upsert_keywords(&self, keywords: &[KeywordRecord]) -> Result<WriteOutcome> {
-        let mut recs = dedup_keywords(keywords);
-        if recs.is_empty() {
+        let rows = keyword_rows(keywords)?;
+        if rows.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        recs.sort_by(|a, b| a.id.cmp(&b.id));
-        // Synonym lists differ in length, which a 2-D array cannot hold: pass JSON.
-        let synonyms = recs
-            .iter()
-            .map(|k| {
-                serde_json::to_string(&k.synonyms)
-                    .map_err(|e| StorageError::Invalid(format!("synonyms: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let flags: Vec<bool> = sqlx::query_scalar(
-            "INSERT INTO keywords (id, term, category, match_strategy, regex_pattern, synonyms) \
-             SELECT id, term, category, ms, rp, \
-             ARRAY(SELECT jsonb_array_elements_text(s::jsonb)) \
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) \
-             AS t(id, term, category, ms, rp, s) \
-             ON CONFLICT (id) DO UPDATE SET term = EXCLUDED.term, \
-             category = EXCLUDED.category, match_strategy = EXCLUDED.match_strategy, \
-             regex_pattern = EXCLUDED.regex_pattern, synonyms = EXCLUDED.synonyms, \
-             updated_at = now() \
-             RETURNING (xmax = 0)",
-        )
-        .bind(recs.iter().map(|k| k.id.as_str()).collect::<Vec<_>>())
-        .bind(recs.iter().map(|k| k.term.as_str()).collect::<Vec<_>>())
-        .bind(recs.iter().map(|k| k.category.as_str()).collect::<Vec<_>>())
-        .bind(
-            recs.iter()
-                .map(|k| k.match_strategy.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            recs.iter()
-                .map(|k| k.regex_pattern.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .bind(&synonyms)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(pg_err)?;
-        let inserted = flags.iter().filter(|f| **f).count() as u64;
-        Ok(WriteOutcome {
-            inserted,
-            existing: flags.len() as u64 - inserted,
-        })
+        let flags: Vec<bool> = sqlx::query_scalar(sql::UPSERT_KEYWORDS)
+            .bind(column(&rows, |k| k.id))
+            .bind(column(&rows, |k| k.term))
+            .bind(column(&rows, |k| k.category))
+            .bind(column(&rows, |k| k.match_strategy))
+            .bind(column(&rows, |k| k.regex_pattern))
+            .bind(column(&rows, |k| k.synonyms.as_str()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(outcome_from_flags(&flags))
     }
 }
 
 #[async_trait]
 impl KvStore for PostgresStore {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT value FROM plugin_kv WHERE namespace = $1 AND key = $2")
+        sqlx::query_scalar(sql::KV_GET)
             .bind(namespace)
             .bind(key)
             .fetch_optional(&self.pool)
@@ -824,22 +630,18 @@ impl KvStore for PostgresStore {
     }
 
     async fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO plugin_kv (namespace, key, value) VALUES ($1, $2, $3) \
-             ON CONFLICT (namespace, key) DO UPDATE SET value = EXCLUDED.value, \
-             updated_at = now()",
-        )
-        .bind(namespace)
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(pg_err)?;
+        sqlx::query(sql::KV_SET)
+            .bind(namespace)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(pg_err)?;
         Ok(())
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM plugin_kv WHERE namespace = $1 AND key = $2")
+        sqlx::query(sql::KV_DELETE)
             .bind(namespace)
             .bind(key)
             .execute(&self.pool)
@@ -849,18 +651,115 @@ impl KvStore for PostgresStore {
     }
 
     async fn list_keys(&self, namespace: &str, prefix: &str, limit: u32) -> Result<Vec<String>> {
-        let mut qb = QueryBuilder::<Postgres>::new("SELECT key FROM plugin_kv WHERE namespace = ");
-        qb.push_bind(namespace)
-            .push(" AND key >= ")
-            .push_bind(prefix);
-        if let Some(upper) = prefix_upper_bound(prefix) {
-            qb.push(" AND key < ").push_bind(upper);
-        }
-        qb.push(" ORDER BY key LIMIT ").push_bind(i64::from(limit));
-        qb.build_query_scalar()
+        let query = match prefix_upper_bound(prefix) {
+            Some(upper) => sqlx::query_scalar(sql::KV_LIST_KEYS)
+                .bind(namespace)
+                .bind(prefix)
+                .bind(upper),
+            None => sqlx::query_scalar(sql::KV_LIST_KEYS_FROM)
+                .bind(namespace)
+                .bind(prefix),
+        };
+        query
+            .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await
             .map_err(pg_err)
+    }
+}
+
+/// drowl's `jobs` table in PostgreSQL, on a pool of its own.
+///
+/// The daemon's mirror writes from one task and its reconciler from another, so a few
+/// connections suffice; apart from the stores' pool, a burst of job writes never makes a
+/// mirror write wait for a connection, nor the other way round.
+#[derive(Debug, Clone)]
+pub struct PostgresJobStore {
+    pool: PgPool,
+}
+
+impl PostgresJobStore {
+    /// Connections the mirror's pool may open.
+    const MAX_CONNECTIONS: u32 = 4;
+
+    /// The `jobs` table through `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// A pool of its own on the database `cfg` names, connected on first use: commands
+    /// that never mirror a job never open it. [`PostgresStore::connect_with`] is what
+    /// checks, at start-up, that the database answers.
+    pub fn connect_lazy(cfg: &PostgresConfig) -> Result<Self> {
+        let opts = PgConnectOptions::from_str(&cfg.url).map_err(|e| {
+            StorageError::Config(format!(
+                "{DATABASE_URL_VAR} ({}) is not a valid PostgreSQL URL: {e}",
+                cfg.redacted_url()
+            ))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(Self::MAX_CONNECTIONS)
+            .connect_lazy_with(opts);
+        Ok(Self::new(pool))
+    }
+
+    /// The pool, for tests and tools that read the table.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl JobStore for PostgresJobStore {
+    async fn record_all(&self, updates: &[JobUpdate]) -> Result<()> {
+        let rows = job_rows(updates);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(sql::JOBS_UPSERT)
+            .bind(column(&rows, |r| r.id))
+            .bind(column(&rows, |r| r.job_type))
+            .bind(column(&rows, |r| r.name))
+            .bind(column(&rows, |r| r.status))
+            .bind(column(&rows, |r| r.priority))
+            .bind(column(&rows, |r| r.input.as_str()))
+            .bind(column(&rows, |r| r.output.as_deref()))
+            .bind(column(&rows, |r| r.error_message))
+            .bind(column(&rows, |r| r.error_code))
+            .bind(column(&rows, |r| r.error_details.as_deref()))
+            .bind(column(&rows, |r| r.started_at))
+            .bind(column(&rows, |r| r.completed_at))
+            .bind(column(&rows, |r| r.timeout_ms))
+            .bind(column(&rows, |r| r.retry_attempt))
+            .bind(column(&rows, |r| r.retry_max_attempts))
+            .bind(column(&rows, |r| r.retry_backoff_strategy))
+            .bind(column(&rows, |r| r.retry_last_at))
+            .bind(column(&rows, |r| r.plugin_id))
+            .bind(column(&rows, |r| r.created_at))
+            .execute(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn unsettled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+        sqlx::query_scalar(sql::JOBS_UNSETTLED)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)
+    }
+
+    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<()> {
+        sqlx::query(sql::JOBS_MARK_LOST)
+            .bind(id)
+            .bind(code)
+            .bind(message)
+            .execute(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(())
     }
 }
 

@@ -1,50 +1,77 @@
 //! The embedded backend: one SQLite file in the data directory.
 //!
 //! `drowl-host` must work with nothing but a data directory (for `run-plugin`, demos and
-//! small installations), so events, identities, keywords, matches and plugin state live in
-//! a single SQLite database whose schema mirrors the PostgreSQL one (same table and column
-//! names, see `host/migrations-sqlite/`).
+//! small installations), so events, identities, keywords, matches, plugin state and the
+//! `jobs` table live in a single SQLite database whose schema mirrors the PostgreSQL one
+//! (same table and column names, see `host/migrations-sqlite/`; a test holds the two to
+//! the same tables and columns).
 //!
 //! SQLite allows one writer at a time. Rather than let several connections race for the
 //! write lock (and hit `SQLITE_BUSY` when a deferred transaction upgrades), writes go through
 //! a pool of exactly one connection, and reads use a separate read-only pool: with WAL,
-//! readers never block the writer nor the other way round. Each batch is one transaction
-//! holding one multi-row `INSERT` per chunk of rows (chunked to SQLite's bound-variable
-//! limit), never a round trip per row.
+//! readers never block the writer nor the other way round. That is also why the `jobs`
+//! table is written by this same store rather than by a second one on the same file.
+//!
+//! Each statement lives in a file of its own under `queries/`. A batch is one statement
+//! in one transaction, never a round trip per row: the rows (shaped by the shared `rows`
+//! module) are bound as one JSON array and expanded with `json_each`, which also keeps a
+//! batch clear of SQLite's bound-variable limit whatever its size.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
 
-use super::common::{
-    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair,
-    prefix_upper_bound, ts_from_text, ts_to_text,
+use super::common::{prefix_upper_bound, ts_to_text};
+use super::rows::{
+    IdentityIdRow, KeywordRecordRow, StoredEventRow, event_rows, identity_rows, job_rows,
+    json_rows, keyword_rows, link_accounts, link_rows, match_rows, outcome_from_existing,
+    outcome_from_inserted,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
-    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStore, JobUpdate,
+    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, Result, StorageError, StoredEvent,
+    WriteOutcome,
 };
+
+/// The queries this backend runs, one file each in `queries/`.
+mod sql {
+    pub(super) const INSERT_EVENTS: &str = include_str!("queries/insert_events.sql");
+    pub(super) const LIST_EVENTS: &str = include_str!("queries/list_events.sql");
+    pub(super) const LIST_EVENTS_BY_IDS: &str = include_str!("queries/list_events_by_ids.sql");
+    pub(super) const COUNT_IDENTITIES: &str = include_str!("queries/count_identities.sql");
+    pub(super) const UPSERT_IDENTITIES: &str = include_str!("queries/upsert_identities.sql");
+    pub(super) const INSERT_LINK_IDENTITIES: &str =
+        include_str!("queries/insert_link_identities.sql");
+    pub(super) const SELECT_IDENTITY_IDS: &str = include_str!("queries/select_identity_ids.sql");
+    pub(super) const INSERT_IDENTITY_LINKS: &str =
+        include_str!("queries/insert_identity_links.sql");
+    pub(super) const INSERT_KEYWORD_MATCHES: &str =
+        include_str!("queries/insert_keyword_matches.sql");
+    pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
+    pub(super) const COUNT_KEYWORDS: &str = include_str!("queries/count_keywords.sql");
+    pub(super) const UPSERT_KEYWORDS: &str = include_str!("queries/upsert_keywords.sql");
+    pub(super) const KV_GET: &str = include_str!("queries/kv_get.sql");
+    pub(super) const KV_SET: &str = include_str!("queries/kv_set.sql");
+    pub(super) const KV_DELETE: &str = include_str!("queries/kv_delete.sql");
+    pub(super) const KV_LIST_KEYS: &str = include_str!("queries/kv_list_keys.sql");
+    pub(super) const KV_LIST_KEYS_FROM: &str = include_str!("queries/kv_list_keys_from.sql");
+    pub(super) const JOBS_UPSERT: &str = include_str!("queries/jobs_upsert.sql");
+    pub(super) const JOBS_UNSETTLED: &str = include_str!("queries/jobs_unsettled.sql");
+    pub(super) const JOBS_MARK_LOST: &str = include_str!("queries/jobs_mark_lost.sql");
+}
 
 /// The embedded schema, compiled into the binary so a fresh data directory needs no files.
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations-sqlite");
 
-/// SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` since 3.32 (the bundled library is newer).
-const MAX_VARS: usize = 32_766;
-
 /// How long a statement waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Rows per statement for a table with `cols` bound columns.
-fn rows_per_stmt(cols: usize) -> usize {
-    (MAX_VARS / cols).max(1)
-}
 
 /// Maps an sqlx error to the storage error the job layer understands.
 fn db_err(e: sqlx::Error) -> StorageError {
@@ -83,11 +110,34 @@ fn db_err(e: sqlx::Error) -> StorageError {
     }
 }
 
-fn json_text(v: &serde_json::Value) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StorageError::Invalid(format!("unserialisable JSON: {e}")))
+/// A row with a fresh id: SQLite has no `gen_random_uuid()` column default, so the host
+/// makes the ids PostgreSQL would.
+#[derive(Serialize)]
+struct WithId<T> {
+    id: String,
+    #[serde(flatten)]
+    row: T,
 }
 
-/// Events, identities, keywords, matches and plugin key-value state in one SQLite file.
+/// `rows` as one JSON array of row objects, each with a fresh id.
+fn json_rows_with_ids<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Result<String> {
+    let rows: Vec<WithId<T>> = rows
+        .into_iter()
+        .map(|row| WithId {
+            id: uuid::Uuid::new_v4().to_string(),
+            row,
+        })
+        .collect();
+    json_rows(&rows)
+}
+
+/// Now, in the stored text form.
+fn now_text() -> String {
+    ts_to_text(&Utc::now())
+}
+
+/// Events, identities, keywords, matches, plugin key-value state and the `jobs` table in
+/// one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -157,8 +207,8 @@ impl SqliteStore {
         &self.path
     }
 
-    /// The write pool (a single connection), for host modules that keep their own tables
-    /// in the same file (`jobs`, `plugins`).
+    /// The write pool (a single connection), for host modules and tests that read or
+    /// write tables of their own in the same file (`plugins`).
     pub fn write_pool(&self) -> &SqlitePool {
         &self.writer
     }
@@ -168,41 +218,6 @@ impl SqliteStore {
         self.reader.close().await;
         self.writer.close().await;
     }
-
-    /// Counts the rows of `identities` matching the given accounts, inside `tx`.
-    async fn count_identities(
-        tx: &mut sqlx::SqliteConnection,
-        accounts: &[(&str, &str)],
-    ) -> Result<u64> {
-        let mut n = 0u64;
-        for chunk in accounts.chunks(rows_per_stmt(2)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT count(*) FROM identities WHERE (platform, platform_user_id) IN (VALUES ",
-            );
-            let mut sep = qb.separated(", ");
-            for (p, u) in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(*p)
-                    .push_unseparated(", ");
-                sep.push_bind_unseparated(*u).push_unseparated(")");
-            }
-            qb.push(")");
-            let c: i64 = qb
-                .build_query_scalar()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            n += u64::try_from(c).unwrap_or(0);
-        }
-        Ok(n)
-    }
-}
-
-/// An event with its computed columns, borrowed for one statement.
-struct EventRow<'a> {
-    e: &'a NewEvent,
-    occurred_at: String,
-    payload: String,
 }
 
 #[async_trait]
@@ -211,56 +226,14 @@ impl EventStore for SqliteStore {
         if events.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let rows = events
-            .iter()
-            .map(|e| {
-                Ok(EventRow {
-                    e,
-                    occurred_at: ts_to_text(&e.occurred_at),
-                    payload: json_text(&e.raw_payload)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let now = ts_to_text(&Utc::now());
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let mut inserted = 0u64;
-        for chunk in rows.chunks(rows_per_stmt(15)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO events (id, source, external_id, event_type, occurred_at, \
-                 ingested_at, raw_payload, storage_key, text, actor_platform, \
-                 actor_platform_user_id, plugin_id, plugin_version, correlation_id, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                let e = r.e;
-                b.push_bind(&e.id)
-                    .push_bind(&e.source)
-                    .push_bind(&e.external_id)
-                    .push_bind(&e.event_type)
-                    .push_bind(&r.occurred_at)
-                    .push_bind(&now)
-                    .push_bind(&r.payload)
-                    .push_bind(&e.storage_key)
-                    .push_bind(&e.text)
-                    .push_bind(e.actor.as_ref().map(|a| a.0.as_str()))
-                    .push_bind(e.actor.as_ref().map(|a| a.1.as_str()))
-                    .push_bind(&e.plugin_id)
-                    .push_bind(&e.plugin_version)
-                    .push_bind(&e.correlation_id)
-                    .push_bind(&now);
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            inserted += qb
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(WriteOutcome {
-            inserted,
-            existing: events.len() as u64 - inserted,
-        })
+        let rows = json_rows(&event_rows(events)?)?;
+        let res = sqlx::query(sql::INSERT_EVENTS)
+            .bind(rows)
+            .bind(now_text())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(outcome_from_inserted(events.len(), res.rows_affected()))
     }
 
     async fn list_events(
@@ -269,344 +242,129 @@ impl EventStore for SqliteStore {
         after_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT id, source, external_id, event_type, occurred_at, raw_payload, storage_key, \
-             text, actor_platform, actor_platform_user_id, plugin_id FROM events WHERE 1 = 1",
-        );
-        if let Some(ids) = &filter.ids {
-            let ids = serde_json::to_string(ids)
-                .map_err(|e| StorageError::Invalid(format!("event ids: {e}")))?;
-            qb.push(" AND id IN (SELECT value FROM json_each(")
-                .push_bind(ids)
-                .push("))");
-        } else {
-            if let Some(s) = &filter.source {
-                qb.push(" AND source = ").push_bind(s.clone());
+        let after = after_id.unwrap_or("");
+        let query = match &filter.ids {
+            Some(ids) => {
+                let ids = serde_json::to_string(ids)
+                    .map_err(|e| StorageError::Invalid(format!("event ids: {e}")))?;
+                sqlx::query_as::<_, StoredEventRow>(sql::LIST_EVENTS_BY_IDS)
+                    .bind(ids)
+                    .bind(after)
+                    .bind(i64::from(limit))
             }
-            if let Some(p) = &filter.plugin_id {
-                qb.push(" AND plugin_id = ").push_bind(p.clone());
-            }
-            if let Some(t) = &filter.since {
-                qb.push(" AND occurred_at >= ").push_bind(ts_to_text(t));
-            }
-            if let Some(t) = &filter.until {
-                qb.push(" AND occurred_at < ").push_bind(ts_to_text(t));
-            }
-        }
-        if let Some(a) = after_id {
-            qb.push(" AND id > ").push_bind(a.to_owned());
-        }
-        qb.push(" ORDER BY id LIMIT ").push_bind(i64::from(limit));
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let payload: String = r.try_get("raw_payload").map_err(db_err)?;
-                let occurred: String = r.try_get("occurred_at").map_err(db_err)?;
-                let ap: Option<String> = r.try_get("actor_platform").map_err(db_err)?;
-                let au: Option<String> = r.try_get("actor_platform_user_id").map_err(db_err)?;
-                Ok(StoredEvent {
-                    id: r.try_get("id").map_err(db_err)?,
-                    source: r.try_get("source").map_err(db_err)?,
-                    external_id: r.try_get("external_id").map_err(db_err)?,
-                    event_type: r.try_get("event_type").map_err(db_err)?,
-                    occurred_at: ts_from_text(&occurred)?,
-                    raw_payload: serde_json::from_str(&payload).map_err(|e| {
-                        StorageError::Invalid(format!("stored raw_payload is not JSON: {e}"))
-                    })?,
-                    storage_key: r.try_get("storage_key").map_err(db_err)?,
-                    text: r.try_get("text").map_err(db_err)?,
-                    actor: ap.zip(au),
-                    plugin_id: r.try_get("plugin_id").map_err(db_err)?,
-                })
-            })
-            .collect()
+            None => sqlx::query_as::<_, StoredEventRow>(sql::LIST_EVENTS)
+                .bind(filter.source.as_deref())
+                .bind(filter.plugin_id.as_deref())
+                .bind(filter.since.as_ref().map(ts_to_text))
+                .bind(filter.until.as_ref().map(ts_to_text))
+                .bind(after)
+                .bind(i64::from(limit)),
+        };
+        let rows = query.fetch_all(&self.reader).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(StoredEvent::from).collect())
     }
 
     async fn upsert_identities(&self, identities: &[IdentityRecord]) -> Result<WriteOutcome> {
-        let recs = dedup_identities(identities);
-        if recs.is_empty() {
+        let rows = identity_rows(identities)?;
+        if rows.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let metadata = recs
-            .iter()
-            .map(|r| metadata_json(&r.metadata))
-            .collect::<Result<Vec<_>>>()?;
-        let accounts: Vec<(&str, &str)> = recs
-            .iter()
-            .map(|r| (r.platform.as_str(), r.platform_user_id.as_str()))
-            .collect();
-        let now = ts_to_text(&Utc::now());
+        let total = rows.len();
+        let rows = json_rows_with_ids(rows)?;
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let existing = Self::count_identities(&mut tx, &accounts).await?;
-        let rows: Vec<_> = recs.iter().zip(metadata.iter()).collect();
-        for chunk in rows.chunks(rows_per_stmt(12)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO identities (id, platform, platform_user_id, platform_username, \
-                 display_name, profile_url, avatar_url, discovered_at, last_verified_at, \
-                 metadata, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, (r, m)| {
-                b.push_bind(uuid::Uuid::new_v4().to_string())
-                    .push_bind(&r.platform)
-                    .push_bind(&r.platform_user_id)
-                    .push_bind(&r.platform_username)
-                    .push_bind(&r.display_name)
-                    .push_bind(&r.profile_url)
-                    .push_bind(&r.avatar_url)
-                    .push_bind(&now)
-                    .push_bind(&now)
-                    .push_bind(*m)
-                    .push_bind(&now)
-                    .push_bind(&now);
-            });
-            qb.push(
-                " ON CONFLICT (platform, platform_user_id) DO UPDATE SET \
-                 platform_username = coalesce(excluded.platform_username, identities.platform_username), \
-                 display_name = coalesce(excluded.display_name, identities.display_name), \
-                 profile_url = coalesce(excluded.profile_url, identities.profile_url), \
-                 avatar_url = coalesce(excluded.avatar_url, identities.avatar_url), \
-                 metadata = json_patch(identities.metadata, excluded.metadata), \
-                 last_verified_at = excluded.last_verified_at, \
-                 updated_at = excluded.updated_at",
-            );
-            qb.build().execute(&mut *tx).await.map_err(db_err)?;
-        }
+        let existing: i64 = sqlx::query_scalar(sql::COUNT_IDENTITIES)
+            .bind(&rows)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(sql::UPSERT_IDENTITIES)
+            .bind(&rows)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        let total = recs.len() as u64;
-        Ok(WriteOutcome {
-            inserted: total - existing.min(total),
-            existing: existing.min(total),
-        })
+        Ok(outcome_from_existing(total, existing))
     }
 
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome> {
         if links.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        for l in links {
-            check_link_score(l.confidence_score)?;
-        }
-        let mut accounts: Vec<(&str, &str)> = links
-            .iter()
-            .flat_map(|l| {
-                [
-                    (l.a.0.as_str(), l.a.1.as_str()),
-                    (l.b.0.as_str(), l.b.1.as_str()),
-                ]
-            })
-            .collect();
-        accounts.sort_unstable();
-        accounts.dedup();
-        let now = ts_to_text(&Utc::now());
+        let accounts = json_rows_with_ids(link_accounts(links)?)?;
+        let now = now_text();
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        // Accounts seen only through a link still get an identity row, so the link can
-        // reference it; a later observation fills in names.
-        for chunk in accounts.chunks(rows_per_stmt(6)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO identities (id, platform, platform_user_id, discovered_at, \
-                 created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, (p, u)| {
-                b.push_bind(uuid::Uuid::new_v4().to_string())
-                    .push_bind(*p)
-                    .push_bind(*u)
-                    .push_bind(&now)
-                    .push_bind(&now)
-                    .push_bind(&now);
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            qb.build().execute(&mut *tx).await.map_err(db_err)?;
-        }
-        let mut ids = std::collections::HashMap::with_capacity(accounts.len());
-        for chunk in accounts.chunks(rows_per_stmt(2)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "SELECT id, platform, platform_user_id FROM identities \
-                 WHERE (platform, platform_user_id) IN (VALUES ",
-            );
-            let mut sep = qb.separated(", ");
-            for (p, u) in chunk {
-                sep.push("(")
-                    .push_bind_unseparated(*p)
-                    .push_unseparated(", ");
-                sep.push_bind_unseparated(*u).push_unseparated(")");
-            }
-            qb.push(")");
-            for r in qb.build().fetch_all(&mut *tx).await.map_err(db_err)? {
-                let id: String = r.try_get(0).map_err(db_err)?;
-                let p: String = r.try_get(1).map_err(db_err)?;
-                let u: String = r.try_get(2).map_err(db_err)?;
-                ids.insert((p, u), id);
-            }
-        }
-        let lookup = |acc: &(String, String)| {
-            ids.get(acc).cloned().ok_or_else(|| {
-                StorageError::Unavailable(format!(
-                    "identity {}:{} vanished mid-write",
-                    acc.0, acc.1
-                ))
-            })
-        };
-        let mut rows = Vec::with_capacity(links.len());
-        for l in links {
-            let (a, b) = (lookup(&l.a)?, lookup(&l.b)?);
-            let (one, two) = ordered_pair(&a, &b)?;
-            rows.push((l, one.to_owned(), two.to_owned()));
-        }
-        let mut inserted = 0u64;
-        for chunk in rows.chunks(rows_per_stmt(10)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO identity_links (id, identity_id_1, identity_id_2, confidence, \
-                 link_source, confidence_score, reason, plugin_id, is_active, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, (l, one, two)| {
-                b.push_bind(uuid::Uuid::new_v4().to_string())
-                    .push_bind(one)
-                    .push_bind(two)
-                    .push_bind(&l.confidence)
-                    .push_bind(&l.link_source)
-                    .push_bind(l.confidence_score)
-                    .push_bind(&l.reason)
-                    .push_bind(&l.plugin_id)
-                    .push_bind(1i32)
-                    .push_bind(&now);
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            inserted += qb
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-        }
+        sqlx::query(sql::INSERT_LINK_IDENTITIES)
+            .bind(&accounts)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<IdentityIdRow> = sqlx::query_as(sql::SELECT_IDENTITY_IDS)
+            .bind(&accounts)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let rows = json_rows_with_ids(link_rows(links, ids)?)?;
+        let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
+            .bind(rows)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        Ok(WriteOutcome {
-            inserted,
-            existing: links.len() as u64 - inserted,
-        })
+        Ok(outcome_from_inserted(links.len(), res.rows_affected()))
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
         if matches.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let now = ts_to_text(&Utc::now());
-        let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let mut inserted = 0u64;
-        for chunk in matches.chunks(rows_per_stmt(7)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO keyword_matches (event_id, keyword_id, matched_text, position, \
-                 occurrences, plugin_id, created_at) ",
-            );
-            qb.push_values(chunk, |mut b, m| {
-                b.push_bind(&m.event_id)
-                    .push_bind(&m.keyword_id)
-                    .push_bind(&m.matched_text)
-                    .push_bind(m.position)
-                    .push_bind(m.occurrences)
-                    .push_bind(&m.plugin_id)
-                    .push_bind(&now);
-            });
-            qb.push(" ON CONFLICT DO NOTHING");
-            inserted += qb
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(WriteOutcome {
-            inserted,
-            existing: matches.len() as u64 - inserted,
-        })
+        let res = sqlx::query(sql::INSERT_KEYWORD_MATCHES)
+            .bind(json_rows(&match_rows(matches))?)
+            .bind(now_text())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(outcome_from_inserted(matches.len(), res.rows_affected()))
     }
 
     async fn active_keywords(&self) -> Result<Vec<KeywordRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, term, category, match_strategy, regex_pattern, synonyms FROM keywords \
-             WHERE is_active = 1 ORDER BY priority DESC, term, id",
-        )
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let synonyms: String = r.try_get("synonyms").map_err(db_err)?;
-                Ok(KeywordRecord {
-                    id: r.try_get("id").map_err(db_err)?,
-                    term: r.try_get("term").map_err(db_err)?,
-                    category: r.try_get("category").map_err(db_err)?,
-                    match_strategy: r.try_get("match_strategy").map_err(db_err)?,
-                    regex_pattern: r.try_get("regex_pattern").map_err(db_err)?,
-                    synonyms: serde_json::from_str(&synonyms).map_err(|e| {
-                        StorageError::Invalid(format!("stored synonyms are not a JSON list: {e}"))
-                    })?,
-                })
-            })
-            .collect()
+        let rows: Vec<KeywordRecordRow> = sqlx::query_as(sql::ACTIVE_KEYWORDS)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(KeywordRecord::from).collect())
     }
 
     async fn upsert_keywords(&self, keywords: &[KeywordRecord]) -> Result<WriteOutcome> {
-        let recs = dedup_keywords(keywords);
-        if recs.is_empty() {
+        let rows = keyword_rows(keywords)?;
+        if rows.is_empty() {
             return Ok(WriteOutcome::default());
         }
-        let synonyms = recs
-            .iter()
-            .map(|k| {
-                serde_json::to_string(&k.synonyms)
-                    .map_err(|e| StorageError::Invalid(format!("synonyms: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let ids = serde_json::to_string(&recs.iter().map(|k| &k.id).collect::<Vec<_>>())
-            .map_err(|e| StorageError::Invalid(format!("keyword ids: {e}")))?;
-        let now = ts_to_text(&Utc::now());
+        let total = rows.len();
+        let rows = json_rows(&rows)?;
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let existing: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM keywords WHERE id IN (SELECT value FROM json_each(?))",
-        )
-        .bind(ids)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let rows: Vec<_> = recs.iter().zip(synonyms.iter()).collect();
-        for chunk in rows.chunks(rows_per_stmt(8)) {
-            let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO keywords (id, term, category, match_strategy, regex_pattern, \
-                 synonyms, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, (k, s)| {
-                b.push_bind(&k.id)
-                    .push_bind(&k.term)
-                    .push_bind(&k.category)
-                    .push_bind(&k.match_strategy)
-                    .push_bind(&k.regex_pattern)
-                    .push_bind(*s)
-                    .push_bind(&now)
-                    .push_bind(&now);
-            });
-            qb.push(
-                " ON CONFLICT (id) DO UPDATE SET term = excluded.term, \
-                 category = excluded.category, match_strategy = excluded.match_strategy, \
-                 regex_pattern = excluded.regex_pattern, synonyms = excluded.synonyms, \
-                 updated_at = excluded.updated_at",
-            );
-            qb.build().execute(&mut *tx).await.map_err(db_err)?;
-        }
+        let existing: i64 = sqlx::query_scalar(sql::COUNT_KEYWORDS)
+            .bind(&rows)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(sql::UPSERT_KEYWORDS)
+            .bind(&rows)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        let total = recs.len() as u64;
-        let existing = u64::try_from(existing).unwrap_or(0).min(total);
-        Ok(WriteOutcome {
-            inserted: total - existing,
-            existing,
-        })
+        Ok(outcome_from_existing(total, existing))
     }
 }
 
 #[async_trait]
 impl KvStore for SqliteStore {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
-        sqlx::query_scalar("SELECT value FROM plugin_kv WHERE namespace = ? AND key = ?")
+        sqlx::query_scalar(sql::KV_GET)
             .bind(namespace)
             .bind(key)
             .fetch_optional(&self.reader)
@@ -615,23 +373,19 @@ impl KvStore for SqliteStore {
     }
 
     async fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO plugin_kv (namespace, key, value, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(namespace)
-        .bind(key)
-        .bind(value)
-        .bind(ts_to_text(&Utc::now()))
-        .execute(&self.writer)
-        .await
-        .map_err(db_err)?;
+        sqlx::query(sql::KV_SET)
+            .bind(namespace)
+            .bind(key)
+            .bind(value)
+            .bind(now_text())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM plugin_kv WHERE namespace = ? AND key = ?")
+        sqlx::query(sql::KV_DELETE)
             .bind(namespace)
             .bind(key)
             .execute(&self.writer)
@@ -641,18 +395,59 @@ impl KvStore for SqliteStore {
     }
 
     async fn list_keys(&self, namespace: &str, prefix: &str, limit: u32) -> Result<Vec<String>> {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT key FROM plugin_kv WHERE namespace = ");
-        qb.push_bind(namespace)
-            .push(" AND key >= ")
-            .push_bind(prefix);
-        if let Some(upper) = prefix_upper_bound(prefix) {
-            qb.push(" AND key < ").push_bind(upper);
-        }
-        qb.push(" ORDER BY key LIMIT ").push_bind(i64::from(limit));
-        qb.build_query_scalar()
+        let query = match prefix_upper_bound(prefix) {
+            Some(upper) => sqlx::query_scalar(sql::KV_LIST_KEYS)
+                .bind(namespace)
+                .bind(prefix)
+                .bind(upper),
+            None => sqlx::query_scalar(sql::KV_LIST_KEYS_FROM)
+                .bind(namespace)
+                .bind(prefix),
+        };
+        query
+            .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)
+    }
+}
+
+/// The `jobs` table goes through the one writer too (see the module docs); its
+/// timestamps are RFC 3339 text, as the mirror has always written them.
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn record_all(&self, updates: &[JobUpdate]) -> Result<()> {
+        let rows = job_rows(updates);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(sql::JOBS_UPSERT)
+            .bind(json_rows(&rows)?)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn unsettled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+        sqlx::query_scalar(sql::JOBS_UNSETTLED)
+            .bind(before.to_rfc3339())
+            .bind(limit)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<()> {
+        sqlx::query(sql::JOBS_MARK_LOST)
+            .bind(id)
+            .bind(code)
+            .bind(message)
+            .bind(Utc::now().to_rfc3339())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 }
 
@@ -661,7 +456,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::storage::tests_common as tc;
+    use crate::storage::conformance as tc;
 
     async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
         let dir = tempfile::tempdir().unwrap();
@@ -706,11 +501,13 @@ mod tests {
         assert_eq!(mode, "wal");
     }
 
+    /// More rows than statements with one bound variable per value could hold (SQLite's
+    /// limit is 32,766 variables, and an event row has 15 columns).
     #[tokio::test]
-    async fn batches_larger_than_one_statement_are_chunked() {
+    async fn batches_past_the_bound_variable_limit_are_written_whole() {
         let (_dir, store) = open().await;
         let t = tc::tag();
-        let n = rows_per_stmt(15) * 2 + 17;
+        let n = (32_766 / 15) * 2 + 17;
         let b = tc::batch(&t, n, 5);
         assert_eq!(store.insert_events(&b).await.unwrap().inserted, n as u64);
         assert_eq!(store.insert_events(&b).await.unwrap().existing, n as u64);
