@@ -19,25 +19,28 @@
 //! [`StorageError::Invalid`], and a wrong URL, credentials or missing schema is
 //! [`StorageError::Config`].
 
+mod errors;
+mod jobs;
+mod migrations;
+
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 
+use self::errors::{connect_err, pg_err};
+pub use self::jobs::PostgresJobStore;
+pub use self::migrations::MigrationInfo;
 use super::common::prefix_upper_bound;
 use super::rows::{
     EventRow, IdentityIdRow, KeywordRecordRow, StoredEventRow, column, event_rows, identity_rows,
-    job_rows, keyword_rows, link_accounts, link_rows, match_rows, outcome_from_flags,
-    outcome_from_inserted,
+    keyword_rows, link_accounts, link_rows, match_rows, outcome_from_flags, outcome_from_inserted,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStore, JobUpdate,
-    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, Result, StorageError, StoredEvent,
-    WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
+    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -71,9 +74,6 @@ mod sql {
     pub(super) const JOBS_UNSETTLED: &str = include_str!("queries/jobs_unsettled.sql");
     pub(super) const JOBS_MARK_LOST: &str = include_str!("queries/jobs_mark_lost.sql");
 }
-
-/// drowl's schema plus the host's tables, compiled into the binary.
-static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// The environment variable operators set, named in every connection error.
 pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
@@ -145,56 +145,9 @@ impl PostgresConfig {
     }
 }
 
-/// A migration compiled into this binary, as `drowl-host migrate` reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MigrationInfo {
-    /// The number the file name starts with (`0002_host_tables.sql` is 2).
-    pub version: i64,
-    /// The rest of the file name, as sqlx reads it (`host tables`).
-    pub description: String,
-}
-
-impl std::fmt::Display for MigrationInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04} {}", self.version, self.description)
-    }
-}
-
 /// `postgres://user@host:port/db`, without the password, for messages and logs.
 fn redact_url(url: &str) -> String {
     crate::redact::redact_url(url, "<unparseable URL>")
-}
-
-/// Maps an sqlx error from a running store to the storage error the job layer understands.
-fn pg_err(e: sqlx::Error) -> StorageError {
-    match &e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-            let msg = format!("{} (SQLSTATE {code})", d.message());
-            match code.get(..2).unwrap_or("") {
-                // connection exception, insufficient resources, operator intervention
-                // (shutdown, cancel), system error, serialization failure / deadlock.
-                "08" | "53" | "57" | "58" | "40" | "55" => StorageError::Unavailable(msg),
-                // auth, missing database, undefined table/column: the schema or the URL.
-                "28" | "3D" | "42" | "0A" => StorageError::Config(format!(
-                    "{msg}; check {DATABASE_URL_VAR} and run `drowl-host migrate`"
-                )),
-                _ => StorageError::Invalid(msg),
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => {
-            StorageError::Unavailable(format!("PostgreSQL ({DATABASE_URL_VAR}): {e}"))
-        }
-        sqlx::Error::Configuration(_) | sqlx::Error::Migrate(_) => {
-            StorageError::Config(e.to_string())
-        }
-        _ => StorageError::Invalid(e.to_string()),
-    }
 }
 
 /// Events, identities, keywords, matches and plugin state in PostgreSQL.
@@ -257,99 +210,8 @@ impl PostgresStore {
         })
     }
 
-    /// Applies the migrations in `migrations/`; applied ones are skipped, so running it on
-    /// every start is harmless. Concurrent runs are serialised by sqlx's advisory lock.
-    pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(inner) => match pg_err(inner) {
-                StorageError::Unavailable(m) => StorageError::Unavailable(m),
-                other => StorageError::Config(format!("migration failed: {other}")),
-            },
-            other => StorageError::Config(format!("migration failed: {other}")),
-        })
-    }
-
-    /// The migrations this binary carries that the database has not applied yet, oldest
-    /// first: what [`Self::migrate`] would apply.
-    ///
-    /// Reads sqlx's own bookkeeping table (`_sqlx_migrations`), so the answer agrees with
-    /// what `migrate` does. A migration applied with different contents, or left half
-    /// applied by a failed run, is a [`StorageError::Config`]: applying more on top of it
-    /// would not give the schema this binary expects.
-    pub async fn pending_migrations(&self) -> Result<Vec<MigrationInfo>> {
-        let has_table: bool = sqlx::query_scalar(sql::MIGRATIONS_TABLE_EXISTS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(pg_err)?;
-        let applied: std::collections::HashMap<i64, (Vec<u8>, bool)> = if has_table {
-            sqlx::query_as::<_, (i64, Vec<u8>, bool)>(sql::APPLIED_MIGRATIONS)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(pg_err)?
-                .into_iter()
-                .map(|(v, c, ok)| (v, (c, ok)))
-                .collect()
-        } else {
-            std::collections::HashMap::new()
-        };
-        let mut pending = Vec::new();
-        for m in MIGRATOR.iter() {
-            if m.migration_type.is_down_migration() {
-                continue;
-            }
-            let info = MigrationInfo {
-                version: m.version,
-                description: m.description.to_string(),
-            };
-            match applied.get(&m.version) {
-                None => pending.push(info),
-                Some((_, false)) => {
-                    return Err(StorageError::Config(format!(
-                        "migration {info} failed part-way in the database at {DATABASE_URL_VAR} \
-                         ({}); repair it by hand, then run `drowl-host migrate`",
-                        self.shown_url
-                    )));
-                }
-                Some((checksum, true)) if checksum.as_slice() != &*m.checksum => {
-                    return Err(StorageError::Config(format!(
-                        "migration {info} applied in the database at {DATABASE_URL_VAR} ({}) \
-                         differs from the one in this drowl-host; was the file edited after \
-                         it was released?",
-                        self.shown_url
-                    )));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(pending)
-    }
-
-    /// Fails unless every migration of this binary is applied, saying how to apply them.
-    ///
-    /// The daemon runs this at start-up when it was not asked to migrate, so a missing
-    /// schema is reported once, naming the command to run, instead of as an "undefined
-    /// table" error in the first job.
-    pub async fn check_schema(&self) -> Result<()> {
-        let pending = self.pending_migrations().await?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let list = pending
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        Err(StorageError::Config(format!(
-            "the PostgreSQL database at {DATABASE_URL_VAR} ({}) lacks {} of drowl-host's \
-             migrations ({list}); run `drowl-host migrate` first, or start the daemon with \
-             --migrate",
-            self.shown_url,
-            pending.len()
-        )))
-    }
-
-    /// The pool, for host modules that keep their own tables here (`jobs`, `plugins`,
-    /// analytics rollups).
+    /// The pool, for host modules and tests that read or write tables of their own here
+    /// (`plugins`, analytics rollups).
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -444,39 +306,6 @@ fn copy_text_field(out: &mut Vec<u8>, f: Option<&str>) {
             b'\r' => out.extend_from_slice(b"\\r"),
             _ => out.push(b),
         }
-    }
-}
-
-/// Explains a failed first connection, naming `DATABASE_URL`.
-fn connect_err(e: sqlx::Error, shown: &str) -> StorageError {
-    match &e {
-        sqlx::Error::Database(d) => {
-            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
-            match code.get(..2).unwrap_or("") {
-                "28" => StorageError::Config(format!(
-                    "PostgreSQL refused the credentials in {DATABASE_URL_VAR} ({shown}): {}",
-                    d.message()
-                )),
-                "3D" => StorageError::Config(format!(
-                    "the database named in {DATABASE_URL_VAR} ({shown}) does not exist: {}",
-                    d.message()
-                )),
-                _ => match pg_err(e) {
-                    StorageError::Invalid(m) | StorageError::Config(m) => StorageError::Config(
-                        format!("PostgreSQL at {DATABASE_URL_VAR} ({shown}) refused: {m}"),
-                    ),
-                    StorageError::Unavailable(m) => StorageError::Unavailable(format!(
-                        "PostgreSQL at {DATABASE_URL_VAR} ({shown}) is not ready: {m}"
-                    )),
-                },
-            }
-        }
-        sqlx::Error::Configuration(_) => {
-            StorageError::Config(format!("{DATABASE_URL_VAR} ({shown}) is not usable: {e}"))
-        }
-        _ => StorageError::Unavailable(format!(
-            "cannot reach PostgreSQL at {DATABASE_URL_VAR} ({shown}): {e}"
-        )),
     }
 }
 
@@ -665,101 +494,6 @@ impl KvStore for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(pg_err)
-    }
-}
-
-/// drowl's `jobs` table in PostgreSQL, on a pool of its own.
-///
-/// The daemon's mirror writes from one task and its reconciler from another, so a few
-/// connections suffice; apart from the stores' pool, a burst of job writes never makes a
-/// mirror write wait for a connection, nor the other way round.
-#[derive(Debug, Clone)]
-pub struct PostgresJobStore {
-    pool: PgPool,
-}
-
-impl PostgresJobStore {
-    /// Connections the mirror's pool may open.
-    const MAX_CONNECTIONS: u32 = 4;
-
-    /// The `jobs` table through `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
-
-    /// A pool of its own on the database `cfg` names, connected on first use: commands
-    /// that never mirror a job never open it. [`PostgresStore::connect_with`] is what
-    /// checks, at start-up, that the database answers.
-    pub fn connect_lazy(cfg: &PostgresConfig) -> Result<Self> {
-        let opts = PgConnectOptions::from_str(&cfg.url).map_err(|e| {
-            StorageError::Config(format!(
-                "{DATABASE_URL_VAR} ({}) is not a valid PostgreSQL URL: {e}",
-                cfg.redacted_url()
-            ))
-        })?;
-        let pool = PgPoolOptions::new()
-            .max_connections(Self::MAX_CONNECTIONS)
-            .connect_lazy_with(opts);
-        Ok(Self::new(pool))
-    }
-
-    /// The pool, for tests and tools that read the table.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-}
-
-#[async_trait]
-impl JobStore for PostgresJobStore {
-    async fn record_all(&self, updates: &[JobUpdate]) -> Result<()> {
-        let rows = job_rows(updates);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(sql::JOBS_UPSERT)
-            .bind(column(&rows, |r| r.id))
-            .bind(column(&rows, |r| r.job_type))
-            .bind(column(&rows, |r| r.name))
-            .bind(column(&rows, |r| r.status))
-            .bind(column(&rows, |r| r.priority))
-            .bind(column(&rows, |r| r.input.as_str()))
-            .bind(column(&rows, |r| r.output.as_deref()))
-            .bind(column(&rows, |r| r.error_message))
-            .bind(column(&rows, |r| r.error_code))
-            .bind(column(&rows, |r| r.error_details.as_deref()))
-            .bind(column(&rows, |r| r.started_at))
-            .bind(column(&rows, |r| r.completed_at))
-            .bind(column(&rows, |r| r.timeout_ms))
-            .bind(column(&rows, |r| r.retry_attempt))
-            .bind(column(&rows, |r| r.retry_max_attempts))
-            .bind(column(&rows, |r| r.retry_backoff_strategy))
-            .bind(column(&rows, |r| r.retry_last_at))
-            .bind(column(&rows, |r| r.plugin_id))
-            .bind(column(&rows, |r| r.created_at))
-            .execute(&self.pool)
-            .await
-            .map_err(pg_err)?;
-        Ok(())
-    }
-
-    async fn unsettled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
-        sqlx::query_scalar(sql::JOBS_UNSETTLED)
-            .bind(before)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(pg_err)
-    }
-
-    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<()> {
-        sqlx::query(sql::JOBS_MARK_LOST)
-            .bind(id)
-            .bind(code)
-            .bind(message)
-            .execute(&self.pool)
-            .await
-            .map_err(pg_err)?;
-        Ok(())
     }
 }
 

@@ -17,27 +17,30 @@
 //! module) are bound as one JSON array and expanded with `json_each`, which also keeps a
 //! batch clear of SQLite's bound-variable limit whatever its size.
 
+mod errors;
+mod jobs;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use self::errors::db_err;
 use super::common::{prefix_upper_bound, ts_to_text};
 use super::rows::{
-    IdentityIdRow, KeywordRecordRow, StoredEventRow, event_rows, identity_rows, job_rows,
-    json_rows, keyword_rows, link_accounts, link_rows, match_rows, outcome_from_existing,
+    IdentityIdRow, KeywordRecordRow, StoredEventRow, event_rows, identity_rows, json_rows,
+    keyword_rows, link_accounts, link_rows, match_rows, outcome_from_existing,
     outcome_from_inserted,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStore, JobUpdate,
-    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, Result, StorageError, StoredEvent,
-    WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
+    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -72,43 +75,6 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations-sqlite");
 
 /// How long a statement waits for a lock held by another process before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Maps an sqlx error to the storage error the job layer understands.
-fn db_err(e: sqlx::Error) -> StorageError {
-    match &e {
-        sqlx::Error::Database(d) => {
-            if matches!(
-                d.kind(),
-                sqlx::error::ErrorKind::UniqueViolation
-                    | sqlx::error::ErrorKind::ForeignKeyViolation
-                    | sqlx::error::ErrorKind::NotNullViolation
-                    | sqlx::error::ErrorKind::CheckViolation
-            ) {
-                return StorageError::Invalid(d.message().to_owned());
-            }
-            // Primary result code: the low byte of the extended code.
-            let primary = d
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .map(|c| c & 0xff);
-            match primary {
-                // BUSY, LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL: a retry may succeed.
-                Some(5 | 6 | 7 | 10 | 13 | 14 | 15) => StorageError::Unavailable(e.to_string()),
-                // READONLY, CORRUPT, NOTADB, ERROR (SQL error: schema mismatch).
-                Some(8 | 11 | 26 | 1) => StorageError::Config(e.to_string()),
-                _ => StorageError::Invalid(e.to_string()),
-            }
-        }
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => StorageError::Unavailable(e.to_string()),
-        sqlx::Error::Configuration(_) | sqlx::Error::Migrate(_) => {
-            StorageError::Config(e.to_string())
-        }
-        _ => StorageError::Invalid(e.to_string()),
-    }
-}
 
 /// A row with a fresh id: SQLite has no `gen_random_uuid()` column default, so the host
 /// makes the ids PostgreSQL would.
@@ -409,45 +375,6 @@ impl KvStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)
-    }
-}
-
-/// The `jobs` table goes through the one writer too (see the module docs); its
-/// timestamps are RFC 3339 text, as the mirror has always written them.
-#[async_trait]
-impl JobStore for SqliteStore {
-    async fn record_all(&self, updates: &[JobUpdate]) -> Result<()> {
-        let rows = job_rows(updates);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(sql::JOBS_UPSERT)
-            .bind(json_rows(&rows)?)
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn unsettled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
-        sqlx::query_scalar(sql::JOBS_UNSETTLED)
-            .bind(before.to_rfc3339())
-            .bind(limit)
-            .fetch_all(&self.writer)
-            .await
-            .map_err(db_err)
-    }
-
-    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<()> {
-        sqlx::query(sql::JOBS_MARK_LOST)
-            .bind(id)
-            .bind(code)
-            .bind(message)
-            .bind(Utc::now().to_rfc3339())
-            .execute(&self.writer)
-            .await
-            .map_err(db_err)?;
-        Ok(())
     }
 }
 
