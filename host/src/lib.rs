@@ -14,7 +14,7 @@
 //!
 //! Below them all sit leaf modules that import nothing from the crate: [`bindings`]
 //! (generated from the WIT), [`manifest`], [`ids`] (plugin ids), [`policy`] (the
-//! operator's budgets and grants) and the redaction of secrets.
+//! operator's budgets and grants) and [`redact`] (secrets kept out of messages and logs).
 //!
 //! - [`runtime`]: wasmtime engine, component loading and validation, per-job stores
 //!   with deadlines and memory limits, and calls into the plugin worlds.
@@ -28,7 +28,6 @@
 //! - [`http`]: the daemon's HTTP surface (health, status).
 //! - [`cli`]: the `drowl-host` command line.
 //! - [`config`]: settings from flags and drowl's environment variables.
-//! - [`redact`]: keeping secrets out of messages and logs.
 
 pub mod bindings;
 pub mod capabilities;
