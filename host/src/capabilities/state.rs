@@ -57,7 +57,8 @@ impl PluginState {
             kv: KvCtx::new(tag.clone(), env.kv.clone(), env.kv_namespace()),
             objects: ObjectsCtx::new(tag.clone(), env.objects.clone()),
             http: HttpCtx::new(tag.clone(), env.egress.clone(), deadline),
-            queue: QueueCtx::new(tag, budget.max_follow_ups, progress),
+            queue: QueueCtx::new(tag, budget.max_follow_ups, progress)
+                .with_secrets(env.redactor.clone()),
             env,
         }
     }
