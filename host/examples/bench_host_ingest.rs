@@ -623,6 +623,7 @@ async fn bench(
             ]
             .into(),
             grants: vec![],
+            ..PluginSettings::default()
         },
     );
     let github = executor(&storage, &component("github_plugin")?, &policy).await?;

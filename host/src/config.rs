@@ -40,6 +40,16 @@ pub struct SandboxArgs {
     /// (repeatable; `*` grants every declared origin).
     #[arg(long = "allow-host", value_name = "ORIGIN")]
     pub allow_host: Vec<String>,
+    /// Grant an event source the plugin declares that another installed plugin declares
+    /// too (repeatable). A contested source is emitted only by the plugins it is granted
+    /// to; with `serve` this grants it to every plugin that declares it, so name the
+    /// owner in the plugin config file (`sources`) instead.
+    #[arg(long = "allow-source", value_name = "SOURCE")]
+    pub allow_source: Vec<String>,
+    /// Let the plugin report identities on a platform other than those of its own
+    /// sources, e.g. `github` for a plugin that links GitHub accounts (repeatable).
+    #[arg(long = "allow-platform", value_name = "PLATFORM")]
+    pub allow_platform: Vec<String>,
     /// Exempt an address range from the private-address block, e.g. 127.0.0.0/8 for a
     /// local test server (repeatable). Off by default: loopback, private, link-local and
     /// metadata addresses are refused.
@@ -101,6 +111,8 @@ impl SandboxArgs {
         let mut policy = HostPolicy {
             caps: self.caps(),
             default_grants: self.allow_host.clone(),
+            default_sources: self.allow_source.clone(),
+            default_platforms: self.allow_platform.clone(),
             allowed_networks: parse_networks(&self.allow_network)?,
             ..HostPolicy::default()
         };

@@ -140,6 +140,12 @@ pub struct HostPolicy {
     pub allowed_networks: Vec<ipnet::IpNet>,
     /// Origins granted to every plugin (`*` grants whatever each plugin declares).
     pub default_grants: Vec<String>,
+    /// Event sources granted to every plugin that declares them (`--allow-source`); see
+    /// [`PluginSettings::sources`].
+    pub default_sources: Vec<String>,
+    /// Identity platforms granted to every plugin (`--allow-platform`); see
+    /// [`PluginSettings::platforms`].
+    pub default_platforms: Vec<String>,
     /// Per-plugin settings, by plugin id.
     pub plugins: HashMap<String, PluginSettings>,
 }
@@ -151,4 +157,14 @@ pub struct PluginSettings {
     pub config: BTreeMap<String, String>,
     /// Extra origins granted to this plugin.
     pub grants: Vec<String>,
+    /// Event sources granted to this plugin (plugins.json `sources`). A source its
+    /// manifest declares is its own while no other installed plugin declares it too; a
+    /// source several installed plugins declare may be emitted only by those it is
+    /// granted to, so an operator decides which connector speaks for it. Each must be a
+    /// source the manifest declares.
+    pub sources: Vec<String>,
+    /// Identity platforms granted to this plugin (plugins.json `platforms`). A plugin
+    /// reports identities (actors, observations, links) for the platforms of its own
+    /// sources; any other platform must be granted here.
+    pub platforms: Vec<String>,
 }

@@ -51,6 +51,7 @@ fn policy() -> HostPolicy {
         PluginSettings {
             config: [("token".to_owned(), SECRET.to_owned())].into(),
             grants: vec![],
+            ..PluginSettings::default()
         },
     );
     p

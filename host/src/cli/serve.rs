@@ -27,8 +27,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DROWL_PLUGIN_DIR", default_value = "plugins.d")]
     pub plugins: PathBuf,
     /// Per-plugin settings as JSON: `{"github": {"config": {"token": "${GITHUB_TOKEN}"},
-    /// "allowHosts": ["https://api.github.com"]}}`. `${VAR}` values are read from the
-    /// environment, so secrets need not be written to the file.
+    /// "allowHosts": ["https://api.github.com"], "sources": ["github"],
+    /// "platforms": []}}`. `${VAR}` values are read from the environment, so secrets need
+    /// not be written to the file. `sources` grants declared sources that other installed
+    /// plugins declare too; `platforms` grants identity platforms beyond the plugin's own
+    /// sources.
     #[arg(long, env = "DROWL_PLUGIN_CONFIG")]
     pub plugin_config: Option<PathBuf>,
     /// Jobs run at once in this process.
@@ -75,6 +78,10 @@ struct PluginFileEntry {
     config: BTreeMap<String, String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    platforms: Vec<String>,
 }
 
 /// A config value that is exactly `${VAR}` is read from the environment; anything else,
@@ -109,6 +116,8 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
             PluginSettings {
                 config,
                 grants: entry.allow_hosts,
+                sources: entry.sources,
+                platforms: entry.platforms,
             },
         );
     }
@@ -493,6 +502,23 @@ mod tests {
         assert!(
             first_line("--type-limit", "nosuch=1").contains("event_ingestion, identity_resolution")
         );
+    }
+
+    #[test]
+    fn the_plugin_config_file_grants_sources_and_platforms() {
+        let file = tempfile::NamedTempFile::new().expect("settings file");
+        std::fs::write(
+            file.path(),
+            r#"{"github": {"sources": ["github"], "platforms": ["x"]}, "hostile": {}}"#,
+        )
+        .expect("write");
+        let settings = load_plugin_settings(&file.path().to_path_buf()).expect("parses");
+        assert_eq!(settings["github"].sources, ["github"]);
+        assert_eq!(settings["github"].platforms, ["x"]);
+        assert!(settings["hostile"].sources.is_empty());
+        std::fs::write(file.path(), r#"{"github": {"source": ["github"]}}"#).expect("write");
+        let e = load_plugin_settings(&file.path().to_path_buf()).expect_err("a typo is refused");
+        assert!(e.contains("unknown field `source`"), "{e}");
     }
 
     #[test]

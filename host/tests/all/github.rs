@@ -34,6 +34,7 @@ fn policy(api: &str, grant: &str, allow_loopback: bool, token: Option<&str>) -> 
         PluginSettings {
             config,
             grants: vec![],
+            ..PluginSettings::default()
         },
     );
     p

@@ -56,6 +56,7 @@ fn github_policy(api: &str) -> HostPolicy {
         PluginSettings {
             config: [("api-base-url".to_owned(), api.to_owned())].into(),
             grants: vec![],
+            ..PluginSettings::default()
         },
     );
     p

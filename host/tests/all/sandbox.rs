@@ -22,6 +22,7 @@ fn policy(timeout_ms: u64, memory: u64) -> HostPolicy {
         PluginSettings {
             config: [("token".to_owned(), "ghp_TOPsecret123".to_owned())].into(),
             grants: vec![],
+            ..PluginSettings::default()
         },
     );
     p
