@@ -122,6 +122,106 @@ async fn many_jobs_with_concurrency_and_counts() {
     assert_eq!(out["counts"]["completed"], 200, "{out}");
 }
 
+/// Security row 32 through the daemon and the real `bull` client: the hostile plugin's
+/// attempts to get its secret out (a cursor, a follow-up, a quoted value) and NUL in its
+/// fields fail as `invalid-output` or a refused follow-up, naming the field; the secret
+/// is in no key of the queue (the scenario checks), no column of the `jobs` table the
+/// daemon mirrors, and not in the daemon's log.
+#[tokio::test]
+async fn secrets_and_invalid_output_reach_neither_bull_nor_the_jobs_table() {
+    const SECRET: &str = "ghp_DAEMONsecret32";
+    let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("secrets");
+    let plugins = plugin_dir();
+    let settings = tempfile::NamedTempFile::new().expect("settings file");
+    std::fs::write(
+        settings.path(),
+        json!({"hostile": {"config": {"token": SECRET}}}).to_string(),
+    )
+    .expect("write settings");
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(settings.path().display().to_string())
+        .name("serve with a secret")
+        .start();
+    let out = scenario("secrets", &[SECRET], &queue).await;
+    let ids: BTreeMap<String, String> =
+        serde_json::from_value(out["extra"]["ids"].clone()).expect("ids");
+
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    type Row = (String, String, Option<String>, Option<String>);
+    let rows: BTreeMap<String, (String, Option<String>, Option<String>)> =
+        eventually(Duration::from_secs(20), "every job's row settled", || {
+            let (pool, ids) = (&pool, &ids);
+            async move {
+                let rows: Vec<Row> =
+                    sqlx::query_as("SELECT id, status, error_code, error_message FROM jobs")
+                        .fetch_all(pool)
+                        .await
+                        .ok()?;
+                let rows: BTreeMap<_, _> = rows
+                    .into_iter()
+                    .map(|(id, s, c, m)| (id, (s, c, m)))
+                    .collect();
+                ids.values()
+                    .all(|id| rows.get(id).is_some_and(|r| r.0 == "failed"))
+                    .then_some(rows)
+            }
+        })
+        .await;
+    assert_eq!(
+        rows.len(),
+        ids.len(),
+        "no follow-up job was enqueued: {rows:?}"
+    );
+    for (case, id) in &ids {
+        let (_, code, message) = &rows[id];
+        let message = message.as_deref().unwrap_or_default();
+        let (want_code, field) = match case.as_str() {
+            "leak-secret-in:follow-up-name" | "leak-secret-in:follow-up-input" => {
+                ("plugin-permanent", "holds one of this plugin's secrets")
+            }
+            "leak-secret-in:next-cursor" | "leak-secret-in:next-cursor-hex" => {
+                ("invalid-output", "next-cursor")
+            }
+            "leak-secret-in:source" => ("invalid-output", "events[0].source"),
+            "nul-in:event-type" => ("invalid-output", "events[0].event-type"),
+            "nul-in:identities.metadata-json" => ("invalid-output", "identities[0].metadata-json"),
+            other => panic!("a case this test does not know: {other}"),
+        };
+        assert_eq!(code.as_deref(), Some(want_code), "{case}: {message}");
+        assert!(message.contains(field), "{case}: {message}");
+    }
+    // Every column of every row, as text.
+    let dump: Vec<String> = sqlx::query_scalar(
+        "SELECT id || type || name || status || input || coalesce(output, '') \
+                || coalesce(error_message, '') || coalesce(error_code, '') \
+                || coalesce(error_details, '') FROM jobs",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("dump jobs");
+    for row in &dump {
+        assert!(
+            !row.contains(SECRET) && !row.contains(&hex),
+            "the secret is in the jobs table: {row}"
+        );
+    }
+    let log = daemon.log();
+    assert!(
+        !log.contains(SECRET) && !log.contains(&hex),
+        "the secret reached the daemon's log"
+    );
+    pool.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// A PostgreSQL database with drowl's schema, shared by the daemons of one test.
 async fn pg_pool(db: &TestDb) -> sqlx::PgPool {
     sqlx::postgres::PgPoolOptions::new()

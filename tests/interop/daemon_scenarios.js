@@ -350,6 +350,52 @@ const scenarios = {
     return expectCounts(q, { completed: 2, failed: 0, waiting: 0, active: 0, delayed: 0 });
   },
 
+  // Security row 32: the hostile plugin tries to get its secret (argv[3], which the test
+  // configures as its `token`) out through a cursor, a follow-up's name and input, and a
+  // value the host quotes, and puts NUL in fields. Each job fails at once naming the
+  // field, and afterwards no key of the queue holds the secret, plain or hex.
+  async secrets(q) {
+    const secret = process.argv[3];
+    assert.ok(secret, 'usage: secrets <secret>');
+    const hex = Buffer.from(secret).toString('hex');
+    const cases = [
+      ['leak-secret-in', 'next-cursor', /next-cursor holds one of the plugin's secrets/],
+      ['leak-secret-in', 'next-cursor-hex', /next-cursor holds one of the plugin's secrets/],
+      ['leak-secret-in', 'follow-up-name', /holds one of this plugin's secrets/],
+      ['leak-secret-in', 'follow-up-input', /holds one of this plugin's secrets/],
+      ['leak-secret-in', 'source', /events\[0\]\.source "\[REDACTED\]" is not declared/],
+      ['nul-in', 'event-type', /events\[0\]\.event-type "pu\\0sh" contains a NUL character/],
+      ['nul-in', 'identities.metadata-json', /identities\[0\]\.metadata-json contains a NUL character/],
+    ];
+    const ids = {};
+    for (const [mode, field, reason] of cases) {
+      const job = await q.add(probe(mode, { field }), { attempts: 2 });
+      await assert.rejects(within(job.finished(), 15000, `${mode} ${field}`), reason);
+      const j = await q.getJob(job.id);
+      assert.strictEqual(j.attemptsMade, 1, `${mode} ${field}: a refused output is not retried`);
+      assert.match(j.failedReason, reason);
+      assert.strictEqual(j.returnvalue, null, `${mode} ${field}`);
+      ids[`${mode}:${field}`] = String(job.id);
+    }
+    // Every key of the queue, whatever its type: job hashes (data, returnvalue,
+    // failedReason, stacktrace), state lists and sets, and any follow-up job.
+    const keys = await q.client.keys(`${PREFIX}:${QUEUE}:*`);
+    for (const key of keys) {
+      const type = await q.client.type(key);
+      const dump = {
+        hash: () => q.client.hgetall(key),
+        list: () => q.client.lrange(key, 0, -1),
+        zset: () => q.client.zrange(key, 0, -1),
+        set: () => q.client.smembers(key),
+        string: () => q.client.get(key),
+      }[type];
+      const text = dump ? JSON.stringify(await dump()) : '';
+      assert.ok(!text.includes(secret) && !text.includes(hex), `the secret is in ${key} (${type}): ${text}`);
+    }
+    await expectCounts(q, { failed: cases.length, completed: 0, waiting: 0, active: 0, delayed: 0 });
+    return { ids, keys: keys.length };
+  },
+
   // Many jobs with concurrency; counts at the end.
   async many(q) {
     const n = 200;

@@ -259,3 +259,99 @@ fn plugin_check_reports_manifest_or_problem() {
         stderr(&out)
     );
 }
+
+/// Security rows 31 and 32 as a plugin author meets them: a secret in a cursor, a
+/// follow-up or a quoted value, NUL in a field, and an identity on another platform each
+/// fail `run-plugin` with the category and the field named, and the secret (plain or
+/// hex) is in no output; `--allow-platform` grants the platform.
+#[test]
+fn run_plugin_refuses_secrets_nul_and_foreign_identities() {
+    const SECRET: &str = "ghp_RUNPLUGINsecret7";
+    let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = hostile.to_str().unwrap();
+    let token = format!("token={SECRET}");
+    let run = |mode: &str, field: &str, extra: &[&str]| {
+        let file = format!("{mode}-{field}.json");
+        job_file(
+            d,
+            &file,
+            &json!({ "type": "event_ingestion", "name": "probe",
+                     "input": { "mode": mode, "field": field } }),
+        );
+        let mut args = vec!["run-plugin", h, "--job", &file, "--config", &token];
+        args.extend_from_slice(extra);
+        drowl_host(&args, d)
+    };
+    for (mode, field, code, needle) in [
+        (
+            "leak-secret-in",
+            "next-cursor",
+            "invalid-output",
+            "next-cursor holds one of the plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "next-cursor-hex",
+            "invalid-output",
+            "next-cursor holds one of the plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "follow-up-name",
+            "plugin-permanent",
+            "holds one of this plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "follow-up-input",
+            "plugin-permanent",
+            "holds one of this plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "source",
+            "invalid-output",
+            "events[0].source \"[REDACTED]\"",
+        ),
+        (
+            "nul-in",
+            "event-type",
+            "invalid-output",
+            "events[0].event-type \"pu\\0sh\" contains a NUL",
+        ),
+        (
+            "nul-in",
+            "actor.display-name",
+            "invalid-output",
+            "events[0].actor.display-name",
+        ),
+        (
+            "foreign-identity",
+            "actor",
+            "invalid-output",
+            "events[0].actor.platform \"github\" is not a platform of plugin `hostile`",
+        ),
+    ] {
+        let out = run(mode, field, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{mode} {field}: {err}");
+        let json = stdout_json(&out);
+        assert_eq!(json["status"], "failed", "{mode} {field}");
+        assert_eq!(json["error"]["code"], code, "{mode} {field}: {json}");
+        let message = json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{mode} {field}: {message}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for s in [SECRET, hex.as_str()] {
+            assert!(
+                !stdout.contains(s) && !err.contains(s),
+                "{mode} {field}: the secret got out:\n{stdout}\n{err}"
+            );
+        }
+    }
+    let out = run("foreign-identity", "actor", &["--allow-platform", "github"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["output"]["identities"], 1);
+}
