@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::jobs::HostPolicy;
+use crate::policy::{FollowUpGrant, HostPolicy};
 use crate::runtime::Budget;
 
 /// Why a setting was refused.
@@ -86,6 +86,16 @@ pub struct SandboxArgs {
     /// Resource handles (streams, responses, ...) one instance may hold at once.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_handles: usize,
+    /// Let every plugin enqueue follow-up jobs of TYPE for PLUGIN (repeatable; `*` for
+    /// any), e.g. keyword_extraction:keywords. A plugin may always enqueue its own jobs.
+    #[arg(long = "allow-follow-up", value_name = "TYPE:PLUGIN")]
+    pub allow_follow_up: Vec<FollowUpGrant>,
+    /// How deep follow-up jobs may nest below the job the API enqueued.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_follow_up_depth: u32,
+    /// Follow-ups all jobs descended from one API job may enqueue together.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    pub max_lineage_follow_ups: u32,
 }
 
 impl SandboxArgs {
@@ -102,6 +112,8 @@ impl SandboxArgs {
             max_batch_bytes: self.max_page_bytes,
             max_log_lines: self.max_log_lines,
             max_resource_handles: self.max_handles,
+            max_follow_up_depth: self.max_follow_up_depth,
+            max_follow_ups_per_lineage: self.max_lineage_follow_ups,
             ..Budget::default()
         }
     }
@@ -113,6 +125,7 @@ impl SandboxArgs {
             default_grants: self.allow_host.clone(),
             default_sources: self.allow_source.clone(),
             default_platforms: self.allow_platform.clone(),
+            default_follow_ups: self.allow_follow_up.clone(),
             allowed_networks: parse_networks(&self.allow_network)?,
             ..HostPolicy::default()
         };
@@ -156,21 +169,8 @@ pub fn parse_networks(items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError
         .collect()
 }
 
-/// `url` with its password replaced by `***`, for messages and logs. A URL that does not
-/// parse is replaced whole by `unparseable` (it may hold a secret where the parser did not
-/// recognise one).
-pub fn redact_url(url: &str, unparseable: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                // Cannot fail for URLs that have a password (they have a host).
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => unparseable.to_owned(),
-    }
-}
+/// Kept here for callers of the old path; the function lives in [`crate::redact`].
+pub use crate::redact::redact_url;
 
 /// Where embedded state lives.
 #[derive(Debug, Clone, Args)]

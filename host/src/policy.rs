@@ -40,6 +40,12 @@ pub struct Budget {
     pub max_log_lines: u32,
     /// Follow-up jobs one job may enqueue. Default 100.
     pub max_follow_ups: u32,
+    /// How deep follow-ups may nest: a job enqueued by a job enqueued by ... this many
+    /// levels below the job the API enqueued. Default 3.
+    pub max_follow_up_depth: u32,
+    /// Follow-ups all the jobs descended from one API job may enqueue together, counted
+    /// in Redis across daemons, so fan-out cannot grow exponentially. Default 1,000.
+    pub max_follow_ups_per_lineage: u32,
     /// Resource handles (WASI streams, pollables, ...) a job may hold at once. Each one
     /// is a host-side allocation the guest creates with a single call, so without a cap
     /// a loop that never drops them grows host memory until the job's deadline. Plugins
@@ -62,6 +68,8 @@ impl Default for Budget {
             max_http_requests: 1_000,
             max_log_lines: 1_000,
             max_follow_ups: 100,
+            max_follow_up_depth: 3,
+            max_follow_ups_per_lineage: 1_000,
             max_resource_handles: 10_000,
         }
     }
@@ -146,6 +154,8 @@ pub struct HostPolicy {
     /// Identity platforms granted to every plugin (`--allow-platform`); see
     /// [`PluginSettings::platforms`].
     pub default_platforms: Vec<String>,
+    /// Follow-up jobs every plugin may enqueue for other plugins (beside its own).
+    pub default_follow_ups: Vec<FollowUpGrant>,
     /// Per-plugin settings, by plugin id.
     pub plugins: HashMap<String, PluginSettings>,
 }
@@ -167,4 +177,50 @@ pub struct PluginSettings {
     /// reports identities (actors, observations, links) for the platforms of its own
     /// sources; any other platform must be granted here.
     pub platforms: Vec<String>,
+    /// Follow-up jobs this plugin may enqueue for other plugins.
+    pub follow_ups: Vec<FollowUpGrant>,
+}
+
+/// A follow-up job a plugin may enqueue for someone other than itself: a job type and
+/// the plugin it addresses, each `*` for any, written `TYPE:PLUGIN`
+/// (`keyword_extraction:keywords`).
+///
+/// A plugin may always enqueue jobs for itself. Anything else is the operator's grant:
+/// without it a plugin could make another plugin act with that plugin's credentials on
+/// input of the first plugin's choosing (a confused deputy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUpGrant {
+    /// The drowl job type, or `*`.
+    pub job_type: String,
+    /// The plugin id the job addresses (`host` for job types no plugin runs), or `*`.
+    pub plugin: String,
+}
+
+impl FollowUpGrant {
+    /// Whether this grant allows a `job_type` job addressed to `plugin`.
+    pub fn allows(&self, job_type: &str, plugin: &str) -> bool {
+        (self.job_type == "*" || self.job_type == job_type)
+            && (self.plugin == "*" || self.plugin == plugin)
+    }
+}
+
+impl std::str::FromStr for FollowUpGrant {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "follow-up grant {s:?} must look like TYPE:PLUGIN, e.g. keyword_extraction:keywords (`*` for any)"
+            )
+        };
+        let (job_type, plugin) = s.split_once(':').ok_or_else(bad)?;
+        let (job_type, plugin) = (job_type.trim(), plugin.trim());
+        if job_type.is_empty() || plugin.is_empty() {
+            return Err(bad());
+        }
+        Ok(Self {
+            job_type: job_type.to_owned(),
+            plugin: plugin.to_owned(),
+        })
+    }
 }

@@ -24,11 +24,17 @@ use storage_support::TestDb;
 
 /// Runs one interop scenario against a fresh daemon; checks the status page afterwards.
 async fn interop(name: &str, concurrency: usize) -> Value {
+    interop_with(name, concurrency, &[]).await
+}
+
+/// [`interop`] with extra `serve` flags.
+async fn interop_with(name: &str, concurrency: usize, args: &[&str]) -> Value {
     let _redis = RedisInUse::acquire();
     let queue = unique_queue(name);
     let plugins = plugin_dir();
     let daemon = Serve::new(&queue, plugins.path())
         .concurrency(concurrency)
+        .args(args)
         .name(&format!("serve for {name}"))
         .start();
     let out = scenario(name, &[], &queue).await;
@@ -113,7 +119,35 @@ async fn progress_reaches_bull() {
 
 #[tokio::test]
 async fn follow_up_job_runs_under_a_derived_id() {
-    interop("follow_up", 1).await;
+    interop_with(
+        "follow_up",
+        1,
+        &["--allow-follow-up", "keyword_extraction:keywords"],
+    )
+    .await;
+}
+
+/// Security matrix row 28: a follow-up for another plugin needs the operator's grant.
+#[tokio::test]
+async fn follow_up_for_another_plugin_is_refused_without_a_grant() {
+    interop("follow_up_refused", 1).await;
+}
+
+/// Security matrix row 28: a job that enqueues copies of itself stops at the depth limit
+/// and at the lineage's budget, counted across the daemon's concurrent jobs.
+#[tokio::test]
+async fn a_job_that_copies_itself_is_capped_by_depth_and_lineage() {
+    interop_with(
+        "fanout",
+        4,
+        &[
+            "--max-follow-up-depth",
+            "2",
+            "--max-lineage-follow-ups",
+            "15",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]

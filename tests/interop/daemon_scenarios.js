@@ -346,8 +346,45 @@ const scenarios = {
       name: 'follow-up',
       input: { keywords: ['Rust'] },
       parentJobId: String(parent.id),
+      lineage: { root: String(parent.id), depth: 1 },
     });
     return expectCounts(q, { completed: 2, failed: 0, waiting: 0, active: 0, delayed: 0 });
+  },
+
+  // Without the operator's grant, a follow-up for another plugin is refused: the parent
+  // fails permanently, saying why, and nothing is enqueued for the other plugin.
+  async follow_up_refused(q) {
+    for (const mode of ['enqueue', 'enqueue-other']) {
+      const job = await q.add(probe(mode), { attempts: 3 });
+      await within(job.finished().then(() => { throw new Error(`${mode} completed`); }, () => {}), 15000, mode);
+      const j = await q.getJob(job.id);
+      assert.match(j.failedReason, /not granted to plugin `hostile`/);
+      assert.strictEqual(j.attemptsMade, 1, `${mode}: a refused follow-up is not retried`);
+    }
+    return expectCounts(q, { completed: 0, failed: 2, waiting: 0, active: 0, delayed: 0 });
+  },
+
+  // A job that enqueues ten copies of itself: the daemon is started with a follow-up
+  // depth of 2 and a lineage budget of 15, so the lineage ends at 1 + 10 + 5 jobs instead
+  // of growing tenfold per generation.
+  async fanout(q) {
+    const root = await q.add(probe('fanout', { count: 10 }));
+    await within(root.finished(), 15000, 'root');
+    const total = async () => {
+      const c = await q.getJobCounts();
+      return c.waiting + c.active + c.delayed + c.completed + c.failed;
+    };
+    await until(async () => (await q.getJobCounts()).completed >= 16, 30000, '16 jobs completed');
+    // Give any job over the budget time to show up before counting.
+    await sleep(1500);
+    assert.strictEqual(await total(), 16);
+    const jobs = await q.getJobs(['completed']);
+    const depths = jobs.map(j => (j.data.lineage ? j.data.lineage.depth : 0)).sort();
+    assert.deepStrictEqual(depths, [0, ...Array(10).fill(1), ...Array(5).fill(2)]);
+    assert.ok(jobs.every(j => !j.data.lineage || j.data.lineage.root === String(root.id)));
+    const refused = jobs.map(j => j.returnvalue.followUpsRefused || 0).reduce((a, b) => a + b, 0);
+    assert.strictEqual(refused, 9 * 10 + 5, 'children refused over the lineage budget');
+    return expectCounts(q, { completed: 16, failed: 0, waiting: 0, active: 0, delayed: 0 });
   },
 
   // Security row 32: the hostile plugin tries to get its secret (argv[3], which the test

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 pub use config::{ConfigError, ResolvedConfig};
 pub use log::LogLine;
-pub use queue::{FollowUp, ProgressSink};
+pub use queue::{FollowUp, FollowUpScope, ProgressSink};
 pub use redact::Redactor;
 pub use state::PluginState;
 pub use tag::CallTag;
@@ -61,6 +61,27 @@ pub struct PluginEnv {
     pub objects: Arc<dyn ObjectStore>,
     /// Outbound HTTP policy and client for this plugin.
     pub egress: http::egress::EgressClient,
+    /// Jobs for other plugins (or the host) this plugin may enqueue as follow-ups.
+    pub follow_up_grants: Arc<[crate::policy::FollowUpGrant]>,
+}
+
+/// The job a store serves, as the capabilities need to know it.
+pub struct JobScope<'a> {
+    /// The queue job id.
+    pub id: &'a str,
+    /// How deep the job is in its lineage: 0 for a job the API enqueued.
+    pub depth: u32,
+    /// Where `queue.progress` reports go.
+    pub progress: Option<ProgressSink>,
+}
+
+impl std::fmt::Debug for JobScope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobScope")
+            .field("id", &self.id)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for PluginEnv {
@@ -144,17 +165,16 @@ impl Runtime<PluginState> {
     }
 
     /// Starts a job of `env`'s plugin: a fresh store with `budget` and each interface's
-    /// context built for `job_id`.
+    /// context built for `job`.
     pub async fn instantiate(
         &self,
         plugin: &LoadedPlugin,
         env: Arc<PluginEnv>,
-        job_id: &str,
+        job: JobScope<'_>,
         budget: &Budget,
-        progress: Option<ProgressSink>,
     ) -> Result<PluginInstance, CallError> {
         self.instantiate_with(plugin, budget, |deadline| {
-            PluginState::new(env, job_id, deadline, budget, progress)
+            PluginState::new(env, job, deadline, budget)
         })
         .await
     }

@@ -13,8 +13,8 @@ use super::http::{HttpCtx, HttpView};
 use super::kv::{KvCtx, KvView};
 use super::log::{LogCtx, LogView};
 use super::objects::{ObjectsCtx, ObjectsView};
-use super::queue::{ProgressSink, QueueCtx, QueueView};
-use super::{CallTag, JobReport, PluginEnv, Usage};
+use super::queue::{FollowUpScope, QueueCtx, QueueView};
+use super::{CallTag, JobReport, JobScope, PluginEnv, Usage};
 use crate::runtime::{Budget, RunStats, Sandbox, StoreState};
 use crate::storage::{KvStore, ObjectKey, ObjectStore, StorageError};
 
@@ -41,15 +41,14 @@ impl std::fmt::Debug for PluginState {
 
 impl PluginState {
     /// The state of one job of `env`'s plugin: a fresh sandbox with `budget`, and each
-    /// interface's context scoped to the plugin and to `job_id`, ending at `deadline`.
-    pub fn new(
-        env: Arc<PluginEnv>,
-        job_id: &str,
-        deadline: Instant,
-        budget: &Budget,
-        progress: Option<ProgressSink>,
-    ) -> Self {
-        let tag = CallTag::new(env.plugin_id.as_str(), job_id);
+    /// interface's context scoped to the plugin and to `job`, ending at `deadline`.
+    pub fn new(env: Arc<PluginEnv>, job: JobScope<'_>, deadline: Instant, budget: &Budget) -> Self {
+        let tag = CallTag::new(env.plugin_id.as_str(), job.id);
+        let scope = FollowUpScope {
+            depth: job.depth,
+            max_depth: budget.max_follow_up_depth,
+            grants: env.follow_up_grants.clone(),
+        };
         Self {
             sandbox: Sandbox::new(budget),
             log: LogCtx::new(tag.clone(), env.redactor.clone(), budget.max_log_lines),
@@ -57,7 +56,7 @@ impl PluginState {
             kv: KvCtx::new(tag.clone(), env.kv.clone(), env.kv_namespace()),
             objects: ObjectsCtx::new(tag.clone(), env.objects.clone()),
             http: HttpCtx::new(tag.clone(), env.egress.clone(), deadline),
-            queue: QueueCtx::new(tag, budget.max_follow_ups, progress)
+            queue: QueueCtx::new(tag, budget.max_follow_ups, scope, job.progress)
                 .with_secrets(env.redactor.clone()),
             env,
         }
@@ -155,7 +154,12 @@ impl crate::bindings::types::Host for PluginState {}
 /// configuration, default budgets.
 pub(super) fn describe_state(deadline: Instant) -> PluginState {
     let budget = Budget::default();
-    PluginState::new(describe_env(), "describe", deadline, &budget, None)
+    let job = JobScope {
+        id: "describe",
+        depth: 0,
+        progress: None,
+    };
+    PluginState::new(describe_env(), job, deadline, &budget)
 }
 
 /// Backends for `describe`, which must not touch state: every operation fails.
@@ -216,5 +220,6 @@ fn describe_env() -> Arc<PluginEnv> {
         kv: Arc::new(NoBackend),
         objects: Arc::new(NoBackend),
         egress,
+        follow_up_grants: Arc::from(Vec::new()),
     })
 }

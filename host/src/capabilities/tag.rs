@@ -73,7 +73,7 @@ mod tests {
                 let tag = CallTag::new("github", "job-7");
                 let mut kv = KvCtx::new(tag.clone(), Arc::new(MemoryStore::default()), "github");
                 kv.get("k".into()).await.unwrap().unwrap();
-                let mut queue = QueueCtx::new(tag, 1, None);
+                let mut queue = QueueCtx::new(tag, 1, Default::default(), None);
                 queue.progress(5).await.unwrap();
             });
         });

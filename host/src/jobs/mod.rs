@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use handler::{PluginCall, PluginJob};
 
-use crate::capabilities::{PluginRuntime, ProgressSink};
+use crate::capabilities::{JobScope, PluginRuntime, ProgressSink};
 use crate::runtime::Role;
 use crate::storage::Storage;
 
@@ -108,9 +108,12 @@ impl Executor {
             .instantiate(
                 &plugin.loaded,
                 plugin.env.clone(),
-                &job.id,
+                JobScope {
+                    id: &job.id,
+                    depth: job.lineage.depth,
+                    progress,
+                },
                 &plugin.budget,
-                progress,
             )
             .await
             .map_err(|e| FailedJob::from(JobFailure::from(e)))?;

@@ -80,6 +80,19 @@ pub struct JobRequest {
     pub attempt: u32,
     /// Attempts the queue will make.
     pub max_attempts: u32,
+    /// Where the job stands among the follow-ups of one job the API enqueued.
+    pub lineage: Lineage,
+}
+
+/// A job's place among the follow-ups descended from one job the API enqueued. The host
+/// writes it into each follow-up's queue data (beside `input`, out of the plugin's reach)
+/// and caps both the depth and the lineage's total.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Lineage {
+    /// The id of the job the API enqueued (that job's own id for itself).
+    pub root: String,
+    /// 0 for the job the API enqueued, 1 for its follow-ups, ...
+    pub depth: u32,
 }
 
 impl JobRequest {
@@ -123,6 +136,15 @@ impl JobRequest {
                 ));
             }
         };
+        // Lineage is the host's own bookkeeping; anything unreadable counts as a root job.
+        let lineage = obj
+            .get("lineage")
+            .and_then(|l| serde_json::from_value::<Lineage>(l.clone()).ok())
+            .filter(|l| !l.root.is_empty())
+            .unwrap_or_else(|| Lineage {
+                root: id.to_owned(),
+                depth: 0,
+            });
         Ok(Self {
             id: id.to_owned(),
             job_type,
@@ -130,6 +152,7 @@ impl JobRequest {
             input,
             attempt: 1,
             max_attempts: 1,
+            lineage,
         })
     }
 

@@ -177,6 +177,12 @@ impl ReadyPlugin {
             kv: storage.kv.clone(),
             objects: storage.objects.clone(),
             egress,
+            follow_up_grants: policy
+                .default_follow_ups
+                .iter()
+                .chain(&settings.follow_ups)
+                .cloned()
+                .collect(),
         });
         Ok(Self {
             loaded,

@@ -6,7 +6,6 @@
 //! job is reported as `memory-limit` rather than a generic trap, and records the peak
 //! for the job's usage report.
 
-
 pub use crate::policy::Budget;
 
 /// Enforces memory and table budgets for one store and measures the peak.

@@ -129,7 +129,7 @@ fn every_bad_input_has_its_exit_code_and_message() {
 /// and the secret in no output.
 #[test]
 fn every_hostile_fault_fails_run_plugin_with_its_category() {
-    use crate::hostile_faults::{FAULTS, SECRET};
+    use drowl_testkit::soak::{FAULTS, SECRET};
     let hostile = component("hostile-plugin");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -258,6 +258,54 @@ fn plugin_check_reports_manifest_or_problem() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Security matrix row 28 through `run-plugin`: a follow-up addressed to another plugin
+/// fails the job as the plugin's permanent error unless `--allow-follow-up` grants it.
+#[test]
+fn run_plugin_refuses_follow_ups_for_other_plugins_unless_granted() {
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = hostile.to_str().unwrap();
+    job_file(
+        d,
+        "deputy.json",
+        &json!({ "type": "event_ingestion", "name": "deputy", "input": { "mode": "enqueue-other" } }),
+    );
+    let refused = drowl_host(&["run-plugin", h, "--job", "deputy.json"], d);
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(4), "{err}");
+    assert_eq!(stdout_json(&refused)["error"]["code"], "plugin-permanent");
+    assert!(err.contains("not granted to plugin `hostile`"), "{err}");
+
+    let granted = drowl_host(
+        &[
+            "run-plugin",
+            h,
+            "--job",
+            "deputy.json",
+            "--allow-follow-up",
+            "event_ingestion:github",
+        ],
+        d,
+    );
+    assert_eq!(granted.status.code(), Some(0), "{}", stderr(&granted));
+    let out = stdout_json(&granted);
+    assert_eq!(out["status"], "completed", "{out}");
+    let bad = drowl_host(
+        &[
+            "run-plugin",
+            h,
+            "--job",
+            "deputy.json",
+            "--allow-follow-up",
+            "github",
+        ],
+        d,
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("TYPE:PLUGIN"), "{}", stderr(&bad));
 }
 
 /// Security rows 31 and 32 as a plugin author meets them: a secret in a cursor, a

@@ -133,7 +133,12 @@ async fn raw_payloads_are_stored_first_under_the_plugin_prefix() {
 async fn follow_ups_and_progress_are_collected() {
     let dir = tempfile::tempdir().unwrap();
     let hostile = component("hostile-plugin");
-    let exec = executor(dir.path(), &[&hostile], HostPolicy::default()).await;
+    // The `enqueue` mode asks the keywords plugin for work: the operator must grant it.
+    let policy = HostPolicy {
+        default_follow_ups: vec!["keyword_extraction:keywords".parse().unwrap()],
+        ..HostPolicy::default()
+    };
+    let exec = executor(dir.path(), &[&hostile], policy).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = {
         let seen = seen.clone();
@@ -210,6 +215,48 @@ async fn routing_failures_say_what_is_missing() {
         .failure
         .to_string();
     assert!(e.contains("no handler for report_generation"), "{e}");
+}
+
+/// A plugin may enqueue follow-ups for itself; one for another plugin is refused unless
+/// the operator granted it, and the plugin is told why (security matrix row 28).
+#[tokio::test]
+async fn follow_ups_for_other_plugins_need_a_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor(dir.path(), &[&hostile], HostPolicy::default()).await;
+    for mode in ["enqueue", "enqueue-other"] {
+        let j = json!({ "type": "event_ingestion", "name": mode, "input": { "pluginId": "hostile", "mode": mode } });
+        let failed = exec.execute(&job(mode, j), None).await.unwrap_err();
+        let message = failed.failure.to_string();
+        assert!(
+            message.contains("not granted to plugin `hostile`"),
+            "{mode}: {message}"
+        );
+        assert!(failed.report.unwrap().follow_ups.is_empty(), "{mode}");
+    }
+    // Copies of itself are its own jobs: allowed, pinned to it, one level deeper.
+    let j = json!({ "type": "event_ingestion", "name": "fan", "input": { "pluginId": "hostile", "mode": "fanout", "count": 3 } });
+    let done = exec.execute(&job("fan", j), None).await.unwrap();
+    let follow_ups = done.report.unwrap().follow_ups;
+    assert_eq!(follow_ups.len(), 3);
+    assert!(follow_ups.iter().all(|f| f.input["pluginId"] == "hostile"));
+}
+
+/// A follow-up at the depth limit may not enqueue more (security matrix row 28).
+#[tokio::test]
+async fn follow_ups_stop_at_the_depth_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor(dir.path(), &[&hostile], HostPolicy::default()).await;
+    let at = |depth: u32| {
+        json!({ "type": "event_ingestion", "name": "fan",
+                "input": { "pluginId": "hostile", "mode": "fanout", "count": 2 },
+                "lineage": { "root": "root-1", "depth": depth } })
+    };
+    let below = exec.execute(&job("j2", at(2)), None).await.unwrap();
+    assert_eq!(below.report.unwrap().follow_ups.len(), 2);
+    let at_limit = exec.execute(&job("j3", at(3)), None).await.unwrap();
+    assert!(at_limit.report.unwrap().follow_ups.is_empty());
 }
 
 /// The hostile plugin installed twice, the second copy renamed `impostor`: two plugins

@@ -969,12 +969,11 @@ async fn invalid_utf8_from_a_plugin_is_a_trap_not_a_panic() {
     ] {
         let file = probes.path().join(format!("{name}.wasm"));
         std::fs::write(&file, probe_component(b"utf8-probe", external_id)).unwrap();
-        let exec = executor(
-            &dir.path().join(name),
-            &[&file, &hostile],
-            policy(5000, 64 << 20),
-        )
-        .await;
+        // The probe and the hostile plugin both declare the source `test`: a source two
+        // installed plugins claim is emitted only by those the operator grants it to.
+        let mut granted = policy(5000, 64 << 20);
+        granted.default_sources = vec!["test".into()];
+        let exec = executor(&dir.path().join(name), &[&file, &hostile], granted).await;
         let j = json!({ "type": "event_ingestion", "name": "probe", "input": { "pluginId": "utf8-probe" } });
         let result = exec.execute(&job(name, j), None).await;
         match expected {

@@ -2,6 +2,11 @@
 //!
 //! Follow-ups are collected on the job and enqueued only when it completes, so a failed
 //! attempt (which will be retried) leaves no orphan jobs behind.
+//!
+//! A plugin may enqueue jobs for itself; a job for another plugin (or for the host) only
+//! as the operator grants ([`FollowUpGrant`]), and never deeper than the budget's
+//! `max_follow_up_depth` below the job the API enqueued. The per-lineage total is
+//! counted by the queue, across daemons.
 
 mod host;
 
@@ -13,6 +18,7 @@ use wasmtime::component::{HasData, Linker};
 use super::CallTag;
 use super::redact::Redactor;
 use crate::bindings::host_api::drowl::plugin::queue as wit;
+use crate::policy::FollowUpGrant;
 
 /// Job types a plugin may enqueue: drowl's own.
 pub const JOB_TYPES: &[&str] = &[
@@ -51,9 +57,30 @@ pub struct FollowUp {
 /// the queue; `run-plugin` ignores them).
 pub type ProgressSink = Arc<dyn Fn(u8) + Send + Sync>;
 
+/// Job types that run a plugin named by `input.pluginId`, and the plugin each uses when
+/// the input names none (`None`: the job must name one).
+pub const PLUGIN_JOB_TYPES: &[(&str, Option<&str>)] = &[
+    ("event_ingestion", None),
+    ("keyword_extraction", Some("keywords")),
+    ("identity_resolution", None),
+    ("data_export", None),
+];
+
+/// What limits follow-ups of one job beyond their count.
+#[derive(Debug, Clone, Default)]
+pub struct FollowUpScope {
+    /// How deep the job itself is: 0 for a job the API enqueued, 1 for its follow-ups, ...
+    pub depth: u32,
+    /// The deepest a follow-up may be.
+    pub max_depth: u32,
+    /// Jobs for other plugins (or the host) the operator lets this plugin enqueue.
+    pub grants: Arc<[FollowUpGrant]>,
+}
+
 /// The `queue` interface's state for one job.
 pub struct QueueCtx {
     pub(crate) tag: CallTag,
+    scope: FollowUpScope,
     max_follow_ups: u32,
     /// Follow-up jobs to enqueue on completion.
     pub(crate) follow_ups: Vec<FollowUp>,
@@ -74,11 +101,17 @@ impl std::fmt::Debug for QueueCtx {
 }
 
 impl QueueCtx {
-    /// A context that accepts at most `max_follow_ups` follow-ups and forwards progress
-    /// to `progress`.
-    pub fn new(tag: CallTag, max_follow_ups: u32, progress: Option<ProgressSink>) -> Self {
+    /// A context that accepts at most `max_follow_ups` follow-ups within `scope` and
+    /// forwards progress to `progress`.
+    pub fn new(
+        tag: CallTag,
+        max_follow_ups: u32,
+        scope: FollowUpScope,
+        progress: Option<ProgressSink>,
+    ) -> Self {
         Self {
             tag,
+            scope,
             max_follow_ups,
             follow_ups: Vec::new(),
             progress,

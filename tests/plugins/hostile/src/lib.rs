@@ -146,7 +146,7 @@ fn leak_secret_in(field: &str) -> Result<IngestBatch, JobError> {
     let token = config::secret("token").unwrap_or_default();
     let page = || IngestBatch::last_page(vec![event("leak", "clean")]);
     let enqueue = |name: &str, input: serde_json::Value| {
-        queue::enqueue("custom", name, &input)
+        queue::enqueue("event_ingestion", name, &input)
             .map_err(|e| JobError::permanent(queue::describe_error(&e)))
     };
     match field {
@@ -421,6 +421,30 @@ impl Ingestion for Hostile {
                 .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
                 queue::progress(50);
                 Ok(IngestBatch::last_page(vec![event("enq", "enqueued")]))
+            }
+            // Enqueues `count` copies of itself (a job that multiplies), ignoring refusals:
+            // the host's depth and lineage caps must bound the growth.
+            "fanout" => {
+                let mut refused = 0;
+                for _ in 0..input.count {
+                    let copy = serde_json::json!({ "pluginId": "hostile", "mode": "fanout", "count": input.count });
+                    if queue::enqueue("event_ingestion", "fanout", &copy).is_err() {
+                        refused += 1;
+                    }
+                }
+                queue::progress(if refused == 0 { 100 } else { 99 });
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // Enqueues an ingestion job for the `github` plugin (a confused deputy):
+            // refused unless the operator granted it.
+            "enqueue-other" => {
+                queue::enqueue(
+                    "event_ingestion",
+                    "deputy",
+                    &serde_json::json!({ "pluginId": "github", "user": "octocat" }),
+                )
+                .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
+                Ok(IngestBatch::last_page(vec![]))
             }
             // Sleeps `ms` milliseconds (WASI clocks), reporting progress before and after:
             // a job that is still running when the daemon times it out or shuts down.
