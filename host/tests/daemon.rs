@@ -780,6 +780,13 @@ async fn type_limits_hold_their_type_without_blocking_others() {
     let added = Instant::now();
     let rec = finished(&q, other.as_str(), Duration::from_secs(5)).await;
     assert_eq!(rec.state, JobState::Completed, "{:?}", rec.failed_reason);
+    // No keyword is tracked in this daemon's store: the inline term is reported, not added.
+    let out = rec.returnvalue.clone().unwrap_or_default();
+    assert_eq!(
+        out["unknownKeywords"],
+        json!([{"term": "Rust", "matches": 0}]),
+        "{out}"
+    );
     assert!(
         added.elapsed() < Duration::from_millis(1000),
         "a keyword job waited {:?} behind the limited ingestion jobs",

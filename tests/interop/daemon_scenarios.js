@@ -348,6 +348,10 @@ const scenarios = {
       parentJobId: String(parent.id),
       lineage: { root: String(parent.id), depth: 1 },
     });
+    // The follow-up's inline keyword selects; it is not added to drowl's keywords (the
+    // daemon's store tracks none, so `Rust` is reported as unknown and nothing is stored).
+    assert.strictEqual(child.returnvalue.matchesStored, 0);
+    assert.deepStrictEqual(child.returnvalue.unknownKeywords, [{ term: 'Rust', matches: 0 }]);
     return expectCounts(q, { completed: 2, failed: 0, waiting: 0, active: 0, delayed: 0 });
   },
 
