@@ -117,6 +117,13 @@ async fn progress_reaches_bull() {
     interop("progress", 1).await;
 }
 
+/// Security matrix row 30: a plugin's progress flood costs a few Redis calls.
+#[tokio::test]
+async fn a_progress_flood_is_coalesced() {
+    let out = interop("progress_flood", 1).await;
+    eprintln!("progress flood: {out}");
+}
+
 #[tokio::test]
 async fn follow_up_job_runs_under_a_derived_id() {
     interop_with(
