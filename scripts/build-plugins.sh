@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds every plugin component (first-party and test plugins) for wasm32-wasip2.
+# Builds every plugin component (first-party and test plugins) for wasm32-wasip2 into
+# target/wasm32-wasip2/release, for the demo and for operators. The tests and benches do not
+# need it: tests/artifacts' build script builds the same packages into target/test-plugins.
 # Each package is built on its own so the SDK's role features are not unified across
 # plugins: a component must export only its own world.
 set -euo pipefail

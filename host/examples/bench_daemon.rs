@@ -7,7 +7,6 @@
 //! Not a test. Build the binary in the same profile first, then run:
 //!
 //! ```text
-//! scripts/build-plugins.sh
 //! cargo build -p drowl-host --bin drowl-host && cargo run -p drowl-host --example bench_daemon -- [JOBS] [CONCURRENCY]
 //! ```
 //!
@@ -295,13 +294,8 @@ async fn main() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     std::fs::create_dir_all(work.path().join("plugins"))?;
     std::fs::create_dir_all(work.path().join("cache"))?;
-    let hostile = repo_root().join("target/wasm32-wasip2/release/hostile_plugin.wasm");
-    ensure!(
-        hostile.exists(),
-        "{} is missing: run scripts/build-plugins.sh",
-        hostile.display()
-    );
-    std::fs::copy(&hostile, work.path().join("plugins/hostile_plugin.wasm"))?;
+    let hostile = drowl_test_artifacts::HOSTILE_PLUGIN;
+    std::fs::copy(hostile, work.path().join("plugins/hostile_plugin.wasm"))?;
 
     let mut cfg = Config::from_url(REDIS_URL)?;
     cfg.fail_fast = true;

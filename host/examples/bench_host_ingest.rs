@@ -18,7 +18,6 @@
 //!    process), at the plugin's largest page (100).
 //!
 //! ```text
-//! scripts/build-plugins.sh
 //! cargo run -p drowl-host --example bench_host_ingest \
 //!     --config 'profile.dev.package.drowl-host.opt-level=2' \
 //!     --config 'profile.dev.package.drowl-host.debug-assertions=false' \
@@ -338,19 +337,6 @@ fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn component(name: &str) -> Result<PathBuf> {
-    let p = root()
-        .join("target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    if !p.is_file() {
-        bail!(
-            "{} is missing; build the plugins first: scripts/build-plugins.sh",
-            p.display()
-        );
-    }
-    Ok(p)
-}
-
 /// An executor over `storage` with one plugin installed, as the daemon builds it.
 async fn executor(storage: &Storage, plugin: &Path, policy: &HostPolicy) -> Result<Executor> {
     let runtime = Runtime::new(&EngineSettings {
@@ -584,7 +570,7 @@ async fn bench(
     reset().await?;
     let hostile = executor(
         &storage,
-        &component("hostile_plugin")?,
+        Path::new(drowl_test_artifacts::HOSTILE_PLUGIN),
         &HostPolicy::default(),
     )
     .await?;
@@ -626,7 +612,12 @@ async fn bench(
             ..PluginSettings::default()
         },
     );
-    let github = executor(&storage, &component("github_plugin")?, &policy).await?;
+    let github = executor(
+        &storage,
+        Path::new(drowl_test_artifacts::GITHUB_PLUGIN),
+        &policy,
+    )
+    .await?;
     let job = JobRequest::from_value(
         "bench-github",
         &serde_json::json!({ "type": "event_ingestion", "name": "github-events",

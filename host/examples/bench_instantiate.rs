@@ -7,7 +7,6 @@
 //! target 10 µs).
 //!
 //! ```text
-//! scripts/build-plugins.sh
 //! cargo run --release -p drowl-host --example bench_instantiate -- [iterations] [plugin.wasm ...]
 //! ```
 //!
@@ -133,10 +132,9 @@ async fn main() -> Result<()> {
     };
     let mut plugins: Vec<PathBuf> = args.map(PathBuf::from).collect();
     if plugins.is_empty() {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release");
         plugins = vec![
-            dir.join("hostile_plugin.wasm"),
-            dir.join("keywords_plugin.wasm"),
+            PathBuf::from(drowl_test_artifacts::HOSTILE_PLUGIN),
+            PathBuf::from(drowl_test_artifacts::KEYWORDS_PLUGIN),
         ];
     }
     let data = std::env::temp_dir().join(format!("drowl-bench-instantiate-{}", std::process::id()));

@@ -173,21 +173,8 @@ pub fn parse_networks(items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError
         .collect()
 }
 
-/// `url` with its password replaced by `***`, for messages and logs. A URL that does not
-/// parse is replaced whole by `unparseable` (it may hold a secret where the parser did not
-/// recognise one).
-pub fn redact_url(url: &str, unparseable: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                // Cannot fail for URLs that have a password (they have a host).
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => unparseable.to_owned(),
-    }
-}
+/// Kept here for callers of the old path; the function lives in [`crate::redact`].
+pub use crate::redact::redact_url;
 
 /// Where embedded state lives.
 #[derive(Debug, Clone, Args)]

@@ -14,7 +14,7 @@
 //!
 //! Below them all sit leaf modules that import nothing from the crate: [`bindings`]
 //! (generated from the WIT), [`manifest`], [`ids`] (plugin ids), [`policy`] (the
-//! operator's budgets and grants) and the redaction of secrets.
+//! operator's budgets and grants) and [`redact`] (secrets kept out of messages and logs).
 //!
 //! - [`runtime`]: wasmtime engine, component loading and validation, per-job stores
 //!   with deadlines and memory limits, and calls into the plugin worlds.
@@ -39,6 +39,7 @@ pub mod jobs;
 pub mod manifest;
 pub mod policy;
 pub mod queue;
+pub mod redact;
 pub mod runtime;
 pub mod storage;
 

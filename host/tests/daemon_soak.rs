@@ -8,7 +8,6 @@
 //! Its own test binary: it keeps the daemon busy for a while and measures its memory.
 
 mod daemon_support;
-mod hostile_faults;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use daemon_support::*;
 use drowl_bull::{JobOptions, Queue, QueueConfig};
-use hostile_faults::{FAULTS, SECRET, assert_flat_rss, rss_kib};
+use drowl_testkit::soak::{FAULTS, SECRET, assert_flat_rss, rss_kib};
 use serde_json::{Value, json};
 
 /// Faulty jobs run.

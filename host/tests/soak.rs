@@ -5,25 +5,16 @@
 //!
 //! Its own test binary, so no other test's allocations show up in the RSS figures.
 
-mod hostile_faults;
-#[allow(
-    dead_code,
-    reason = "shared with the `all` test binary; only some helpers are used here"
-)]
-#[path = "all/support.rs"]
-mod support;
-
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use drowl_host::jobs::{HostPolicy, PluginSettings};
-use drowl_host::runtime::Budget;
+use drowl_host::jobs::{Executor, HostPolicy, JobRequest, PluginSettings, ReadyPlugin, Registry};
+use drowl_host::runtime::{Budget, EngineSettings, Runtime};
+use drowl_testkit::soak::{FAULTS, SECRET, assert_flat_rss, rss_kib};
 use futures::StreamExt;
 use serde_json::json;
-
-use hostile_faults::{FAULTS, SECRET, assert_flat_rss, rss_kib};
-use support::{component, executor, job};
 
 /// Faulty jobs run.
 const FAULTY: usize = 2_000;
@@ -57,6 +48,32 @@ fn policy() -> HostPolicy {
     p
 }
 
+/// An executor on embedded storage in `dir` with the hostile plugin installed, as the
+/// daemon builds one. (The `all` binary's `support::executor` does the same; drowl-host's
+/// integration-test helpers cannot live in a crate drowl-host depends on.)
+async fn executor(dir: &Path, policy: HostPolicy) -> Executor {
+    let storage = drowl_host::storage::open_embedded(dir).await.unwrap();
+    let runtime = Runtime::new(&EngineSettings {
+        cache_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/drowl-test-cache")),
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let loaded = runtime
+        .load_file(Path::new(drowl_test_artifacts::HOSTILE_PLUGIN))
+        .await
+        .unwrap();
+    let mut registry = Registry::default();
+    registry
+        .insert(ReadyPlugin::prepare(loaded, &policy, &storage).unwrap())
+        .unwrap();
+    Executor::new(runtime, storage, registry)
+}
+
+/// A job request from drowl's JSON.
+fn job(id: &str, v: serde_json::Value) -> JobRequest {
+    JobRequest::from_value(id, &v).unwrap()
+}
+
 enum Kind {
     Good,
     Fault(usize),
@@ -65,8 +82,7 @@ enum Kind {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_faulty_jobs_leave_good_ones_and_memory_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let hostile = component("hostile-plugin");
-    let exec = executor(dir.path(), &[&hostile], policy()).await;
+    let exec = executor(dir.path(), policy()).await;
 
     let total = FAULTY + FAULTY / FAULTY_PER_GOOD;
     let kinds: Vec<Kind> = (0..total)

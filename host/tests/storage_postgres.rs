@@ -4,22 +4,15 @@
 
 mod storage_support;
 
-/// What the shared suite calls `crate::storage`: the public storage API.
-mod storage {
-    pub(crate) use drowl_host::storage::*;
-}
-/// The shared behavioural suite, compiled here against the public API.
-#[allow(dead_code, reason = "the suite has helpers this binary does not use")]
-#[path = "../src/storage/tests_common.rs"]
-mod tests_common;
-
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use drowl_host::storage::conformance as tc;
 use drowl_host::storage::postgres::{InsertMode, PostgresConfig, PostgresStore};
+use drowl_host::storage::sqlite::SqliteStore;
 use drowl_host::storage::{EventFilter, EventStore, KvStore, StorageError, WriteOutcome};
 use storage_support::{TcpProxy, TestDb, free_port};
-use tests_common as tc;
 
 async fn migrated(db: &TestDb, mode: InsertMode) -> Arc<PostgresStore> {
     let mut cfg = PostgresConfig::new(db.url.clone());
@@ -107,6 +100,86 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
         )
         .await,
         2
+    );
+}
+
+/// What a PostgreSQL column holds, in SQLite's terms (`host/migrations-sqlite/0001_init.sql`
+/// says how the embedded schema stores each kind: timestamps, JSON and arrays as text,
+/// booleans as integers).
+fn sqlite_kind(table: &str, column: &str, pg_type: &str) -> &'static str {
+    match pg_type {
+        "text" | "jsonb" | "ARRAY" | "timestamp with time zone" | "date" => "TEXT",
+        "boolean" | "integer" | "bigint" => "INTEGER",
+        "real" => "REAL",
+        "bytea" => "BLOB",
+        other => {
+            panic!("{table}.{column}: no SQLite counterpart decided for PostgreSQL type {other}")
+        }
+    }
+}
+
+/// The two schemas the host's queries run against define the same tables and columns,
+/// holding the same kinds of values: the PostgreSQL migrations (`migrations/`) and the
+/// embedded SQLite schema (`host/migrations-sqlite/`). A column added to one and not the
+/// other fails here, not in the first query that uses it.
+#[tokio::test]
+async fn the_sqlite_schema_defines_the_tables_and_columns_of_the_postgres_migrations() {
+    let db = TestDb::create().await;
+    let pg = PostgresStore::connect(&db.url).await.unwrap();
+    pg.migrate().await.unwrap();
+    let pg_columns: BTreeSet<(String, String, String)> =
+        sqlx::query_as::<_, (String, String, String)>(
+            "SELECT table_name::text, column_name::text, data_type::text \
+             FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+        )
+        .fetch_all(pg.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, c, ty)| {
+            let kind = sqlite_kind(&t, &c, &ty).to_owned();
+            (t, c, kind)
+        })
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let lite = SqliteStore::open(&dir.path().join("drowl.db"))
+        .await
+        .unwrap();
+    let lite_columns: BTreeSet<(String, String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name, upper(p.type) \
+         FROM sqlite_schema AS m JOIN pragma_table_info(m.name) AS p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' \
+           AND m.name <> '_sqlx_migrations'",
+    )
+    .fetch_all(lite.write_pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect();
+    lite.close().await;
+
+    for table in [
+        "events",
+        "identities",
+        "identity_links",
+        "keywords",
+        "keyword_matches",
+        "plugin_kv",
+        "jobs",
+    ] {
+        assert!(
+            pg_columns.iter().any(|(t, _, _)| t == table),
+            "the PostgreSQL migrations lack {table}: {pg_columns:?}"
+        );
+    }
+    let only_pg: Vec<_> = pg_columns.difference(&lite_columns).collect();
+    let only_lite: Vec<_> = lite_columns.difference(&pg_columns).collect();
+    assert!(
+        only_pg.is_empty() && only_lite.is_empty(),
+        "the schemas disagree (table, column, kind):\n  only in migrations/: {only_pg:?}\n  \
+         only in host/migrations-sqlite/: {only_lite:?}"
     );
 }
 

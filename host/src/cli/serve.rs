@@ -15,9 +15,7 @@ use super::exit;
 use super::queue_args::QueueArgs;
 use crate::config::{DataDirArgs, SandboxArgs};
 use crate::jobs::{Executor, JobType, PluginSettings, ReadyPlugin, Registry};
-use crate::queue::{
-    DaemonStats, DrowlHandler, JobLog, Mirror, PgJobLog, SqliteJobLog, min_lock_duration,
-};
+use crate::queue::{DaemonStats, DrowlHandler, Mirror, min_lock_duration};
 use crate::runtime::{EngineSettings, Runtime};
 
 /// Arguments of `serve`.
@@ -156,44 +154,6 @@ fn parse_type_limit(s: &str) -> Result<(JobType, usize), String> {
     Ok((ty, n.max(1)))
 }
 
-/// Opens storage and the `jobs` table the mirror writes to.
-///
-/// With the embedded database, storage and mirror must share one SQLite store: a second
-/// store on the same file is a second writer, and SQLite then fails deferred transactions
-/// with `database is locked` (SQLITE_BUSY, without waiting for the busy timeout) whenever
-/// both write at once: at concurrency 2, 3 of 20 no-op jobs failed as
-/// `storage-unavailable`. So the daemon opens the store itself and puts it in place of the
-/// one [`crate::storage::open`] opened for events and key-value state.
-async fn open_storage(
-    config: &crate::storage::StorageConfig,
-    data_dir: &std::path::Path,
-) -> Result<(crate::storage::Storage, Arc<dyn JobLog>), String> {
-    let mut storage = crate::storage::open(config, data_dir)
-        .await
-        .map_err(|e| e.to_string())?;
-    let job_log: Arc<dyn JobLog> = match config.database_url() {
-        Some(url) => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(4)
-                .connect(url)
-                .await
-                .map_err(|e| format!("DATABASE_URL: {e}"))?;
-            Arc::new(PgJobLog(pool))
-        }
-        None => {
-            let db = Arc::new(
-                crate::storage::sqlite::SqliteStore::open(&data_dir.join("drowl.db"))
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-            storage.events = db.clone();
-            storage.kv = db.clone();
-            Arc::new(SqliteJobLog(db.write_pool().clone()))
-        }
-    };
-    Ok((storage, job_log))
-}
-
 /// Connects to the queue, saying so every few seconds while Redis does not answer.
 ///
 /// The client keeps retrying the first connection (a daemon started before Redis waits
@@ -248,10 +208,13 @@ pub async fn run(args: ServeArgs) -> u8 {
     // the first job.
     let storage_config =
         crate::storage::StorageConfig::from_env().with_migrate_on_start(args.migrate);
-    let (storage, job_log) = match open_storage(&storage_config, &data_dir).await {
+    // `storage.jobs` is the `jobs` table the mirror writes to (in SQLite, through the
+    // same single writer as everything else: see `storage::open`).
+    let storage = match crate::storage::open(&storage_config, &data_dir).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    let job_log = storage.jobs.clone();
 
     let defaults = EngineSettings::default();
     // One pool slot per job this daemon runs at once: with fewer, jobs past the pool would

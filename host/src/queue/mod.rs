@@ -14,16 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use drowl_bull::{
-    ActiveJob, FailureInfo, HandlerError, JobHandler, JobInfo, JobObserver, JobOptions, JobState,
-    Queue,
-};
+use drowl_bull::{ActiveJob, HandlerError, JobHandler, JobInfo, JobOptions, JobState, Queue};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::jobs::{Executor, JobRequest, JobType, Retry};
-pub use mirror::{JobLog, JobStatus, JobUpdate, MirrorError, PgJobLog, SqliteJobLog};
+use crate::storage::{JobStatus, JobStore, StorageError};
+pub use mirror::{Mirror, MirrorWriter};
 
 /// A job the daemon is running, for the status page.
 #[derive(Debug, Clone, Serialize)]
@@ -401,202 +399,6 @@ impl Drop for Listed<'_> {
     }
 }
 
-/// Updates waiting for the `jobs` table at most; past it the worker's observer waits
-/// (back-pressure, not unbounded memory, while the database is slow or away).
-const MIRROR_QUEUE: usize = 4096;
-
-/// Rows per statement.
-const MIRROR_BATCH: usize = 256;
-
-/// Writes job states into the `jobs` table, and counts outcomes for the status page.
-///
-/// Why through a writer task: a statement per move (running, then completed) was two
-/// database round trips per job, more than the job itself costs for a no-op plugin. The
-/// writer takes whatever has queued up while its last statement ran and writes it in one
-/// statement (group commit): one round trip per job when idle, far fewer under load. Order
-/// is kept (one writer, FIFO), and a job's rows are still written only after Redis
-/// accepted each move.
-#[derive(Clone)]
-pub struct Mirror {
-    tx: tokio::sync::mpsc::Sender<JobUpdate>,
-    stats: Arc<DaemonStats>,
-}
-
-/// The task writing a [`Mirror`]'s updates; [`MirrorWriter::finish`] waits for the rest.
-#[derive(Debug)]
-pub struct MirrorWriter {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl MirrorWriter {
-    /// Waits, at most `limit`, until every update queued so far is written. Call it once
-    /// the worker has stopped: the writer ends when the last [`Mirror`] is dropped.
-    pub async fn finish(self, limit: Duration) -> bool {
-        tokio::time::timeout(limit, self.task).await.is_ok()
-    }
-}
-
-async fn write_loop(log: Arc<dyn JobLog>, mut rx: tokio::sync::mpsc::Receiver<JobUpdate>) {
-    let mut batch = Vec::with_capacity(MIRROR_BATCH);
-    while rx.recv_many(&mut batch, MIRROR_BATCH).await > 0 {
-        if let Err(e) = log.record_all(&batch).await {
-            if batch.len() == 1 {
-                tracing::warn!(job = %batch[0].id, error = %e, "cannot mirror the job state");
-            } else {
-                // One bad row must not cost the others theirs: write them one by one.
-                // When the first three all fail, the database is away rather than one row
-                // bad: one line then, not one per row.
-                let mut written = false;
-                for (i, u) in batch.iter().enumerate() {
-                    match log.record(u).await {
-                        Ok(()) => written = true,
-                        Err(e) if !written && i == 2 => {
-                            tracing::warn!(rows = batch.len(), error = %e, "cannot mirror job states");
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(job = %u.id, error = %e, "cannot mirror the job state");
-                        }
-                    }
-                }
-            }
-        }
-        batch.clear();
-    }
-}
-
-impl std::fmt::Debug for Mirror {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mirror").finish_non_exhaustive()
-    }
-}
-
-impl Mirror {
-    /// A mirror writing to `log` from a task of its own, and counting into `stats`.
-    pub fn spawn(log: Arc<dyn JobLog>, stats: Arc<DaemonStats>) -> (Self, MirrorWriter) {
-        let (tx, rx) = tokio::sync::mpsc::channel(MIRROR_QUEUE);
-        let task = tokio::spawn(write_loop(log, rx));
-        (Self { tx, stats }, MirrorWriter { task })
-    }
-
-    fn base(job: &JobInfo, status: JobStatus) -> JobUpdate {
-        let data = &job.data;
-        let s = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_owned);
-        let job_type = s("type")
-            .filter(|t| JobType::parse(t).is_some())
-            .unwrap_or_else(|| "custom".into());
-        let input = data
-            .get("input")
-            .cloned()
-            .filter(Value::is_object)
-            .unwrap_or_else(|| json!({}));
-        let backoff = job
-            .opts
-            .get("backoff")
-            .and_then(|b| b.get("type").and_then(Value::as_str))
-            .map(|t| {
-                if t == "linear" {
-                    "linear"
-                } else {
-                    "exponential"
-                }
-            })
-            .unwrap_or("exponential")
-            .to_owned();
-        let priority = data
-            .get("priority")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .clamp(0, 10) as i32;
-        JobUpdate {
-            id: job.id.as_str().to_owned(),
-            name: s("name").unwrap_or_else(|| job.name.clone()),
-            plugin_id: input
-                .get("pluginId")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            job_type,
-            status,
-            priority,
-            input,
-            output: None,
-            error: None,
-            created_at: job
-                .timestamp
-                .and_then(chrono::DateTime::from_timestamp_millis),
-            started_at: chrono::DateTime::from_timestamp_millis(job.processed_on),
-            completed_at: None,
-            timeout_ms: job.timeout().map_or(300_000, |t| {
-                i32::try_from(t.as_millis()).unwrap_or(i32::MAX)
-            }),
-            retry_attempt: i32::try_from(job.attempts_made).unwrap_or(i32::MAX),
-            retry_max_attempts: i32::try_from(job.max_attempts()).unwrap_or(i32::MAX),
-            backoff,
-            retry_last_at: None,
-        }
-    }
-
-    async fn write(&self, u: JobUpdate) {
-        if self.tx.send(u).await.is_err() {
-            tracing::warn!("job mirror writer stopped; a job state was not mirrored");
-        }
-    }
-}
-
-impl JobObserver for Mirror {
-    async fn on_active(&self, job: &JobInfo) {
-        self.write(Self::base(job, JobStatus::Running)).await;
-    }
-
-    async fn on_completed(&self, job: &JobInfo, result: &Value) {
-        self.stats.completed.fetch_add(1, Ordering::Relaxed);
-        let mut u = Self::base(job, JobStatus::Completed);
-        u.output = Some(result.clone());
-        u.completed_at = Some(Utc::now());
-        self.write(u).await;
-    }
-
-    async fn on_failed(&self, job: &JobInfo, failure: &FailureInfo) {
-        self.stats.failed.fetch_add(1, Ordering::Relaxed);
-        // Out of time either way: Bull's `opts.timeout`, or the plugin's own deadline
-        // (`--timeout-ms`, the manifest's request), which the executor reports as code
-        // `timeout`.
-        let timed_out = failure.timed_out || failure.code.as_deref() == Some("timeout");
-        let status = match (failure.will_retry, timed_out) {
-            (true, _) => JobStatus::Pending,
-            (false, true) => JobStatus::Timeout,
-            (false, false) => JobStatus::Failed,
-        };
-        let mut u = Self::base(job, status);
-        u.error = Some((
-            failure.message.clone(),
-            failure.code.clone(),
-            failure.details.clone(),
-        ));
-        u.retry_attempt = i32::try_from(failure.attempts_made).unwrap_or(i32::MAX);
-        u.retry_last_at = Some(Utc::now());
-        if !failure.will_retry {
-            u.completed_at = Some(Utc::now());
-        }
-        self.write(u).await;
-    }
-
-    async fn on_lock_lost(&self, _job: &JobInfo) {
-        // The row stays as it is: the worker that holds the lock now writes the outcome.
-        self.stats.lock_lost.fetch_add(1, Ordering::Relaxed);
-    }
-
-    async fn on_released(&self, job: &JobInfo) {
-        self.stats.released.fetch_add(1, Ordering::Relaxed);
-        self.write(Self::base(job, JobStatus::Pending)).await;
-    }
-
-    async fn on_postponed(&self, job: &JobInfo, _delay: Duration) {
-        self.stats.postponed.fetch_add(1, Ordering::Relaxed);
-        self.write(Self::base(job, JobStatus::Pending)).await;
-    }
-}
-
 /// What one [`reconcile`] pass settled.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reconciled {
@@ -624,9 +426,9 @@ const RECONCILE_BATCH: i64 = 500;
 /// running is left alone. Every daemon may run this: the writes are idempotent upserts.
 pub async fn reconcile(
     queue: &Queue,
-    log: &dyn JobLog,
+    log: &dyn JobStore,
     settle_after: Duration,
-) -> Result<Reconciled, MirrorError> {
+) -> Result<Reconciled, StorageError> {
     let before = Utc::now()
         - chrono::Duration::from_std(settle_after).unwrap_or_else(|_| chrono::Duration::zero());
     let mut done = Reconciled::default();
@@ -700,7 +502,7 @@ pub async fn reconcile(
 /// Runs [`reconcile`] every `period` for as long as the daemon runs.
 pub async fn reconcile_loop(
     queue: Arc<Queue>,
-    log: Arc<dyn JobLog>,
+    log: Arc<dyn JobStore>,
     period: Duration,
     settle_after: Duration,
 ) {
@@ -729,91 +531,4 @@ pub async fn reconcile_loop(
 /// the storage writes after the last call.
 pub fn min_lock_duration(plugin_deadline: Duration) -> Duration {
     plugin_deadline + (plugin_deadline / 2).max(Duration::from_secs(1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A `jobs` table in memory that refuses any statement touching the row `bad`, or
-    /// every statement while `down`.
-    #[derive(Default)]
-    struct Table {
-        rows: Mutex<HashMap<String, JobStatus>>,
-        statements: AtomicU64,
-        down: std::sync::atomic::AtomicBool,
-    }
-
-    #[async_trait::async_trait]
-    impl JobLog for Table {
-        async fn record_all(&self, updates: &[JobUpdate]) -> Result<(), MirrorError> {
-            self.statements.fetch_add(1, Ordering::Relaxed);
-            if self.down.load(Ordering::Relaxed) || updates.iter().any(|u| u.id == "bad") {
-                return Err(MirrorError("refused".into()));
-            }
-            let mut rows = self.rows.lock().expect("rows");
-            for u in updates {
-                rows.insert(u.id.clone(), u.status);
-            }
-            Ok(())
-        }
-        async fn unsettled(
-            &self,
-            _before: chrono::DateTime<Utc>,
-            _limit: i64,
-        ) -> Result<Vec<String>, MirrorError> {
-            Ok(Vec::new())
-        }
-        async fn mark_lost(&self, _id: &str, _code: &str, _msg: &str) -> Result<(), MirrorError> {
-            Ok(())
-        }
-    }
-
-    fn job(id: &str) -> JobInfo {
-        JobInfo {
-            id: drowl_bull::JobId(id.to_owned()),
-            name: "t".into(),
-            data: json!({"type": "event_ingestion", "input": {}}),
-            opts: json!({}),
-            attempts_made: 0,
-            timestamp: Some(0),
-            processed_on: 1,
-        }
-    }
-
-    /// A batch refused because of one row is written row by row: the others land.
-    #[tokio::test]
-    async fn one_bad_row_does_not_cost_the_batch() {
-        let table = Arc::new(Table::default());
-        let (tx, rx) = tokio::sync::mpsc::channel(MIRROR_QUEUE);
-        for id in ["a", "bad", "b", "c"] {
-            tx.send(Mirror::base(&job(id), JobStatus::Running))
-                .await
-                .expect("queued");
-        }
-        drop(tx);
-        write_loop(table.clone(), rx).await;
-        let rows = table.rows.lock().expect("rows").clone();
-        for id in ["a", "b", "c"] {
-            assert_eq!(rows.get(id), Some(&JobStatus::Running), "{id}: {rows:?}");
-        }
-        assert!(!rows.contains_key("bad"));
-        // The batch, then each of its four rows.
-        assert_eq!(table.statements.load(Ordering::Relaxed), 5);
-    }
-
-    /// With the database away, a batch costs at most four statements, not one per row.
-    #[tokio::test]
-    async fn an_outage_does_not_retry_every_row() {
-        let table = Arc::new(Table::default());
-        table.down.store(true, Ordering::Relaxed);
-        let (tx, rx) = tokio::sync::mpsc::channel(MIRROR_QUEUE);
-        for i in 0..100 {
-            let u = Mirror::base(&job(&format!("j{i}")), JobStatus::Running);
-            tx.send(u).await.expect("queued");
-        }
-        drop(tx);
-        write_loop(table.clone(), rx).await;
-        assert_eq!(table.statements.load(Ordering::Relaxed), 4);
-    }
 }

@@ -1,26 +1,17 @@
 //! Small helpers shared by the storage backends, so every backend answers the same way.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{IdentityRecord, KeywordRecord, StorageError};
 
 /// Fixed-width UTC timestamp format used where timestamps are stored as text (SQLite):
-/// fixed width makes string order equal time order, so range filters work on text.
+/// fixed width makes string order equal time order, so range filters work on text. It is
+/// RFC 3339, which is what sqlx reads back into a `DateTime`.
 const TS_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
 
 /// Formats an instant as sortable text.
 pub(crate) fn ts_to_text(t: &DateTime<Utc>) -> String {
     t.format(TS_FORMAT).to_string()
-}
-
-/// Parses text written by [`ts_to_text`] (or any RFC 3339 instant).
-pub(crate) fn ts_from_text(s: &str) -> Result<DateTime<Utc>, StorageError> {
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, TS_FORMAT) {
-        return Ok(t.and_utc());
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StorageError::Invalid(format!("stored timestamp {s:?} is unreadable: {e}")))
 }
 
 /// The smallest string greater than every string that starts with `prefix`, or `None`
@@ -137,7 +128,13 @@ mod tests {
         let b = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.123456Z")
             .unwrap()
             .to_utc();
-        assert_eq!(ts_from_text(&ts_to_text(&a)).unwrap(), a);
+        // Read back as sqlx's SQLite decoder reads a TEXT timestamp: RFC 3339 first.
+        assert_eq!(
+            DateTime::parse_from_rfc3339(&ts_to_text(&a))
+                .unwrap()
+                .to_utc(),
+            a
+        );
         assert!(ts_to_text(&b) < ts_to_text(&a));
     }
 }

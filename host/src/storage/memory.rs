@@ -1,10 +1,10 @@
 //! An in-memory backend for unit tests of the runtime, capabilities and jobs.
 //!
-//! It implements all three storage traits with the same observable rules as the real
-//! backends (idempotent inserts keyed the same way, ordered-pair identity links with one
-//! active link per pair, matches only for stored events, byte-ordered key listing), so a
-//! test written against it means the same thing against SQLite or PostgreSQL. Nothing is
-//! persisted; it is not meant for production.
+//! It implements every storage trait with the same observable rules as the real backends
+//! (idempotent inserts keyed the same way, ordered-pair identity links with one active
+//! link per pair, matches only for stored events, byte-ordered key listing, the `jobs`
+//! table's conflict rule), so a test written against it means the same thing against
+//! SQLite or PostgreSQL. Nothing is persisted; it is not meant for production.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -16,8 +16,9 @@ use super::common::{
     check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
-    KvStore, NewEvent, ObjectKey, ObjectStore, Result, StorageError, StoredEvent, WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStatus, JobStore, JobUpdate,
+    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, ObjectKey, ObjectStore, Result,
+    StorageError, StoredEvent, WriteOutcome,
 };
 
 /// An identity row, as the tables hold it.
@@ -54,6 +55,8 @@ struct State {
     matches: BTreeMap<(String, String), KeywordMatchRecord>,
     kv: BTreeMap<(String, String), Vec<u8>>,
     objects: BTreeMap<ObjectKey, (bytes::Bytes, String)>,
+    /// `jobs` rows, as [`JobUpdate`]s whose `created_at` is always set.
+    jobs: BTreeMap<String, JobUpdate>,
 }
 
 impl State {
@@ -90,12 +93,13 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// A [`super::Storage`] whose three backends are this one store, for tests that want
+    /// A [`super::Storage`] whose backends are all this one store, for tests that want
     /// to inspect what a job wrote.
     pub fn storage(self: &std::sync::Arc<Self>) -> super::Storage {
         super::Storage {
             events: self.clone(),
             kv: self.clone(),
+            jobs: self.clone(),
             objects: self.clone(),
         }
     }
@@ -138,6 +142,67 @@ impl MemoryStore {
             .map(|s| s.objects.keys().cloned().collect())
             .unwrap_or_default()
     }
+
+    /// All `jobs` rows (test inspection), ordered by id; `created_at` is always set.
+    pub fn jobs(&self) -> Vec<JobUpdate> {
+        self.lock()
+            .map(|s| s.jobs.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn is_final(status: JobStatus) -> bool {
+    matches!(
+        status,
+        JobStatus::Completed | JobStatus::Failed | JobStatus::Timeout
+    )
+}
+
+/// The `jobs` upsert of the SQL backends (`jobs_upsert.sql`), on one row: `None` when the
+/// row stays as it is.
+fn merge_job(old: &JobUpdate, new: &JobUpdate, created_at: DateTime<Utc>) -> Option<JobUpdate> {
+    if is_final(old.status) && !(is_final(new.status) || new.status == JobStatus::Running) {
+        return None;
+    }
+    let was_final = is_final(old.status);
+    // A job enqueued after the row's job started is a new job reusing the id.
+    let reused = old.started_at.is_some_and(|s| created_at > s);
+    Some(JobUpdate {
+        id: old.id.clone(),
+        job_type: new.job_type.clone(),
+        name: new.name.clone(),
+        status: new.status,
+        // Not touched by the upsert once the row exists.
+        priority: old.priority,
+        input: new.input.clone(),
+        output: if matches!(new.status, JobStatus::Running | JobStatus::Pending) {
+            None
+        } else {
+            new.output.clone().or_else(|| old.output.clone())
+        },
+        error: new.error.clone(),
+        created_at: if reused {
+            Some(created_at)
+        } else {
+            old.created_at
+        },
+        started_at: new.started_at.or(old.started_at),
+        completed_at: new.completed_at,
+        timeout_ms: old.timeout_ms,
+        retry_attempt: if was_final || reused || new.retry_attempt > old.retry_attempt {
+            new.retry_attempt
+        } else {
+            old.retry_attempt
+        },
+        retry_max_attempts: new.retry_max_attempts,
+        backoff: old.backoff.clone(),
+        retry_last_at: if was_final || reused {
+            new.retry_last_at
+        } else {
+            new.retry_last_at.or(old.retry_last_at)
+        },
+        plugin_id: new.plugin_id.clone().or_else(|| old.plugin_id.clone()),
+    })
 }
 
 fn to_stored(e: &NewEvent) -> StoredEvent {
@@ -393,10 +458,89 @@ impl ObjectStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl JobStore for MemoryStore {
+    async fn record_all(&self, updates: &[JobUpdate]) -> Result<()> {
+        let mut state = self.lock()?;
+        for new in updates {
+            let created_at = new.created_at.unwrap_or_else(Utc::now);
+            let row = match state.jobs.get(&new.id) {
+                None => Some(JobUpdate {
+                    created_at: Some(created_at),
+                    ..new.clone()
+                }),
+                Some(old) => merge_job(old, new, created_at),
+            };
+            if let Some(row) = row {
+                state.jobs.insert(new.id.clone(), row);
+            }
+        }
+        Ok(())
+    }
+
+    async fn unsettled(&self, before: DateTime<Utc>, limit: i64) -> Result<Vec<String>> {
+        let state = self.lock()?;
+        let mut rows: Vec<(DateTime<Utc>, &str)> = state
+            .jobs
+            .values()
+            .filter(|j| matches!(j.status, JobStatus::Running | JobStatus::Pending))
+            .filter_map(|j| {
+                let started = j.started_at?;
+                Some((j.retry_last_at.unwrap_or(started), j.id.as_str()))
+            })
+            .filter(|(changed, _)| *changed < before)
+            .collect();
+        rows.sort();
+        Ok(rows
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|(_, id)| id.to_owned())
+            .collect())
+    }
+
+    async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<()> {
+        let mut state = self.lock()?;
+        if let Some(j) = state.jobs.get_mut(id)
+            && matches!(j.status, JobStatus::Running | JobStatus::Pending)
+        {
+            j.status = JobStatus::Failed;
+            // As in SQL: message and code replaced, details kept.
+            let details = j.error.take().and_then(|e| e.2);
+            j.error = Some((message.to_owned(), Some(code.to_owned()), details));
+            j.completed_at = Some(Utc::now());
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::tests_common as tc;
+    use crate::storage::conformance as tc;
+
+    #[async_trait]
+    impl tc::ReadJobs for MemoryStore {
+        async fn row(&self, id: &str) -> Option<tc::JobRow> {
+            let j = self.lock().ok()?.jobs.get(id).cloned()?;
+            Some(tc::JobRow {
+                status: j.status.as_str().to_owned(),
+                name: j.name,
+                who: j.input["who"].clone(),
+                output: j.output,
+                retry_attempt: i64::from(j.retry_attempt),
+                created_ms: j.created_at.map_or(0, |t| t.timestamp_millis()),
+            })
+        }
+        async fn count(&self) -> i64 {
+            self.lock().map_or(0, |s| s.jobs.len() as i64)
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_jobs_follow_the_shared_rules() {
+        let store = MemoryStore::new();
+        tc::job_rows_follow_the_rules(&store, &store).await;
+    }
 
     #[tokio::test]
     async fn memory_store_follows_the_shared_rules() {

@@ -1,5 +1,6 @@
 //! Test helpers shared by drowl-host's and drowl-bull's integration tests: the machine's
-//! Redis (127.0.0.1:6379), the lock that says who may restart it, and private Redis servers.
+//! Redis (127.0.0.1:6379), the lock that says who may restart it, private Redis servers,
+//! child processes killed on drop ([`Proc`]), and what the soak tests share ([`soak`]).
 //!
 //! Why a crate of its own: both test suites need these helpers, and two copies drifted
 //! apart. drowl-bull's restart tests serialised only with the other tests of their own
@@ -26,6 +27,11 @@
 //! thread (each test has its own runtime), so only that test waits.
 //!
 //! Needs `redis-server` and `redis-cli` on PATH. Not published.
+
+mod process;
+pub mod soak;
+
+pub use process::Proc;
 
 use std::fs::File;
 use std::path::PathBuf;

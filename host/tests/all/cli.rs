@@ -129,7 +129,7 @@ fn every_bad_input_has_its_exit_code_and_message() {
 /// and the secret in no output.
 #[test]
 fn every_hostile_fault_fails_run_plugin_with_its_category() {
-    use crate::hostile_faults::{FAULTS, SECRET};
+    use drowl_testkit::soak::{FAULTS, SECRET};
     let hostile = component("hostile-plugin");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -1,8 +1,7 @@
-//! Shared helpers: building the real plugin components and running the binary.
+//! Shared helpers: the real plugin components, the binary, and executors over them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Mutex, OnceLock};
 
 /// The workspace root.
 pub(crate) fn root() -> PathBuf {
@@ -12,41 +11,10 @@ pub(crate) fn root() -> PathBuf {
         .to_path_buf()
 }
 
-static BUILD_LOCK: Mutex<()> = Mutex::new(());
-
-/// Builds a plugin package for wasm32-wasip2 (once per test process) and returns the
-/// path of its component. Each package is built on its own so SDK role features are
-/// not unified across plugins.
+/// The component of plugin package `package`, built for wasm32-wasip2 by
+/// drowl-test-artifacts' build script before any test runs.
 pub(crate) fn component(package: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Default::default);
-    let _guard = BUILD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let file = root()
-        .join("target/wasm32-wasip2/release")
-        .join(format!("{}.wasm", package.replace('-', "_")));
-    if built.lock().unwrap().contains(package) {
-        return file;
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root())
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "-p",
-            package,
-        ])
-        .status()
-        .expect("run cargo");
-    assert!(
-        status.success(),
-        "building {package} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
-    );
-    assert!(file.exists(), "{} missing after build", file.display());
-    built.lock().unwrap().insert(package.to_owned());
-    file
+    drowl_test_artifacts::component(package).to_path_buf()
 }
 
 /// Runs the `drowl-host` binary.

@@ -1,8 +1,9 @@
 //! Helpers for the daemon tests: real `drowl-host serve` processes on the machine's Redis,
 //! the real `bull` npm client (node, in tests/interop), plugin components, Redis restarts.
 //!
-//! Every process a test starts is SIGKILLed when its handle drops, so a failing test leaves
-//! nothing running; a daemon's stderr goes to a file that is printed when a test fails.
+//! Every process a test starts is SIGKILLed when its handle drops (drowl-testkit's `Proc`),
+//! so a failing test leaves nothing running; a daemon's stderr goes to a file that is
+//! printed when a test fails.
 
 #![allow(
     dead_code,
@@ -13,10 +14,11 @@ use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use drowl_testkit::Proc;
 pub(crate) use drowl_testkit::REDIS_URL;
 
 /// A queue name no other test (or earlier run) uses.
@@ -42,38 +44,14 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// The hostile and keywords components, as `scripts/build-plugins.sh` builds them.
-///
-/// Why not build them here: a `cargo build` inside a test waits for the target directory's
-/// lock, which the `cargo test` running this binary (or another engineer's build) may
-/// hold for minutes. A component older than its sources is refused by name instead.
+/// The hostile and keywords components, built by drowl-test-artifacts before any test.
 pub(crate) fn components() -> Vec<PathBuf> {
-    let built = repo_root().join("target/wasm32-wasip2/release");
     [
-        ("hostile_plugin", "tests/plugins/hostile/src"),
-        ("keywords_plugin", "plugins/keywords/src"),
+        drowl_test_artifacts::HOSTILE_PLUGIN,
+        drowl_test_artifacts::KEYWORDS_PLUGIN,
     ]
     .iter()
-    .map(|(file, src)| {
-        let wasm = built.join(format!("{file}.wasm"));
-        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let built_at = mtime(&wasm).unwrap_or_else(|| {
-            panic!(
-                "{} is missing: run scripts/build-plugins.sh",
-                wasm.display()
-            )
-        });
-        for entry in std::fs::read_dir(repo_root().join(src)).expect("plugin sources") {
-            let path = entry.expect("dir entry").path();
-            assert!(
-                mtime(&path).is_some_and(|m| m <= built_at),
-                "{} is older than {}: run scripts/build-plugins.sh",
-                wasm.display(),
-                path.display()
-            );
-        }
-        wasm
-    })
+    .map(PathBuf::from)
     .collect()
 }
 
@@ -195,10 +173,12 @@ impl Serve {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn drowl-host serve");
-        let mut d = Daemon {
-            child,
+        let proc = Proc {
+            child: cmd.spawn().expect("spawn drowl-host serve"),
             name: self.name,
+        };
+        let mut d = Daemon {
+            proc,
             log_path,
             addr: None,
             _dir: dir,
@@ -210,8 +190,8 @@ impl Serve {
 
 /// A running `drowl-host serve`.
 pub(crate) struct Daemon {
-    child: Child,
-    pub(crate) name: String,
+    /// The process, with the name given by [`Serve::name`].
+    proc: Proc,
     log_path: PathBuf,
     addr: Option<SocketAddr>,
     _dir: tempfile::TempDir,
@@ -219,7 +199,7 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.proc.pid()
     }
 
     /// Its stderr so far.
@@ -241,13 +221,16 @@ impl Daemon {
                     .parse()
                     .unwrap_or_else(|e| panic!("status address {addr:?}: {e}"));
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited ({status}) before serving:\n{log}", self.name);
+            if let Ok(Some(status)) = self.proc.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before serving:\n{log}",
+                    self.proc.name
+                );
             }
             assert!(
                 Instant::now() < end,
                 "{} not serving after {limit:?}:\n{log}",
-                self.name
+                self.proc.name
             );
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -277,34 +260,19 @@ impl Daemon {
 
     /// Sends a signal (`TERM`, `KILL`, …).
     pub(crate) fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{sig}"), &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{sig} {}", self.pid());
+        self.proc.signal(sig);
     }
 
     /// Waits up to `limit` for the process to exit.
     pub(crate) fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + limit;
-        loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.proc.wait_for(limit)
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // Gone before its log is read, so the tail holds its last words.
+        self.proc.kill();
         if std::thread::panicking() || std::env::var("DAEMON_STDERR").is_ok() {
             let log = self.log();
             let tail: String = {
@@ -313,7 +281,7 @@ impl Drop for Daemon {
             };
             eprintln!(
                 "--- {} (pid {}) stderr, last lines:\n{tail}",
-                self.name,
+                self.proc.name,
                 self.pid()
             );
         }

@@ -3,10 +3,12 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
+/// A child process killed when dropped: drowl-testkit's, one copy for drowl-bull's and
+/// drowl-host's tests.
+pub(crate) use drowl_testkit::Proc;
 pub(crate) use drowl_testkit::REDIS_URL;
 
 /// A queue name no other test (or earlier run) uses.
@@ -54,49 +56,6 @@ pub(crate) fn worker_bin() -> PathBuf {
         );
     }
     bin
-}
-
-/// A child process killed (SIGKILL) when dropped, so a failing test leaves nothing behind.
-pub(crate) struct Proc {
-    pub(crate) child: Child,
-    pub(crate) name: String,
-}
-
-impl Proc {
-    pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub(crate) fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{sig}"), &self.pid().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{sig} {}", self.pid());
-    }
-
-    /// Wait for exit up to `limit`; returns the exit status if it exited.
-    pub(crate) fn wait_for(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let end = Instant::now() + limit;
-        loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
-                return Some(s);
-            }
-            if Instant::now() > end {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// Start a worker process on `queue` with extra environment (CONCURRENCY, LOCK_MS, …).

@@ -1,10 +1,11 @@
-//! The fast faults of the hostile test plugin, and the error category each must end in:
-//! one table for the soak tests, in process and through the daemon.
+//! What the soak tests share, in process (`soak`), through the daemon (`daemon_soak`) and
+//! through the CLI (`all`): the fast faults of the hostile test plugin with the error
+//! category each must end in, and the check that resident memory stays flat.
 
 /// (mode, `count` input, extra boolean input or "", expected error code). The counts
 /// assume the soak caps: 32 MiB memory, 4 MiB per host call, 1 MiB per page, 1,000
 /// handles.
-pub(crate) const FAULTS: &[(&str, u32, &str, &str)] = &[
+pub const FAULTS: &[(&str, u32, &str, &str)] = &[
     ("panic", 1, "", "trap"),
     ("grow", 1, "", "memory-limit"),
     ("recurse", 1, "", "trap"),
@@ -23,11 +24,11 @@ pub(crate) const FAULTS: &[(&str, u32, &str, &str)] = &[
 
 /// The secret the soak gives the hostile plugin's `token` field (`leak-secret` tries to
 /// get it out).
-pub(crate) const SECRET: &str = "ghp_SOAKsecret42";
+pub const SECRET: &str = "ghp_SOAKsecret42";
 
 /// The resident set of process `pid` (`"self"` for this one) and its high-water mark, in
 /// KiB.
-pub(crate) fn rss_kib(pid: &str) -> (u64, u64) {
+pub fn rss_kib(pid: &str) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -40,7 +41,7 @@ pub(crate) fn rss_kib(pid: &str) -> (u64, u64) {
 }
 
 /// How much resident memory may grow between warm-up and the end of a soak.
-pub(crate) const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
+pub const RSS_GROWTH_LIMIT_KIB: u64 = 64 * 1024;
 
 /// The median resident set over the samples `(jobs done, rss)` taken while `range` jobs
 /// were done.
@@ -62,7 +63,7 @@ fn median_rss(samples: &[(usize, u64)], range: std::ops::RangeInclusive<usize>) 
 /// jobs are in flight (a memory bomb among them holds up to 32 MiB), so medians are
 /// compared: over the 250 jobs after the first 500 (warm-up), and over the last 500 of
 /// `total`. Panics when the growth reaches [`RSS_GROWTH_LIMIT_KIB`].
-pub(crate) fn assert_flat_rss(who: &str, samples: &[(usize, u64)], total: usize) {
+pub fn assert_flat_rss(who: &str, samples: &[(usize, u64)], total: usize) {
     let warm = median_rss(samples, 500..=750);
     let last = median_rss(samples, total - 500..=total);
     let growth = last.saturating_sub(warm);

@@ -1,31 +1,38 @@
-//! One behavioural suite every [`EventStore`] and [`KvStore`] backend must pass.
+//! One behavioural suite every storage backend must pass: [`run_all`] for an
+//! [`EventStore`] and [`KvStore`], [`job_rows_follow_the_rules`] for a [`JobStore`].
 //!
-//! The memory and SQLite backends run it as unit tests; the PostgreSQL integration test
-//! includes this file with `#[path]`, so all backends are held to exactly the same rules.
-//! Only `crate::storage::…` paths are used, which is what makes that inclusion work.
-//! Every check uses fresh random ids, so the suite can share a database with other tests.
+//! The memory and SQLite backends run it as unit tests; the PostgreSQL (and SQLite)
+//! integration tests reach it through the `test-support` feature, which drowl-host's
+//! integration tests turn on for themselves, so all backends are held to exactly the same
+//! rules. Not part of the daemon: without that feature (or `cfg(test)`) this module is
+//! not compiled.
+//!
+//! Every event and key-value check uses fresh random ids, so those checks can share a
+//! database with other tests; the job checks need a `jobs` table of their own.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
 
 use crate::storage::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
-    KvStore, NewEvent, ObjectKey, WriteOutcome,
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStatus, JobStore, JobUpdate,
+    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, ObjectKey, WriteOutcome,
 };
 
 /// A random tag that keeps one run's rows apart from another's.
-pub(crate) fn tag() -> String {
+pub fn tag() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
 /// A valid object key for round-trip tests.
-pub(crate) fn key() -> ObjectKey {
+pub fn key() -> ObjectKey {
     ObjectKey::plugin_object("github", "cache/page-1.json").expect("valid key")
 }
 
 /// A GitHub-shaped event; `n` also orders the ids and the occurrence times.
-pub(crate) fn event(tag: &str, n: usize, payload_bytes: usize) -> NewEvent {
+pub fn event(tag: &str, n: usize, payload_bytes: usize) -> NewEvent {
     let at: DateTime<Utc> = Utc
         .timestamp_opt(1_704_067_200 + n as i64 * 60, 0)
         .single()
@@ -56,12 +63,12 @@ pub(crate) fn event(tag: &str, n: usize, payload_bytes: usize) -> NewEvent {
 }
 
 /// `n` events with the same tag.
-pub(crate) fn batch(tag: &str, n: usize, payload_bytes: usize) -> Vec<NewEvent> {
+pub fn batch(tag: &str, n: usize, payload_bytes: usize) -> Vec<NewEvent> {
     (0..n).map(|i| event(tag, i, payload_bytes)).collect()
 }
 
 /// Runs every check against one backend.
-pub(crate) async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
+pub async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
     reinsert_is_idempotent(&*events).await;
     concurrent_insert_of_one_batch(events.clone()).await;
     list_events_filters_and_pages(&*events).await;
@@ -74,7 +81,7 @@ pub(crate) async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
 }
 
 /// Writing a batch twice stores it once; the second write reports every row as existing.
-pub(crate) async fn reinsert_is_idempotent(s: &dyn EventStore) {
+pub async fn reinsert_is_idempotent(s: &dyn EventStore) {
     let t = tag();
     let b = batch(&t, 50, 100);
     assert_eq!(
@@ -116,7 +123,7 @@ pub(crate) async fn reinsert_is_idempotent(s: &dyn EventStore) {
 }
 
 /// Two workers writing the same batch at once store each event exactly once.
-pub(crate) async fn concurrent_insert_of_one_batch(s: Arc<dyn EventStore>) {
+pub async fn concurrent_insert_of_one_batch(s: Arc<dyn EventStore>) {
     let t = tag();
     let b = Arc::new(batch(&t, 300, 200));
     let tasks: Vec<_> = (0..2)
@@ -156,7 +163,7 @@ fn filter_tag(t: &str) -> EventFilter {
 }
 
 /// Filters and keyset paging by id.
-pub(crate) async fn list_events_filters_and_pages(s: &dyn EventStore) {
+pub async fn list_events_filters_and_pages(s: &dyn EventStore) {
     let t = tag();
     let mut b = batch(&t, 10, 10);
     b[9].source = format!("src{t}");
@@ -226,7 +233,7 @@ fn identity(platform: &str, uid: &str, name: Option<&str>) -> IdentityRecord {
 }
 
 /// Upserts count new and existing accounts; duplicates in a batch count once.
-pub(crate) async fn identities_upsert(s: &dyn EventStore) {
+pub async fn identities_upsert(s: &dyn EventStore) {
     let t = tag();
     let a = identity("github", &format!("{t}-a"), Some("alice"));
     let b = identity("x", &format!("{t}-b"), None);
@@ -269,7 +276,7 @@ fn link(a: (&str, &str), b: (&str, &str)) -> IdentityLinkRecord {
 }
 
 /// (a, b) and (b, a) are the same pair; only one active link per pair.
-pub(crate) async fn identity_links_are_ordered_with_one_active(s: &dyn EventStore) {
+pub async fn identity_links_are_ordered_with_one_active(s: &dyn EventStore) {
     let t = tag();
     let (ua, ub, uc) = (format!("{t}-a"), format!("{t}-b"), format!("{t}-c"));
     let ab = link(("github", &ua), ("x", &ub));
@@ -307,7 +314,7 @@ pub(crate) async fn identity_links_are_ordered_with_one_active(s: &dyn EventStor
 }
 
 /// A match is stored once per (event, keyword) and only for a stored event.
-pub(crate) async fn keyword_matches_are_unique(s: &dyn EventStore) {
+pub async fn keyword_matches_are_unique(s: &dyn EventStore) {
     let t = tag();
     let b = batch(&t, 2, 10);
     s.insert_events(&b).await.unwrap();
@@ -342,7 +349,7 @@ pub(crate) async fn keyword_matches_are_unique(s: &dyn EventStore) {
 }
 
 /// Keywords are created, then updated in place; synonyms round-trip.
-pub(crate) async fn keywords_upsert(s: &dyn EventStore) {
+pub async fn keywords_upsert(s: &dyn EventStore) {
     let t = tag();
     let kw = |id: &str, term: &str| KeywordRecord {
         id: id.into(),
@@ -379,7 +386,7 @@ pub(crate) async fn keywords_upsert(s: &dyn EventStore) {
 }
 
 /// Two namespaces never see each other's keys.
-pub(crate) async fn kv_namespaces_are_isolated(kv: &dyn KvStore) {
+pub async fn kv_namespaces_are_isolated(kv: &dyn KvStore) {
     let t = tag();
     let (n1, n2) = (format!("plugin:{t}-one"), format!("plugin:{t}-two"));
     kv.set(&n1, "cursor", b"1").await.unwrap();
@@ -418,7 +425,7 @@ pub(crate) async fn kv_namespaces_are_isolated(kv: &dyn KvStore) {
 }
 
 /// Prefix listing is exact, byte-ordered and limited.
-pub(crate) async fn kv_list_keys_prefix_and_limit(kv: &dyn KvStore) {
+pub async fn kv_list_keys_prefix_and_limit(kv: &dyn KvStore) {
     let ns = format!("plugin:{}", tag());
     for k in [
         "page/2",
@@ -447,4 +454,140 @@ pub(crate) async fn kv_list_keys_prefix_and_limit(kv: &dyn KvStore) {
     assert_eq!(kv.list_keys(&ns, "", 100).await.unwrap().len(), 8);
     assert_eq!(kv.list_keys(&ns, "", 0).await.unwrap().len(), 0);
     assert!(kv.list_keys(&ns, "zzz", 100).await.unwrap().is_empty());
+}
+
+/// A `jobs` row as the job checks compare it, whatever the backend's column types.
+#[derive(Debug, PartialEq)]
+pub struct JobRow {
+    /// `status`.
+    pub status: String,
+    /// `name`.
+    pub name: String,
+    /// `input.who`, which [`job_update`] sets to the job's name.
+    pub who: Value,
+    /// `output`.
+    pub output: Option<Value>,
+    /// `retry_attempt`.
+    pub retry_attempt: i64,
+    /// `created_at`, in ms since the epoch.
+    pub created_ms: i64,
+}
+
+/// Reads `jobs` rows back for the job checks: the store's own tables, read with each
+/// backend's own SQL (a [`JobStore`] only writes).
+#[async_trait]
+pub trait ReadJobs: Send + Sync {
+    /// The row of job `id`, if there is one.
+    async fn row(&self, id: &str) -> Option<JobRow>;
+    /// Rows in the table.
+    async fn count(&self) -> i64;
+}
+
+/// A fixed instant plus `ms`, for job timestamps.
+pub fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(1_800_000_000_000 + ms)
+        .single()
+        .expect("time")
+}
+
+/// A move of job `id` (named `who`) to `status`, enqueued at [`at`]`(created)` and started
+/// at [`at`]`(started)`, with the output, error and retry columns that status implies.
+pub fn job_update(id: &str, who: &str, status: JobStatus, created: i64, started: i64) -> JobUpdate {
+    JobUpdate {
+        id: id.to_owned(),
+        job_type: "event_ingestion".to_owned(),
+        name: who.to_owned(),
+        status,
+        priority: 0,
+        input: json!({"pluginId": "p", "who": who}),
+        output: (status == JobStatus::Completed).then(|| json!({"by": who})),
+        error: (status == JobStatus::Failed || status == JobStatus::Pending)
+            .then(|| ("boom".to_owned(), Some("plugin-error".to_owned()), None)),
+        created_at: Some(at(created)),
+        started_at: Some(at(started)),
+        completed_at: matches!(status, JobStatus::Completed | JobStatus::Failed)
+            .then(|| at(started + 5)),
+        timeout_ms: 1000,
+        retry_attempt: i32::from(status == JobStatus::Pending),
+        retry_max_attempts: 3,
+        backoff: "exponential".to_owned(),
+        retry_last_at: (status == JobStatus::Pending).then(|| at(started + 5)),
+        plugin_id: Some("p".to_owned()),
+    }
+}
+
+/// One statement for many moves, final states kept, a reused id taking over its row.
+/// Needs an empty `jobs` table.
+pub async fn job_rows_follow_the_rules(log: &dyn JobStore, read: &dyn ReadJobs) {
+    use JobStatus::{Completed, Failed, Pending, Running};
+    let update = job_update;
+    // One statement, several moves of one job and another job: the last move wins.
+    log.record_all(&[
+        update("1", "a", Running, 0, 10),
+        update("2", "b", Running, 1, 11),
+        update("1", "a", Completed, 0, 10),
+    ])
+    .await
+    .expect("batch");
+    let a = read.row("1").await.expect("row 1");
+    assert_eq!(
+        (a.status.as_str(), a.output.clone()),
+        ("completed", Some(json!({"by": "a"})))
+    );
+    assert_eq!(read.row("2").await.expect("row 2").status, "running");
+
+    // A late `pending` of the same job does not reopen a final row.
+    log.record(&update("1", "a", Pending, 0, 10))
+        .await
+        .expect("late");
+    assert_eq!(read.row("1").await.expect("row 1"), a, "final row reopened");
+
+    // A retry of job 2: pending with the attempt counted, then running again keeps it.
+    log.record(&update("2", "b", Pending, 1, 11))
+        .await
+        .expect("retry");
+    log.record(&update("2", "b", Running, 1, 20))
+        .await
+        .expect("again");
+    let b = read.row("2").await.expect("row 2");
+    assert_eq!(
+        (b.status.as_str(), b.retry_attempt),
+        ("running", 1),
+        "{b:?}"
+    );
+    log.record(&update("2", "b", Failed, 1, 20))
+        .await
+        .expect("fail");
+
+    // Redis lost its data: a new job enqueued after job 1 ran gets id 1 again. It takes
+    // over the row: its own input, enqueue time, no output, attempts from zero.
+    log.record(&update("1", "c", Running, 100, 110))
+        .await
+        .expect("reuse");
+    let c = read.row("1").await.expect("row 1");
+    assert_eq!(
+        c,
+        JobRow {
+            status: "running".into(),
+            name: "c".into(),
+            who: json!("c"),
+            output: None,
+            retry_attempt: 0,
+            created_ms: at(100).timestamp_millis(),
+        }
+    );
+    // Same for a row that was still running when its id was reused (job 2 failed above,
+    // so use a third one).
+    log.record(&update("3", "d", Running, 2, 12))
+        .await
+        .expect("d");
+    log.record(&update("3", "e", Running, 200, 210))
+        .await
+        .expect("e");
+    let e = read.row("3").await.expect("row 3");
+    assert_eq!(
+        (e.who.clone(), e.created_ms),
+        (json!("e"), at(200).timestamp_millis())
+    );
+    assert_eq!(read.count().await, 3);
 }

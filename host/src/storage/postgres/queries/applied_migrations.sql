@@ -1,0 +1,1 @@
+SELECT version, checksum, success FROM _sqlx_migrations

@@ -1,0 +1,559 @@
+//! The embedded backend: one SQLite file in the data directory.
+//!
+//! `drowl-host` must work with nothing but a data directory (for `run-plugin`, demos and
+//! small installations), so events, identities, keywords, matches, plugin state and the
+//! `jobs` table live in a single SQLite database whose schema mirrors the PostgreSQL one
+//! (same table and column names, see `host/migrations-sqlite/`; a test holds the two to
+//! the same tables and columns).
+//!
+//! SQLite allows one writer at a time. Rather than let several connections race for the
+//! write lock (and hit `SQLITE_BUSY` when a deferred transaction upgrades), writes go through
+//! a pool of exactly one connection, and reads use a separate read-only pool: with WAL,
+//! readers never block the writer nor the other way round. That is also why the `jobs`
+//! table is written by this same store rather than by a second one on the same file.
+//!
+//! Each statement lives in a file of its own under `queries/`. A batch is one statement
+//! in one transaction, never a round trip per row: the rows (shaped by the shared `rows`
+//! module) are bound as one JSON array and expanded with `json_each`, which also keeps a
+//! batch clear of SQLite's bound-variable limit whatever its size.
+
+mod errors;
+mod jobs;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde::Serialize;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use self::errors::db_err;
+use super::common::{prefix_upper_bound, ts_to_text};
+use super::rows::{
+    IdentityIdRow, KeywordRecordRow, StoredEventRow, event_rows, identity_rows, json_rows,
+    keyword_rows, link_accounts, link_rows, match_rows, outcome_from_existing,
+    outcome_from_inserted,
+};
+use super::{
+    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
+    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
+};
+
+/// The queries this backend runs, one file each in `queries/`.
+mod sql {
+    pub(super) const INSERT_EVENTS: &str = include_str!("queries/insert_events.sql");
+    pub(super) const LIST_EVENTS: &str = include_str!("queries/list_events.sql");
+    pub(super) const LIST_EVENTS_BY_IDS: &str = include_str!("queries/list_events_by_ids.sql");
+    pub(super) const COUNT_IDENTITIES: &str = include_str!("queries/count_identities.sql");
+    pub(super) const UPSERT_IDENTITIES: &str = include_str!("queries/upsert_identities.sql");
+    pub(super) const INSERT_LINK_IDENTITIES: &str =
+        include_str!("queries/insert_link_identities.sql");
+    pub(super) const SELECT_IDENTITY_IDS: &str = include_str!("queries/select_identity_ids.sql");
+    pub(super) const INSERT_IDENTITY_LINKS: &str =
+        include_str!("queries/insert_identity_links.sql");
+    pub(super) const INSERT_KEYWORD_MATCHES: &str =
+        include_str!("queries/insert_keyword_matches.sql");
+    pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
+    pub(super) const COUNT_KEYWORDS: &str = include_str!("queries/count_keywords.sql");
+    pub(super) const UPSERT_KEYWORDS: &str = include_str!("queries/upsert_keywords.sql");
+    pub(super) const KV_GET: &str = include_str!("queries/kv_get.sql");
+    pub(super) const KV_SET: &str = include_str!("queries/kv_set.sql");
+    pub(super) const KV_DELETE: &str = include_str!("queries/kv_delete.sql");
+    pub(super) const KV_LIST_KEYS: &str = include_str!("queries/kv_list_keys.sql");
+    pub(super) const KV_LIST_KEYS_FROM: &str = include_str!("queries/kv_list_keys_from.sql");
+    pub(super) const JOBS_UPSERT: &str = include_str!("queries/jobs_upsert.sql");
+    pub(super) const JOBS_UNSETTLED: &str = include_str!("queries/jobs_unsettled.sql");
+    pub(super) const JOBS_MARK_LOST: &str = include_str!("queries/jobs_mark_lost.sql");
+}
+
+/// The embedded schema, compiled into the binary so a fresh data directory needs no files.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations-sqlite");
+
+/// How long a statement waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A row with a fresh id: SQLite has no `gen_random_uuid()` column default, so the host
+/// makes the ids PostgreSQL would.
+#[derive(Serialize)]
+struct WithId<T> {
+    id: String,
+    #[serde(flatten)]
+    row: T,
+}
+
+/// `rows` as one JSON array of row objects, each with a fresh id.
+fn json_rows_with_ids<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Result<String> {
+    let rows: Vec<WithId<T>> = rows
+        .into_iter()
+        .map(|row| WithId {
+            id: uuid::Uuid::new_v4().to_string(),
+            row,
+        })
+        .collect();
+    json_rows(&rows)
+}
+
+/// Now, in the stored text form.
+fn now_text() -> String {
+    ts_to_text(&Utc::now())
+}
+
+/// Events, identities, keywords, matches, plugin key-value state and the `jobs` table in
+/// one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies the embedded schema.
+    ///
+    /// Re-opening an existing database is harmless: applied migrations are skipped, and a
+    /// database written by a newer host (unknown migrations) is refused as a
+    /// [`StorageError::Config`] rather than silently misread.
+    pub async fn open(path: &Path) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StorageError::Config(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(
+                base.clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal),
+            )
+            .await
+            .map_err(|e| {
+                StorageError::Config(format!(
+                    "cannot open SQLite database {}: {e}",
+                    path.display()
+                ))
+            })?;
+        MIGRATOR.run(&writer).await.map_err(|e| {
+            StorageError::Config(format!(
+                "cannot apply the embedded schema to {}: {e}",
+                path.display()
+            ))
+        })?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(|e| {
+                StorageError::Config(format!(
+                    "cannot open SQLite database {}: {e}",
+                    path.display()
+                ))
+            })?;
+        Ok(Self {
+            writer,
+            reader,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The database file, for logs and `drowl-host` status output.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The write pool (a single connection), for host modules and tests that read or
+    /// write tables of their own in the same file (`plugins`).
+    pub fn write_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// Closes both pools, checkpointing the WAL; later calls fail as unavailable.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<WriteOutcome> {
+        if events.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let rows = json_rows(&event_rows(events)?)?;
+        let res = sqlx::query(sql::INSERT_EVENTS)
+            .bind(rows)
+            .bind(now_text())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(outcome_from_inserted(events.len(), res.rows_affected()))
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        let after = after_id.unwrap_or("");
+        let query = match &filter.ids {
+            Some(ids) => {
+                let ids = serde_json::to_string(ids)
+                    .map_err(|e| StorageError::Invalid(format!("event ids: {e}")))?;
+                sqlx::query_as::<_, StoredEventRow>(sql::LIST_EVENTS_BY_IDS)
+                    .bind(ids)
+                    .bind(after)
+                    .bind(i64::from(limit))
+            }
+            None => sqlx::query_as::<_, StoredEventRow>(sql::LIST_EVENTS)
+                .bind(filter.source.as_deref())
+                .bind(filter.plugin_id.as_deref())
+                .bind(filter.since.as_ref().map(ts_to_text))
+                .bind(filter.until.as_ref().map(ts_to_text))
+                .bind(after)
+                .bind(i64::from(limit)),
+        };
+        let rows = query.fetch_all(&self.reader).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(StoredEvent::from).collect())
+    }
+
+    async fn upsert_identities(&self, identities: &[IdentityRecord]) -> Result<WriteOutcome> {
+        let rows = identity_rows(identities)?;
+        if rows.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let total = rows.len();
+        let rows = json_rows_with_ids(rows)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let existing: i64 = sqlx::query_scalar(sql::COUNT_IDENTITIES)
+            .bind(&rows)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(sql::UPSERT_IDENTITIES)
+            .bind(&rows)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome_from_existing(total, existing))
+    }
+
+    async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome> {
+        if links.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let accounts = json_rows_with_ids(link_accounts(links)?)?;
+        let now = now_text();
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        sqlx::query(sql::INSERT_LINK_IDENTITIES)
+            .bind(&accounts)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let ids: Vec<IdentityIdRow> = sqlx::query_as(sql::SELECT_IDENTITY_IDS)
+            .bind(&accounts)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let rows = json_rows_with_ids(link_rows(links, ids)?)?;
+        let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
+            .bind(rows)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome_from_inserted(links.len(), res.rows_affected()))
+    }
+
+    async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
+        if matches.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let res = sqlx::query(sql::INSERT_KEYWORD_MATCHES)
+            .bind(json_rows(&match_rows(matches))?)
+            .bind(now_text())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(outcome_from_inserted(matches.len(), res.rows_affected()))
+    }
+
+    async fn active_keywords(&self) -> Result<Vec<KeywordRecord>> {
+        let rows: Vec<KeywordRecordRow> = sqlx::query_as(sql::ACTIVE_KEYWORDS)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(KeywordRecord::from).collect())
+    }
+
+    async fn upsert_keywords(&self, keywords: &[KeywordRecord]) -> Result<WriteOutcome> {
+        let rows = keyword_rows(keywords)?;
+        if rows.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let total = rows.len();
+        let rows = json_rows(&rows)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let existing: i64 = sqlx::query_scalar(sql::COUNT_KEYWORDS)
+            .bind(&rows)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(sql::UPSERT_KEYWORDS)
+            .bind(&rows)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome_from_existing(total, existing))
+    }
+}
+
+#[async_trait]
+impl KvStore for SqliteStore {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar(sql::KV_GET)
+            .bind(namespace)
+            .bind(key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn set(&self, namespace: &str, key: &str, value: &[u8]) -> Result<()> {
+        sqlx::query(sql::KV_SET)
+            .bind(namespace)
+            .bind(key)
+            .bind(value)
+            .bind(now_text())
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete(&self, namespace: &str, key: &str) -> Result<()> {
+        sqlx::query(sql::KV_DELETE)
+            .bind(namespace)
+            .bind(key)
+            .execute(&self.writer)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_keys(&self, namespace: &str, prefix: &str, limit: u32) -> Result<Vec<String>> {
+        let query = match prefix_upper_bound(prefix) {
+            Some(upper) => sqlx::query_scalar(sql::KV_LIST_KEYS)
+                .bind(namespace)
+                .bind(prefix)
+                .bind(upper),
+            None => sqlx::query_scalar(sql::KV_LIST_KEYS_FROM)
+                .bind(namespace)
+                .bind(prefix),
+        };
+        query
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::storage::conformance as tc;
+
+    async fn open() -> (tempfile::TempDir, Arc<SqliteStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("data/drowl.db"))
+            .await
+            .unwrap();
+        (dir, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn sqlite_store_follows_the_shared_rules() {
+        let (_dir, store) = open().await;
+        tc::run_all(store.clone(), store.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn reopening_reapplies_nothing_and_keeps_data() {
+        let (dir, store) = open().await;
+        let t = tc::tag();
+        store.insert_events(&tc::batch(&t, 3, 10)).await.unwrap();
+        store.set("ns", "k", b"v").await.unwrap();
+        store.close().await;
+        let again = SqliteStore::open(&dir.path().join("data/drowl.db"))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.get("ns", "k").await.unwrap().as_deref(),
+            Some(&b"v"[..])
+        );
+        let o = again.insert_events(&tc::batch(&t, 3, 10)).await.unwrap();
+        assert_eq!(
+            o,
+            WriteOutcome {
+                inserted: 0,
+                existing: 3
+            }
+        );
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(again.write_pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    /// More rows than statements with one bound variable per value could hold (SQLite's
+    /// limit is 32,766 variables, and an event row has 15 columns).
+    #[tokio::test]
+    async fn batches_past_the_bound_variable_limit_are_written_whole() {
+        let (_dir, store) = open().await;
+        let t = tc::tag();
+        let n = (32_766 / 15) * 2 + 17;
+        let b = tc::batch(&t, n, 5);
+        assert_eq!(store.insert_events(&b).await.unwrap().inserted, n as u64);
+        assert_eq!(store.insert_events(&b).await.unwrap().existing, n as u64);
+    }
+
+    #[tokio::test]
+    async fn identity_links_store_an_ordered_pair_with_one_active() {
+        let (_dir, store) = open().await;
+        let link = |a: &str, b: &str| IdentityLinkRecord {
+            a: ("github".into(), a.into()),
+            b: ("x".into(), b.into()),
+            confidence: "high".into(),
+            link_source: "plugin_heuristic".into(),
+            confidence_score: 0.9,
+            reason: "same email".into(),
+            plugin_id: "github".into(),
+        };
+        let o = store
+            .insert_identity_links(&[link("u1", "u2")])
+            .await
+            .unwrap();
+        assert_eq!(o.inserted, 1);
+        let (one, two): (String, String) =
+            sqlx::query_as("SELECT identity_id_1, identity_id_2 FROM identity_links")
+                .fetch_one(store.write_pool())
+                .await
+                .unwrap();
+        assert!(one < two);
+        // An inactive (retracted) link does not block a new active one.
+        sqlx::query("UPDATE identity_links SET is_active = 0")
+            .execute(store.write_pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .insert_identity_links(&[link("u1", "u2")])
+                .await
+                .unwrap()
+                .inserted,
+            1
+        );
+        assert_eq!(
+            store
+                .insert_identity_links(&[link("u1", "u2")])
+                .await
+                .unwrap()
+                .existing,
+            1
+        );
+        // The database itself refuses an unordered pair and a second active link.
+        let unordered = sqlx::query(
+            "INSERT INTO identity_links (id, identity_id_1, identity_id_2, confidence, \
+             link_source, confidence_score, created_at) VALUES ('x', ?, ?, 'high', 'm', 1, 'now')",
+        )
+        .bind(&two)
+        .bind(&one)
+        .execute(store.write_pool())
+        .await;
+        assert!(unordered.is_err());
+        let second_active = sqlx::query(
+            "INSERT INTO identity_links (id, identity_id_1, identity_id_2, confidence, \
+             link_source, confidence_score, created_at) VALUES ('y', ?, ?, 'high', 'm', 1, 'now')",
+        )
+        .bind(&one)
+        .bind(&two)
+        .execute(store.write_pool())
+        .await
+        .map_err(db_err);
+        assert!(matches!(second_active, Err(StorageError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn identities_refresh_names_and_merge_metadata() {
+        let (_dir, store) = open().await;
+        let rec = |name: Option<&str>, meta: serde_json::Value| IdentityRecord {
+            platform: "github".into(),
+            platform_user_id: "42".into(),
+            platform_username: name.map(Into::into),
+            display_name: None,
+            profile_url: None,
+            avatar_url: None,
+            metadata: meta,
+        };
+        store
+            .upsert_identities(&[rec(Some("old"), serde_json::json!({"a": 1}))])
+            .await
+            .unwrap();
+        store
+            .upsert_identities(&[rec(None, serde_json::json!({"b": 2}))])
+            .await
+            .unwrap();
+        store
+            .upsert_identities(&[rec(Some("new"), serde_json::Value::Null)])
+            .await
+            .unwrap();
+        let (name, meta): (String, String) =
+            sqlx::query_as("SELECT platform_username, metadata FROM identities")
+                .fetch_one(store.write_pool())
+                .await
+                .unwrap();
+        assert_eq!(name, "new");
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        assert_eq!(meta, serde_json::json!({"a": 1, "b": 2}));
+    }
+
+    #[tokio::test]
+    async fn open_embedded_wires_sqlite_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = crate::storage::open_embedded(dir.path()).await.unwrap();
+        s.kv.set("ns", "k", b"v").await.unwrap();
+        s.objects
+            .put(&tc::key(), bytes::Bytes::from_static(b"o"), "")
+            .await
+            .unwrap();
+        assert!(dir.path().join("drowl.db").exists());
+        assert!(
+            dir.path()
+                .join("objects/plugins/github/objects/cache/page-1.json")
+                .exists()
+        );
+    }
+}

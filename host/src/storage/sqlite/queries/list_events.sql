@@ -1,0 +1,15 @@
+-- Events after ?5 in id order, at most ?6, matching the filters that are not NULL:
+-- ?1 source, ?2 plugin_id, ?3 occurred at or after, ?4 occurred before (times in the
+-- stored text form, which sorts as time does). ?5 is the last id of the previous page,
+-- or '' for the first (host ids are never empty); the primary key serves both the
+-- `id >` bound and the ordering.
+SELECT id, source, external_id, event_type, occurred_at, raw_payload, storage_key, text,
+       actor_platform, actor_platform_user_id, plugin_id
+  FROM events
+ WHERE id > ?5
+   AND (?1 IS NULL OR source = ?1)
+   AND (?2 IS NULL OR plugin_id = ?2)
+   AND (?3 IS NULL OR occurred_at >= ?3)
+   AND (?4 IS NULL OR occurred_at < ?4)
+ ORDER BY id
+ LIMIT ?6
