@@ -19,7 +19,6 @@ pub mod kv;
 pub mod log;
 pub mod objects;
 pub mod queue;
-pub mod redact;
 mod state;
 mod tag;
 
@@ -27,10 +26,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use crate::redact::Redactor;
 pub use config::{ConfigError, ResolvedConfig};
 pub use log::LogLine;
 pub use queue::{FollowUp, FollowUpScope, ProgressSink};
-pub use redact::Redactor;
 pub use state::PluginState;
 pub use tag::CallTag;
 

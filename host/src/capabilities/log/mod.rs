@@ -12,8 +12,8 @@ use serde::Serialize;
 use wasmtime::component::{HasData, Linker};
 
 use super::CallTag;
-use super::redact::Redactor;
 use crate::bindings::host_api::drowl::plugin::log as wit;
+use crate::redact::Redactor;
 
 /// Most structured fields kept per line.
 pub const MAX_FIELDS: usize = 32;
