@@ -495,7 +495,9 @@ async fn sigkill_one_of_three_daemons_during_1000_jobs() {
                     .fetch_all(&pool)
                     .await
                     .ok()?;
-                rows.iter().all(|(_, s)| s == "completed").then_some(rows)
+                // Bull records a completion before the daemon's writer mirrors it, so
+                // wait for every row, not just for the rows present to be completed.
+                (rows.len() >= JOBS && rows.iter().all(|(_, s)| s == "completed")).then_some(rows)
             }
         })
         .await;
