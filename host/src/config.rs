@@ -73,6 +73,18 @@ pub struct SandboxArgs {
     /// Log lines one job may write (more end the job).
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     pub max_log_lines: u32,
+    /// Bytes of log messages and fields kept per job (later lines are dropped, counted).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_log_bytes: usize,
+    /// Bytes of keys and values one job may write to key-value storage.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_kv_bytes_per_job: u64,
+    /// Bytes of objects one job may write.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_object_bytes_per_job: u64,
+    /// Longest cursor an ingestion plugin may return.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
+    pub max_cursor_bytes: usize,
     /// Resource handles (streams, responses, ...) one instance may hold at once.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_handles: usize,
@@ -102,6 +114,10 @@ impl SandboxArgs {
             max_batch_bytes: self.max_page_bytes,
             max_log_lines: self.max_log_lines,
             max_resource_handles: self.max_handles,
+            max_log_bytes: self.max_log_bytes,
+            max_kv_bytes_per_job: self.max_kv_bytes_per_job,
+            max_object_bytes_per_job: self.max_object_bytes_per_job,
+            max_cursor_bytes: self.max_cursor_bytes,
             max_follow_up_depth: self.max_follow_up_depth,
             max_follow_ups_per_lineage: self.max_lineage_follow_ups,
             ..Budget::default()

@@ -326,6 +326,24 @@ const scenarios = {
     assert.strictEqual((await q.getJob(job.id)).progress(), 100);
   },
 
+  // Security matrix row 30: 200,000 progress calls are coalesced (latest wins), so the
+  // job ends in about the time its plugin ran, with a handful of Redis updates, the last
+  // of them 100.
+  async progress_flood(q) {
+    const seen = [];
+    q.on('global:progress', (jobId, progress) => seen.push(progress));
+    await q._registerEvent('global:progress');
+    const started = Date.now();
+    const job = await q.add(probe('progress-flood', { count: 200000 }));
+    await within(job.finished(), 20000, 'progress-flood job');
+    const took = Date.now() - started;
+    await until(async () => seen.includes(100), 3000, 'the final progress event');
+    assert.ok(seen.length < 1000, `${seen.length} progress updates reached Redis`);
+    assert.strictEqual(seen[seen.length - 1], 100);
+    assert.strictEqual((await q.getJob(job.id)).progress(), 100);
+    return { took, updates: seen.length };
+  },
+
   // A plugin's follow-up job is enqueued when its job completes, under an id derived from
   // the parent's, and runs on its own (keyword extraction by the keywords plugin).
   async follow_up(q) {

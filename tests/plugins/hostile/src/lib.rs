@@ -231,6 +231,69 @@ impl Ingestion for Hostile {
                 }
                 Ok(IngestBatch::last_page(vec![event("after-flood", "done")]))
             }
+            // `count` log lines of 32 fields of 4 KiB each: 128 KiB a line, so a thousand
+            // lines would hand the host 128 MiB to keep for one job.
+            "log-fields" => {
+                let value = "v".repeat(4096);
+                let fields: Vec<(String, String)> = (0..32)
+                    .map(|i| (format!("field-{i}"), value.clone()))
+                    .collect();
+                let refs: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                for i in 0..input.count {
+                    log::log(log::Level::Info, &format!("line {i}"), &refs);
+                }
+                Ok(IngestBatch::last_page(vec![event("after-fields", "done")]))
+            }
+            // `count` progress reports alternating between two values, then 100.
+            "progress-flood" => {
+                for i in 0..input.count {
+                    queue::progress(if i % 2 == 0 { 1 } else { 2 });
+                }
+                queue::progress(100);
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // A next-cursor of `count` KiB: the host stores cursors and sends them back.
+            "cursor-huge" => Ok(IngestBatch::page(
+                vec![],
+                "c".repeat(input.count as usize * 1024),
+            )),
+            // `count` key-value writes of 1 MiB, stopping at the first refusal; the number
+            // written is the event's text.
+            "kv-flood" => {
+                let value = mib(1);
+                let mut written = 0;
+                for i in 0..input.count {
+                    if kv::set(&format!("flood-{i}"), &value).is_err() {
+                        break;
+                    }
+                    written += 1;
+                }
+                Ok(IngestBatch::last_page(vec![event(
+                    "kv-flood",
+                    &written.to_string(),
+                )]))
+            }
+            // `count` objects of 8 MiB, stopping at the first refusal; the number written
+            // is the event's text.
+            "objects-flood" => {
+                let value = mib(8);
+                let mut written = 0;
+                for i in 0..input.count {
+                    if objects::put(&format!("flood/{i}"), &value, "application/octet-stream")
+                        .is_err()
+                    {
+                        break;
+                    }
+                    written += 1;
+                }
+                Ok(IngestBatch::last_page(vec![event(
+                    "objects-flood",
+                    &written.to_string(),
+                )]))
+            }
             // One log line of `count` MiB: the host must refuse to copy it when it is over
             // the per-call budget, and keep only a bounded prefix when it is not.
             "log-huge" => {
