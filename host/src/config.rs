@@ -98,7 +98,15 @@ pub struct SandboxArgs {
     /// Follow-ups all jobs descended from one API job may enqueue together.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     pub max_lineage_follow_ups: u32,
+    /// Time loading a plugin may spend instantiating it and calling its `describe`, in
+    /// milliseconds; a plugin over it is not loaded.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_DESCRIBE_TIMEOUT_MS)]
+    pub describe_timeout_ms: u64,
 }
+
+/// The default of `--describe-timeout-ms`.
+pub const DEFAULT_DESCRIBE_TIMEOUT_MS: u64 =
+    crate::runtime::engine::DEFAULT_DESCRIBE_TIMEOUT.as_millis() as u64;
 
 impl SandboxArgs {
     /// The budget caps these flags describe.
@@ -122,6 +130,11 @@ impl SandboxArgs {
             max_follow_ups_per_lineage: self.max_lineage_follow_ups,
             ..Budget::default()
         }
+    }
+
+    /// The budget of instantiating a plugin and calling its `describe` at load.
+    pub fn describe_timeout(&self) -> Duration {
+        Duration::from_millis(self.describe_timeout_ms)
     }
 
     /// The host policy these flags describe; `plugin_id` receives the `--config` values.

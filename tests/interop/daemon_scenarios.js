@@ -418,6 +418,32 @@ const scenarios = {
     return expectCounts(q, { waiting: 0, active: 0, completed: n, failed: 0, delayed: 0, paused: 0 });
   },
 
+  // Security row 27, with the daemon at concurrency 2 and --timeout-ms 2000: two jobs
+  // whose plugin waits instead of running (a thread sleep of 31,000 years, one
+  // wasi:io/poll on a clock that never fires) take both slots; each fails at its
+  // deadline and frees its slot, so a good job added behind them completes.
+  async deadline_frees_slots(q) {
+    const sleeper = await q.add(probe('sleep', { ms: 1e15 }));
+    const poller = await q.add(probe('poll', { ms: 0 }));
+    await until(async () => (await q.getActiveCount()) === 2, 15000, 'both waiting jobs to run');
+    const added = Date.now();
+    const good = await q.add(probe('ok', { count: 1, tag: uniqueTag() }));
+    const out = await within(good.finished(), 30000, 'the good job behind two waiting ones');
+    assert.strictEqual(out.eventsStored, 1);
+    const goodWaitedMs = Date.now() - added;
+    const ranMs = [];
+    for (const j of [sleeper, poller]) {
+      await assert.rejects(within(j.finished(), 15000, `waiting job ${j.id}`), /deadline exceeded/);
+      const done = await q.getJob(j.id);
+      assert.strictEqual(await done.getState(), 'failed');
+      assert.strictEqual(done.attemptsMade, 1);
+      assert.match(done.failedReason, /ran past its 2s budget/);
+      ranMs.push(done.finishedOn - done.processedOn);
+    }
+    await expectCounts(q, { active: 0, waiting: 0, completed: 1, failed: 2 });
+    return { goodWaitedMs, ranMs };
+  },
+
   // Jobs whose mirror rows host/tests/daemon.rs checks in PostgreSQL.
   async mirror(q) {
     const ok = await q.add(probe('ok', { count: 1, tag: uniqueTag() }), { attempts: 3 });

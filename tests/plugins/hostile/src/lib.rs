@@ -3,8 +3,8 @@
 //! `input.mode` picks the behaviour, so one component covers every fault the host must
 //! contain: endless loops, memory bombs, deep recursion, panics, oversized output, log
 //! floods, giant host-call arguments, leaked resource handles, stderr floods, secret
-//! leaks, requests to undeclared hosts, key traversal, and well-behaved paging for the
-//! baseline.
+//! leaks, requests to undeclared hosts, key traversal, sleeps and waits past the
+//! deadline, and well-behaved paging for the baseline.
 
 use drowl_plugin_sdk::ingestion::{IngestBatch, IngestRequest, Ingestion};
 use drowl_plugin_sdk::{Capability, ConfigField, Event, IdentityObservation, JobError, Manifest};
@@ -418,6 +418,19 @@ impl Ingestion for Hostile {
             "sleep" => {
                 queue::progress(1);
                 std::thread::sleep(std::time::Duration::from_millis(input.ms));
+                queue::progress(100);
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // One `wasi:io/poll` on a monotonic-clock pollable of `ms` milliseconds (0: the
+            // largest duration WASI can express): a guest waiting in WASI, running no wasm.
+            "poll" => {
+                queue::progress(1);
+                let nanos = match input.ms {
+                    0 => u64::MAX,
+                    ms => ms.saturating_mul(1_000_000),
+                };
+                let clock = wasip2::clocks::monotonic_clock::subscribe_duration(nanos);
+                wasip2::io::poll::poll(&[&clock]);
                 queue::progress(100);
                 Ok(IngestBatch::last_page(vec![]))
             }
