@@ -326,6 +326,24 @@ const scenarios = {
     assert.strictEqual((await q.getJob(job.id)).progress(), 100);
   },
 
+  // Security matrix row 30: 200,000 progress calls are coalesced (latest wins), so the
+  // job ends in about the time its plugin ran, with a handful of Redis updates, the last
+  // of them 100.
+  async progress_flood(q) {
+    const seen = [];
+    q.on('global:progress', (jobId, progress) => seen.push(progress));
+    await q._registerEvent('global:progress');
+    const started = Date.now();
+    const job = await q.add(probe('progress-flood', { count: 200000 }));
+    await within(job.finished(), 20000, 'progress-flood job');
+    const took = Date.now() - started;
+    await until(async () => seen.includes(100), 3000, 'the final progress event');
+    assert.ok(seen.length < 1000, `${seen.length} progress updates reached Redis`);
+    assert.strictEqual(seen[seen.length - 1], 100);
+    assert.strictEqual((await q.getJob(job.id)).progress(), 100);
+    return { took, updates: seen.length };
+  },
+
   // A plugin's follow-up job is enqueued when its job completes, under an id derived from
   // the parent's, and runs on its own (keyword extraction by the keywords plugin).
   async follow_up(q) {
@@ -348,6 +366,10 @@ const scenarios = {
       parentJobId: String(parent.id),
       lineage: { root: String(parent.id), depth: 1 },
     });
+    // The follow-up's inline keyword selects; it is not added to drowl's keywords (the
+    // daemon's store tracks none, so `Rust` is reported as unknown and nothing is stored).
+    assert.strictEqual(child.returnvalue.matchesStored, 0);
+    assert.deepStrictEqual(child.returnvalue.unknownKeywords, [{ term: 'Rust', matches: 0 }]);
     return expectCounts(q, { completed: 2, failed: 0, waiting: 0, active: 0, delayed: 0 });
   },
 
@@ -440,6 +462,32 @@ const scenarios = {
     const values = await Promise.all(jobs.map(j => within(j.finished(), 60000, 'bulk')));
     assert.ok(values.every(v => v.pluginId === 'hostile'));
     return expectCounts(q, { waiting: 0, active: 0, completed: n, failed: 0, delayed: 0, paused: 0 });
+  },
+
+  // Security row 27, with the daemon at concurrency 2 and --timeout-ms 2000: two jobs
+  // whose plugin waits instead of running (a thread sleep of 31,000 years, one
+  // wasi:io/poll on a clock that never fires) take both slots; each fails at its
+  // deadline and frees its slot, so a good job added behind them completes.
+  async deadline_frees_slots(q) {
+    const sleeper = await q.add(probe('sleep', { ms: 1e15 }));
+    const poller = await q.add(probe('poll', { ms: 0 }));
+    await until(async () => (await q.getActiveCount()) === 2, 15000, 'both waiting jobs to run');
+    const added = Date.now();
+    const good = await q.add(probe('ok', { count: 1, tag: uniqueTag() }));
+    const out = await within(good.finished(), 30000, 'the good job behind two waiting ones');
+    assert.strictEqual(out.eventsStored, 1);
+    const goodWaitedMs = Date.now() - added;
+    const ranMs = [];
+    for (const j of [sleeper, poller]) {
+      await assert.rejects(within(j.finished(), 15000, `waiting job ${j.id}`), /deadline exceeded/);
+      const done = await q.getJob(j.id);
+      assert.strictEqual(await done.getState(), 'failed');
+      assert.strictEqual(done.attemptsMade, 1);
+      assert.match(done.failedReason, /ran past its 2s budget/);
+      ranMs.push(done.finishedOn - done.processedOn);
+    }
+    await expectCounts(q, { active: 0, waiting: 0, completed: 1, failed: 2 });
+    return { goodWaitedMs, ranMs };
   },
 
   // Jobs whose mirror rows host/tests/daemon.rs checks in PostgreSQL.

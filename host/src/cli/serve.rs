@@ -183,6 +183,9 @@ async fn connect_queue(config: &drowl_bull::QueueConfig, shown_url: &str) -> Res
     }
 }
 
+/// Plugin files loaded at once at start: compiling is CPU work, describing mostly waiting.
+const PARALLEL_LOADS: usize = 8;
+
 fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     exit::USAGE
@@ -240,6 +243,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         fuel: args.sandbox.fuel.is_some(),
         cache_dir: Some(data_dir.join("cache")),
         pooling,
+        describe_timeout: args.sandbox.describe_timeout(),
         ..defaults
     }) {
         Ok(r) => r,
@@ -256,10 +260,13 @@ pub async fn run(args: ServeArgs) -> u8 {
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
         .collect();
     files.sort();
-    for file in files {
+    // Side by side, so one slow component (its `describe` cut off after
+    // --describe-timeout-ms) delays the start by that budget at most once, not once per
+    // file before it; registered in file order, as before.
+    for (file, loaded) in runtime.load_files(files, PARALLEL_LOADS).await {
         // One bad plugin must not keep the others from serving: it is reported and skipped,
         // and jobs naming it fail with "not installed".
-        let loaded = match runtime.load_file(&file).await {
+        let loaded = match loaded {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(file = %file.display(), "plugin not loaded: {e}");

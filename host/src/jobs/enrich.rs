@@ -1,7 +1,12 @@
 //! `keyword_extraction` (and plugin-backed `identity_resolution`): read stored events in
 //! pages, hand each page to an enrichment plugin, store what it derives idempotently.
+//!
+//! Keywords named in a job's input only *select* what to match: they are resolved to rows
+//! of drowl's `keywords` table by term, and a job never writes that table. Anyone who can
+//! enqueue a job (or a plugin, through a follow-up) could otherwise rename, retarget or
+//! invent the keywords drowl tracks (security matrix row 28).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -18,16 +23,22 @@ use crate::storage::{
     EventFilter, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord, Storage,
 };
 
-/// The id of a keyword given by its term in a job's input: stable, so re-running the
-/// job matches the same keyword row.
+/// The id an inline term is matched under while no tracked keyword has that term.
+///
+/// It names no row: matches under it are counted in the job's output and never stored. It
+/// is stable so that a job's output reads the same on every run, and its `untracked_`
+/// prefix keeps it apart from the ids drowl gives its keywords.
 pub fn keyword_id_for_term(term: &str) -> String {
     format!(
-        "kw_{}",
+        "untracked_{}",
         hex::encode(&Sha256::digest(term.trim().to_lowercase().as_bytes())[..8])
     )
 }
 
 /// Reads `input.keywords`: strings, or objects in drowl's keyword shape.
+///
+/// Each record's id is [`keyword_id_for_term`]: an `id` in the input is ignored, because
+/// which row a term means is decided by [`resolve_keywords`], never by the job.
 pub fn keywords_from_input(
     input: &serde_json::Value,
 ) -> Result<Option<Vec<KeywordRecord>>, JobFailure> {
@@ -73,7 +84,7 @@ pub fn keywords_from_input(
                     )));
                 }
                 KeywordRecord {
-                    id: s("id", "id").unwrap_or_else(|| keyword_id_for_term(term)),
+                    id: keyword_id_for_term(term),
                     term: term.trim().to_owned(),
                     category: s("category", "category").unwrap_or_else(|| "custom".into()),
                     match_strategy: strategy,
@@ -100,6 +111,52 @@ pub fn keywords_from_input(
     Ok(Some(out))
 }
 
+/// What a keyword job matches: tracked rows of drowl's `keywords` table, and the inline
+/// terms no active row has.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobKeywords {
+    /// Active rows of the `keywords` table, exactly as stored: their matches are stored.
+    pub tracked: Vec<KeywordRecord>,
+    /// Inline terms with no active row, under ids from [`keyword_id_for_term`]: matched and
+    /// reported in the job's output, never stored (a row of `keyword_matches` names a row
+    /// of `keywords`, and jobs do not write that table).
+    pub untracked: Vec<KeywordRecord>,
+}
+
+/// Resolves inline keywords against the stored (active) ones by term, case-insensitively.
+///
+/// A stored row wins over everything the input says about that term (id, strategy,
+/// pattern, synonyms, category), so a job can choose which tracked keywords to match but
+/// not change how one is matched or where its matches go. Every stored row with the term
+/// is matched. Terms with no stored row keep their inline strategy; each term counts once.
+pub fn resolve_keywords(inline: Vec<KeywordRecord>, stored: Vec<KeywordRecord>) -> JobKeywords {
+    let fold = |t: &str| t.trim().to_lowercase();
+    let mut by_term: HashMap<String, Vec<&KeywordRecord>> = HashMap::new();
+    for k in &stored {
+        by_term.entry(fold(&k.term)).or_default().push(k);
+    }
+    let stored_ids: HashSet<&str> = stored.iter().map(|k| k.id.as_str()).collect();
+    let (mut picked, mut terms) = (HashSet::new(), HashSet::new());
+    let mut out = JobKeywords::default();
+    for mut k in inline {
+        let term = fold(&k.term);
+        if let Some(rows) = by_term.get(&term) {
+            for row in rows {
+                if picked.insert(row.id.as_str()) {
+                    out.tracked.push((*row).clone());
+                }
+            }
+        } else if terms.insert(term) {
+            // Ephemeral ids must not alias a stored row, whatever ids drowl chose.
+            while stored_ids.contains(k.id.as_str()) {
+                k.id.push('_');
+            }
+            out.untracked.push(k);
+        }
+    }
+    out
+}
+
 fn to_wit_keyword(k: &KeywordRecord) -> wit::Keyword {
     wit::Keyword {
         id: k.id.clone(),
@@ -124,7 +181,7 @@ pub(crate) struct Enrich {
 }
 
 impl PluginJob for Enrich {
-    type Prepared = (Vec<KeywordRecord>, EventFilter);
+    type Prepared = (JobKeywords, EventFilter);
 
     fn role(&self) -> Role {
         Role::Enrichment
@@ -139,13 +196,13 @@ impl PluginJob for Enrich {
         storage: &Storage,
         job: &JobRequest,
     ) -> Result<Self::Prepared, JobFailure> {
+        let stored = storage.events.active_keywords().await?;
         let keywords = match keywords_from_input(&job.input)? {
-            Some(k) => {
-                // Keywords given inline are recorded so their matches reference real rows.
-                storage.events.upsert_keywords(&k).await?;
-                k
-            }
-            None => storage.events.active_keywords().await?,
+            Some(inline) => resolve_keywords(inline, stored),
+            None => JobKeywords {
+                tracked: stored,
+                untracked: Vec::new(),
+            },
         };
         Ok((keywords, filter_from_input(&job.input)?))
     }
@@ -174,14 +231,13 @@ async fn batches(
     scope: &OutputScope,
     job: &JobRequest,
     instance: &mut PluginInstance,
-    keywords: &[KeywordRecord],
+    keywords: &JobKeywords,
     filter: &EventFilter,
 ) -> Result<serde_json::Value, JobFailure> {
-    let wit_keywords: Vec<wit::Keyword> = keywords.iter().map(to_wit_keyword).collect();
-    let terms: BTreeMap<&str, &str> = keywords
-        .iter()
-        .map(|k| (k.id.as_str(), k.term.as_str()))
-        .collect();
+    let all = || keywords.tracked.iter().chain(&keywords.untracked);
+    let wit_keywords: Vec<wit::Keyword> = all().map(to_wit_keyword).collect();
+    let terms: BTreeMap<&str, &str> = all().map(|k| (k.id.as_str(), k.term.as_str())).collect();
+    let untracked: HashSet<&str> = keywords.untracked.iter().map(|k| k.id.as_str()).collect();
     let mut after: Option<String> = None;
     let (mut scanned, mut calls, mut inserted, mut existing, mut identities, mut links) =
         (0u64, 0u32, 0u64, 0u64, 0u64, 0u64);
@@ -205,18 +261,21 @@ async fn batches(
             .await?
             .map_err(|e| plugin_failure(e, plugin))?;
         calls += 1;
-        let known: std::collections::HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let known: HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let checked = check_result(&result, &known, &terms, scope, plugin)?;
         for m in &checked.matches {
             *by_keyword
                 .entry(terms[m.keyword_id.as_str()].to_owned())
                 .or_default() += 1;
         }
-        if !checked.matches.is_empty() {
-            let w = storage
-                .events
-                .insert_keyword_matches(&checked.matches)
-                .await?;
+        // Matches of keywords given inline but not tracked are counted, not stored.
+        let matches: Vec<KeywordMatchRecord> = checked
+            .matches
+            .into_iter()
+            .filter(|m| !untracked.contains(m.keyword_id.as_str()))
+            .collect();
+        if !matches.is_empty() {
+            let w = storage.events.insert_keyword_matches(&matches).await?;
             inserted += w.inserted;
             existing += w.existing;
         }
@@ -238,14 +297,22 @@ async fn batches(
             break;
         }
     }
+    let unknown: Vec<serde_json::Value> = keywords
+        .untracked
+        .iter()
+        .map(
+            |k| json!({ "term": k.term, "matches": by_keyword.get(&k.term).copied().unwrap_or(0) }),
+        )
+        .collect();
     Ok(json!({
         "pluginId": plugin.id(),
-        "keywords": keywords.len(),
+        "keywords": terms.len(),
         "eventsScanned": scanned,
         "calls": calls,
         "matchesStored": inserted,
         "matchesExisting": existing,
         "matchesByKeyword": by_keyword,
+        "unknownKeywords": unknown,
         "identities": identities,
         "links": links,
     }))
@@ -263,7 +330,7 @@ struct CheckedResult {
 /// plugin's platforms, every string storable.
 fn check_result(
     result: &wit::EnrichResult,
-    known: &std::collections::HashSet<&str>,
+    known: &HashSet<&str>,
     terms: &BTreeMap<&str, &str>,
     scope: &OutputScope,
     plugin: &ReadyPlugin,

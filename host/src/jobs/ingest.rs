@@ -136,6 +136,17 @@ async fn pages(
             .await?
             .map_err(|e| plugin_failure(e, plugin))?;
         totals.pages += 1;
+        if let Some(c) = &batch.next_cursor
+            && c.len() > plugin.budget.max_cursor_bytes
+        {
+            // The cursor is stored, sent back with every page and copied into the job's
+            // result: a plugin must keep its position small (an id, a timestamp, an ETag).
+            return Err(JobFailure::InvalidOutput(format!(
+                "next-cursor is {} bytes, over the {}-byte cursor budget (--max-cursor-bytes); keep the position, not the data, in the cursor",
+                c.len(),
+                plugin.budget.max_cursor_bytes
+            )));
+        }
         let bytes: usize = batch
             .events
             .iter()

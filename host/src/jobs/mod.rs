@@ -186,7 +186,7 @@ impl Executor {
 fn conclude(
     instance: crate::capabilities::PluginInstance,
     result: Result<serde_json::Value, JobFailure>,
-    secrets: &crate::capabilities::Redactor,
+    secrets: &crate::redact::Redactor,
 ) -> Result<CompletedJob, FailedJob> {
     let report = instance.finish();
     match result {
@@ -208,7 +208,7 @@ fn conclude(
 }
 
 /// Masks secrets in every string of a JSON document, object keys included.
-fn mask_json(v: &mut serde_json::Value, secrets: &crate::capabilities::Redactor) {
+fn mask_json(v: &mut serde_json::Value, secrets: &crate::redact::Redactor) {
     if secrets.is_empty() {
         return;
     }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::capabilities::{JobReport, Redactor};
+use crate::capabilities::JobReport;
+use crate::redact::Redactor;
 use crate::runtime::CallError;
 use crate::storage::StorageError;
 

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::model::JobFailure;
 use crate::bindings::types;
-use crate::capabilities::Redactor;
+use crate::redact::Redactor;
 use crate::storage::IdentityRecord;
 
 /// Longest event type, in bytes.

@@ -1,6 +1,8 @@
 //! Ingestion end to end: paging, cursors across runs, idempotent re-runs, raw payloads,
 //! follow-ups, and keyword extraction over what was stored.
 
+use std::path::Path;
+
 use drowl_host::jobs::HostPolicy;
 use drowl_host::runtime::Budget;
 use drowl_host::storage::{EventFilter, ObjectKey};
@@ -152,13 +154,60 @@ async fn follow_ups_and_progress_are_collected() {
     assert_eq!(*seen.lock().unwrap(), vec![50]);
 }
 
-/// Keyword extraction reads the stored events and stores each match once.
+/// The embedded store's own database, read-only: what was stored, checked with SQL rather
+/// than through the host's view of it.
+async fn embedded_db(dir: &Path) -> sqlx::SqlitePool {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("drowl.db"))
+        .read_only(true);
+    sqlx::SqlitePool::connect_with(opts)
+        .await
+        .expect("open drowl.db")
+}
+
+/// Every row of `keywords`, whole, in id order.
+async fn keyword_rows(db: &sqlx::SqlitePool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT json_array(id, term, category, match_strategy, regex_pattern, synonyms, \
+         is_active, priority, created_at, updated_at) FROM keywords ORDER BY id",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// Stored matches per keyword id.
+async fn matches_per_keyword(db: &sqlx::SqlitePool) -> Vec<(String, i64)> {
+    sqlx::query_as(
+        "SELECT keyword_id, count(*) FROM keyword_matches GROUP BY keyword_id ORDER BY keyword_id",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+/// A keyword job over the hostile plugin's events, with `keywords` inline.
+fn extract(keywords: serde_json::Value) -> serde_json::Value {
+    json!({ "type": "keyword_extraction", "name": "extract-keywords",
+            "input": { "keywords": keywords } })
+}
+
+/// Keyword extraction reads the stored events and stores each match of a tracked keyword
+/// once; an inline term drowl does not track is reported, not added.
 #[tokio::test]
 async fn keyword_extraction_runs_over_stored_events() {
     let dir = tempfile::tempdir().unwrap();
     let hostile = component("hostile-plugin");
     let keywords = component("keywords-plugin");
     let exec = executor(dir.path(), &[&hostile, &keywords], HostPolicy::default()).await;
+    exec.storage()
+        .events
+        .upsert_keywords(&[
+            tracked("kw-rust", "rust", "word_boundary"),
+            tracked("kw-page-1", "page 1", "substring"),
+        ])
+        .await
+        .unwrap();
     exec.execute(&job("ingest", paging(2)), None).await.unwrap();
     let extract = json!({ "type": "keyword_extraction", "name": "extract-keywords",
         "input": { "keywords": ["rust", { "term": "page 1", "matchStrategy": "substring" }, "Go"] } });
@@ -179,6 +228,175 @@ async fn keyword_extraction_runs_over_stored_events() {
         .output;
     assert_eq!(again["matchesStored"], 0);
     assert_eq!(again["matchesExisting"], 12);
+    assert_eq!(
+        again["unknownKeywords"],
+        json!([{ "term": "Go", "matches": 0 }])
+    );
+    let db = embedded_db(dir.path()).await;
+    assert_eq!(keyword_rows(&db).await.len(), 2, "`Go` was not added");
+    assert_eq!(
+        matches_per_keyword(&db).await,
+        [("kw-page-1".to_owned(), 4), ("kw-rust".to_owned(), 8)]
+    );
+}
+
+/// Security matrix row 28: a job's inline keyword carrying the id of a tracked keyword,
+/// with another term, strategy, category, pattern and synonyms, leaves that row exactly as
+/// it was; the term it names is matched as an untracked one, under an id of its own.
+#[tokio::test]
+async fn an_inline_keyword_id_does_not_rewrite_a_tracked_keyword() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let keywords = component("keywords-plugin");
+    let exec = executor(dir.path(), &[&hostile, &keywords], HostPolicy::default()).await;
+    let mut rust = tracked("kw-tracked", "Rust", "word_boundary");
+    rust.synonyms = vec!["rustlang".into()];
+    exec.storage()
+        .events
+        .upsert_keywords(std::slice::from_ref(&rust))
+        .await
+        .unwrap();
+    exec.execute(&job("ingest", paging(1)), None).await.unwrap();
+    let db = embedded_db(dir.path()).await;
+    let before = keyword_rows(&db).await;
+
+    let hijack = extract(
+        json!([{ "id": "kw-tracked", "term": "page", "category": "custom",
+        "matchStrategy": "regex", "regexPattern": "page", "synonyms": ["event"] }]),
+    );
+    let out = exec
+        .execute(&job("kw-1", hijack), None)
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(out["matchesStored"], 0, "{out}");
+    assert_eq!(out["matchesByKeyword"], json!({ "page": 4 }), "{out}");
+    assert_eq!(
+        out["unknownKeywords"],
+        json!([{ "term": "page", "matches": 4 }])
+    );
+    assert_eq!(
+        keyword_rows(&db).await,
+        before,
+        "the tracked row was rewritten"
+    );
+    assert_eq!(
+        exec.storage().events.active_keywords().await.unwrap(),
+        [rust]
+    );
+    assert_eq!(matches_per_keyword(&db).await, Vec::<(String, i64)>::new());
+
+    // The tracked keyword still matches as itself.
+    let all = json!({ "type": "keyword_extraction", "name": "extract-keywords", "input": {} });
+    let out = exec.execute(&job("kw-2", all), None).await.unwrap().output;
+    assert_eq!(out["matchesByKeyword"], json!({ "Rust": 4 }), "{out}");
+    assert_eq!(
+        matches_per_keyword(&db).await,
+        [("kw-tracked".to_owned(), 4)]
+    );
+}
+
+/// Inline terms no tracked keyword has are matched with their inline strategy and
+/// reported with their counts; neither `keywords` nor `keyword_matches` gets a row.
+#[tokio::test]
+async fn unknown_inline_terms_are_reported_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let keywords = component("keywords-plugin");
+    let exec = executor(dir.path(), &[&hostile, &keywords], HostPolicy::default()).await;
+    exec.storage()
+        .events
+        .upsert_keywords(&[tracked("kw-go", "Go", "word_boundary")])
+        .await
+        .unwrap();
+    exec.execute(&job("ingest", paging(2)), None).await.unwrap();
+    let db = embedded_db(dir.path()).await;
+    let before = keyword_rows(&db).await;
+    let unknown = extract(json!([
+        "mentions",
+        { "term": "PAGE 1", "matchStrategy": "substring" },
+        "nowhere",
+        "Mentions"
+    ]));
+    for run in ["kw-1", "kw-2"] {
+        let out = exec
+            .execute(&job(run, unknown.clone()), None)
+            .await
+            .unwrap()
+            .output;
+        assert_eq!(out["keywords"], 3, "{out}");
+        assert_eq!(
+            out["matchesByKeyword"],
+            json!({ "mentions": 8, "PAGE 1": 4 }),
+            "{out}"
+        );
+        assert_eq!(
+            out["unknownKeywords"],
+            json!([
+                { "term": "mentions", "matches": 8 },
+                { "term": "PAGE 1", "matches": 4 },
+                { "term": "nowhere", "matches": 0 }
+            ])
+        );
+        assert_eq!(
+            (&out["matchesStored"], &out["matchesExisting"]),
+            (&json!(0), &json!(0))
+        );
+        assert_eq!(keyword_rows(&db).await, before, "a keyword row was written");
+        assert_eq!(matches_per_keyword(&db).await, Vec::<(String, i64)>::new());
+    }
+}
+
+/// A tracked term given in another case resolves to the stored row, whose strategy wins
+/// over the inline one, and its matches are stored under the row's id.
+#[tokio::test]
+async fn a_known_term_in_another_case_resolves_to_the_stored_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let keywords = component("keywords-plugin");
+    let exec = executor(dir.path(), &[&hostile, &keywords], HostPolicy::default()).await;
+    exec.storage()
+        .events
+        .upsert_keywords(&[
+            tracked("kw-rust", "Rust", "word_boundary"),
+            // "ent" as a substring is in every "event"; as a word, in none.
+            tracked("kw-ent", "ent", "substring"),
+        ])
+        .await
+        .unwrap();
+    exec.execute(&job("ingest", paging(2)), None).await.unwrap();
+    let db = embedded_db(dir.path()).await;
+    let before = keyword_rows(&db).await;
+    let known = extract(json!([
+        "rUST",
+        { "id": "kw-other", "term": " ENT ", "matchStrategy": "word_boundary" }
+    ]));
+    let out = exec
+        .execute(&job("kw-1", known.clone()), None)
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(
+        out["matchesByKeyword"],
+        json!({ "Rust": 8, "ent": 8 }),
+        "{out}"
+    );
+    assert_eq!(out["unknownKeywords"], json!([]));
+    assert_eq!(out["matchesStored"], 16, "{out}");
+    assert_eq!(
+        matches_per_keyword(&db).await,
+        [("kw-ent".to_owned(), 8), ("kw-rust".to_owned(), 8)]
+    );
+    assert_eq!(keyword_rows(&db).await, before);
+    let again = exec
+        .execute(&job("kw-2", known), None)
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(
+        (&again["matchesStored"], &again["matchesExisting"]),
+        (&json!(0), &json!(16))
+    );
 }
 
 /// Jobs that name a missing plugin, or a plugin of the wrong kind, fail with a reason.

@@ -208,7 +208,7 @@ mod tests {
     #[tokio::test]
     async fn follow_ups_carrying_a_secret_or_nul_are_refused() {
         let secret = "ghp_s3cretT0ken";
-        let redactor = Arc::new(crate::capabilities::Redactor::new([secret]));
+        let redactor = Arc::new(crate::redact::Redactor::new([secret]));
         let mut q =
             QueueCtx::new(CallTag::new("github", "42"), 10, scope(0), None).with_secrets(redactor);
         let hexed = hex::encode(secret);

@@ -16,9 +16,9 @@ use serde::Serialize;
 use wasmtime::component::{HasData, Linker};
 
 use super::CallTag;
-use super::redact::Redactor;
 use crate::bindings::host_api::drowl::plugin::queue as wit;
 use crate::policy::FollowUpGrant;
+use crate::redact::Redactor;
 
 /// Job types a plugin may enqueue: drowl's own.
 pub const JOB_TYPES: &[&str] = &[

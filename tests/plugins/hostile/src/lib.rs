@@ -4,8 +4,8 @@
 //! contain: endless loops, memory bombs, deep recursion, panics, oversized output, log
 //! floods, giant host-call arguments, leaked resource handles, stderr floods, secret
 //! leaks (in logs, errors, cursors and follow-ups), NUL in every kind of output field,
-//! identities on other platforms, requests to undeclared hosts, key traversal, and
-//! well-behaved paging for the baseline.
+//! identities on other platforms, requests to undeclared hosts, key traversal, sleeps
+//! and waits past the deadline, and well-behaved paging for the baseline.
 
 use drowl_plugin_sdk::ingestion::{IngestBatch, IngestRequest, Ingestion};
 use drowl_plugin_sdk::{Capability, ConfigField, Event, IdentityObservation, JobError, Manifest};
@@ -322,6 +322,69 @@ impl Ingestion for Hostile {
                 }
                 Ok(IngestBatch::last_page(vec![event("after-flood", "done")]))
             }
+            // `count` log lines of 32 fields of 4 KiB each: 128 KiB a line, so a thousand
+            // lines would hand the host 128 MiB to keep for one job.
+            "log-fields" => {
+                let value = "v".repeat(4096);
+                let fields: Vec<(String, String)> = (0..32)
+                    .map(|i| (format!("field-{i}"), value.clone()))
+                    .collect();
+                let refs: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                for i in 0..input.count {
+                    log::log(log::Level::Info, &format!("line {i}"), &refs);
+                }
+                Ok(IngestBatch::last_page(vec![event("after-fields", "done")]))
+            }
+            // `count` progress reports alternating between two values, then 100.
+            "progress-flood" => {
+                for i in 0..input.count {
+                    queue::progress(if i % 2 == 0 { 1 } else { 2 });
+                }
+                queue::progress(100);
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // A next-cursor of `count` KiB: the host stores cursors and sends them back.
+            "cursor-huge" => Ok(IngestBatch::page(
+                vec![],
+                "c".repeat(input.count as usize * 1024),
+            )),
+            // `count` key-value writes of 1 MiB, stopping at the first refusal; the number
+            // written is the event's text.
+            "kv-flood" => {
+                let value = mib(1);
+                let mut written = 0;
+                for i in 0..input.count {
+                    if kv::set(&format!("flood-{i}"), &value).is_err() {
+                        break;
+                    }
+                    written += 1;
+                }
+                Ok(IngestBatch::last_page(vec![event(
+                    "kv-flood",
+                    &written.to_string(),
+                )]))
+            }
+            // `count` objects of 8 MiB, stopping at the first refusal; the number written
+            // is the event's text.
+            "objects-flood" => {
+                let value = mib(8);
+                let mut written = 0;
+                for i in 0..input.count {
+                    if objects::put(&format!("flood/{i}"), &value, "application/octet-stream")
+                        .is_err()
+                    {
+                        break;
+                    }
+                    written += 1;
+                }
+                Ok(IngestBatch::last_page(vec![event(
+                    "objects-flood",
+                    &written.to_string(),
+                )]))
+            }
             // One log line of `count` MiB: the host must refuse to copy it when it is over
             // the per-call budget, and keep only a bounded prefix when it is not.
             "log-huge" => {
@@ -451,6 +514,19 @@ impl Ingestion for Hostile {
             "sleep" => {
                 queue::progress(1);
                 std::thread::sleep(std::time::Duration::from_millis(input.ms));
+                queue::progress(100);
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // One `wasi:io/poll` on a monotonic-clock pollable of `ms` milliseconds (0: the
+            // largest duration WASI can express): a guest waiting in WASI, running no wasm.
+            "poll" => {
+                queue::progress(1);
+                let nanos = match input.ms {
+                    0 => u64::MAX,
+                    ms => ms.saturating_mul(1_000_000),
+                };
+                let clock = wasip2::clocks::monotonic_clock::subscribe_duration(nanos);
+                wasip2::io::poll::poll(&[&clock]);
                 queue::progress(100);
                 Ok(IngestBatch::last_page(vec![]))
             }
