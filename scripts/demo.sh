@@ -2,7 +2,9 @@
 # The main job on embedded defaults (no Redis, PostgreSQL or S3): ingest a GitHub user's
 # public activity from recorded API responses served on loopback, then extract keywords
 # from what was stored. State goes to .drowl/demo (SQLite + files); run it twice to see
-# the cursor stop at events it already has.
+# the cursor stop at events it already has. The job names its keywords inline: a job never
+# adds to drowl's `keywords` table, so terms no row tracks (all of them, in a fresh data
+# dir) are matched and reported under `unknownKeywords`, and no match is stored.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA_DIR=${DROWL_DATA_DIR:-.drowl/demo}

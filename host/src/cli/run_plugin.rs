@@ -111,6 +111,7 @@ pub async fn run(args: RunPluginArgs) -> u8 {
     let settings = EngineSettings {
         fuel: args.sandbox.fuel.is_some(),
         cache_dir: Some(data_dir.join("cache")),
+        describe_timeout: args.sandbox.describe_timeout(),
         ..EngineSettings::default()
     };
     let runtime = match Runtime::new(&settings) {
@@ -258,12 +259,32 @@ fn summary(
             n("delivered"),
             n("calls")
         ),
-        _ => format!(
-            "scanned {} events, stored {} keyword matches ({} already known)",
-            n("eventsScanned"),
-            n("matchesStored"),
-            n("matchesExisting")
-        ),
+        _ => {
+            // Inline terms drowl does not track are matched but not stored: say so, or a
+            // demo that names only such terms would seem to have found nothing.
+            let unknown = output
+                .get("unknownKeywords")
+                .and_then(serde_json::Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            let unknown_matches: u64 = unknown
+                .iter()
+                .filter_map(|k| k.get("matches").and_then(serde_json::Value::as_u64))
+                .sum();
+            format!(
+                "scanned {} events, stored {} keyword matches ({} already known){}",
+                n("eventsScanned"),
+                n("matchesStored"),
+                n("matchesExisting"),
+                if unknown.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {unknown_matches} matches of {} untracked keywords, not stored",
+                        unknown.len()
+                    )
+                }
+            )
+        }
     };
     let usage = report.map(|r| &r.usage);
     let u = |f: fn(&crate::capabilities::Usage) -> u64| usage.map_or(0, f);

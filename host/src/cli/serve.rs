@@ -25,8 +25,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DROWL_PLUGIN_DIR", default_value = "plugins.d")]
     pub plugins: PathBuf,
     /// Per-plugin settings as JSON: `{"github": {"config": {"token": "${GITHUB_TOKEN}"},
-    /// "allowHosts": ["https://api.github.com"]}}`. `${VAR}` values are read from the
-    /// environment, so secrets need not be written to the file.
+    /// "allowHosts": ["https://api.github.com"], "sources": ["github"],
+    /// "platforms": []}}`. `${VAR}` values are read from the environment, so secrets need
+    /// not be written to the file. `sources` grants declared sources that other installed
+    /// plugins declare too; `platforms` grants identity platforms beyond the plugin's own
+    /// sources.
     #[arg(long, env = "DROWL_PLUGIN_CONFIG")]
     pub plugin_config: Option<PathBuf>,
     /// Jobs run at once in this process.
@@ -73,6 +76,10 @@ struct PluginFileEntry {
     config: BTreeMap<String, String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    platforms: Vec<String>,
     /// Follow-up jobs for other plugins this plugin may enqueue, as `TYPE:PLUGIN`.
     #[serde(default)]
     follow_ups: Vec<String>,
@@ -116,6 +123,8 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
             PluginSettings {
                 config,
                 grants: entry.allow_hosts,
+                sources: entry.sources,
+                platforms: entry.platforms,
                 follow_ups,
             },
         );
@@ -174,6 +183,9 @@ async fn connect_queue(config: &drowl_bull::QueueConfig, shown_url: &str) -> Res
     }
 }
 
+/// Plugin files loaded at once at start: compiling is CPU work, describing mostly waiting.
+const PARALLEL_LOADS: usize = 8;
+
 fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     exit::USAGE
@@ -231,6 +243,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         fuel: args.sandbox.fuel.is_some(),
         cache_dir: Some(data_dir.join("cache")),
         pooling,
+        describe_timeout: args.sandbox.describe_timeout(),
         ..defaults
     }) {
         Ok(r) => r,
@@ -247,10 +260,13 @@ pub async fn run(args: ServeArgs) -> u8 {
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
         .collect();
     files.sort();
-    for file in files {
+    // Side by side, so one slow component (its `describe` cut off after
+    // --describe-timeout-ms) delays the start by that budget at most once, not once per
+    // file before it; registered in file order, as before.
+    for (file, loaded) in runtime.load_files(files, PARALLEL_LOADS).await {
         // One bad plugin must not keep the others from serving: it is reported and skipped,
         // and jobs naming it fail with "not installed".
-        let loaded = match runtime.load_file(&file).await {
+        let loaded = match loaded {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(file = %file.display(), "plugin not loaded: {e}");
@@ -466,6 +482,23 @@ mod tests {
         assert!(
             first_line("--type-limit", "nosuch=1").contains("event_ingestion, identity_resolution")
         );
+    }
+
+    #[test]
+    fn the_plugin_config_file_grants_sources_and_platforms() {
+        let file = tempfile::NamedTempFile::new().expect("settings file");
+        std::fs::write(
+            file.path(),
+            r#"{"github": {"sources": ["github"], "platforms": ["x"]}, "hostile": {}}"#,
+        )
+        .expect("write");
+        let settings = load_plugin_settings(&file.path().to_path_buf()).expect("parses");
+        assert_eq!(settings["github"].sources, ["github"]);
+        assert_eq!(settings["github"].platforms, ["x"]);
+        assert!(settings["hostile"].sources.is_empty());
+        std::fs::write(file.path(), r#"{"github": {"source": ["github"]}}"#).expect("write");
+        let e = load_plugin_settings(&file.path().to_path_buf()).expect_err("a typo is refused");
+        assert!(e.contains("unknown field `source`"), "{e}");
     }
 
     #[test]

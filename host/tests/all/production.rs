@@ -68,6 +68,14 @@ fn keyword_job() -> serde_json::Value {
             "input": { "keywords": ["TypeScript", "Rust", "WebAssembly", "React"] } })
 }
 
+/// The keywords [`keyword_job`] names, as drowl's API would have stored them (a job only
+/// selects tracked keywords; it never adds any).
+async fn track_keyword_job_terms(storage: &Storage) {
+    let rows = ["TypeScript", "Rust", "WebAssembly", "React"]
+        .map(|t| tracked(&format!("kw-{}", t.to_lowercase()), t, "word_boundary"));
+    storage.events.upsert_keywords(&rows).await.unwrap();
+}
+
 /// A bucket of its own on `server`.
 async fn fresh_bucket(endpoint: &str) -> S3Config {
     let cfg = S3Config::new(
@@ -245,6 +253,7 @@ async fn github_ingestion_and_keywords_land_in_postgres_and_s3() {
         Some(String::from_utf8(cursors[0].1.clone()).unwrap().as_str())
     );
 
+    track_keyword_job_terms(exec.storage()).await;
     let kw = exec
         .execute(&job("kw-prod-1", keyword_job()), None)
         .await
@@ -305,6 +314,7 @@ async fn github_ingestion_and_keywords_land_in_postgres_and_s3() {
         .execute(&job("gh-emb", octocat_job()), None)
         .await
         .unwrap();
+    track_keyword_job_terms(embedded.storage()).await;
     let kw_emb = embedded
         .execute(&job("kw-emb", keyword_job()), None)
         .await
@@ -322,6 +332,98 @@ async fn github_ingestion_and_keywords_land_in_postgres_and_s3() {
         assert_eq!(a.occurred_at, b.occurred_at);
     }
     api.shutdown().await.unwrap();
+}
+
+/// Security matrix row 28 on PostgreSQL: inline keywords select tracked rows by term,
+/// case-insensitively, with the stored row's strategy and id; an inline id never rewrites a
+/// row; unknown terms are matched and reported; `keywords` is never written, and
+/// `keyword_matches` only ever references its rows.
+#[tokio::test]
+async fn inline_keywords_resolve_against_postgres_and_never_write_it() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StorageConfig {
+        postgres: Some(PostgresConfig::new(&db.url)),
+        s3: None,
+        migrate_on_start: true,
+    };
+    let storage = storage::open(&cfg, dir.path()).await.expect("open storage");
+    storage
+        .events
+        .upsert_keywords(&[
+            tracked("kw-rust", "Rust", "word_boundary"),
+            // "ent" as a substring is in every "event"; as a word, in none.
+            tracked("kw-ent", "ent", "substring"),
+        ])
+        .await
+        .unwrap();
+    let (hostile, keywords) = (component("hostile-plugin"), component("keywords-plugin"));
+    let exec = executor_with(storage, &[&hostile, &keywords], HostPolicy::default()).await;
+    let pool = pool(&db).await;
+    let ingest = json!({ "type": "event_ingestion", "name": "paging",
+        "input": { "pluginId": "hostile", "mode": "ok", "count": 4, "pages": 2 } });
+    exec.execute(&job("ingest", ingest), None).await.unwrap();
+    let rows = || async {
+        sqlx::query_scalar::<_, String>("SELECT to_jsonb(k)::text FROM keywords k ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
+    let before = rows().await;
+    assert_eq!(before.len(), 2);
+
+    let extract = json!({ "type": "keyword_extraction", "name": "extract-keywords",
+        "input": { "keywords": [
+            "rUST",
+            { "id": "kw-ent", "term": "mentions", "matchStrategy": "substring",
+              "category": "custom", "synonyms": ["event"] },
+            { "term": "ENT", "matchStrategy": "word_boundary" },
+            "nowhere"
+        ] } });
+    let out = exec
+        .execute(&job("kw-1", extract.clone()), None)
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(
+        out["matchesByKeyword"],
+        json!({ "Rust": 8, "ent": 8, "mentions": 8 }),
+        "{out}"
+    );
+    assert_eq!(
+        out["unknownKeywords"],
+        json!([{ "term": "mentions", "matches": 8 }, { "term": "nowhere", "matches": 0 }])
+    );
+    assert_eq!(out["matchesStored"], 16, "{out}");
+    assert_eq!(rows().await, before, "a job wrote the keywords table");
+    let per_keyword: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT keyword_id, count(*) FROM keyword_matches GROUP BY keyword_id ORDER BY keyword_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        per_keyword,
+        [("kw-ent".to_owned(), 8), ("kw-rust".to_owned(), 8)]
+    );
+    assert_eq!(
+        scalar(
+            &pool,
+            "SELECT count(*) FROM keyword_matches m LEFT JOIN keywords k ON k.id = m.keyword_id \
+             WHERE k.id IS NULL"
+        )
+        .await,
+        0,
+        "a stored match references no keyword"
+    );
+    let again = exec
+        .execute(&job("kw-2", extract), None)
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(again["matchesStored"], 0, "{again}");
+    assert_eq!(again["matchesExisting"], 16, "{again}");
+    assert_eq!(rows().await, before);
 }
 
 async fn sorted(events: &dyn EventStore) -> Vec<StoredEvent> {

@@ -89,3 +89,16 @@ pub(crate) async fn executor_with(
 pub(crate) fn job(id: &str, v: serde_json::Value) -> drowl_host::jobs::JobRequest {
     drowl_host::jobs::JobRequest::from_value(id, &v).unwrap()
 }
+
+/// A keyword as drowl's API stores it in the `keywords` table (jobs never write there;
+/// tests that want stored matches put their keywords in place with this first).
+pub(crate) fn tracked(id: &str, term: &str, strategy: &str) -> drowl_host::storage::KeywordRecord {
+    drowl_host::storage::KeywordRecord {
+        id: id.to_owned(),
+        term: term.to_owned(),
+        category: "technology".to_owned(),
+        match_strategy: strategy.to_owned(),
+        regex_pattern: None,
+        synonyms: Vec::new(),
+    }
+}
