@@ -206,6 +206,9 @@ impl KvStore for NoBackend {
     async fn list_keys(&self, _: &str, _: &str, _: u32) -> crate::storage::Result<Vec<String>> {
         Err(unavailable())
     }
+    async fn namespace_bytes(&self, _: &str) -> crate::storage::Result<u64> {
+        Err(unavailable())
+    }
 }
 
 #[async_trait]
@@ -214,6 +217,9 @@ impl ObjectStore for NoBackend {
         Err(unavailable())
     }
     async fn get(&self, _: &ObjectKey) -> crate::storage::Result<Option<bytes::Bytes>> {
+        Err(unavailable())
+    }
+    async fn prefix_bytes(&self, _: &str) -> crate::storage::Result<u64> {
         Err(unavailable())
     }
     fn describe(&self, key: &ObjectKey) -> String {
