@@ -92,6 +92,14 @@ pub struct SandboxArgs {
     /// Bytes of objects one job may write.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
     pub max_object_bytes_per_job: u64,
+    /// Bytes of keys and values one plugin may keep in key-value storage, all its jobs
+    /// together (concurrent jobs may overshoot by at most one per-job quota each).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_kv_bytes_per_plugin: u64,
+    /// Bytes of objects one plugin may keep, all its jobs together (concurrent jobs may
+    /// overshoot by at most one per-job quota each).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_object_bytes_per_plugin: u64,
     /// Longest cursor an ingestion plugin may return.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
     pub max_cursor_bytes: usize,
@@ -135,6 +143,8 @@ impl SandboxArgs {
             max_log_bytes: self.max_log_bytes,
             max_kv_bytes_per_job: self.max_kv_bytes_per_job,
             max_object_bytes_per_job: self.max_object_bytes_per_job,
+            max_kv_bytes_per_plugin: self.max_kv_bytes_per_plugin,
+            max_object_bytes_per_plugin: self.max_object_bytes_per_plugin,
             max_cursor_bytes: self.max_cursor_bytes,
             max_follow_up_depth: self.max_follow_up_depth,
             max_follow_ups_per_lineage: self.max_lineage_follow_ups,

@@ -47,6 +47,16 @@ pub struct Budget {
     pub max_kv_bytes_per_job: u64,
     /// Bytes of objects one job may write. Default 256 MiB.
     pub max_object_bytes_per_job: u64,
+    /// Bytes of keys and values one plugin may keep in key-value storage, all its jobs
+    /// together. Each job asks the backend once, at its first write, what the plugin has
+    /// stored, then counts its own writes against what is left, so concurrent jobs of one
+    /// plugin may together exceed it by at most their number times
+    /// `max_kv_bytes_per_job`. Default 64 MiB.
+    pub max_kv_bytes_per_plugin: u64,
+    /// Bytes of objects one plugin may keep under its prefix, all its jobs together; the
+    /// same one-query-per-job rule and the same concurrency slack as
+    /// `max_kv_bytes_per_plugin`. Default 1 GiB.
+    pub max_object_bytes_per_plugin: u64,
     /// Longest `next-cursor` an ingestion plugin may return: the cursor is stored, sent
     /// back on every page and copied into the job's result. Default 64 KiB.
     pub max_cursor_bytes: usize,
@@ -81,6 +91,8 @@ impl Default for Budget {
             max_log_bytes: 1 << 20,
             max_kv_bytes_per_job: 16 << 20,
             max_object_bytes_per_job: 256 << 20,
+            max_kv_bytes_per_plugin: 64 << 20,
+            max_object_bytes_per_plugin: 1 << 30,
             max_cursor_bytes: 64 << 10,
             max_follow_up_depth: 3,
             max_follow_ups_per_lineage: 1_000,

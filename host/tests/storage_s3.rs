@@ -13,6 +13,7 @@ use drowl_host::storage::{
     EventStore, KeyError, NewEvent, ObjectKey, ObjectStore, StorageError, WriteOutcome,
 };
 use drowl_testkit::storage::{S3Server, TestDb};
+use futures::StreamExt as _;
 use sha2::Digest;
 
 fn config(endpoint: &str, bucket: &str) -> S3Config {
@@ -42,6 +43,30 @@ async fn list_all(store: &S3Store) -> Vec<String> {
         .iter()
         .filter_map(|o| o.key().map(str::to_owned))
         .collect()
+}
+
+#[tokio::test]
+async fn prefix_bytes_follows_the_shared_rules_and_pages_past_1000_keys() {
+    let server = S3Server::start().await;
+    let (_cfg, store) = fresh_store(&server).await;
+    drowl_host::storage::conformance::object_prefix_bytes(&store).await;
+    // ListObjectsV2 answers 1,000 keys a page: 1,010 objects need a second page.
+    let puts = (0..1_010).map(|i| {
+        let store = &store;
+        async move {
+            let key = ObjectKey::plugin_object("paged", &format!("o{i}")).unwrap();
+            store
+                .put(&key, Bytes::from_static(b"12"), "")
+                .await
+                .unwrap();
+        }
+    });
+    futures::stream::iter(puts)
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let prefix = ObjectKey::plugin_objects_prefix("paged").unwrap();
+    assert_eq!(store.prefix_bytes(&prefix).await.unwrap(), 2_020);
 }
 
 #[tokio::test]

@@ -128,7 +128,8 @@ pub struct Usage {
     #[serde(skip_serializing_if = "is_zero")]
     pub log_lines_dropped: u32,
     /// The budgets the plugin ran into without the job failing, by name (`log-lines`,
-    /// `log-bytes`, `kv-bytes`, `object-bytes`): what an operator looks for when a plugin
+    /// `log-bytes`, `kv-bytes`, `object-bytes`, `kv-bytes-per-plugin`,
+    /// `object-bytes-per-plugin`): what an operator looks for when a plugin
     /// misbehaves but its jobs still complete.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<&'static str>,

@@ -63,12 +63,14 @@ impl PluginState {
                 env.kv.clone(),
                 env.kv_namespace(),
                 budget.max_kv_bytes_per_job,
-            ),
+            )
+            .with_plugin_quota(budget.max_kv_bytes_per_plugin),
             objects: ObjectsCtx::new(
                 tag.clone(),
                 env.objects.clone(),
                 budget.max_object_bytes_per_job,
-            ),
+            )
+            .with_plugin_quota(budget.max_object_bytes_per_plugin),
             http: HttpCtx::new(tag.clone(), env.egress.clone(), deadline),
             queue: QueueCtx::new(tag, budget.max_follow_ups, scope, job.progress)
                 .with_secrets(env.redactor.clone()),
@@ -124,6 +126,12 @@ impl StoreState for PluginState {
                 .copied()
                 .chain(self.kv.quota_hit.then_some("kv-bytes"))
                 .chain(self.objects.quota_hit.then_some("object-bytes"))
+                .chain(self.kv.plugin_quota_hit.then_some("kv-bytes-per-plugin"))
+                .chain(
+                    self.objects
+                        .plugin_quota_hit
+                        .then_some("object-bytes-per-plugin"),
+                )
                 .collect(),
         };
         JobReport {
@@ -206,6 +214,9 @@ impl KvStore for NoBackend {
     async fn list_keys(&self, _: &str, _: &str, _: u32) -> crate::storage::Result<Vec<String>> {
         Err(unavailable())
     }
+    async fn namespace_bytes(&self, _: &str) -> crate::storage::Result<u64> {
+        Err(unavailable())
+    }
 }
 
 #[async_trait]
@@ -214,6 +225,9 @@ impl ObjectStore for NoBackend {
         Err(unavailable())
     }
     async fn get(&self, _: &ObjectKey) -> crate::storage::Result<Option<bytes::Bytes>> {
+        Err(unavailable())
+    }
+    async fn prefix_bytes(&self, _: &str) -> crate::storage::Result<u64> {
         Err(unavailable())
     }
     fn describe(&self, key: &ObjectKey) -> String {

@@ -1,5 +1,6 @@
 //! One behavioural suite every storage backend must pass: [`run_all`] for an
-//! [`EventStore`] and [`KvStore`], [`job_rows_follow_the_rules`] for a [`JobStore`].
+//! [`EventStore`] and [`KvStore`], [`object_prefix_bytes`] for an [`ObjectStore`],
+//! [`job_rows_follow_the_rules`] for a [`JobStore`].
 //!
 //! The memory and SQLite backends run it as unit tests; the PostgreSQL (and SQLite)
 //! integration tests reach it through the `test-support` feature, which drowl-host's
@@ -18,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::storage::{
     EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStatus, JobStore, JobUpdate,
-    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, ObjectKey, WriteOutcome,
+    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, ObjectKey, ObjectStore, WriteOutcome,
 };
 
 /// A random tag that keeps one run's rows apart from another's.
@@ -78,6 +79,7 @@ pub async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
     keywords_upsert(&*events).await;
     kv_namespaces_are_isolated(&*kv).await;
     kv_list_keys_prefix_and_limit(&*kv).await;
+    kv_namespace_bytes(&*kv).await;
 }
 
 /// Writing a batch twice stores it once; the second write reports every row as existing.
@@ -454,6 +456,67 @@ pub async fn kv_list_keys_prefix_and_limit(kv: &dyn KvStore) {
     assert_eq!(kv.list_keys(&ns, "", 100).await.unwrap().len(), 8);
     assert_eq!(kv.list_keys(&ns, "", 0).await.unwrap().len(), 0);
     assert!(kv.list_keys(&ns, "zzz", 100).await.unwrap().is_empty());
+}
+
+/// A namespace's stored bytes are its keys' and values' lengths in bytes, replaced
+/// values counted once, deleted keys not at all, other namespaces never.
+pub async fn kv_namespace_bytes(kv: &dyn KvStore) {
+    let ns = format!("plugin:{}", tag());
+    assert_eq!(kv.namespace_bytes(&ns).await.unwrap(), 0);
+    kv.set(&ns, "a", &[0; 100]).await.unwrap();
+    // Bytes, not characters: "\u{e9}" is two bytes.
+    kv.set(&ns, "\u{e9}", b"xyz").await.unwrap();
+    assert_eq!(kv.namespace_bytes(&ns).await.unwrap(), 101 + 5);
+    kv.set(&ns, "a", &[0; 10]).await.unwrap();
+    kv.set(&ns, "empty", b"").await.unwrap();
+    assert_eq!(kv.namespace_bytes(&ns).await.unwrap(), 11 + 5 + 5);
+    kv.delete(&ns, "\u{e9}").await.unwrap();
+    assert_eq!(kv.namespace_bytes(&ns).await.unwrap(), 11 + 5);
+    // A namespace that merely starts with this one's name is another namespace.
+    kv.set(&format!("{ns}-other"), "a", &[0; 1000])
+        .await
+        .unwrap();
+    assert_eq!(kv.namespace_bytes(&ns).await.unwrap(), 11 + 5);
+}
+
+/// An object store sums the sizes of the objects under a plugin's prefix: replaced
+/// objects counted once, nested keys included, other plugins (even one whose id starts
+/// with this one's) never. Every object store backend runs it.
+pub async fn object_prefix_bytes(objects: &dyn ObjectStore) {
+    let plugin = format!("quota-{}", tag());
+    let prefix = ObjectKey::plugin_objects_prefix(&plugin).unwrap();
+    let put = |p: &str, k: &str, n: usize| {
+        let key = ObjectKey::plugin_object(p, k).unwrap();
+        async move {
+            objects
+                .put(&key, bytes::Bytes::from(vec![7; n]), "")
+                .await
+                .unwrap();
+        }
+    };
+    assert_eq!(objects.prefix_bytes(&prefix).await.unwrap(), 0);
+    put(&plugin, "a", 100).await;
+    put(&plugin, "dir/b", 20).await;
+    put(&plugin, "dir/deeper/c", 3).await;
+    assert_eq!(objects.prefix_bytes(&prefix).await.unwrap(), 123);
+    put(&plugin, "a", 10).await;
+    assert_eq!(objects.prefix_bytes(&prefix).await.unwrap(), 33);
+    put(&format!("{plugin}x"), "a", 1000).await;
+    assert_eq!(objects.prefix_bytes(&prefix).await.unwrap(), 33);
+    // A raw batch of the same plugin lives outside its objects prefix.
+    let raw = ObjectKey::raw_batch(&plugin, "github", chrono::NaiveDate::MIN, "ab").unwrap();
+    objects
+        .put(&raw, bytes::Bytes::from_static(b"raw"), "")
+        .await
+        .unwrap();
+    assert_eq!(objects.prefix_bytes(&prefix).await.unwrap(), 33);
+    assert_eq!(
+        objects
+            .prefix_bytes(&format!("{prefix}dir/"))
+            .await
+            .unwrap(),
+        23
+    );
 }
 
 /// A `jobs` row as the job checks compare it, whatever the backend's column types.

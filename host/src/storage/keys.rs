@@ -84,6 +84,13 @@ impl ObjectKey {
         Ok(Self(format!("plugins/{plugin_id}/objects/{relative}")))
     }
 
+    /// The prefix of every key [`ObjectKey::plugin_object`] builds for `plugin_id`:
+    /// `plugins/<id>/objects/`, what the plugin's stored objects are summed under.
+    pub fn plugin_objects_prefix(plugin_id: &str) -> Result<String, KeyError> {
+        validate_plugin_id(plugin_id)?;
+        Ok(format!("plugins/{plugin_id}/objects/"))
+    }
+
     /// The object holding one batch of raw payloads, one JSON document per line:
     /// `plugins/<id>/raw/<source>/<yyyy-mm-dd>/<digest>.ndjson`.
     ///

@@ -110,6 +110,58 @@ impl LocalFsStore {
         }
         Ok(())
     }
+
+    /// Sums the sizes of the files under `prefix`: the directory up to its last `/` is
+    /// walked, and files whose path starts with `prefix` counted. Temporary files of
+    /// writes in flight are not objects and are left out.
+    fn prefix_bytes_blocking(dir: &Dir, prefix: &str) -> Result<u64> {
+        let base = prefix.rsplit_once('/').map_or("", |(dir, _)| dir);
+        let start = if base.is_empty() { "." } else { base };
+        let mut total = 0;
+        let mut todo = vec![(PathBuf::from(start), base.to_owned())];
+        while let Some((path, rel)) = todo.pop() {
+            let entries = match dir.read_dir(&path) {
+                Ok(entries) => entries,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    return Err(StorageError::Unavailable(format!(
+                        "cannot list objects under {prefix}: {e}"
+                    )));
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| {
+                    StorageError::Unavailable(format!("cannot list objects under {prefix}: {e}"))
+                })?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let key = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                // Only what can still lead to a key with the prefix.
+                if !(key.starts_with(prefix) || prefix.starts_with(&format!("{key}/"))) {
+                    continue;
+                }
+                let meta = entry.metadata().map_err(|e| {
+                    StorageError::Unavailable(format!("cannot read metadata of {key}: {e}"))
+                })?;
+                if meta.is_dir() {
+                    todo.push((path.join(&name), key));
+                } else if meta.is_file() && !name.starts_with(TMP_PREFIX) {
+                    total += meta.len();
+                }
+            }
+        }
+        Ok(total)
+    }
 }
 
 #[async_trait]
@@ -136,6 +188,14 @@ impl ObjectStore for LocalFsStore {
         .map_err(|e| StorageError::Unavailable(format!("object read task failed: {e}")))?
     }
 
+    async fn prefix_bytes(&self, prefix: &str) -> Result<u64> {
+        let dir = Arc::clone(&self.dir);
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || Self::prefix_bytes_blocking(&dir, &prefix))
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("object listing task failed: {e}")))?
+    }
+
     fn describe(&self, key: &ObjectKey) -> String {
         self.root.join(key.as_str()).display().to_string()
     }
@@ -144,6 +204,29 @@ impl ObjectStore for LocalFsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn local_fs_follows_the_shared_prefix_bytes_rules() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LocalFsStore::open(&tmp.path().join("objects")).unwrap();
+        crate::storage::conformance::object_prefix_bytes(&store).await;
+        // A write in flight (a temporary file) is not an object yet.
+        let prefix = ObjectKey::plugin_objects_prefix("tmpcheck").unwrap();
+        let key = ObjectKey::plugin_object("tmpcheck", "a").unwrap();
+        store
+            .put(&key, bytes::Bytes::from_static(b"abc"), "")
+            .await
+            .unwrap();
+        std::fs::write(
+            tmp.path()
+                .join("objects")
+                .join(&prefix)
+                .join(format!("{TMP_PREFIX}a-123")),
+            [0; 50],
+        )
+        .unwrap();
+        assert_eq!(store.prefix_bytes(&prefix).await.unwrap(), 3);
+    }
 
     #[tokio::test]
     async fn objects_round_trip_and_overwrite() {

@@ -438,6 +438,15 @@ impl KvStore for MemoryStore {
             .map(|((_, k), _)| k.clone())
             .collect())
     }
+
+    async fn namespace_bytes(&self, namespace: &str) -> Result<u64> {
+        let s = self.lock()?;
+        Ok(s.kv
+            .range((namespace.to_owned(), String::new())..)
+            .take_while(|((ns, _), _)| ns == namespace)
+            .map(|((_, k), v)| (k.len() + v.len()) as u64)
+            .sum())
+    }
 }
 
 #[async_trait]
@@ -451,6 +460,16 @@ impl ObjectStore for MemoryStore {
 
     async fn get(&self, key: &ObjectKey) -> Result<Option<bytes::Bytes>> {
         Ok(self.lock()?.objects.get(key).map(|(d, _)| d.clone()))
+    }
+
+    async fn prefix_bytes(&self, prefix: &str) -> Result<u64> {
+        Ok(self
+            .lock()?
+            .objects
+            .iter()
+            .filter(|(k, _)| k.as_str().starts_with(prefix))
+            .map(|(_, (d, _))| d.len() as u64)
+            .sum())
     }
 
     fn describe(&self, key: &ObjectKey) -> String {
@@ -546,6 +565,7 @@ mod tests {
     async fn memory_store_follows_the_shared_rules() {
         let store = std::sync::Arc::new(MemoryStore::new());
         tc::run_all(store.clone(), store.clone()).await;
+        tc::object_prefix_bytes(&*store).await;
         store
             .put(&tc::key(), bytes::Bytes::from_static(b"x"), "")
             .await

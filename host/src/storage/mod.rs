@@ -250,6 +250,9 @@ pub trait KvStore: Send + Sync + 'static {
     async fn delete(&self, namespace: &str, key: &str) -> Result<()>;
     /// Lists keys starting with `prefix`, in byte order, at most `limit`.
     async fn list_keys(&self, namespace: &str, prefix: &str, limit: u32) -> Result<Vec<String>>;
+    /// Bytes stored in `namespace`: the sum of its keys' and values' lengths. The host
+    /// asks once per job that writes, to hold a plugin to its quota of stored bytes.
+    async fn namespace_bytes(&self, namespace: &str) -> Result<u64>;
 }
 
 /// A job's status as drowl's `jobs.status` spells it (strum derives the spelling; a test
@@ -360,6 +363,10 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn put(&self, key: &ObjectKey, data: bytes::Bytes, content_type: &str) -> Result<()>;
     /// Reads an object, if it exists.
     async fn get(&self, key: &ObjectKey) -> Result<Option<bytes::Bytes>>;
+    /// Bytes stored under a key prefix (such as [`ObjectKey::plugin_objects_prefix`]):
+    /// the sum of the sizes of the objects whose keys start with `prefix`. The host asks
+    /// once per job that writes, to hold a plugin to its quota of stored bytes.
+    async fn prefix_bytes(&self, prefix: &str) -> Result<u64>;
     /// A human-readable location (`s3://bucket/key`, a file path) for logs and job output.
     fn describe(&self, key: &ObjectKey) -> String;
 }

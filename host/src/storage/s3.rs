@@ -357,6 +357,30 @@ impl ObjectStore for S3Store {
         Ok(Some(body.into_bytes()))
     }
 
+    async fn prefix_bytes(&self, prefix: &str) -> Result<u64> {
+        // ListObjectsV2 returns at most 1,000 keys a page: follow the continuation
+        // token until the listing is complete.
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut total: u64 = 0;
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|e| sdk_err(&format!("listing {prefix}"), &self.endpoint, e))?;
+            total += page
+                .contents()
+                .iter()
+                .filter_map(|o| o.size())
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .sum::<u64>();
+        }
+        Ok(total)
+    }
+
     fn describe(&self, key: &ObjectKey) -> String {
         format!("s3://{}/{}", self.bucket, key)
     }

@@ -74,6 +74,65 @@ async fn key_value_and_object_writes_stop_at_the_jobs_quota() {
     assert_eq!(usage.object_bytes_written, 16 << 20);
 }
 
+/// A plugin keeps at most its key-value and object quotas across jobs: each job asks
+/// once what the plugin has stored, so a second job is refused at its first write over
+/// what is left and names the violation, and the stored bytes stay within the quota.
+#[tokio::test]
+async fn key_value_and_object_bytes_stop_at_the_plugins_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut policy = HostPolicy::default();
+    policy.caps.max_kv_bytes_per_plugin = 3 << 20;
+    policy.caps.max_object_bytes_per_plugin = 20 << 20;
+    let exec = executor(dir.path(), &[&hostile], policy).await;
+    let storage = exec.storage();
+
+    // Two 1 MiB values (plus keys) fit the plugin's 3 MiB; the job stays within it.
+    let first = exec
+        .execute(&job("kv-1", probe("kv-flood", 2)), None)
+        .await
+        .unwrap();
+    assert!(first.report.as_ref().unwrap().usage.violations.is_empty());
+    // The next job may not add a third: refused at its first write.
+    let second = exec
+        .execute(&job("kv-2", probe("kv-flood", 40)), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.report.as_ref().unwrap().usage.violations,
+        vec!["kv-bytes-per-plugin"]
+    );
+    let stored = storage
+        .kv
+        .list_keys("hostile", "flood-", 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let bytes = storage.kv.namespace_bytes("hostile").await.unwrap();
+    assert!(bytes <= 3 << 20, "{bytes} bytes stored");
+
+    // Objects: two of 8 MiB fit in 20 MiB, a third does not, in this job or the next.
+    let first = exec
+        .execute(&job("objects-1", probe("objects-flood", 40)), None)
+        .await
+        .unwrap();
+    let usage = &first.report.as_ref().unwrap().usage;
+    assert_eq!(usage.violations, vec!["object-bytes-per-plugin"]);
+    assert_eq!(usage.objects_written, 2);
+    let second = exec
+        .execute(&job("objects-2", probe("objects-flood", 40)), None)
+        .await
+        .unwrap();
+    let usage = &second.report.as_ref().unwrap().usage;
+    assert_eq!(usage.violations, vec!["object-bytes-per-plugin"]);
+    assert_eq!(usage.objects_written, 0);
+    let prefix = drowl_host::storage::ObjectKey::plugin_objects_prefix("hostile").unwrap();
+    assert_eq!(
+        storage.objects.prefix_bytes(&prefix).await.unwrap(),
+        16 << 20
+    );
+}
+
 /// A 32 MiB cursor is refused as invalid output naming `next-cursor`, and nothing of it
 /// is stored.
 #[tokio::test]

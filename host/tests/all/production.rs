@@ -591,6 +591,9 @@ impl ObjectStore for CutBeforePut {
     async fn get(&self, key: &ObjectKey) -> storage::Result<Option<bytes::Bytes>> {
         self.inner.get(key).await
     }
+    async fn prefix_bytes(&self, prefix: &str) -> storage::Result<u64> {
+        self.inner.prefix_bytes(prefix).await
+    }
     fn describe(&self, key: &ObjectKey) -> String {
         self.inner.describe(key)
     }

@@ -1063,6 +1063,9 @@ impl drowl_host::storage::KvStore for PanickingKv {
     ) -> drowl_host::storage::Result<Vec<String>> {
         self.0.list_keys(ns, prefix, limit).await
     }
+    async fn namespace_bytes(&self, ns: &str) -> drowl_host::storage::Result<u64> {
+        self.0.namespace_bytes(ns).await
+    }
 }
 
 /// A host function that fails hard (here a storage backend panicking under `kv.get`)

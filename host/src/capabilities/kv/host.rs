@@ -55,6 +55,27 @@ impl wit::Host for KvCtx {
                 self.max_bytes.saturating_sub(self.bytes_written),
             )));
         }
+        if self.plugin_max_bytes != u64::MAX {
+            let stored = match self.plugin_stored {
+                Some(stored) => stored,
+                None => {
+                    let kv = self.store.clone();
+                    match guarded("kv.namespace-bytes", kv.namespace_bytes(&self.namespace)).await?
+                    {
+                        Ok(stored) => *self.plugin_stored.insert(stored),
+                        Err(e) => return Ok(Err(storage_err(e))),
+                    }
+                }
+            };
+            let used = stored.saturating_add(self.bytes_written);
+            if used.saturating_add(size) > self.plugin_max_bytes {
+                // The plugin's quota: what all its jobs together may keep stored.
+                self.plugin_quota_hit = true;
+                return Ok(Err(wit::KvError::TooLarge(
+                    self.plugin_max_bytes.saturating_sub(used),
+                )));
+            }
+        }
         let kv = self.store.clone();
         let stored = guarded("kv.set", kv.set(&self.namespace, &key, &value))
             .await?
@@ -151,5 +172,25 @@ mod tests {
         assert!(kv.quota_hit);
         kv.set("c".into(), vec![0; 20]).await.unwrap().unwrap();
         assert_eq!(kv.bytes_written, 62);
+    }
+
+    #[tokio::test]
+    async fn a_plugin_keeps_at_most_its_quota_across_jobs() {
+        let store = Arc::new(MemoryStore::default());
+        store.set("alpha", "old", &[0; 30]).await.unwrap();
+        store.set("beta", "other", &[0; 500]).await.unwrap();
+        let mut kv = ctx(&store, "alpha").with_plugin_quota(60);
+        // 33 stored: 20 + 1 fits, 10 + 1 more does not.
+        kv.set("a".into(), vec![0; 20]).await.unwrap().unwrap();
+        let over = kv.set("b".into(), vec![0; 10]).await.unwrap();
+        assert!(matches!(over, Err(KvError::TooLarge(6))), "{over:?}");
+        assert!(kv.plugin_quota_hit && !kv.quota_hit);
+        kv.set("c".into(), vec![0; 5]).await.unwrap().unwrap();
+        assert_eq!(store.namespace_bytes("alpha").await.unwrap(), 60);
+        // The next job starts from what is stored: nothing left.
+        let mut next = ctx(&store, "alpha").with_plugin_quota(60);
+        let full = next.set("d".into(), vec![]).await.unwrap();
+        assert!(matches!(full, Err(KvError::TooLarge(0))), "{full:?}");
+        assert!(next.plugin_quota_hit);
     }
 }

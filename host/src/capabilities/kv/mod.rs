@@ -31,6 +31,13 @@ pub struct KvCtx {
     pub(crate) bytes_written: u64,
     /// Set once a write was refused for the job's quota.
     pub(crate) quota_hit: bool,
+    /// Bytes the plugin may keep stored, all its jobs together.
+    plugin_max_bytes: u64,
+    /// What the plugin had stored when this job first wrote: asked once per job, so a
+    /// flood of writes costs no extra queries.
+    plugin_stored: Option<u64>,
+    /// Set once a write was refused for the plugin's quota.
+    pub(crate) plugin_quota_hit: bool,
 }
 
 impl std::fmt::Debug for KvCtx {
@@ -57,7 +64,22 @@ impl KvCtx {
             max_bytes,
             bytes_written: 0,
             quota_hit: false,
+            plugin_max_bytes: u64::MAX,
+            plugin_stored: None,
+            plugin_quota_hit: false,
         }
+    }
+
+    /// Also holds the plugin to `max_bytes` of keys and values stored in its namespace,
+    /// counting what is already there (asked once, at the job's first write) plus this
+    /// job's writes. Jobs of one plugin running at once each see what was stored when
+    /// they started, so together they may exceed it by at most their number times the
+    /// per-job quota. Replacing a key counts its new bytes without crediting the old ones,
+    /// which errs on the side of refusing.
+    #[must_use]
+    pub fn with_plugin_quota(mut self, max_bytes: u64) -> Self {
+        self.plugin_max_bytes = max_bytes;
+        self
     }
 }
 

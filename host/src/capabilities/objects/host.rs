@@ -33,6 +33,30 @@ impl wit::Host for ObjectsCtx {
                 self.max_bytes.saturating_sub(self.bytes_written),
             )));
         }
+        if self.plugin_max_bytes != u64::MAX {
+            let stored = match self.plugin_stored {
+                Some(stored) => stored,
+                None => {
+                    let prefix = match ObjectKey::plugin_objects_prefix(&self.tag.plugin) {
+                        Ok(p) => p,
+                        Err(e) => return Ok(Err(wit::ObjectError::InvalidKey(e.to_string()))),
+                    };
+                    let objects = self.store.clone();
+                    match guarded("objects.prefix-bytes", objects.prefix_bytes(&prefix)).await? {
+                        Ok(stored) => *self.plugin_stored.insert(stored),
+                        Err(e) => return Ok(Err(storage_err(e))),
+                    }
+                }
+            };
+            let used = stored.saturating_add(self.bytes_written);
+            if used.saturating_add(data.len() as u64) > self.plugin_max_bytes {
+                // The plugin's quota: what all its jobs together may keep stored.
+                self.plugin_quota_hit = true;
+                return Ok(Err(wit::ObjectError::TooLarge(
+                    self.plugin_max_bytes.saturating_sub(used),
+                )));
+            }
+        }
         let content_type = if content_type.is_empty() || content_type.len() > 255 {
             "application/octet-stream".to_owned()
         } else {

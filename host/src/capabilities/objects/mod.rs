@@ -30,6 +30,13 @@ pub struct ObjectsCtx {
     max_bytes: u64,
     /// Set once a write was refused for the job's quota.
     pub(crate) quota_hit: bool,
+    /// Bytes of objects the plugin may keep under its prefix, all its jobs together.
+    plugin_max_bytes: u64,
+    /// What the plugin had stored when this job first wrote: asked once per job, so a
+    /// flood of writes costs no extra listings.
+    plugin_stored: Option<u64>,
+    /// Set once a write was refused for the plugin's quota.
+    pub(crate) plugin_quota_hit: bool,
 }
 
 impl std::fmt::Debug for ObjectsCtx {
@@ -51,7 +58,22 @@ impl ObjectsCtx {
             bytes_written: 0,
             max_bytes,
             quota_hit: false,
+            plugin_max_bytes: u64::MAX,
+            plugin_stored: None,
+            plugin_quota_hit: false,
         }
+    }
+
+    /// Also holds the plugin to `max_bytes` of objects under `plugins/<id>/objects/`,
+    /// counting what is already there (asked once, at the job's first write) plus this
+    /// job's writes. Jobs of one plugin running at once each see what was stored when
+    /// they started, so together they may exceed it by at most their number times the
+    /// per-job quota. Replacing an object counts its new bytes without crediting the old
+    /// ones, which errs on the side of refusing.
+    #[must_use]
+    pub fn with_plugin_quota(mut self, max_bytes: u64) -> Self {
+        self.plugin_max_bytes = max_bytes;
+        self
     }
 }
 

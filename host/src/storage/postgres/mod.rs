@@ -67,6 +67,7 @@ mod sql {
     pub(super) const KV_DELETE: &str = include_str!("queries/kv_delete.sql");
     pub(super) const KV_LIST_KEYS: &str = include_str!("queries/kv_list_keys.sql");
     pub(super) const KV_LIST_KEYS_FROM: &str = include_str!("queries/kv_list_keys_from.sql");
+    pub(super) const KV_NAMESPACE_BYTES: &str = include_str!("queries/kv_namespace_bytes.sql");
     pub(super) const MIGRATIONS_TABLE_EXISTS: &str =
         include_str!("queries/migrations_table_exists.sql");
     pub(super) const APPLIED_MIGRATIONS: &str = include_str!("queries/applied_migrations.sql");
@@ -494,6 +495,15 @@ impl KvStore for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(pg_err)
+    }
+
+    async fn namespace_bytes(&self, namespace: &str) -> Result<u64> {
+        let bytes: i64 = sqlx::query_scalar(sql::KV_NAMESPACE_BYTES)
+            .bind(namespace)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
     }
 }
 

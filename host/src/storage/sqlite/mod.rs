@@ -65,6 +65,7 @@ mod sql {
     pub(super) const KV_DELETE: &str = include_str!("queries/kv_delete.sql");
     pub(super) const KV_LIST_KEYS: &str = include_str!("queries/kv_list_keys.sql");
     pub(super) const KV_LIST_KEYS_FROM: &str = include_str!("queries/kv_list_keys_from.sql");
+    pub(super) const KV_NAMESPACE_BYTES: &str = include_str!("queries/kv_namespace_bytes.sql");
     pub(super) const JOBS_UPSERT: &str = include_str!("queries/jobs_upsert.sql");
     pub(super) const JOBS_UNSETTLED: &str = include_str!("queries/jobs_unsettled.sql");
     pub(super) const JOBS_MARK_LOST: &str = include_str!("queries/jobs_mark_lost.sql");
@@ -375,6 +376,15 @@ impl KvStore for SqliteStore {
             .fetch_all(&self.reader)
             .await
             .map_err(db_err)
+    }
+
+    async fn namespace_bytes(&self, namespace: &str) -> Result<u64> {
+        let bytes: i64 = sqlx::query_scalar(sql::KV_NAMESPACE_BYTES)
+            .bind(namespace)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
     }
 }
 
