@@ -5,6 +5,7 @@
 
 mod cli;
 mod github;
+mod identity;
 mod ingestion;
 mod production;
 mod sandbox;
