@@ -50,6 +50,16 @@ pub struct SandboxArgs {
     /// (repeatable; `*` grants every declared origin).
     #[arg(long = "allow-host", value_name = "ORIGIN")]
     pub allow_host: Vec<String>,
+    /// Grant an event source the plugin declares that another installed plugin declares
+    /// too (repeatable). A contested source is emitted only by the plugins it is granted
+    /// to; with `serve` this grants it to every plugin that declares it, so name the
+    /// owner in the plugin config file (`sources`) instead.
+    #[arg(long = "allow-source", value_name = "SOURCE")]
+    pub allow_source: Vec<String>,
+    /// Let the plugin report identities on a platform other than those of its own
+    /// sources, e.g. `github` for a plugin that links GitHub accounts (repeatable).
+    #[arg(long = "allow-platform", value_name = "PLATFORM")]
+    pub allow_platform: Vec<String>,
     /// Exempt an address range from the private-address block, e.g. 127.0.0.0/8 for a
     /// local test server (repeatable). Off by default: loopback, private, link-local and
     /// metadata addresses are refused.
@@ -83,6 +93,18 @@ pub struct SandboxArgs {
     /// Log lines one job may write (more end the job).
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     pub max_log_lines: u32,
+    /// Bytes of log messages and fields kept per job (later lines are dropped, counted).
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_log_bytes: usize,
+    /// Bytes of keys and values one job may write to key-value storage.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub max_kv_bytes_per_job: u64,
+    /// Bytes of objects one job may write.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_object_bytes_per_job: u64,
+    /// Longest cursor an ingestion plugin may return.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 10)]
+    pub max_cursor_bytes: usize,
     /// Resource handles (streams, responses, ...) one instance may hold at once.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_handles: usize,
@@ -96,7 +118,15 @@ pub struct SandboxArgs {
     /// Follow-ups all jobs descended from one API job may enqueue together.
     #[arg(long, value_name = "N", default_value_t = 1_000)]
     pub max_lineage_follow_ups: u32,
+    /// Time loading a plugin may spend instantiating it and calling its `describe`, in
+    /// milliseconds; a plugin over it is not loaded.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_DESCRIBE_TIMEOUT_MS)]
+    pub describe_timeout_ms: u64,
 }
+
+/// The default of `--describe-timeout-ms`.
+pub const DEFAULT_DESCRIBE_TIMEOUT_MS: u64 =
+    crate::runtime::engine::DEFAULT_DESCRIBE_TIMEOUT.as_millis() as u64;
 
 impl SandboxArgs {
     /// The budget caps these flags describe.
@@ -112,10 +142,19 @@ impl SandboxArgs {
             max_batch_bytes: self.max_page_bytes,
             max_log_lines: self.max_log_lines,
             max_resource_handles: self.max_handles,
+            max_log_bytes: self.max_log_bytes,
+            max_kv_bytes_per_job: self.max_kv_bytes_per_job,
+            max_object_bytes_per_job: self.max_object_bytes_per_job,
+            max_cursor_bytes: self.max_cursor_bytes,
             max_follow_up_depth: self.max_follow_up_depth,
             max_follow_ups_per_lineage: self.max_lineage_follow_ups,
             ..Budget::default()
         }
+    }
+
+    /// The budget of instantiating a plugin and calling its `describe` at load.
+    pub fn describe_timeout(&self) -> Duration {
+        Duration::from_millis(self.describe_timeout_ms)
     }
 
     /// The host policy these flags describe; `plugin_id` receives the `--config` values.
@@ -123,6 +162,8 @@ impl SandboxArgs {
         let mut policy = HostPolicy {
             caps: self.caps(),
             default_grants: self.allow_host.clone(),
+            default_sources: self.allow_source.clone(),
+            default_platforms: self.allow_platform.clone(),
             default_follow_ups: self.allow_follow_up.clone(),
             allowed_networks: parse_networks(&self.allow_network)?,
             ..HostPolicy::default()

@@ -18,7 +18,7 @@
 //!
 //! - [`runtime`]: wasmtime engine, component loading and validation, per-job stores
 //!   with deadlines and memory limits, and calls into the plugin worlds.
-//! - [`capabilities`]: one module per WIT interface the host provides to plugins
+//! - [`capabilities`]: one folder per WIT interface the host provides to plugins
 //!   (`log`, `config`, `kv`, `objects`, `http`, `queue`), each scoped to one plugin.
 //! - [`storage`]: the backends behind small traits: SQLite and local files when embedded,
 //!   PostgreSQL and S3 in production.

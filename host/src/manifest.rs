@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::bindings::types as wit;
 use crate::ids::validate_plugin_id;
 
+/// Largest manifest accepted, serialised as JSON, in bytes.
+pub const MAX_MANIFEST_BYTES: usize = 256 << 10;
+
 /// A configuration field's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -208,6 +211,17 @@ fn valid_source(s: &str) -> bool {
 impl Manifest {
     /// Checks every field; `host_version` is this host's semver.
     pub fn validate(&self, host_version: &str) -> Result<(), ManifestError> {
+        // The manifest is kept for the plugin's lifetime, printed by `plugin check` and
+        // (with drowl's plugins table) stored: a real one is a few KiB.
+        let size = serde_json::to_vec(self).map_or(usize::MAX, |v| v.len());
+        if size > MAX_MANIFEST_BYTES {
+            return Err(bad(
+                "manifest",
+                format!(
+                    "is {size} bytes; the limit is {MAX_MANIFEST_BYTES} (describe returns names, descriptions and config fields, not data)"
+                ),
+            ));
+        }
         validate_plugin_id(&self.id).map_err(|e| bad("id", e.to_string()))?;
         if self.name.trim().is_empty() {
             return Err(bad("name", "must not be empty"));
@@ -290,6 +304,17 @@ mod tests {
             license: None,
             homepage: None,
         }
+    }
+
+    #[test]
+    fn an_oversized_manifest_is_refused_naming_its_size() {
+        let mut m = sample();
+        m.description = "d".repeat(48 << 20);
+        let e = m.validate("0.1.0").unwrap_err();
+        assert_eq!(e.field, "manifest");
+        assert!(e.problem.contains("the limit is 262144"), "{}", e.problem);
+        m.description = "d".repeat(4096);
+        m.validate("0.1.0").unwrap();
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub struct Budget {
     pub max_log_lines: u32,
     /// Follow-up jobs one job may enqueue. Default 100.
     pub max_follow_ups: u32,
+    /// Bytes of log messages and fields kept per job; later lines are dropped and
+    /// counted, and the job's usage names the `log-bytes` violation. Default 1 MiB.
+    pub max_log_bytes: usize,
+    /// Bytes of keys and values one job may write to key-value storage. Default 16 MiB.
+    pub max_kv_bytes_per_job: u64,
+    /// Bytes of objects one job may write. Default 256 MiB.
+    pub max_object_bytes_per_job: u64,
+    /// Longest `next-cursor` an ingestion plugin may return: the cursor is stored, sent
+    /// back on every page and copied into the job's result. Default 64 KiB.
+    pub max_cursor_bytes: usize,
     /// How deep follow-ups may nest: a job enqueued by a job enqueued by ... this many
     /// levels below the job the API enqueued. Default 3.
     pub max_follow_up_depth: u32,
@@ -68,6 +78,10 @@ impl Default for Budget {
             max_http_requests: 1_000,
             max_log_lines: 1_000,
             max_follow_ups: 100,
+            max_log_bytes: 1 << 20,
+            max_kv_bytes_per_job: 16 << 20,
+            max_object_bytes_per_job: 256 << 20,
+            max_cursor_bytes: 64 << 10,
             max_follow_up_depth: 3,
             max_follow_ups_per_lineage: 1_000,
             max_resource_handles: 10_000,
@@ -148,6 +162,12 @@ pub struct HostPolicy {
     pub allowed_networks: Vec<ipnet::IpNet>,
     /// Origins granted to every plugin (`*` grants whatever each plugin declares).
     pub default_grants: Vec<String>,
+    /// Event sources granted to every plugin that declares them (`--allow-source`); see
+    /// [`PluginSettings::sources`].
+    pub default_sources: Vec<String>,
+    /// Identity platforms granted to every plugin (`--allow-platform`); see
+    /// [`PluginSettings::platforms`].
+    pub default_platforms: Vec<String>,
     /// Follow-up jobs every plugin may enqueue for other plugins (beside its own).
     pub default_follow_ups: Vec<FollowUpGrant>,
     /// Per-plugin settings, by plugin id: the id the operator installs a plugin as, never
@@ -172,6 +192,16 @@ pub struct PluginSettings {
     pub sha256: Option<String>,
     /// Extra origins granted to this plugin.
     pub grants: Vec<String>,
+    /// Event sources granted to this plugin (plugins.json `sources`). A source its
+    /// manifest declares is its own while no other installed plugin declares it too; a
+    /// source several installed plugins declare may be emitted only by those it is
+    /// granted to, so an operator decides which connector speaks for it. Each must be a
+    /// source the manifest declares.
+    pub sources: Vec<String>,
+    /// Identity platforms granted to this plugin (plugins.json `platforms`). A plugin
+    /// reports identities (actors, observations, links) for the platforms of its own
+    /// sources; any other platform must be granted here.
+    pub platforms: Vec<String>,
     /// Follow-up jobs this plugin may enqueue for other plugins.
     pub follow_ups: Vec<FollowUpGrant>,
 }

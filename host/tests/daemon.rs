@@ -117,6 +117,13 @@ async fn progress_reaches_bull() {
     interop("progress", 1).await;
 }
 
+/// Security matrix row 30: a plugin's progress flood costs a few Redis calls.
+#[tokio::test]
+async fn a_progress_flood_is_coalesced() {
+    let out = interop("progress_flood", 1).await;
+    eprintln!("progress flood: {out}");
+}
+
 #[tokio::test]
 async fn follow_up_job_runs_under_a_derived_id() {
     interop_with(
@@ -154,6 +161,106 @@ async fn a_job_that_copies_itself_is_capped_by_depth_and_lineage() {
 async fn many_jobs_with_concurrency_and_counts() {
     let out = interop("many", 8).await;
     assert_eq!(out["counts"]["completed"], 200, "{out}");
+}
+
+/// Security row 32 through the daemon and the real `bull` client: the hostile plugin's
+/// attempts to get its secret out (a cursor, a follow-up, a quoted value) and NUL in its
+/// fields fail as `invalid-output` or a refused follow-up, naming the field; the secret
+/// is in no key of the queue (the scenario checks), no column of the `jobs` table the
+/// daemon mirrors, and not in the daemon's log.
+#[tokio::test]
+async fn secrets_and_invalid_output_reach_neither_bull_nor_the_jobs_table() {
+    const SECRET: &str = "ghp_DAEMONsecret32";
+    let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("secrets");
+    let plugins = plugin_dir();
+    let settings = tempfile::NamedTempFile::new().expect("settings file");
+    std::fs::write(
+        settings.path(),
+        json!({"hostile": {"config": {"token": SECRET}}}).to_string(),
+    )
+    .expect("write settings");
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(settings.path().display().to_string())
+        .name("serve with a secret")
+        .start();
+    let out = scenario("secrets", &[SECRET], &queue).await;
+    let ids: BTreeMap<String, String> =
+        serde_json::from_value(out["extra"]["ids"].clone()).expect("ids");
+
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    type Row = (String, String, Option<String>, Option<String>);
+    let rows: BTreeMap<String, (String, Option<String>, Option<String>)> =
+        eventually(Duration::from_secs(20), "every job's row settled", || {
+            let (pool, ids) = (&pool, &ids);
+            async move {
+                let rows: Vec<Row> =
+                    sqlx::query_as("SELECT id, status, error_code, error_message FROM jobs")
+                        .fetch_all(pool)
+                        .await
+                        .ok()?;
+                let rows: BTreeMap<_, _> = rows
+                    .into_iter()
+                    .map(|(id, s, c, m)| (id, (s, c, m)))
+                    .collect();
+                ids.values()
+                    .all(|id| rows.get(id).is_some_and(|r| r.0 == "failed"))
+                    .then_some(rows)
+            }
+        })
+        .await;
+    assert_eq!(
+        rows.len(),
+        ids.len(),
+        "no follow-up job was enqueued: {rows:?}"
+    );
+    for (case, id) in &ids {
+        let (_, code, message) = &rows[id];
+        let message = message.as_deref().unwrap_or_default();
+        let (want_code, field) = match case.as_str() {
+            "leak-secret-in:follow-up-name" | "leak-secret-in:follow-up-input" => {
+                ("plugin-permanent", "holds one of this plugin's secrets")
+            }
+            "leak-secret-in:next-cursor" | "leak-secret-in:next-cursor-hex" => {
+                ("invalid-output", "next-cursor")
+            }
+            "leak-secret-in:source" => ("invalid-output", "events[0].source"),
+            "nul-in:event-type" => ("invalid-output", "events[0].event-type"),
+            "nul-in:identities.metadata-json" => ("invalid-output", "identities[0].metadata-json"),
+            other => panic!("a case this test does not know: {other}"),
+        };
+        assert_eq!(code.as_deref(), Some(want_code), "{case}: {message}");
+        assert!(message.contains(field), "{case}: {message}");
+    }
+    // Every column of every row, as text.
+    let dump: Vec<String> = sqlx::query_scalar(
+        "SELECT id || type || name || status || input || coalesce(output, '') \
+                || coalesce(error_message, '') || coalesce(error_code, '') \
+                || coalesce(error_details, '') FROM jobs",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("dump jobs");
+    for row in &dump {
+        assert!(
+            !row.contains(SECRET) && !row.contains(&hex),
+            "the secret is in the jobs table: {row}"
+        );
+    }
+    let log = daemon.log();
+    assert!(
+        !log.contains(SECRET) && !log.contains(&hex),
+        "the secret reached the daemon's log"
+    );
+    pool.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
 }
 
 /// A PostgreSQL database with drowl's schema, shared by the daemons of one test.
@@ -488,7 +595,9 @@ async fn sigkill_one_of_three_daemons_during_1000_jobs() {
                     .fetch_all(&pool)
                     .await
                     .ok()?;
-                rows.iter().all(|(_, s)| s == "completed").then_some(rows)
+                // Bull records a completion before the daemon's writer mirrors it, so
+                // wait for every row, not just for the rows present to be completed.
+                (rows.len() >= JOBS && rows.iter().all(|(_, s)| s == "completed")).then_some(rows)
             }
         })
         .await;
@@ -973,6 +1082,80 @@ async fn a_plain_value_from_the_environment_never_reaches_bull() {
     )
     .await;
     assert!(!holds(&all, LABEL), "the data dir holds the value");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Security row 27 in the daemon: at concurrency 2 with `--timeout-ms 2000`, two jobs
+/// whose plugin waits instead of running (a thread sleep and a `wasi:io/poll`, both
+/// practically forever) fail at their deadline and free both slots, so a good job added
+/// behind them completes (the real bull client adds and watches them).
+#[tokio::test]
+async fn waiting_plugins_free_their_slots_at_the_deadline() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("deadline");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .concurrency(2)
+        .args(&["--timeout-ms", "2000"])
+        .name("serve with a 2 s deadline")
+        .start();
+    let out = scenario("deadline_frees_slots", &[], &queue).await;
+    eprintln!("deadline_frees_slots: {}", out["extra"]);
+    for ran in out["extra"]["ranMs"].as_array().expect("ranMs") {
+        let ran = ran.as_i64().expect("ms");
+        assert!(
+            (1900..15_000).contains(&ran),
+            "a waiting job ran {ran} ms against a 2 s deadline"
+        );
+    }
+    let (_, status) = daemon.get("/").await;
+    assert_eq!(status["activeJobs"], json!([]), "{status}");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Security row 27 at start: plugins whose `describe` sleeps (the slow-describe test
+/// plugin sleeps an hour) are reported by file and skipped after `--describe-timeout-ms`,
+/// side by side, and the daemon serves with the others within seconds.
+#[tokio::test]
+async fn a_describe_that_sleeps_does_not_hold_the_daemon_start() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("slow-describe");
+    let plugins = plugin_dir();
+    let slow = drowl_test_artifacts::SLOW_DESCRIBE_PLUGIN;
+    let slow_files = ["0-slow.wasm", "1-slow.wasm", "zz-slow.wasm"];
+    for name in slow_files {
+        std::fs::copy(slow, plugins.path().join(name)).expect("copy component");
+    }
+    let started = Instant::now();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--describe-timeout-ms", "2000"])
+        .name("serve with sleeping describes")
+        .start();
+    let took = started.elapsed();
+    let log = daemon.log();
+    for name in slow_files {
+        assert!(
+            log.contains(&format!(
+                "plugin not loaded: {name}: describe did not return within 2s"
+            )),
+            "{name} not reported:\n{log}"
+        );
+    }
+    let (_, status) = daemon.get("/").await;
+    assert_eq!(
+        status["plugins"],
+        json!(["hostile", "keywords"]),
+        "{status}"
+    );
+    // Far below the hour each describe would sleep (and the minute `start` waits).
+    assert!(
+        took < Duration::from_secs(30),
+        "the daemon served {took:?} after it started"
+    );
+    eprintln!("served {took:?} after start, with three sleeping describes");
+    scenario("complete", &[], &queue).await;
     drop(daemon);
     obliterate(&queue).await;
 }

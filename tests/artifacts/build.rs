@@ -25,6 +25,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("github-plugin", "GITHUB_PLUGIN", "plugins/github"),
     ("keywords-plugin", "KEYWORDS_PLUGIN", "plugins/keywords"),
     ("hostile-plugin", "HOSTILE_PLUGIN", "tests/plugins/hostile"),
+    (
+        "slow-describe-plugin",
+        "SLOW_DESCRIBE_PLUGIN",
+        "tests/plugins/slow-describe",
+    ),
 ];
 
 /// What else the components are built from, relative to the workspace root: the SDK with

@@ -342,6 +342,24 @@ const scenarios = {
     assert.strictEqual((await q.getJob(job.id)).progress(), 100);
   },
 
+  // Security matrix row 30: 200,000 progress calls are coalesced (latest wins), so the
+  // job ends in about the time its plugin ran, with a handful of Redis updates, the last
+  // of them 100.
+  async progress_flood(q) {
+    const seen = [];
+    q.on('global:progress', (jobId, progress) => seen.push(progress));
+    await q._registerEvent('global:progress');
+    const started = Date.now();
+    const job = await q.add(probe('progress-flood', { count: 200000 }));
+    await within(job.finished(), 20000, 'progress-flood job');
+    const took = Date.now() - started;
+    await until(async () => seen.includes(100), 3000, 'the final progress event');
+    assert.ok(seen.length < 1000, `${seen.length} progress updates reached Redis`);
+    assert.strictEqual(seen[seen.length - 1], 100);
+    assert.strictEqual((await q.getJob(job.id)).progress(), 100);
+    return { took, updates: seen.length };
+  },
+
   // A plugin's follow-up job is enqueued when its job completes, under an id derived from
   // the parent's, and runs on its own (keyword extraction by the keywords plugin).
   async follow_up(q) {
@@ -407,6 +425,52 @@ const scenarios = {
     return expectCounts(q, { completed: 16, failed: 0, waiting: 0, active: 0, delayed: 0 });
   },
 
+  // Security row 32: the hostile plugin tries to get its secret (argv[3], which the test
+  // configures as its `token`) out through a cursor, a follow-up's name and input, and a
+  // value the host quotes, and puts NUL in fields. Each job fails at once naming the
+  // field, and afterwards no key of the queue holds the secret, plain or hex.
+  async secrets(q) {
+    const secret = process.argv[3];
+    assert.ok(secret, 'usage: secrets <secret>');
+    const hex = Buffer.from(secret).toString('hex');
+    const cases = [
+      ['leak-secret-in', 'next-cursor', /next-cursor holds one of the plugin's secrets/],
+      ['leak-secret-in', 'next-cursor-hex', /next-cursor holds one of the plugin's secrets/],
+      ['leak-secret-in', 'follow-up-name', /holds one of this plugin's secrets/],
+      ['leak-secret-in', 'follow-up-input', /holds one of this plugin's secrets/],
+      ['leak-secret-in', 'source', /events\[0\]\.source "\[REDACTED\]" is not declared/],
+      ['nul-in', 'event-type', /events\[0\]\.event-type "pu\\0sh" contains a NUL character/],
+      ['nul-in', 'identities.metadata-json', /identities\[0\]\.metadata-json contains a NUL character/],
+    ];
+    const ids = {};
+    for (const [mode, field, reason] of cases) {
+      const job = await q.add(probe(mode, { field }), { attempts: 2 });
+      await assert.rejects(within(job.finished(), 15000, `${mode} ${field}`), reason);
+      const j = await q.getJob(job.id);
+      assert.strictEqual(j.attemptsMade, 1, `${mode} ${field}: a refused output is not retried`);
+      assert.match(j.failedReason, reason);
+      assert.strictEqual(j.returnvalue, null, `${mode} ${field}`);
+      ids[`${mode}:${field}`] = String(job.id);
+    }
+    // Every key of the queue, whatever its type: job hashes (data, returnvalue,
+    // failedReason, stacktrace), state lists and sets, and any follow-up job.
+    const keys = await q.client.keys(`${PREFIX}:${QUEUE}:*`);
+    for (const key of keys) {
+      const type = await q.client.type(key);
+      const dump = {
+        hash: () => q.client.hgetall(key),
+        list: () => q.client.lrange(key, 0, -1),
+        zset: () => q.client.zrange(key, 0, -1),
+        set: () => q.client.smembers(key),
+        string: () => q.client.get(key),
+      }[type];
+      const text = dump ? JSON.stringify(await dump()) : '';
+      assert.ok(!text.includes(secret) && !text.includes(hex), `the secret is in ${key} (${type}): ${text}`);
+    }
+    await expectCounts(q, { failed: cases.length, completed: 0, waiting: 0, active: 0, delayed: 0 });
+    return { ids, keys: keys.length };
+  },
+
   // Many jobs with concurrency; counts at the end.
   async many(q) {
     const n = 200;
@@ -414,6 +478,32 @@ const scenarios = {
     const values = await Promise.all(jobs.map(j => within(j.finished(), 60000, 'bulk')));
     assert.ok(values.every(v => v.pluginId === 'hostile'));
     return expectCounts(q, { waiting: 0, active: 0, completed: n, failed: 0, delayed: 0, paused: 0 });
+  },
+
+  // Security row 27, with the daemon at concurrency 2 and --timeout-ms 2000: two jobs
+  // whose plugin waits instead of running (a thread sleep of 31,000 years, one
+  // wasi:io/poll on a clock that never fires) take both slots; each fails at its
+  // deadline and frees its slot, so a good job added behind them completes.
+  async deadline_frees_slots(q) {
+    const sleeper = await q.add(probe('sleep', { ms: 1e15 }));
+    const poller = await q.add(probe('poll', { ms: 0 }));
+    await until(async () => (await q.getActiveCount()) === 2, 15000, 'both waiting jobs to run');
+    const added = Date.now();
+    const good = await q.add(probe('ok', { count: 1, tag: uniqueTag() }));
+    const out = await within(good.finished(), 30000, 'the good job behind two waiting ones');
+    assert.strictEqual(out.eventsStored, 1);
+    const goodWaitedMs = Date.now() - added;
+    const ranMs = [];
+    for (const j of [sleeper, poller]) {
+      await assert.rejects(within(j.finished(), 15000, `waiting job ${j.id}`), /deadline exceeded/);
+      const done = await q.getJob(j.id);
+      assert.strictEqual(await done.getState(), 'failed');
+      assert.strictEqual(done.attemptsMade, 1);
+      assert.match(done.failedReason, /ran past its 2s budget/);
+      ranMs.push(done.finishedOn - done.processedOn);
+    }
+    await expectCounts(q, { active: 0, waiting: 0, completed: 1, failed: 2 });
+    return { goodWaitedMs, ranMs };
   },
 
   // Jobs whose mirror rows host/tests/daemon.rs checks in PostgreSQL.

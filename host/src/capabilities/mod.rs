@@ -19,7 +19,6 @@ pub mod kv;
 pub mod log;
 pub mod objects;
 pub mod queue;
-pub mod redact;
 mod state;
 mod tag;
 
@@ -27,10 +26,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use crate::redact::Redactor;
 pub use config::{ConfigError, ResolvedConfig};
 pub use log::LogLine;
 pub use queue::{FollowUp, FollowUpScope, ProgressSink};
-pub use redact::Redactor;
 pub use state::PluginState;
 pub use tag::CallTag;
 
@@ -126,6 +125,23 @@ pub struct Usage {
     pub object_bytes_written: u64,
     /// Log lines the plugin wrote (including dropped ones).
     pub log_lines: u32,
+    /// Log lines dropped because the job's line or byte budget was spent.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub log_lines_dropped: u32,
+    /// The budgets the plugin ran into without the job failing, by name (`log-lines`,
+    /// `log-bytes`, `kv-bytes`, `object-bytes`): what an operator looks for when a plugin
+    /// misbehaves but its jobs still complete.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<&'static str>,
+}
+
+// serde's `skip_serializing_if` passes a reference.
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde passes a reference"
+)]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a finished job leaves behind apart from its result.

@@ -51,12 +51,27 @@ impl PluginState {
         };
         Self {
             sandbox: Sandbox::new(budget),
-            log: LogCtx::new(tag.clone(), env.redactor.clone(), budget.max_log_lines),
+            log: LogCtx::new(
+                tag.clone(),
+                env.redactor.clone(),
+                budget.max_log_lines,
+                budget.max_log_bytes,
+            ),
             config: ConfigCtx::new(tag.clone(), env.config.clone()),
-            kv: KvCtx::new(tag.clone(), env.kv.clone(), env.kv_namespace()),
-            objects: ObjectsCtx::new(tag.clone(), env.objects.clone()),
+            kv: KvCtx::new(
+                tag.clone(),
+                env.kv.clone(),
+                env.kv_namespace(),
+                budget.max_kv_bytes_per_job,
+            ),
+            objects: ObjectsCtx::new(
+                tag.clone(),
+                env.objects.clone(),
+                budget.max_object_bytes_per_job,
+            ),
             http: HttpCtx::new(tag.clone(), env.egress.clone(), deadline),
-            queue: QueueCtx::new(tag, budget.max_follow_ups, scope, job.progress),
+            queue: QueueCtx::new(tag, budget.max_follow_ups, scope, job.progress)
+                .with_secrets(env.redactor.clone()),
             env,
         }
     }
@@ -101,6 +116,15 @@ impl StoreState for PluginState {
             objects_written: self.objects.written,
             object_bytes_written: self.objects.bytes_written,
             log_lines: self.log.written,
+            log_lines_dropped: self.log.dropped,
+            violations: self
+                .log
+                .violations
+                .iter()
+                .copied()
+                .chain(self.kv.quota_hit.then_some("kv-bytes"))
+                .chain(self.objects.quota_hit.then_some("object-bytes"))
+                .collect(),
         };
         JobReport {
             usage,

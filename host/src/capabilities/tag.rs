@@ -71,7 +71,12 @@ mod tests {
                 .unwrap();
             rt.block_on(async {
                 let tag = CallTag::new("github", "job-7");
-                let mut kv = KvCtx::new(tag.clone(), Arc::new(MemoryStore::default()), "github");
+                let mut kv = KvCtx::new(
+                    tag.clone(),
+                    Arc::new(MemoryStore::default()),
+                    "github",
+                    1024,
+                );
                 kv.get("k".into()).await.unwrap().unwrap();
                 let mut queue = QueueCtx::new(tag, 1, Default::default(), None);
                 queue.progress(5).await.unwrap();

@@ -26,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one job through a plugin, as the daemon would (embedded storage by default).
-    RunPlugin(run_plugin::RunPluginArgs),
+    RunPlugin(Box<run_plugin::RunPluginArgs>),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
@@ -56,7 +56,7 @@ pub fn main() -> std::process::ExitCode {
     };
     let code = runtime.block_on(async move {
         match cli.command {
-            Command::RunPlugin(args) => run_plugin::run(args).await,
+            Command::RunPlugin(args) => run_plugin::run(*args).await,
             Command::Plugin(cmd) => plugin::run(cmd).await,
             Command::Migrate(args) => migrate::run(args).await,
             Command::Serve(args) => serve::run(*args).await,

@@ -1,6 +1,7 @@
 //! `drowl-host plugin check`: everything about a plugin file before anyone deploys it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Subcommand;
 
@@ -16,18 +17,28 @@ pub enum PluginCommand {
     Check {
         /// The component to check.
         wasm: PathBuf,
+        /// Time instantiating it and calling its `describe` may take, in milliseconds
+        /// (as `serve`'s flag of the same name).
+        #[arg(long, value_name = "MS", default_value_t = crate::config::DEFAULT_DESCRIBE_TIMEOUT_MS)]
+        describe_timeout_ms: u64,
     },
 }
 
 /// Runs a plugin subcommand.
 pub async fn run(cmd: PluginCommand) -> u8 {
     match cmd {
-        PluginCommand::Check { wasm } => check(wasm).await,
+        PluginCommand::Check {
+            wasm,
+            describe_timeout_ms,
+        } => check(wasm, Duration::from_millis(describe_timeout_ms)).await,
     }
 }
 
-async fn check(wasm: PathBuf) -> u8 {
-    let runtime = match Runtime::new(&EngineSettings::default()) {
+async fn check(wasm: PathBuf, describe_timeout: Duration) -> u8 {
+    let runtime = match Runtime::new(&EngineSettings {
+        describe_timeout,
+        ..EngineSettings::default()
+    }) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -111,6 +111,7 @@ pub async fn run(args: RunPluginArgs) -> u8 {
     let settings = EngineSettings {
         fuel: args.sandbox.fuel.is_some(),
         cache_dir: Some(data_dir.join("cache")),
+        describe_timeout: args.sandbox.describe_timeout(),
         ..EngineSettings::default()
     };
     let runtime = match Runtime::new(&settings) {

@@ -3,7 +3,7 @@
 //! and status over HTTP.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,10 +27,13 @@ pub struct ServeArgs {
     #[arg(long, env = "DROWL_PLUGIN_DIR", default_value = "plugins.d")]
     pub plugins: PathBuf,
     /// Per-plugin settings as JSON: `{"github": {"config": {"token": "${GITHUB_TOKEN}"},
-    /// "allowHosts": ["https://api.github.com"]}}`. `${VAR}` values are read from the
-    /// environment, so secrets need not be written to the file, and are redacted from
-    /// the plugin's output like the keys listed in `"secrets": ["key"]`. `"file"` and
-    /// `"sha256"` pin the id to one file of the plugins directory and its digest.
+    /// "allowHosts": ["https://api.github.com"], "sources": ["github"],
+    /// "platforms": []}}`. `${VAR}` values are read from the environment, so secrets need
+    /// not be written to the file, and are redacted from the plugin's output like the keys
+    /// listed in `"secrets": ["key"]`. `sources` grants declared sources that other
+    /// installed plugins declare too; `platforms` grants identity platforms beyond the
+    /// plugin's own sources. `"file"` and `"sha256"` pin the id to one file of the plugins
+    /// directory and its digest.
     #[arg(long, env = "DROWL_PLUGIN_CONFIG")]
     pub plugin_config: Option<PathBuf>,
     /// Jobs run at once in this process.
@@ -77,6 +80,10 @@ struct PluginFileEntry {
     config: BTreeMap<String, String>,
     #[serde(default)]
     allow_hosts: Vec<String>,
+    #[serde(default)]
+    sources: Vec<String>,
+    #[serde(default)]
+    platforms: Vec<String>,
     /// Follow-up jobs for other plugins this plugin may enqueue, as `TYPE:PLUGIN`.
     #[serde(default)]
     follow_ups: Vec<String>,
@@ -132,6 +139,8 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
                 config,
                 secret_keys,
                 grants: entry.allow_hosts,
+                sources: entry.sources,
+                platforms: entry.platforms,
                 follow_ups,
                 file: entry.file,
                 sha256: entry.sha256,
@@ -192,6 +201,9 @@ async fn connect_queue(config: &drowl_bull::QueueConfig, shown_url: &str) -> Res
     }
 }
 
+/// Plugin files loaded at once at start: compiling is CPU work, describing mostly waiting.
+const PARALLEL_LOADS: usize = 8;
+
 fn fail(message: impl std::fmt::Display) -> u8 {
     eprintln!("error: {message}");
     exit::USAGE
@@ -249,6 +261,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         fuel: args.sandbox.fuel.is_some(),
         cache_dir: Some(data_dir.join("cache")),
         pooling,
+        describe_timeout: args.sandbox.describe_timeout(),
         ..defaults
     }) {
         Ok(r) => r,
@@ -260,12 +273,16 @@ pub async fn run(args: ServeArgs) -> u8 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
+    // Side by side, so one slow component (its `describe` cut off after
+    // --describe-timeout-ms) delays the start by that budget at most once, not once per
+    // file before it; installed in file order.
+    let files: Vec<PathBuf> = plan.files().map(Path::to_path_buf).collect();
     let mut loaded = Vec::new();
-    for file in plan.files() {
+    for (file, result) in runtime.load_files(files, PARALLEL_LOADS).await {
         // One bad plugin must not keep the others from serving: it is reported and skipped,
         // and jobs naming it fail with "not installed".
-        match runtime.load_file(file).await {
-            Ok(l) => loaded.push((file.to_path_buf(), l)),
+        match result {
+            Ok(l) => loaded.push((file, l)),
             Err(e) => tracing::error!(file = %file.display(), "plugin not loaded: {e}"),
         }
     }
@@ -515,5 +532,22 @@ mod tests {
         assert!(
             first_line("--type-limit", "nosuch=1").contains("event_ingestion, identity_resolution")
         );
+    }
+
+    #[test]
+    fn the_plugin_config_file_grants_sources_and_platforms() {
+        let file = tempfile::NamedTempFile::new().expect("settings file");
+        std::fs::write(
+            file.path(),
+            r#"{"github": {"sources": ["github"], "platforms": ["x"]}, "hostile": {}}"#,
+        )
+        .expect("write");
+        let settings = load_plugin_settings(&file.path().to_path_buf()).expect("parses");
+        assert_eq!(settings["github"].sources, ["github"]);
+        assert_eq!(settings["github"].platforms, ["x"]);
+        assert!(settings["hostile"].sources.is_empty());
+        std::fs::write(file.path(), r#"{"github": {"source": ["github"]}}"#).expect("write");
+        let e = load_plugin_settings(&file.path().to_path_buf()).expect_err("a typo is refused");
+        assert!(e.contains("unknown field `source`"), "{e}");
     }
 }

@@ -14,9 +14,9 @@ use sha2::{Digest, Sha256};
 pub use super::events::{EVENTS_PER_CALL, filter_from_input, to_wit_event};
 use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
 use super::model::{JobFailure, JobRequest};
+use super::output::{self, OutputScope};
 use super::registry::ReadyPlugin;
 use crate::bindings::enrichment::exports::drowl::plugin::enrichment as wit;
-use crate::bindings::types;
 use crate::capabilities::PluginInstance;
 use crate::runtime::Role;
 use crate::storage::{
@@ -173,22 +173,6 @@ fn to_wit_keyword(k: &KeywordRecord) -> wit::Keyword {
     }
 }
 
-fn identity(o: &types::IdentityObservation) -> IdentityRecord {
-    IdentityRecord {
-        platform: o.platform.clone(),
-        platform_user_id: o.platform_user_id.clone(),
-        platform_username: o.platform_username.clone(),
-        display_name: o.display_name.clone(),
-        profile_url: o.profile_url.clone(),
-        avatar_url: o.avatar_url.clone(),
-        metadata: o
-            .metadata_json
-            .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_else(|| json!({})),
-    }
-}
-
 /// An enrichment job over every event the input selects: `keyword_extraction` with the
 /// `keywords` plugin by default, or `identity_resolution` with the plugin it names.
 pub(crate) struct Enrich {
@@ -231,6 +215,7 @@ impl PluginJob for Enrich {
         batches(
             call.storage,
             call.plugin,
+            call.scope,
             call.job,
             call.instance,
             &keywords,
@@ -243,6 +228,7 @@ impl PluginJob for Enrich {
 async fn batches(
     storage: &Storage,
     plugin: &ReadyPlugin,
+    scope: &OutputScope,
     job: &JobRequest,
     instance: &mut PluginInstance,
     keywords: &JobKeywords,
@@ -275,60 +261,37 @@ async fn batches(
             .await?
             .map_err(|e| plugin_failure(e, plugin))?;
         calls += 1;
-        let known: std::collections::HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
-        let mut matches = Vec::with_capacity(result.keyword_matches.len());
-        for m in &result.keyword_matches {
-            if !known.contains(m.event_id.as_str()) || !terms.contains_key(m.keyword_id.as_str()) {
-                return Err(JobFailure::InvalidOutput(format!(
-                    "match for event {:?} / keyword {:?}, which were not in the request",
-                    m.event_id, m.keyword_id
-                )));
-            }
+        let known: HashSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let checked = check_result(&result, &known, &terms, scope, plugin)?;
+        for m in &checked.matches {
             *by_keyword
                 .entry(terms[m.keyword_id.as_str()].to_owned())
                 .or_default() += 1;
-            if untracked.contains(m.keyword_id.as_str()) {
-                continue;
-            }
-            matches.push(KeywordMatchRecord {
-                event_id: m.event_id.clone(),
-                keyword_id: m.keyword_id.clone(),
-                matched_text: m.matched_text.chars().take(500).collect(),
-                position: i64::from(m.position),
-                occurrences: i64::from(m.occurrences),
-                plugin_id: plugin.id().to_owned(),
-            });
         }
+        // Matches of keywords given inline but not tracked are counted, not stored.
+        let matches: Vec<KeywordMatchRecord> = checked
+            .matches
+            .into_iter()
+            .filter(|m| !untracked.contains(m.keyword_id.as_str()))
+            .collect();
         if !matches.is_empty() {
             let w = storage.events.insert_keyword_matches(&matches).await?;
             inserted += w.inserted;
             existing += w.existing;
         }
-        if !result.identities.is_empty() {
-            let ids: Vec<IdentityRecord> = result.identities.iter().map(identity).collect();
-            identities += storage.events.upsert_identities(&ids).await?.inserted;
+        if !checked.identities.is_empty() {
+            identities += storage
+                .events
+                .upsert_identities(&checked.identities)
+                .await?
+                .inserted;
         }
-        if !result.links.is_empty() {
-            let rows: Vec<IdentityLinkRecord> = result
-                .links
-                .iter()
-                .map(|l| IdentityLinkRecord {
-                    a: (l.a.platform.clone(), l.a.platform_user_id.clone()),
-                    b: (l.b.platform.clone(), l.b.platform_user_id.clone()),
-                    confidence: match l.confidence {
-                        wit::LinkConfidence::High => "high",
-                        wit::LinkConfidence::Medium => "medium",
-                        wit::LinkConfidence::Low => "low",
-                        wit::LinkConfidence::Suggested => "suggested",
-                    }
-                    .into(),
-                    link_source: "plugin_heuristic".into(),
-                    confidence_score: l.score.clamp(0.0, 1.0),
-                    reason: plugin.env.redactor.clean(&l.reason),
-                    plugin_id: plugin.id().to_owned(),
-                })
-                .collect();
-            links += storage.events.insert_identity_links(&rows).await?.inserted;
+        if !checked.links.is_empty() {
+            links += storage
+                .events
+                .insert_identity_links(&checked.links)
+                .await?
+                .inserted;
         }
         if (events.len() as u32) < EVENTS_PER_CALL || filter.ids.is_some() {
             break;
@@ -353,4 +316,88 @@ async fn batches(
         "identities": identities,
         "links": links,
     }))
+}
+
+/// One enrichment result, checked whole and ready to store.
+struct CheckedResult {
+    matches: Vec<KeywordMatchRecord>,
+    identities: Vec<IdentityRecord>,
+    links: Vec<IdentityLinkRecord>,
+}
+
+/// Checks everything an enrichment call returned before any of it is stored: matches
+/// only for the events and keywords of the request, identities and links only on the
+/// plugin's platforms, every string storable.
+fn check_result(
+    result: &wit::EnrichResult,
+    known: &HashSet<&str>,
+    terms: &BTreeMap<&str, &str>,
+    scope: &OutputScope,
+    plugin: &ReadyPlugin,
+) -> Result<CheckedResult, JobFailure> {
+    let mut matches = Vec::with_capacity(result.keyword_matches.len());
+    for (i, m) in result.keyword_matches.iter().enumerate() {
+        if !known.contains(m.event_id.as_str()) || !terms.contains_key(m.keyword_id.as_str()) {
+            return Err(output::invalid(
+                format!("keyword-matches[{i}]"),
+                format!(
+                    "is for event {} / keyword {}, which were not in the request",
+                    output::shown(&m.event_id),
+                    output::shown(&m.keyword_id)
+                ),
+            ));
+        }
+        let matched_text: String = m.matched_text.chars().take(500).collect();
+        output::text(
+            &format!("keyword-matches[{i}].matched-text"),
+            &matched_text,
+            0,
+            usize::MAX,
+        )?;
+        matches.push(KeywordMatchRecord {
+            event_id: m.event_id.clone(),
+            keyword_id: m.keyword_id.clone(),
+            matched_text,
+            position: i64::from(m.position),
+            occurrences: i64::from(m.occurrences),
+            plugin_id: plugin.id().to_owned(),
+        });
+    }
+    let identities = result
+        .identities
+        .iter()
+        .enumerate()
+        .map(|(i, o)| scope.identity(&format!("identities[{i}]"), o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut links = Vec::with_capacity(result.links.len());
+    for (i, l) in result.links.iter().enumerate() {
+        let a = scope.identity(&format!("links[{i}].a"), &l.a)?;
+        let b = scope.identity(&format!("links[{i}].b"), &l.b)?;
+        if !l.score.is_finite() {
+            return Err(output::invalid(
+                format!("links[{i}].score"),
+                format!("{} is not a number from 0.0 to 1.0", l.score),
+            ));
+        }
+        links.push(IdentityLinkRecord {
+            a: (a.platform, a.platform_user_id),
+            b: (b.platform, b.platform_user_id),
+            confidence: match l.confidence {
+                wit::LinkConfidence::High => "high",
+                wit::LinkConfidence::Medium => "medium",
+                wit::LinkConfidence::Low => "low",
+                wit::LinkConfidence::Suggested => "suggested",
+            }
+            .into(),
+            link_source: "plugin_heuristic".into(),
+            confidence_score: l.score.clamp(0.0, 1.0),
+            reason: plugin.env.redactor.clean(&l.reason),
+            plugin_id: plugin.id().to_owned(),
+        });
+    }
+    Ok(CheckedResult {
+        matches,
+        identities,
+        links,
+    })
 }

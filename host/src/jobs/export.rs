@@ -50,6 +50,9 @@ impl PluginJob for Export {
                 .map_err(|e| plugin_failure(e, plugin))?;
             calls += 1;
             delivered += u64::from(r.delivered);
+            if let Some(l) = &r.location {
+                super::output::text("location", l, 0, super::output::MAX_URL_BYTES)?;
+            }
             locations.extend(r.location);
             if (events.len() as u32) < EVENTS_PER_CALL {
                 break;

@@ -10,6 +10,7 @@
 use std::future::Future;
 
 use super::model::{JobFailure, JobRequest, PluginErrorKind};
+use super::output::OutputScope;
 use super::registry::ReadyPlugin;
 use crate::bindings::types;
 use crate::capabilities::PluginInstance;
@@ -52,6 +53,8 @@ pub(crate) struct PluginCall<'a> {
     pub(crate) storage: &'a Storage,
     /// The plugin, configured.
     pub(crate) plugin: &'a ReadyPlugin,
+    /// The sources and platforms it may write for.
+    pub(crate) scope: &'a OutputScope,
     /// The job.
     pub(crate) job: &'a JobRequest,
     /// The running instance.

@@ -1,8 +1,9 @@
 //! `event_ingestion`: page through a connector, storing each page before asking for the
 //! next.
 //!
-//! For every page: the plugin's events are validated (declared source, RFC 3339 time,
-//! JSON payload, sizes); raw payloads are written to object storage first, one
+//! For every page: the plugin's output is validated whole (see [`super::output`]: owned
+//! source, identities on its own platforms, RFC 3339 time, JSON payload, sizes, no NUL,
+//! no secret in the cursor); raw payloads are written to object storage first, one
 //! deterministic NDJSON object per source per page, so a retry rewrites the same object;
 //! then event rows go in one idempotent batch whose `storage_key` points into that
 //! object; then the plugin's cursor is saved. A crash at any point leaves no row pointing
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
 use super::model::{JobFailure, JobRequest};
+use super::output::{self, OutputScope};
 use super::registry::ReadyPlugin;
 use crate::bindings::ingestion::exports::drowl::plugin::ingestion::{IngestBatch, IngestRequest};
 use crate::bindings::types;
@@ -71,13 +73,21 @@ impl PluginJob for Ingest {
         call: &mut PluginCall<'_>,
         (): (),
     ) -> Result<serde_json::Value, JobFailure> {
-        pages(call.storage, call.plugin, call.job, call.instance).await
+        pages(
+            call.storage,
+            call.plugin,
+            call.scope,
+            call.job,
+            call.instance,
+        )
+        .await
     }
 }
 
 async fn pages(
     storage: &Storage,
     plugin: &ReadyPlugin,
+    scope: &OutputScope,
     job: &JobRequest,
     instance: &mut PluginInstance,
 ) -> Result<serde_json::Value, JobFailure> {
@@ -126,13 +136,24 @@ async fn pages(
             .await?
             .map_err(|e| plugin_failure(e, plugin))?;
         totals.pages += 1;
+        if let Some(c) = &batch.next_cursor
+            && c.len() > plugin.budget.max_cursor_bytes
+        {
+            // The cursor is stored, sent back with every page and copied into the job's
+            // result: a plugin must keep its position small (an id, a timestamp, an ETag).
+            return Err(JobFailure::InvalidOutput(format!(
+                "next-cursor is {} bytes, over the {}-byte cursor budget (--max-cursor-bytes); keep the position, not the data, in the cursor",
+                c.len(),
+                plugin.budget.max_cursor_bytes
+            )));
+        }
         let bytes: usize = batch
             .events
             .iter()
             .map(|e| e.payload.len() + e.text.as_ref().map_or(0, String::len))
             .sum();
         instance.add_bytes_from_plugin(bytes as u64);
-        let stored = store_page(storage, plugin, job, &batch, bytes).await?;
+        let stored = store_page(storage, plugin, scope, job, &batch, bytes).await?;
         totals.add(&stored);
         // The cursor is saved only once the page is durable, so a crash re-fetches at
         // most this page, and idempotent writes make that harmless.
@@ -212,47 +233,40 @@ struct Checked {
     payload: serde_json::Value,
 }
 
-fn check_event(e: &types::Event, plugin: &ReadyPlugin) -> Result<Checked, JobFailure> {
-    let bad = |what: String| {
-        JobFailure::InvalidOutput(format!(
-            "event {:?} from plugin `{}`: {what}",
-            e.external_id,
-            plugin.id()
-        ))
-    };
-    if !plugin
-        .loaded
-        .manifest
-        .sources
-        .iter()
-        .any(|s| s == &e.source)
-    {
-        return Err(bad(format!(
-            "source {:?} is not declared in the manifest (declared: {})",
-            e.source,
-            plugin.loaded.manifest.sources.join(", ")
-        )));
-    }
-    if e.external_id.is_empty() || e.external_id.len() > 256 || e.external_id.contains('\0') {
-        return Err(bad("external-id must be 1 to 256 bytes without NUL".into()));
-    }
-    if e.event_type.is_empty() || e.event_type.len() > 64 {
-        return Err(bad("event-type must be 1 to 64 bytes".into()));
-    }
+/// Checks `events[i]` against the plugin's scope and drowl's columns.
+fn check_event(i: usize, e: &types::Event, scope: &OutputScope) -> Result<Checked, JobFailure> {
+    let field = |name: &str| format!("events[{i}].{name}");
+    scope.source(&field("source"), &e.source)?;
+    output::text(
+        &field("external-id"),
+        &e.external_id,
+        1,
+        output::MAX_EXTERNAL_ID_BYTES,
+    )?;
+    output::text(
+        &field("event-type"),
+        &e.event_type,
+        1,
+        output::MAX_EVENT_TYPE_BYTES,
+    )?;
     let occurred_at = DateTime::parse_from_rfc3339(&e.occurred_at)
         .map_err(|err| {
-            bad(format!(
-                "occurred-at {:?} is not RFC 3339: {err}",
-                e.occurred_at
-            ))
+            output::invalid(
+                field("occurred-at"),
+                format!("{} is not RFC 3339: {err}", output::shown(&e.occurred_at)),
+            )
         })?
         .with_timezone(&Utc);
     let payload: serde_json::Value = serde_json::from_str(&e.payload)
-        .map_err(|err| bad(format!("payload is not JSON: {err}")))?;
-    if contains_nul(&payload) || e.text.as_deref().is_some_and(|t| t.contains('\0')) {
-        return Err(bad(
-            "payload or text contains a NUL character, which PostgreSQL cannot store".into(),
+        .map_err(|err| output::invalid(field("payload"), format!("is not JSON: {err}")))?;
+    if output::json_has_nul(&payload) {
+        return Err(output::invalid(
+            field("payload"),
+            "contains a NUL character, which PostgreSQL cannot store",
         ));
+    }
+    if let Some(t) = &e.text {
+        output::text(&field("text"), t, 0, usize::MAX)?;
     }
     Ok(Checked {
         id: super::ids::event_id(&e.source, &e.external_id, occurred_at),
@@ -262,41 +276,10 @@ fn check_event(e: &types::Event, plugin: &ReadyPlugin) -> Result<Checked, JobFai
     })
 }
 
-fn contains_nul(v: &serde_json::Value) -> bool {
-    match v {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(a) => a.iter().any(contains_nul),
-        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
-    }
-}
-
-fn identity(o: &types::IdentityObservation) -> Result<IdentityRecord, JobFailure> {
-    if o.platform.is_empty() || o.platform_user_id.is_empty() {
-        return Err(JobFailure::InvalidOutput(
-            "identity with empty platform or platform-user-id".into(),
-        ));
-    }
-    let metadata = match &o.metadata_json {
-        Some(m) => serde_json::from_str(m).map_err(|e| {
-            JobFailure::InvalidOutput(format!("identity metadata is not JSON: {e}"))
-        })?,
-        None => json!({}),
-    };
-    Ok(IdentityRecord {
-        platform: o.platform.clone(),
-        platform_user_id: o.platform_user_id.clone(),
-        platform_username: o.platform_username.clone(),
-        display_name: o.display_name.clone(),
-        profile_url: o.profile_url.clone(),
-        avatar_url: o.avatar_url.clone(),
-        metadata,
-    })
-}
-
 async fn store_page(
     storage: &Storage,
     plugin: &ReadyPlugin,
+    scope: &OutputScope,
     job: &JobRequest,
     batch: &IngestBatch,
     bytes: usize,
@@ -315,10 +298,22 @@ async fn store_page(
             budget.max_batch_bytes
         )));
     }
+    // The whole page is checked before anything of it is stored: the cursor, every
+    // event, every identity.
+    output::cursor(batch.next_cursor.as_deref(), &plugin.env.redactor)?;
     let mut checked = Vec::with_capacity(batch.events.len());
     let mut seen = BTreeSet::new();
-    for e in &batch.events {
-        let c = check_event(e, plugin)?;
+    let mut identities: BTreeMap<(String, String), IdentityRecord> = BTreeMap::new();
+    for (i, o) in batch.identities.iter().enumerate() {
+        let r = scope.identity(&format!("identities[{i}]"), o)?;
+        identities.insert((r.platform.clone(), r.platform_user_id.clone()), r);
+    }
+    for (i, e) in batch.events.iter().enumerate() {
+        let c = check_event(i, e, scope)?;
+        if let Some(a) = &e.actor {
+            let r = scope.identity(&format!("events[{i}].actor"), a)?;
+            identities.insert((r.platform.clone(), r.platform_user_id.clone()), r);
+        }
         // A page that repeats an event stores it once.
         if seen.insert(c.id.clone()) {
             checked.push(c);
@@ -376,15 +371,6 @@ async fn store_page(
         objects += 1;
     }
 
-    let mut identities: BTreeMap<(String, String), IdentityRecord> = BTreeMap::new();
-    for o in batch
-        .identities
-        .iter()
-        .chain(checked.iter().filter_map(|c| c.event.actor.as_ref()))
-    {
-        let r = identity(o)?;
-        identities.insert((r.platform.clone(), r.platform_user_id.clone()), r);
-    }
     let identity_rows: Vec<IdentityRecord> = identities.into_values().collect();
     if !identity_rows.is_empty() {
         storage.events.upsert_identities(&identity_rows).await?;

@@ -17,6 +17,7 @@ pub mod ids;
 pub mod ingest;
 pub mod install;
 pub mod model;
+pub mod output;
 pub mod registry;
 
 use std::sync::Arc;
@@ -102,6 +103,7 @@ impl Executor {
         progress: Option<ProgressSink>,
     ) -> Result<CompletedJob, FailedJob> {
         let plugin = self.plugin_for(job, kind.default_plugin(), kind.role())?;
+        let scope = self.registry.scope(&plugin);
         let prepared = kind.prepare(&self.storage, job).await?;
         let mut instance = self
             .runtime
@@ -120,11 +122,12 @@ impl Executor {
         let mut call = PluginCall {
             storage: &self.storage,
             plugin: &plugin,
+            scope: &scope,
             job,
             instance: &mut instance,
         };
         let result = kind.run(&mut call, prepared).await;
-        conclude(instance, result)
+        conclude(instance, result, &plugin.env.redactor)
     }
 
     /// Finds the plugin a job names in `input.pluginId` (or `default`), of the right role.
@@ -176,13 +179,21 @@ impl Executor {
 
 /// Ends a plugin job: collects the instance's report and attaches it (with usage added
 /// to the output) to the result.
+///
+/// The plugin's secrets are masked in the output and the failure message, whatever
+/// put them there (an invalid-output message quotes what the plugin returned, an export
+/// location is the plugin's own text): both reach `run-plugin`'s stdout, Bull's
+/// `returnvalue` and `failedReason`, and the `jobs` table. Logs are redacted as they
+/// are written; follow-ups carrying a secret are refused when enqueued.
 fn conclude(
     instance: crate::capabilities::PluginInstance,
     result: Result<serde_json::Value, JobFailure>,
+    secrets: &crate::redact::Redactor,
 ) -> Result<CompletedJob, FailedJob> {
     let report = instance.finish();
     match result {
         Ok(mut output) => {
+            mask_json(&mut output, secrets);
             if output.is_object() {
                 output["usage"] = serde_json::to_value(&report.usage).unwrap_or_default();
             }
@@ -192,8 +203,33 @@ fn conclude(
             })
         }
         Err(failure) => Err(FailedJob {
-            failure,
+            failure: failure.redact(secrets),
             report: Some(Box::new(report)),
         }),
+    }
+}
+
+/// Masks secrets in every string of a JSON document, object keys included.
+fn mask_json(v: &mut serde_json::Value, secrets: &crate::redact::Redactor) {
+    if secrets.is_empty() {
+        return;
+    }
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(masked) = secrets.mask(s) {
+                *s = masked;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|v| mask_json(v, secrets)),
+        serde_json::Value::Object(o) => {
+            *o = std::mem::take(o)
+                .into_iter()
+                .map(|(k, mut v)| {
+                    mask_json(&mut v, secrets);
+                    (secrets.mask(&k).into_owned(), v)
+                })
+                .collect();
+        }
+        _ => {}
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::capabilities::JobReport;
+use crate::redact::Redactor;
 use crate::runtime::CallError;
 use crate::storage::StorageError;
 
@@ -244,6 +245,41 @@ impl JobFailure {
         }
     }
 
+    /// This failure with `secrets` masked in its message, its code and retry decision
+    /// unchanged: the message reaches `run-plugin`'s output, Bull's `failedReason` and
+    /// the `jobs` table, and may quote what a plugin returned.
+    #[must_use]
+    pub fn redact(self, secrets: &Redactor) -> Self {
+        if secrets.is_empty() {
+            return self;
+        }
+        let m = |s: String| secrets.mask(&s).into_owned();
+        match self {
+            Self::InvalidJob(s) => Self::InvalidJob(m(s)),
+            Self::PluginNotFound(s) => Self::PluginNotFound(m(s)),
+            Self::InvalidConfig(s) => Self::InvalidConfig(m(s)),
+            Self::Plugin {
+                kind,
+                message,
+                retry_after,
+            } => Self::Plugin {
+                kind,
+                message: m(message),
+                retry_after,
+            },
+            Self::Call(CallError::Trap(s)) => Self::Call(CallError::Trap(m(s))),
+            Self::Call(CallError::OutputLimit(s)) => Self::Call(CallError::OutputLimit(m(s))),
+            Self::Call(other) => Self::Call(other),
+            Self::InvalidOutput(s) => Self::InvalidOutput(m(s)),
+            Self::Storage(StorageError::Unavailable(s)) => {
+                Self::Storage(StorageError::Unavailable(m(s)))
+            }
+            Self::Storage(StorageError::Invalid(s)) => Self::Storage(StorageError::Invalid(m(s))),
+            Self::Storage(StorageError::Config(s)) => Self::Storage(StorageError::Config(m(s))),
+            Self::Unsupported(s) => Self::Unsupported(m(s)),
+        }
+    }
+
     /// Whether another attempt can help, and after how long if the job knows.
     pub fn retry(&self) -> Retry {
         match self {
@@ -337,6 +373,26 @@ mod tests {
         }
         assert_eq!(JobType::parse("Event_Ingestion"), None);
         assert_eq!(JobType::parse(""), None);
+    }
+
+    #[test]
+    fn redacting_a_failure_masks_its_message_and_keeps_its_code() {
+        let r = Redactor::new(["ghp_s3cretT0ken"]);
+        for f in [
+            JobFailure::InvalidOutput("events[0].source \"ghp_s3cretT0ken\" is bad".into()),
+            JobFailure::Call(CallError::Trap("panicked: ghp_s3cretT0ken".into())),
+            JobFailure::Storage(StorageError::Unavailable("ghp_s3cretT0ken".into())),
+        ] {
+            let code = f.code();
+            let retry = f.retry();
+            let f = f.redact(&r);
+            assert_eq!((f.code(), f.retry()), (code, retry));
+            let text = f.to_string();
+            assert!(
+                text.contains("[REDACTED]") && !text.contains("s3cret"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

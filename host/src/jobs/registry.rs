@@ -3,10 +3,30 @@
 //! Configuration, grants and budgets are resolved once per plugin, when it is
 //! registered: a bad config key or an invalid outbound host is reported then, not in the
 //! middle of a job.
+//!
+//! # Who may write for a source or platform
+//!
+//! A manifest's `sources` are what a plugin *claims*; the registry decides what it
+//! *owns* ([`Registry::scope`]), so that no plugin can store events in another
+//! connector's name (the real connector would then count them as duplicates) or rewrite
+//! another platform's accounts:
+//!
+//! - A declared source that no other installed plugin declares is the plugin's own.
+//! - A source that several installed plugins declare belongs only to those the operator
+//!   grants it to (plugins.json `sources`, or `--allow-source`); while it is granted to
+//!   none of them, none may emit it, and the registry logs an error naming them when the
+//!   second registers. No one wins by loading first or by picking a file name.
+//! - Identities (event actors, observations, enrichment identities and links) are
+//!   accepted for the platforms named like the plugin's owned sources, and for the
+//!   platforms the operator grants it (plugins.json `platforms`, or `--allow-platform`).
+//!
+//! What a plugin returns outside its scope fails the job as `invalid-output` naming the
+//! field and the value.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::output::OutputScope;
 use crate::capabilities::http::egress::{EgressClient, EgressLimits, EgressPolicy};
 use crate::capabilities::{LoadedPlugin, PluginEnv, Redactor, ResolvedConfig};
 use crate::runtime::{Budget, Role};
@@ -40,6 +60,28 @@ pub enum RegistryError {
         "two plugins are installed as `{0}`; plugin ids must be unique (`x` and `x-plugin` count as one)"
     )]
     Duplicate(String),
+    /// The operator granted a source the plugin does not declare (a typo, or the wrong
+    /// plugin).
+    #[error(
+        "plugin `{plugin}`: source `{source_name}` is granted but its manifest does not declare it (declared: {declared})"
+    )]
+    UndeclaredSource {
+        /// Plugin id.
+        plugin: String,
+        /// The granted source.
+        source_name: String,
+        /// What the manifest declares.
+        declared: String,
+    },
+}
+
+/// The sources and platforms the operator granted one plugin (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct OutputGrants {
+    /// Declared sources granted explicitly.
+    pub sources: BTreeSet<String>,
+    /// Platforms granted beyond those of its sources.
+    pub platforms: BTreeSet<String>,
 }
 
 /// The id drowl's API addresses a plugin by: it writes `github-plugin` for `github`, and
@@ -57,6 +99,8 @@ pub struct ReadyPlugin {
     pub env: Arc<PluginEnv>,
     /// Its budget (its requests capped by the operator).
     pub budget: Budget,
+    /// The sources and platforms granted to it.
+    pub grants: OutputGrants,
 }
 
 impl ReadyPlugin {
@@ -90,6 +134,36 @@ impl ReadyPlugin {
                     source,
                 }
             })?;
+        let declared = &loaded.manifest.sources;
+        for s in &settings.sources {
+            if !declared.contains(s) {
+                return Err(RegistryError::UndeclaredSource {
+                    plugin: id,
+                    source_name: s.clone(),
+                    declared: declared.join(", "),
+                });
+            }
+        }
+        // Grants to every plugin apply to those that declare the source.
+        let output_grants = OutputGrants {
+            sources: settings
+                .sources
+                .iter()
+                .chain(
+                    policy
+                        .default_sources
+                        .iter()
+                        .filter(|s| declared.contains(s)),
+                )
+                .cloned()
+                .collect(),
+            platforms: settings
+                .platforms
+                .iter()
+                .chain(&policy.default_platforms)
+                .cloned()
+                .collect(),
+        };
         let r = &loaded.manifest.resources;
         let budget = Budget::resolve(
             &policy.caps,
@@ -146,6 +220,7 @@ impl ReadyPlugin {
             loaded,
             env,
             budget,
+            grants: output_grants,
         })
     }
 
@@ -168,7 +243,9 @@ pub struct Registry {
 
 impl Registry {
     /// Adds a plugin; ids must be unique, `x` and `x-plugin` counting as one (drowl's
-    /// API addresses them alike).
+    /// API addresses them alike). A source it declares that an installed plugin
+    /// declares too, granted to neither, is logged as an error naming both: until the
+    /// operator grants it, neither may emit it.
     pub fn insert(&mut self, plugin: ReadyPlugin) -> Result<Arc<ReadyPlugin>, RegistryError> {
         let id = plugin.id().to_owned();
         if self
@@ -177,6 +254,21 @@ impl Registry {
             .any(|k| addressed_as(k) == addressed_as(&id))
         {
             return Err(RegistryError::Duplicate(id));
+        }
+        for source in &plugin.loaded.manifest.sources {
+            for other in self.plugins.values() {
+                if !other.loaded.manifest.sources.contains(source) {
+                    continue;
+                }
+                let granted = |p: &ReadyPlugin| p.grants.sources.contains(source);
+                if !granted(&plugin) && !granted(other) {
+                    tracing::error!(
+                        source = %source,
+                        "plugins `{}` and `{id}` both declare source `{source}`, and it is granted to neither: neither may emit it until the operator grants it to the one that owns it (plugins.json `sources`, or --allow-source)",
+                        other.id()
+                    );
+                }
+            }
         }
         let p = Arc::new(plugin);
         self.plugins.insert(id, p.clone());
@@ -193,6 +285,34 @@ impl Registry {
         let mut ids: Vec<String> = self.plugins.keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// What `plugin` may write for: the sources it owns and the identity platforms they
+    /// and the operator's grants give it (see the module docs).
+    pub(crate) fn scope(&self, plugin: &ReadyPlugin) -> OutputScope {
+        let manifest = &plugin.loaded.manifest;
+        let mut scope = OutputScope {
+            plugin: manifest.id.clone(),
+            declared: manifest.sources.clone(),
+            platforms: plugin.grants.platforms.clone(),
+            ..OutputScope::default()
+        };
+        for source in &manifest.sources {
+            let mut others: Vec<String> = self
+                .plugins
+                .values()
+                .filter(|o| o.id() != manifest.id && o.loaded.manifest.sources.contains(source))
+                .map(|o| o.id().to_owned())
+                .collect();
+            if others.is_empty() || plugin.grants.sources.contains(source) {
+                scope.sources.insert(source.clone());
+                scope.platforms.insert(source.clone());
+            } else {
+                others.sort();
+                scope.contested.insert(source.clone(), others);
+            }
+        }
+        scope
     }
 
     /// The only plugin of a role, when exactly one is installed (used by `run-plugin`).

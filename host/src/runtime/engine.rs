@@ -5,7 +5,8 @@
 //! every [`EPOCH_TICK`]; each store's callback yields to tokio on every tick (so one
 //! busy plugin never starves the other jobs on its worker thread) and traps once the
 //! call's wall-clock deadline has passed. Fuel is optional, for operators who want
-//! deterministic CPU limits.
+//! deterministic CPU limits. Epochs only stop wasm that runs; a guest waiting in a WASI
+//! or host call is stopped by the host-side bound in [`crate::runtime::instance`].
 
 use std::time::Duration;
 
@@ -32,7 +33,16 @@ pub struct EngineSettings {
     /// cheaper. If the address space cannot be reserved, the runtime falls back to
     /// on-demand allocation (see [`crate::runtime::Runtime::new`]).
     pub pooling: Option<PoolingSettings>,
+    /// How long loading a plugin may spend instantiating it and calling its `describe`.
+    /// Default [`DEFAULT_DESCRIBE_TIMEOUT`]. Plugins load before the daemon serves and
+    /// `describe` only returns a manifest, so the budget is small: a component that sleeps
+    /// or spins there fails to load instead of holding the start.
+    pub describe_timeout: Duration,
 }
+
+/// The default of [`EngineSettings::describe_timeout`]: far more than any honest
+/// `describe` needs (they take microseconds), short enough not to hold a daemon's start.
+pub const DEFAULT_DESCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for EngineSettings {
     fn default() -> Self {
@@ -41,6 +51,7 @@ impl Default for EngineSettings {
             max_wasm_stack: 512 * 1024,
             cache_dir: None,
             pooling: Some(PoolingSettings::default()),
+            describe_timeout: DEFAULT_DESCRIBE_TIMEOUT,
         }
     }
 }

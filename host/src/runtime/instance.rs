@@ -1,5 +1,13 @@
 //! One plugin instance running one job: a fresh [`Store`], budgets armed, calls into the
 //! role's exports, and faults turned into categories a plugin author can act on.
+//!
+//! The deadline is enforced twice. Epoch interruption stops wasm that is *running*, but a
+//! guest that waits (a `std::thread::sleep`, a `wasi:io/poll` on a clock, a slow host
+//! call) runs no wasm, so no epoch check ever fires: it would hold its job, its worker
+//! slot and its pool slot for as long as it likes. So every guest call (instantiation
+//! included) is also a future the host drops when the job's deadline passes
+//! ([`within_deadline`]); wasmtime then unwinds the guest's fiber, and the instance,
+//! whose state is now undefined, refuses every further call.
 
 use std::time::{Duration, Instant};
 
@@ -19,9 +27,9 @@ use crate::bindings::{enrichment, export, ingestion, types};
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, strum::IntoStaticStr)]
 #[strum(serialize_all = "kebab-case")]
 pub enum CallError {
-    /// The job's wall-clock deadline passed while the plugin was running.
+    /// The job's wall-clock deadline passed while the plugin was running or waiting.
     #[error(
-        "deadline exceeded: the plugin ran past its {0:?} budget (an endless loop, or work too big for one job: page it with the cursor)"
+        "deadline exceeded: the plugin ran past its {0:?} budget (an endless loop, a long sleep or wait, or work too big for one job: page it with the cursor)"
     )]
     Timeout(Duration),
     /// The plugin tried to grow its memory past the budget.
@@ -77,6 +85,9 @@ pub struct PluginInstance<T: StoreState> {
     deadline: Instant,
     budget: Budget,
     fuel_start: Option<u64>,
+    /// A call was cut off at the deadline in the middle of the guest's work: the
+    /// instance's state is undefined, so it is never called again.
+    cut_off: bool,
 }
 
 impl<T: StoreState> std::fmt::Debug for PluginInstance<T> {
@@ -122,21 +133,27 @@ impl<T: StoreState> PluginInstance<T> {
         let fuel_start = budget
             .fuel
             .and_then(|fuel| store.set_fuel(fuel).ok().map(|()| fuel));
-        let role = match pre {
-            RolePre::Ingestion(p) => p
-                .instantiate_async(&mut store)
-                .await
-                .map(RoleInstance::Ingestion),
-            RolePre::Enrichment(p) => p
-                .instantiate_async(&mut store)
-                .await
-                .map(RoleInstance::Enrichment),
-            RolePre::Export(p) => p
-                .instantiate_async(&mut store)
-                .await
-                .map(RoleInstance::Export),
+        let instantiate = async {
+            match pre {
+                RolePre::Ingestion(p) => p
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(RoleInstance::Ingestion),
+                RolePre::Enrichment(p) => p
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(RoleInstance::Enrichment),
+                RolePre::Export(p) => p
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(RoleInstance::Export),
+            }
         };
-        let role = role.map_err(|e| classify(store.data(), e, budget))?;
+        // Instantiation runs guest code too (start functions), so it has the same bound.
+        let role = within_deadline(deadline, instantiate)
+            .await
+            .ok_or(CallError::Timeout(budget.timeout))?
+            .map_err(|e| classify(store.data(), e, budget))?;
         Ok(Self {
             store,
             _slot: slot,
@@ -145,21 +162,47 @@ impl<T: StoreState> PluginInstance<T> {
             deadline,
             budget: *budget,
             fuel_start,
+            cut_off: false,
         })
+    }
+
+    /// Ends a guest call: `None` (the deadline passed first) becomes a timeout, after
+    /// which this instance refuses further calls; a wasmtime error is classified.
+    fn settle<R>(&mut self, r: Option<wasmtime::Result<R>>) -> Result<R, CallError> {
+        match r {
+            Some(r) => r.map_err(|e| classify(self.store.data(), e, &self.budget)),
+            None => {
+                self.cut_off = true;
+                Err(CallError::Timeout(self.budget.timeout))
+            }
+        }
+    }
+
+    /// Refuses a call on an instance whose earlier call was cut off at the deadline.
+    fn check_usable(&self) -> Result<(), CallError> {
+        if self.cut_off {
+            Err(CallError::Timeout(self.budget.timeout))
+        } else {
+            Ok(())
+        }
     }
 
     /// Calls `describe`.
     pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
+        self.check_usable()?;
+        let store = &mut self.store;
         let r = match &self.role {
             RoleInstance::Ingestion(i) => {
-                i.drowl_plugin_plugin().call_describe(&mut self.store).await
+                within_deadline(self.deadline, i.drowl_plugin_plugin().call_describe(store)).await
             }
             RoleInstance::Enrichment(i) => {
-                i.drowl_plugin_plugin().call_describe(&mut self.store).await
+                within_deadline(self.deadline, i.drowl_plugin_plugin().call_describe(store)).await
             }
-            RoleInstance::Export(i) => i.drowl_plugin_plugin().call_describe(&mut self.store).await,
+            RoleInstance::Export(i) => {
+                within_deadline(self.deadline, i.drowl_plugin_plugin().call_describe(store)).await
+            }
         };
-        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+        self.settle(r)
     }
 
     /// Calls `ingest` (the plugin must be an ingestion plugin).
@@ -170,16 +213,15 @@ impl<T: StoreState> PluginInstance<T> {
         Result<ingestion::exports::drowl::plugin::ingestion::IngestBatch, types::JobError>,
         CallError,
     > {
+        self.check_usable()?;
         let RoleInstance::Ingestion(i) = &self.role else {
             return Err(CallError::Trap(
                 "this plugin is not an ingestion plugin".into(),
             ));
         };
-        let r = i
-            .drowl_plugin_ingestion()
-            .call_ingest(&mut self.store, req)
-            .await;
-        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+        let call = i.drowl_plugin_ingestion().call_ingest(&mut self.store, req);
+        let r = within_deadline(self.deadline, call).await;
+        self.settle(r)
     }
 
     /// Calls `enrich` (the plugin must be an enrichment plugin).
@@ -190,16 +232,17 @@ impl<T: StoreState> PluginInstance<T> {
         Result<enrichment::exports::drowl::plugin::enrichment::EnrichResult, types::JobError>,
         CallError,
     > {
+        self.check_usable()?;
         let RoleInstance::Enrichment(i) = &self.role else {
             return Err(CallError::Trap(
                 "this plugin is not an enrichment plugin".into(),
             ));
         };
-        let r = i
+        let call = i
             .drowl_plugin_enrichment()
-            .call_enrich(&mut self.store, req)
-            .await;
-        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+            .call_enrich(&mut self.store, req);
+        let r = within_deadline(self.deadline, call).await;
+        self.settle(r)
     }
 
     /// Calls `deliver` (the plugin must be an export plugin).
@@ -210,16 +253,15 @@ impl<T: StoreState> PluginInstance<T> {
         Result<export::exports::drowl::plugin::export::ExportResult, types::JobError>,
         CallError,
     > {
+        self.check_usable()?;
         let RoleInstance::Export(i) = &self.role else {
             return Err(CallError::Trap(
                 "this plugin is not an export plugin".into(),
             ));
         };
-        let r = i
-            .drowl_plugin_export()
-            .call_deliver(&mut self.store, req)
-            .await;
-        r.map_err(|e| classify(self.store.data(), e, &self.budget))
+        let call = i.drowl_plugin_export().call_deliver(&mut self.store, req);
+        let r = within_deadline(self.deadline, call).await;
+        self.settle(r)
     }
 
     /// Time left before the job's deadline.
@@ -268,6 +310,20 @@ impl<T: StoreState> PluginInstance<T> {
         };
         state.into_report(stats)
     }
+}
+
+/// Runs one guest call, bounded from the host side by `deadline`: `None` when the
+/// deadline passed first.
+///
+/// Dropping the call's future is how wasmtime cancels a guest that is waiting rather
+/// than running: the fiber is resumed with an error and unwinds, and the store stays
+/// safe to drop (it must not be called into again, see `PluginInstance::cut_off`). The
+/// future is polled first, so a call that is ready at the deadline still completes.
+pub(crate) async fn within_deadline<R>(
+    deadline: Instant,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> Option<wasmtime::Result<R>> {
+    tokio::time::timeout_at(deadline.into(), call).await.ok()
 }
 
 /// What wasmtime says when a call copies more than the store's hostcall fuel (the

@@ -95,6 +95,16 @@ pub enum LoadError {
         /// What it exports.
         exports: String,
     },
+    /// Instantiation and `describe` did not return within the describe budget.
+    #[error(
+        "{name}: describe did not return within {budget:?}; `describe` must only return the manifest, without sleeping, waiting or heavy work (operators can raise the budget with --describe-timeout-ms)"
+    )]
+    DescribeTimeout {
+        /// File name.
+        name: String,
+        /// The describe budget.
+        budget: std::time::Duration,
+    },
     /// Instantiation or `describe` failed.
     #[error("{name}: {message}")]
     Describe {
@@ -245,7 +255,7 @@ pub(crate) async fn load<T: StoreState>(
     name: &str,
     describe_state: impl FnOnce(Instant) -> T,
     slots: Option<&Arc<tokio::sync::Semaphore>>,
-    meters_fuel: bool,
+    describe_budget: &super::Budget,
 ) -> Result<LoadedPlugin<T>, LoadError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm(name.to_owned()));
@@ -253,10 +263,19 @@ pub(crate) async fn load<T: StoreState>(
     if !is_component(bytes) {
         return Err(LoadError::CoreModule(name.to_owned()));
     }
-    let component = Component::new(engine, bytes).map_err(|e| LoadError::Invalid {
-        name: name.to_owned(),
-        message: format!("{e:#}"),
-    })?;
+    // Compiling is seconds of CPU for a big component: off the async workers, so loads
+    // running side by side (and their describe deadlines) are not held up by it.
+    let compiled = {
+        let (engine, bytes) = (engine.clone(), bytes.to_vec());
+        tokio::task::spawn_blocking(move || Component::new(&engine, &bytes)).await
+    };
+    let component = compiled
+        .map_err(|e| wasmtime::format_err!("the compiler failed: {e}"))
+        .and_then(|c| c)
+        .map_err(|e| LoadError::Invalid {
+            name: name.to_owned(),
+            message: format!("{e:#}"),
+        })?;
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_owned()).collect();
     let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
@@ -346,32 +365,30 @@ pub(crate) async fn load<T: StoreState>(
         Role::Export => RolePre::Export(export::ExportPluginPre::new(pre).map_err(describe_err)?),
     };
 
-    let budget = super::fuel_for_engine(
-        &super::Budget {
-            timeout: std::time::Duration::from_secs(5),
-            ..super::Budget::default()
-        },
-        meters_fuel,
-    );
     let slot = match slots {
         Some(s) => s.clone().acquire_owned().await.ok(),
         None => None,
     };
-    let mut instance =
-        super::instance::PluginInstance::start(engine, &role_pre, &budget, describe_state, slot)
-            .await
-            .map_err(|e| LoadError::Describe {
-                name: name.to_owned(),
-                message: format!("describe failed: {e}"),
-            })?;
-    let manifest: Manifest = instance
-        .describe()
-        .await
-        .map_err(|e| LoadError::Describe {
+    let describe_failed = |e: super::CallError| match e {
+        super::CallError::Timeout(budget) => LoadError::DescribeTimeout {
+            name: name.to_owned(),
+            budget,
+        },
+        e => LoadError::Describe {
             name: name.to_owned(),
             message: format!("describe failed: {e}"),
-        })?
-        .into();
+        },
+    };
+    let mut instance = super::instance::PluginInstance::start(
+        engine,
+        &role_pre,
+        describe_budget,
+        describe_state,
+        slot,
+    )
+    .await
+    .map_err(describe_failed)?;
+    let manifest: Manifest = instance.describe().await.map_err(describe_failed)?.into();
     manifest
         .validate(crate::HOST_VERSION)
         .map_err(|source| LoadError::Manifest {

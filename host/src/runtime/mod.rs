@@ -22,7 +22,7 @@ pub mod loader;
 pub mod state;
 pub mod stderr;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -91,6 +91,8 @@ pub struct Runtime<T: StoreState> {
     slots: Option<Arc<tokio::sync::Semaphore>>,
     /// Whether the engine meters fuel (`EngineSettings::fuel`).
     meters_fuel: bool,
+    /// What instantiating a plugin and calling its `describe` may use at load.
+    describe_budget: Budget,
     describe_state: Arc<DescribeState<T>>,
 }
 
@@ -102,6 +104,7 @@ impl<T: StoreState> Clone for Runtime<T> {
             linker: self.linker.clone(),
             slots: self.slots.clone(),
             meters_fuel: self.meters_fuel,
+            describe_budget: self.describe_budget,
             describe_state: self.describe_state.clone(),
         }
     }
@@ -160,6 +163,13 @@ impl<T: StoreState> Runtime<T> {
             linker: Arc::new(linker),
             slots: pooling.map(|p| Arc::new(tokio::sync::Semaphore::new(p.slots.max(1) as usize))),
             meters_fuel: settings.fuel,
+            describe_budget: fuel_for_engine(
+                &Budget {
+                    timeout: settings.describe_timeout,
+                    ..Budget::default()
+                },
+                settings.fuel,
+            ),
             describe_state: Arc::new(describe_state),
         })
     }
@@ -205,9 +215,46 @@ impl<T: StoreState> Runtime<T> {
             name,
             move |deadline| describe(deadline),
             self.slots.as_ref(),
-            self.meters_fuel,
+            &self.describe_budget,
         )
         .await
+    }
+
+    /// Loads several plugin files at once, at most `parallel` at a time, and returns each
+    /// file's outcome in the order given.
+    ///
+    /// Why at once: a daemon loads every plugin before it serves, and loading one means
+    /// compiling it and calling its `describe` (bounded by the describe budget). One after
+    /// another, each slow or hostile component would delay all the others by its budget;
+    /// side by side, the start takes about as long as the slowest load.
+    pub async fn load_files(
+        &self,
+        files: Vec<PathBuf>,
+        parallel: usize,
+    ) -> Vec<(PathBuf, Result<LoadedPlugin<T>, LoadError>)> {
+        use futures::StreamExt as _;
+        futures::stream::iter(files)
+            .map(|file| {
+                let runtime = self.clone();
+                async move {
+                    // A task per file, so the loads run on every worker thread; a panic
+                    // while loading one is that file's error, not the caller's.
+                    let task = tokio::spawn({
+                        let file = file.clone();
+                        async move { runtime.load_file(&file).await }
+                    });
+                    let loaded = task.await.unwrap_or_else(|e| {
+                        Err(LoadError::Describe {
+                            name: file.display().to_string(),
+                            message: format!("loading failed: {e}"),
+                        })
+                    });
+                    (file, loaded)
+                }
+            })
+            .buffered(parallel.max(1))
+            .collect()
+            .await
     }
 
     /// Starts a job: a fresh store with `budget`, the plugin instantiated from its

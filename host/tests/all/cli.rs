@@ -381,3 +381,243 @@ fn run_plugin_redacts_config_read_from_the_environment() {
         "{json}"
     );
 }
+
+/// Runs the `drowl-host` binary in `cwd`, killing it if it runs longer than `limit` (a
+/// plugin the deadline cannot stop would otherwise hang the test): its output and how
+/// long it ran.
+fn drowl_host_within(
+    args: &[&str],
+    cwd: &std::path::Path,
+    limit: std::time::Duration,
+) -> (std::process::Output, std::time::Duration) {
+    use std::time::Instant;
+    let (out_path, err_path) = (cwd.join("run.stdout"), cwd.join("run.stderr"));
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("run drowl-host");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "drowl-host {} still running after {limit:?}; stderr:\n{}",
+                args.join(" "),
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let out = std::process::Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap(),
+        stderr: std::fs::read(&err_path).unwrap(),
+    };
+    (out, started.elapsed())
+}
+
+/// A data directory whose compiled-code cache is the one the in-process tests share, so
+/// a run's time is the plugin's, not the compiler's.
+fn data_dir_with_shared_cache(dir: &std::path::Path) -> std::path::PathBuf {
+    let cache = root().join("target/drowl-test-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let data = dir.join("state");
+    std::fs::create_dir_all(&data).unwrap();
+    std::os::unix::fs::symlink(&cache, data.join("cache")).unwrap();
+    data
+}
+
+/// Security row 27: a plugin that waits instead of running (a `std::thread::sleep` of the
+/// largest duration there is, or one `wasi:io/poll` on a clock pollable that never fires)
+/// runs no wasm, so epoch interruption alone never stops it. The host-side deadline does:
+/// `run-plugin --timeout-ms 2000` ends it as `timeout` (exit 6) within seconds.
+#[test]
+fn run_plugin_stops_a_plugin_that_sleeps_or_waits_at_its_deadline() {
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = data_dir_with_shared_cache(d);
+    for (mode, ms) in [("sleep", u64::MAX), ("poll", 0)] {
+        job_file(
+            d,
+            "wait.json",
+            &json!({ "type": "event_ingestion", "name": "probe",
+                     "input": { "mode": mode, "ms": ms } }),
+        );
+        let (out, took) = drowl_host_within(
+            &[
+                "run-plugin",
+                hostile.to_str().unwrap(),
+                "--job",
+                "wait.json",
+                "--data-dir",
+                data.to_str().unwrap(),
+                "--timeout-ms",
+                "2000",
+            ],
+            d,
+            std::time::Duration::from_secs(40),
+        );
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(6), "{mode}: {err}");
+        let json = stdout_json(&out);
+        assert_eq!(json["status"], "failed", "{mode}: {json}");
+        assert_eq!(json["error"]["code"], "timeout", "{mode}: {json}");
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(
+                "error: timeout: deadline exceeded: the plugin ran past its 2s budget"
+            ),
+            "{mode}: {err}"
+        );
+        eprintln!("{mode}: run-plugin --timeout-ms 2000 ended after {took:?}");
+    }
+}
+
+/// Security row 27: a `describe` that sleeps (the slow-describe test plugin sleeps an
+/// hour) fails the load after the describe budget, naming the file, instead of holding
+/// `plugin check` (default budget, 5 s) or `run-plugin` (`--describe-timeout-ms`).
+#[test]
+fn a_describe_that_sleeps_fails_the_load_after_its_budget() {
+    let slow = component("slow-describe-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let limit = std::time::Duration::from_secs(40);
+    let (out, took) = drowl_host_within(&["plugin", "check", slow.to_str().unwrap()], d, limit);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("slow_describe_plugin.wasm: describe did not return within 5s"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no report for a plugin that did not load"
+    );
+    eprintln!("plugin check gave up after {took:?}");
+
+    job_file(d, "j.json", &ingest("ok"));
+    let (out, took) = drowl_host_within(
+        &[
+            "run-plugin",
+            slow.to_str().unwrap(),
+            "--job",
+            "j.json",
+            "--describe-timeout-ms",
+            "1500",
+        ],
+        d,
+        limit,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("error: slow_describe_plugin.wasm: describe did not return within 1.5s"),
+        "{err}"
+    );
+    eprintln!("run-plugin gave up after {took:?}");
+}
+
+/// Security rows 31 and 32 as a plugin author meets them: a secret in a cursor, a
+/// follow-up or a quoted value, NUL in a field, and an identity on another platform each
+/// fail `run-plugin` with the category and the field named, and the secret (plain or
+/// hex) is in no output; `--allow-platform` grants the platform.
+#[test]
+fn run_plugin_refuses_secrets_nul_and_foreign_identities() {
+    const SECRET: &str = "ghp_RUNPLUGINsecret7";
+    let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = hostile.to_str().unwrap();
+    let token = format!("token={SECRET}");
+    let run = |mode: &str, field: &str, extra: &[&str]| {
+        let file = format!("{mode}-{field}.json");
+        job_file(
+            d,
+            &file,
+            &json!({ "type": "event_ingestion", "name": "probe",
+                     "input": { "mode": mode, "field": field } }),
+        );
+        let mut args = vec!["run-plugin", h, "--job", &file, "--config", &token];
+        args.extend_from_slice(extra);
+        drowl_host(&args, d)
+    };
+    for (mode, field, code, needle) in [
+        (
+            "leak-secret-in",
+            "next-cursor",
+            "invalid-output",
+            "next-cursor holds one of the plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "next-cursor-hex",
+            "invalid-output",
+            "next-cursor holds one of the plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "follow-up-name",
+            "plugin-permanent",
+            "holds one of this plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "follow-up-input",
+            "plugin-permanent",
+            "holds one of this plugin's secrets",
+        ),
+        (
+            "leak-secret-in",
+            "source",
+            "invalid-output",
+            "events[0].source \"[REDACTED]\"",
+        ),
+        (
+            "nul-in",
+            "event-type",
+            "invalid-output",
+            "events[0].event-type \"pu\\0sh\" contains a NUL",
+        ),
+        (
+            "nul-in",
+            "actor.display-name",
+            "invalid-output",
+            "events[0].actor.display-name",
+        ),
+        (
+            "foreign-identity",
+            "actor",
+            "invalid-output",
+            "events[0].actor.platform \"github\" is not a platform of plugin `hostile`",
+        ),
+    ] {
+        let out = run(mode, field, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(4), "{mode} {field}: {err}");
+        let json = stdout_json(&out);
+        assert_eq!(json["status"], "failed", "{mode} {field}");
+        assert_eq!(json["error"]["code"], code, "{mode} {field}: {json}");
+        let message = json["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{mode} {field}: {message}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for s in [SECRET, hex.as_str()] {
+            assert!(
+                !stdout.contains(s) && !err.contains(s),
+                "{mode} {field}: the secret got out:\n{stdout}\n{err}"
+            );
+        }
+    }
+    let out = run("foreign-identity", "actor", &["--allow-platform", "github"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["output"]["identities"], 1);
+}

@@ -476,3 +476,298 @@ async fn follow_ups_stop_at_the_depth_limit() {
     let at_limit = exec.execute(&job("j3", at(3)), None).await.unwrap();
     assert!(at_limit.report.unwrap().follow_ups.is_empty());
 }
+
+/// The hostile plugin installed twice, the second copy renamed `impostor`: two plugins
+/// that both declare the source `test`.
+async fn hostile_and_impostor(
+    dir: &std::path::Path,
+    policy: &HostPolicy,
+) -> Result<drowl_host::jobs::Executor, drowl_host::jobs::RegistryError> {
+    use drowl_host::jobs::{Executor, ReadyPlugin, Registry};
+    use drowl_host::runtime::{EngineSettings, Runtime};
+    let storage = drowl_host::storage::open_embedded(dir).await.unwrap();
+    let runtime = Runtime::new(&EngineSettings {
+        cache_dir: Some(root().join("target/drowl-test-cache")),
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    let hostile = runtime
+        .load_file(&component("hostile-plugin"))
+        .await
+        .unwrap();
+    let mut impostor = hostile.clone();
+    impostor.manifest.id = "impostor".into();
+    let mut registry = Registry::default();
+    for p in [hostile, impostor] {
+        registry
+            .insert(ReadyPlugin::prepare(p, policy, &storage)?)
+            .unwrap();
+    }
+    Ok(Executor::new(runtime, storage, registry))
+}
+
+fn ingest_as(plugin: &str, mode: &str, field: &str) -> serde_json::Value {
+    json!({ "type": "event_ingestion", "name": "probe",
+            "input": { "pluginId": plugin, "mode": mode, "field": field, "count": 1 } })
+}
+
+/// Rows of the embedded database in `dir`, as one `|`-separated string per row.
+async fn sqlite_rows(dir: &std::path::Path, sql: &str) -> Vec<String> {
+    let url = format!("sqlite://{}?mode=ro", dir.join("drowl.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    rows
+}
+
+/// Security row 31: a source two installed plugins declare is emitted by neither until
+/// the operator grants it to one, and then only by that one; a grant must name a
+/// declared source.
+#[tokio::test]
+async fn a_source_two_plugins_declare_belongs_only_to_the_one_granted_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec = hostile_and_impostor(dir.path(), &HostPolicy::default())
+        .await
+        .unwrap();
+    for (plugin, other) in [("hostile", "impostor"), ("impostor", "hostile")] {
+        let e = exec
+            .execute(&job(plugin, ingest_as(plugin, "ok", "")), None)
+            .await
+            .unwrap_err()
+            .failure;
+        assert_eq!(e.code(), "invalid-output", "{e}");
+        let m = e.to_string();
+        assert!(
+            m.contains(&format!(
+                "events[0].source \"test\" is also declared by plugin `{other}`"
+            )),
+            "{m}"
+        );
+    }
+    assert!(
+        sqlite_rows(dir.path(), "SELECT id FROM events")
+            .await
+            .is_empty(),
+        "nothing is stored for a contested source"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = HostPolicy::default();
+    policy.plugins.entry("hostile".into()).or_default().sources = vec!["test".into()];
+    let exec = hostile_and_impostor(dir.path(), &policy).await.unwrap();
+    let out = exec
+        .execute(&job("granted", ingest_as("hostile", "ok", "")), None)
+        .await
+        .unwrap()
+        .output;
+    assert_eq!(out["eventsStored"], 1);
+    let e = exec
+        .execute(&job("impostor", ingest_as("impostor", "ok", "")), None)
+        .await
+        .unwrap_err()
+        .failure;
+    assert_eq!(e.code(), "invalid-output", "{e}");
+    assert!(
+        e.to_string()
+            .contains("\"test\" is also declared by plugin `hostile`"),
+        "{e}"
+    );
+    assert_eq!(
+        sqlite_rows(dir.path(), "SELECT plugin_id FROM events").await,
+        ["hostile"]
+    );
+
+    let mut policy = HostPolicy::default();
+    policy.plugins.entry("impostor".into()).or_default().sources = vec!["gitlab".into()];
+    let e = hostile_and_impostor(dir.path(), &policy)
+        .await
+        .expect_err("a grant of an undeclared source is refused");
+    assert!(
+        e.to_string().contains(
+            "plugin `impostor`: source `gitlab` is granted but its manifest does not declare it"
+        ),
+        "{e}"
+    );
+}
+
+/// Security row 31: a plugin reports identities only on the platforms of its own sources,
+/// as an event's actor or in the page's identities, unless the operator grants another.
+#[tokio::test]
+async fn identities_on_another_platform_need_a_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor(dir.path(), &[&hostile], HostPolicy::default()).await;
+    for (field, named) in [
+        ("actor", "events[0].actor.platform"),
+        ("identities", "identities[0].platform"),
+    ] {
+        let e = exec
+            .execute(
+                &job(field, ingest_as("hostile", "foreign-identity", field)),
+                None,
+            )
+            .await
+            .unwrap_err()
+            .failure;
+        assert_eq!(e.code(), "invalid-output", "{e}");
+        assert!(
+            e.to_string().contains(&format!(
+                "{named} \"github\" is not a platform of plugin `hostile` (its platforms: test)"
+            )),
+            "{e}"
+        );
+    }
+    assert!(
+        sqlite_rows(dir.path(), "SELECT platform FROM identities")
+            .await
+            .is_empty(),
+        "no identity, and nothing else, is stored from a refused page"
+    );
+    assert!(
+        sqlite_rows(dir.path(), "SELECT id FROM events")
+            .await
+            .is_empty()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let policy = HostPolicy {
+        default_platforms: vec!["github".into()],
+        ..HostPolicy::default()
+    };
+    let exec = executor(dir.path(), &[&hostile], policy).await;
+    for field in ["actor", "identities"] {
+        exec.execute(
+            &job(field, ingest_as("hostile", "foreign-identity", field)),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        sqlite_rows(
+            dir.path(),
+            "SELECT platform || ':' || display_name FROM identities WHERE platform = 'github'"
+        )
+        .await,
+        ["github:Not The Octocat"]
+    );
+}
+
+/// Security row 32: NUL in any field of a page is `invalid-output` naming that field, and
+/// nothing of the page is stored (not even its raw payload object).
+#[tokio::test]
+async fn nul_in_any_output_field_is_invalid_output_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor(dir.path(), &[&hostile], HostPolicy::default()).await;
+    for (field, named) in [
+        (
+            "event-type",
+            "events[0].event-type \"pu\\0sh\" contains a NUL character",
+        ),
+        (
+            "external-id",
+            "events[0].external-id \"nul\\0\" contains a NUL character",
+        ),
+        (
+            "text",
+            "events[0].text \"te\\0xt\" contains a NUL character",
+        ),
+        ("payload", "events[0].payload contains a NUL character"),
+        (
+            "actor.platform-user-id",
+            "events[0].actor.platform-user-id \"user\\0\" contains a NUL character",
+        ),
+        (
+            "actor.display-name",
+            "events[0].actor.display-name \"Mal\\0lory\" contains a NUL character",
+        ),
+        (
+            "identities.profile-url",
+            "identities[0].profile-url \"https://example.com/\\0\" contains a NUL character",
+        ),
+        (
+            "identities.metadata-json",
+            "identities[0].metadata-json contains a NUL character",
+        ),
+        (
+            "next-cursor",
+            "next-cursor \"2\\0\" contains a NUL character",
+        ),
+    ] {
+        let e = exec
+            .execute(&job(field, ingest_as("hostile", "nul-in", field)), None)
+            .await
+            .unwrap_err()
+            .failure;
+        assert_eq!(e.code(), "invalid-output", "{field}: {e}");
+        assert!(e.to_string().contains(named), "{field}: {e}");
+    }
+    assert!(
+        sqlite_rows(dir.path(), "SELECT id FROM events")
+            .await
+            .is_empty()
+    );
+    assert!(!dir.path().join("objects/plugins/hostile/raw").exists());
+}
+
+/// Security row 32: a secret never leaves in a cursor (the job fails before the cursor is
+/// saved), a follow-up (refused at enqueue), or a failure message (masked).
+#[tokio::test]
+async fn secrets_stay_out_of_cursors_follow_ups_and_messages() {
+    const SECRET: &str = "ghp_ROW32secret";
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let mut policy = HostPolicy::default();
+    policy.plugins.entry("hostile".into()).or_default().config =
+        [("token".to_owned(), SECRET.to_owned())].into();
+    let exec = executor(dir.path(), &[&hostile], policy).await;
+    for (field, code, needle) in [
+        (
+            "next-cursor",
+            "invalid-output",
+            "next-cursor holds one of the plugin's secrets",
+        ),
+        (
+            "next-cursor-hex",
+            "invalid-output",
+            "next-cursor holds one of the plugin's secrets",
+        ),
+        (
+            "follow-up-name",
+            "plugin-permanent",
+            "holds one of this plugin's secrets",
+        ),
+        (
+            "follow-up-input",
+            "plugin-permanent",
+            "holds one of this plugin's secrets",
+        ),
+        (
+            "source",
+            "invalid-output",
+            "events[0].source \"[REDACTED]\" is not declared",
+        ),
+    ] {
+        let failed = exec
+            .execute(
+                &job(field, ingest_as("hostile", "leak-secret-in", field)),
+                None,
+            )
+            .await
+            .unwrap_err();
+        let e = &failed.failure;
+        assert_eq!(e.code(), code, "{field}: {e}");
+        assert!(e.to_string().contains(needle), "{field}: {e}");
+        let report = failed.report.unwrap();
+        assert!(report.follow_ups.is_empty(), "{field}");
+        let everything = format!("{e} {e:?} {:?}", report);
+        assert!(!everything.contains(SECRET), "{field}: {everything}");
+    }
+    assert!(
+        sqlite_rows(dir.path(), "SELECT key FROM plugin_kv")
+            .await
+            .is_empty(),
+        "no cursor was saved"
+    );
+}

@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file). The components come from
 //! drowl-test-artifacts, whose build script builds them before any test runs.
 
+mod bounds;
 mod cli;
 mod github;
 mod identity;

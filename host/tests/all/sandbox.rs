@@ -969,12 +969,11 @@ async fn invalid_utf8_from_a_plugin_is_a_trap_not_a_panic() {
     ] {
         let file = probes.path().join(format!("{name}.wasm"));
         std::fs::write(&file, probe_component(b"utf8-probe", external_id)).unwrap();
-        let exec = executor(
-            &dir.path().join(name),
-            &[&file, &hostile],
-            policy(5000, 64 << 20),
-        )
-        .await;
+        // The probe and the hostile plugin both declare the source `test`: a source two
+        // installed plugins claim is emitted only by those the operator grants it to.
+        let mut granted = policy(5000, 64 << 20);
+        granted.default_sources = vec!["test".into()];
+        let exec = executor(&dir.path().join(name), &[&file, &hostile], granted).await;
         let j = json!({ "type": "event_ingestion", "name": "probe", "input": { "pluginId": "utf8-probe" } });
         let result = exec.execute(&job(name, j), None).await;
         match expected {
@@ -1171,4 +1170,110 @@ async fn a_job_never_sees_memory_an_earlier_job_left() {
             }
         }
     }
+}
+
+/// Security row 27: jobs whose plugin waits instead of running (a `std::thread::sleep`
+/// or a `wasi:io/poll` on a clock pollable, both of the largest duration) end as
+/// `timeout` at their deadline, and free their instance and its pool slot: on a pool of
+/// one slot, a good job queued behind them still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_jobs_end_at_their_deadline_and_free_their_slot() {
+    use drowl_host::runtime::engine::PoolingSettings;
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let exec = executor_on_engine(
+        dir.path(),
+        &[&hostile],
+        policy(1000, 64 << 20),
+        EngineSettings {
+            pooling: Some(PoolingSettings {
+                slots: 1,
+                ..PoolingSettings::default()
+            }),
+            ..EngineSettings::default()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let run = |id: &str, mut j: serde_json::Value, ms: u64| {
+        let exec = exec.clone();
+        let id = id.to_owned();
+        j["input"]["ms"] = json!(ms);
+        tokio::spawn(async move { exec.execute(&job(&id, j), None).await })
+    };
+    let sleeper = run("sleeper", probe("sleep"), u64::MAX);
+    let poller = run("poller", probe("poll"), 0);
+    let good = run("good", probe("ok"), 0);
+    let all = async {
+        (
+            sleeper.await.unwrap(),
+            poller.await.unwrap(),
+            good.await.unwrap(),
+        )
+    };
+    let (sleeper, poller, good) = tokio::time::timeout(Duration::from_secs(30), all)
+        .await
+        .expect("the waiting jobs still hold the only pool slot after 30 s");
+    for (name, r) in [("sleep", sleeper), ("poll", poller)] {
+        let err = r.expect_err(name);
+        assert!(
+            matches!(err.failure, JobFailure::Call(CallError::Timeout(_))),
+            "{name}: {}",
+            err.failure
+        );
+        let wall = err.report.expect("a report").usage.wall_ms;
+        assert!((1000..10_000).contains(&wall), "{name}: ran {wall} ms");
+    }
+    assert_eq!(good.expect("the good job runs").output["eventsStored"], 3);
+    eprintln!(
+        "two waiting jobs and a good one on one slot: {:?}",
+        started.elapsed()
+    );
+}
+
+/// Security row 27: loading a component whose `describe` sleeps fails after the describe
+/// budget with an error naming the file; several such files load side by side, so they
+/// cost about one budget together, not one each; the good plugin among them loads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_describes_fail_to_load_side_by_side_within_their_budget() {
+    let slow = component("slow-describe-plugin");
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for i in 0..4 {
+        let copy = dir.path().join(format!("slow-{i}.wasm"));
+        std::fs::copy(&slow, &copy).unwrap();
+        files.push(copy);
+    }
+    files.push(hostile.clone());
+    let budget = Duration::from_secs(2);
+    let runtime = Runtime::new(&EngineSettings {
+        cache_dir: Some(root().join("target/drowl-test-cache")),
+        describe_timeout: budget,
+        ..EngineSettings::default()
+    })
+    .unwrap();
+    // Warm the code cache, so what is measured below is the describe calls.
+    let _ = runtime.load_file(&hostile).await.unwrap();
+    let started = Instant::now();
+    let loaded = tokio::time::timeout(Duration::from_secs(60), runtime.load_files(files, 8))
+        .await
+        .expect("loading still held up by the sleeping describes after 60 s");
+    let took = started.elapsed();
+    assert_eq!(loaded.len(), 5);
+    for (i, (file, r)) in loaded.iter().enumerate().take(4) {
+        assert_eq!(file.file_name().unwrap(), format!("slow-{i}.wasm").as_str());
+        let err = r.as_ref().expect_err("a sleeping describe does not load");
+        assert!(matches!(err, LoadError::DescribeTimeout { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("slow-{i}.wasm: describe did not return within 2s")),
+            "{err}"
+        );
+    }
+    let (_, good) = &loaded[4];
+    assert_eq!(good.as_ref().expect("hostile loads").manifest.id, "hostile");
+    // One after another they would take at least four budgets (8 s).
+    assert!(took < budget * 3, "four sleeping describes took {took:?}");
+    eprintln!("four sleeping describes and a good plugin loaded in {took:?}");
 }

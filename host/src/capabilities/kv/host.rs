@@ -47,10 +47,22 @@ impl wit::Host for KvCtx {
         if value.len() > MAX_VALUE_BYTES {
             return Ok(Err(wit::KvError::TooLarge(MAX_VALUE_BYTES as u64)));
         }
+        let size = (key.len() + value.len()) as u64;
+        if self.bytes_written + size > self.max_bytes {
+            // The job's write quota: what one job may make the host store.
+            self.quota_hit = true;
+            return Ok(Err(wit::KvError::TooLarge(
+                self.max_bytes.saturating_sub(self.bytes_written),
+            )));
+        }
         let kv = self.store.clone();
-        Ok(guarded("kv.set", kv.set(&self.namespace, &key, &value))
+        let stored = guarded("kv.set", kv.set(&self.namespace, &key, &value))
             .await?
-            .map_err(storage_err))
+            .map_err(storage_err);
+        if stored.is_ok() {
+            self.bytes_written += size;
+        }
+        Ok(stored)
     }
 
     #[tracing::instrument(name = "drowl.kv.delete", level = "debug", skip_all, fields(plugin = %self.tag.plugin, job = %self.tag.job))]
@@ -98,7 +110,7 @@ mod tests {
     use crate::storage::memory::MemoryStore;
 
     fn ctx(store: &Arc<MemoryStore>, plugin: &str) -> KvCtx {
-        KvCtx::new(CallTag::new(plugin, "job-1"), store.clone(), plugin)
+        KvCtx::new(CallTag::new(plugin, "job-1"), store.clone(), plugin, 64)
     }
 
     #[tokio::test]
@@ -127,5 +139,17 @@ mod tests {
             .unwrap();
         assert!(matches!(big, Err(KvError::TooLarge(_))), "{big:?}");
         assert!(store.list_keys("alpha", "", 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_job_writes_at_most_its_quota() {
+        let store = Arc::new(MemoryStore::default());
+        let mut kv = ctx(&store, "alpha");
+        kv.set("a".into(), vec![0; 40]).await.unwrap().unwrap();
+        let over = kv.set("b".into(), vec![0; 40]).await.unwrap();
+        assert!(matches!(over, Err(KvError::TooLarge(23))), "{over:?}");
+        assert!(kv.quota_hit);
+        kv.set("c".into(), vec![0; 20]).await.unwrap().unwrap();
+        assert_eq!(kv.bytes_written, 62);
     }
 }

@@ -26,6 +26,11 @@ pub struct KvCtx {
     pub(crate) tag: CallTag,
     store: Arc<dyn KvStore>,
     namespace: Arc<str>,
+    max_bytes: u64,
+    /// Bytes of keys and values this job wrote.
+    pub(crate) bytes_written: u64,
+    /// Set once a write was refused for the job's quota.
+    pub(crate) quota_hit: bool,
 }
 
 impl std::fmt::Debug for KvCtx {
@@ -37,12 +42,21 @@ impl std::fmt::Debug for KvCtx {
 }
 
 impl KvCtx {
-    /// A context over `store`, confined to `namespace`.
-    pub fn new(tag: CallTag, store: Arc<dyn KvStore>, namespace: impl Into<Arc<str>>) -> Self {
+    /// A context over `store`, confined to `namespace`, writing at most `max_bytes` of
+    /// keys and values in this job.
+    pub fn new(
+        tag: CallTag,
+        store: Arc<dyn KvStore>,
+        namespace: impl Into<Arc<str>>,
+        max_bytes: u64,
+    ) -> Self {
         Self {
             tag,
             store,
             namespace: namespace.into(),
+            max_bytes,
+            bytes_written: 0,
+            quota_hit: false,
         }
     }
 }

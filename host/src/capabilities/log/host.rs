@@ -12,6 +12,12 @@ impl wit::Host for LogCtx {
     ) -> wasmtime::Result<()> {
         self.written = self.written.saturating_add(1);
         if self.lines.len() >= self.max_lines as usize {
+            self.drop_line("log-lines");
+            return Ok(());
+        }
+        if self.bytes >= self.max_bytes {
+            // Cheap refusal once the budget is spent: a flood costs no redaction work.
+            self.drop_line("log-bytes");
             return Ok(());
         }
         let redactor = &self.redactor;
@@ -21,6 +27,15 @@ impl wit::Host for LogCtx {
             .take(MAX_FIELDS)
             .map(|(k, v)| (redactor.clean(&k), redactor.clean(&v)))
             .collect();
+        let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if self.bytes + size > self.max_bytes {
+            // Kept lines stay whole; the budget holds what the job's record and the
+            // daemon's memory carry for this job, however the plugin shapes its lines.
+            self.bytes = self.max_bytes;
+            self.drop_line("log-bytes");
+            return Ok(());
+        }
+        self.bytes += size;
         let plugin = &*self.tag.plugin;
         let job = &*self.tag.job;
         let level_name = match level {

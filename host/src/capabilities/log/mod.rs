@@ -12,8 +12,8 @@ use serde::Serialize;
 use wasmtime::component::{HasData, Linker};
 
 use super::CallTag;
-use super::redact::Redactor;
 use crate::bindings::host_api::drowl::plugin::log as wit;
+use crate::redact::Redactor;
 
 /// Most structured fields kept per line.
 pub const MAX_FIELDS: usize = 32;
@@ -40,17 +40,37 @@ pub struct LogCtx {
     pub(crate) lines: Vec<LogLine>,
     /// Lines written, kept or dropped.
     pub(crate) written: u32,
+    max_bytes: usize,
+    /// Bytes of messages and fields kept.
+    bytes: usize,
+    /// Lines dropped past the line or byte budget.
+    pub(crate) dropped: u32,
+    /// Which budget dropped lines: `log-lines` and/or `log-bytes`.
+    pub(crate) violations: Vec<&'static str>,
 }
 
 impl LogCtx {
-    /// A context that keeps at most `max_lines` lines, redacted by `redactor`.
-    pub fn new(tag: CallTag, redactor: Arc<Redactor>, max_lines: u32) -> Self {
+    /// A context that keeps at most `max_lines` lines and `max_bytes` bytes of messages
+    /// and fields, redacted by `redactor`.
+    pub fn new(tag: CallTag, redactor: Arc<Redactor>, max_lines: u32, max_bytes: usize) -> Self {
         Self {
             tag,
             redactor,
             max_lines,
             lines: Vec::new(),
             written: 0,
+            max_bytes,
+            bytes: 0,
+            dropped: 0,
+            violations: Vec::new(),
+        }
+    }
+
+    /// Counts a dropped line against the budget named `kind`.
+    fn drop_line(&mut self, kind: &'static str) {
+        self.dropped = self.dropped.saturating_add(1);
+        if !self.violations.contains(&kind) {
+            self.violations.push(kind);
         }
     }
 

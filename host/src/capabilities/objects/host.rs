@@ -26,6 +26,13 @@ impl wit::Host for ObjectsCtx {
         if data.len() > MAX_OBJECT_BYTES {
             return Ok(Err(wit::ObjectError::TooLarge(MAX_OBJECT_BYTES as u64)));
         }
+        if self.bytes_written + data.len() as u64 > self.max_bytes {
+            // The job's write quota: what one job may make the host store.
+            self.quota_hit = true;
+            return Ok(Err(wit::ObjectError::TooLarge(
+                self.max_bytes.saturating_sub(self.bytes_written),
+            )));
+        }
         let content_type = if content_type.is_empty() || content_type.len() > 255 {
             "application/octet-stream".to_owned()
         } else {

@@ -27,6 +27,9 @@ pub struct ObjectsCtx {
     pub(crate) written: u32,
     /// Bytes of objects written by this job.
     pub(crate) bytes_written: u64,
+    max_bytes: u64,
+    /// Set once a write was refused for the job's quota.
+    pub(crate) quota_hit: bool,
 }
 
 impl std::fmt::Debug for ObjectsCtx {
@@ -38,13 +41,16 @@ impl std::fmt::Debug for ObjectsCtx {
 }
 
 impl ObjectsCtx {
-    /// A context over `store`; keys are placed under the tag's plugin id.
-    pub fn new(tag: CallTag, store: Arc<dyn ObjectStore>) -> Self {
+    /// A context over `store`, writing at most `max_bytes` of objects in this job; keys
+    /// are placed under the tag's plugin id.
+    pub fn new(tag: CallTag, store: Arc<dyn ObjectStore>, max_bytes: u64) -> Self {
         Self {
             tag,
             store,
             written: 0,
             bytes_written: 0,
+            max_bytes,
+            quota_hit: false,
         }
     }
 }

@@ -87,6 +87,23 @@ impl wit::Host for QueueCtx {
                 )));
             }
         };
+        // PostgreSQL stores neither NUL in text nor `\u0000` in jsonb: such a follow-up
+        // would fail in the `jobs` table, not here where the plugin can see why.
+        if job.name.contains('\0') || json_strings(&input).any(|s| s.contains('\0')) {
+            return Ok(Err(wit::QueueError::Invalid(
+                "name and input must not contain NUL characters".into(),
+            )));
+        }
+        // The input is checked as stored (JSON escapes can spell a secret out) and string
+        // by string as the next job will read it.
+        if self.secrets.contains_secret(&job.name)
+            || self.secrets.contains_secret(&input.to_string())
+            || json_strings(&input).any(|s| self.secrets.contains_secret(s))
+        {
+            return Ok(Err(wit::QueueError::Invalid(
+                "the name or input holds one of this plugin's secrets (or an encoding of one); follow-up jobs are stored in the queue and the jobs table, so pass a config key instead of its value".into(),
+            )));
+        }
         if let Err(e) = self.check_addressee(&job.job_type, &mut input) {
             return Ok(Err(e));
         }
@@ -116,6 +133,19 @@ impl wit::Host for QueueCtx {
             }
         }
         Ok(())
+    }
+}
+
+/// Every string of a JSON value, object keys included.
+fn json_strings(v: &serde_json::Value) -> Box<dyn Iterator<Item = &str> + '_> {
+    match v {
+        serde_json::Value::String(s) => Box::new(std::iter::once(s.as_str())),
+        serde_json::Value::Array(a) => Box::new(a.iter().flat_map(json_strings)),
+        serde_json::Value::Object(o) => Box::new(
+            o.iter()
+                .flat_map(|(k, v)| std::iter::once(k.as_str()).chain(json_strings(v))),
+        ),
+        _ => Box::new(std::iter::empty()),
     }
 }
 
@@ -173,6 +203,47 @@ mod tests {
             "{not_object:?}"
         );
         assert!(q.follow_ups().is_empty());
+    }
+
+    #[tokio::test]
+    async fn follow_ups_carrying_a_secret_or_nul_are_refused() {
+        let secret = "ghp_s3cretT0ken";
+        let redactor = Arc::new(crate::redact::Redactor::new([secret]));
+        let mut q =
+            QueueCtx::new(CallTag::new("github", "42"), 10, scope(0), None).with_secrets(redactor);
+        let hexed = hex::encode(secret);
+        // `\u0067` is `g`: the stored text hides the secret, the value holds it.
+        let escaped = format!(r#"{{"t":"\u0067{}"}}"#, &secret[1..]);
+        for (name, input) in [
+            (format!("sync-{secret}"), "{}".to_owned()),
+            ("next".to_owned(), format!(r#"{{"token":"{secret}"}}"#)),
+            ("next".to_owned(), format!(r#"{{"{hexed}":1}}"#)),
+            ("next".to_owned(), escaped),
+        ] {
+            let mut j = job("event_ingestion", &input);
+            j.name = name.clone();
+            let refused = q.enqueue(j).await.unwrap();
+            let Err(QueueError::Invalid(message)) = refused else {
+                panic!("{name} {input}: {refused:?}");
+            };
+            assert!(message.contains("secrets"), "{message}");
+            assert!(!message.contains(secret), "{message}");
+        }
+        for (name, input) in [("a\0b", "{}"), ("next", r#"{"a":"b\u0000"}"#)] {
+            let mut j = job("event_ingestion", input);
+            j.name = name.into();
+            let refused = q.enqueue(j).await.unwrap();
+            assert!(
+                matches!(&refused, Err(QueueError::Invalid(m)) if m.contains("NUL")),
+                "{refused:?}"
+            );
+        }
+        assert!(q.follow_ups().is_empty());
+        q.enqueue(job("event_ingestion", r#"{"page":2}"#))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.follow_ups().len(), 1);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use wasmtime::component::{HasData, Linker};
 use super::CallTag;
 use crate::bindings::host_api::drowl::plugin::queue as wit;
 use crate::policy::FollowUpGrant;
+use crate::redact::Redactor;
 
 /// Job types a plugin may enqueue: drowl's own.
 pub const JOB_TYPES: &[&str] = &[
@@ -85,6 +86,9 @@ pub struct QueueCtx {
     pub(crate) follow_ups: Vec<FollowUp>,
     progress: Option<ProgressSink>,
     last_progress: Option<u8>,
+    /// The plugin's secrets, which no follow-up may carry (see
+    /// [`with_secrets`](Self::with_secrets)).
+    secrets: Arc<Redactor>,
 }
 
 impl std::fmt::Debug for QueueCtx {
@@ -112,7 +116,20 @@ impl QueueCtx {
             follow_ups: Vec::new(),
             progress,
             last_progress: None,
+            secrets: Arc::default(),
         }
+    }
+
+    /// Refuses follow-ups whose name or input holds one of the secrets `redactor` knows,
+    /// verbatim or encoded.
+    ///
+    /// Why refuse rather than mask: a follow-up is stored in Redis and in the `jobs`
+    /// table, and shown by `run-plugin`; a masked input would run a different job than
+    /// the plugin asked for. The plugin gets an error it can handle, and nothing leaves.
+    #[must_use]
+    pub fn with_secrets(mut self, redactor: Arc<Redactor>) -> Self {
+        self.secrets = redactor;
+        self
     }
 
     /// The follow-ups requested so far.

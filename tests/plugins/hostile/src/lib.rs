@@ -3,8 +3,10 @@
 //! `input.mode` picks the behaviour, so one component covers every fault the host must
 //! contain: endless loops, memory bombs, deep recursion, panics, oversized output, log
 //! floods, giant host-call arguments, leaked resource handles, stderr floods, secret
-//! leaks (declared secrets and plain config values), requests to undeclared hosts, key
-//! traversal, and well-behaved paging for the baseline.
+//! leaks (declared secrets and plain config values, in logs, errors, cursors and
+//! follow-ups), NUL in every kind of output field, identities on other platforms, requests
+//! to undeclared hosts, key traversal, sleeps and waits past the deadline, and well-behaved
+//! paging for the baseline.
 
 use drowl_plugin_sdk::ingestion::{IngestBatch, IngestRequest, Ingestion};
 use drowl_plugin_sdk::{Capability, ConfigField, Event, IdentityObservation, JobError, Manifest};
@@ -48,6 +50,10 @@ struct Input {
     /// In `leak-config` mode, the config key to leak (default `label`).
     #[serde(default)]
     key: Option<String>,
+    /// In `nul-in`, `leak-secret-in` and `foreign-identity` modes, the output field to
+    /// spoil.
+    #[serde(default)]
+    field: String,
 }
 
 /// The marker of the residue modes: `tag`'s bytes XOR 0x55, so the plain tag in this
@@ -101,6 +107,92 @@ fn scan_residue(tag: &[u8], mib: u32) -> usize {
 
 fn one() -> u32 {
     1
+}
+
+/// Lowercase hex, one of the encodings the host must recognise a secret in.
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A well-formed page whose `field` holds a NUL character.
+fn nul_in(field: &str) -> Result<IngestBatch, JobError> {
+    let mut e = event("nul", "clean");
+    let mut batch = IngestBatch::last_page(Vec::new());
+    let mut actor = e
+        .actor
+        .take()
+        .unwrap_or_else(|| IdentityObservation::new("test", "1"));
+    match field {
+        "event-type" => e.event_type = "pu\0sh".into(),
+        "external-id" => e.external_id = "nul\0".into(),
+        "text" => e.text = Some("te\0xt".into()),
+        "payload" => e.payload = r#"{"a":"\u0000"}"#.into(),
+        "actor.platform-user-id" => actor.platform_user_id = "user\0".into(),
+        "actor.display-name" => actor.display_name = Some("Mal\0lory".into()),
+        "identities.profile-url" => batch
+            .identities
+            .push(IdentityObservation::new("test", "user-2").profile_url("https://example.com/\0")),
+        "identities.metadata-json" => {
+            let mut o = IdentityObservation::new("test", "user-2");
+            o.metadata_json = Some(r#"{"bio":"\u0000"}"#.into());
+            batch.identities.push(o);
+        }
+        "next-cursor" => batch = batch.with_cursor("2\0"),
+        other => return Err(JobError::permanent(format!("unknown field {other:?}"))),
+    }
+    e.actor = Some(actor);
+    batch.events.push(e);
+    Ok(batch)
+}
+
+/// A page or a follow-up carrying the `token` secret in `field`.
+fn leak_secret_in(field: &str) -> Result<IngestBatch, JobError> {
+    let token = config::secret("token").unwrap_or_default();
+    let page = || IngestBatch::last_page(vec![event("leak", "clean")]);
+    let enqueue = |name: &str, input: serde_json::Value| {
+        queue::enqueue("event_ingestion", name, &input)
+            .map_err(|e| JobError::permanent(queue::describe_error(&e)))
+    };
+    match field {
+        "next-cursor" => Ok(page().with_cursor(format!("page=2&auth={token}"))),
+        "next-cursor-hex" => Ok(page().with_cursor(format!("state-{}", hex(&token)))),
+        "follow-up-name" => {
+            enqueue(&format!("resume-{token}"), serde_json::json!({}))?;
+            Ok(page())
+        }
+        "follow-up-input" => {
+            enqueue("resume", serde_json::json!({ "auth": { "token": token } }))?;
+            Ok(page())
+        }
+        "source" => {
+            let e = Event::builder("leak", &token, "probe", "2024-01-02T03:04:05Z").build();
+            Ok(IngestBatch::last_page(vec![e]))
+        }
+        other => Err(JobError::permanent(format!("unknown field {other:?}"))),
+    }
+}
+
+/// A page reporting an account on `github`, a platform this plugin has no source for:
+/// as an event's actor, or in the page's identities.
+fn foreign_identity(field: &str) -> Result<IngestBatch, JobError> {
+    let octocat = IdentityObservation::new("github", "583231")
+        .username("octocat")
+        .display_name("Not The Octocat")
+        .profile_url("https://example.com/impostor");
+    match field {
+        "actor" => {
+            let e = Event::builder("foreign", "test", "probe", "2024-01-02T03:04:05Z")
+                .actor(octocat)
+                .build();
+            Ok(IngestBatch::last_page(vec![e]))
+        }
+        "identities" => {
+            let mut batch = IngestBatch::last_page(vec![event("foreign", "clean")]);
+            batch.identities.push(octocat);
+            Ok(batch)
+        }
+        other => Err(JobError::permanent(format!("unknown field {other:?}"))),
+    }
 }
 
 fn event(id: &str, text: &str) -> Event {
@@ -239,6 +331,69 @@ impl Ingestion for Hostile {
                 }
                 Ok(IngestBatch::last_page(vec![event("after-flood", "done")]))
             }
+            // `count` log lines of 32 fields of 4 KiB each: 128 KiB a line, so a thousand
+            // lines would hand the host 128 MiB to keep for one job.
+            "log-fields" => {
+                let value = "v".repeat(4096);
+                let fields: Vec<(String, String)> = (0..32)
+                    .map(|i| (format!("field-{i}"), value.clone()))
+                    .collect();
+                let refs: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                for i in 0..input.count {
+                    log::log(log::Level::Info, &format!("line {i}"), &refs);
+                }
+                Ok(IngestBatch::last_page(vec![event("after-fields", "done")]))
+            }
+            // `count` progress reports alternating between two values, then 100.
+            "progress-flood" => {
+                for i in 0..input.count {
+                    queue::progress(if i % 2 == 0 { 1 } else { 2 });
+                }
+                queue::progress(100);
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // A next-cursor of `count` KiB: the host stores cursors and sends them back.
+            "cursor-huge" => Ok(IngestBatch::page(
+                vec![],
+                "c".repeat(input.count as usize * 1024),
+            )),
+            // `count` key-value writes of 1 MiB, stopping at the first refusal; the number
+            // written is the event's text.
+            "kv-flood" => {
+                let value = mib(1);
+                let mut written = 0;
+                for i in 0..input.count {
+                    if kv::set(&format!("flood-{i}"), &value).is_err() {
+                        break;
+                    }
+                    written += 1;
+                }
+                Ok(IngestBatch::last_page(vec![event(
+                    "kv-flood",
+                    &written.to_string(),
+                )]))
+            }
+            // `count` objects of 8 MiB, stopping at the first refusal; the number written
+            // is the event's text.
+            "objects-flood" => {
+                let value = mib(8);
+                let mut written = 0;
+                for i in 0..input.count {
+                    if objects::put(&format!("flood/{i}"), &value, "application/octet-stream")
+                        .is_err()
+                    {
+                        break;
+                    }
+                    written += 1;
+                }
+                Ok(IngestBatch::last_page(vec![event(
+                    "objects-flood",
+                    &written.to_string(),
+                )]))
+            }
             // One log line of `count` MiB: the host must refuse to copy it when it is over
             // the per-call budget, and keep only a bounded prefix when it is not.
             "log-huge" => {
@@ -307,6 +462,11 @@ impl Ingestion for Hostile {
                     .build();
                 Ok(IngestBatch::last_page(vec![e]))
             }
+            // Output the host must refuse as invalid, each naming its field: NUL in
+            // `input.field`, a secret in it, or an identity on another platform.
+            "nul-in" => nul_in(&input.field),
+            "leak-secret-in" => leak_secret_in(&input.field),
+            "foreign-identity" => foreign_identity(&input.field),
             "http" => {
                 let url = input
                     .url
@@ -374,6 +534,19 @@ impl Ingestion for Hostile {
             "sleep" => {
                 queue::progress(1);
                 std::thread::sleep(std::time::Duration::from_millis(input.ms));
+                queue::progress(100);
+                Ok(IngestBatch::last_page(vec![]))
+            }
+            // One `wasi:io/poll` on a monotonic-clock pollable of `ms` milliseconds (0: the
+            // largest duration WASI can express): a guest waiting in WASI, running no wasm.
+            "poll" => {
+                queue::progress(1);
+                let nanos = match input.ms {
+                    0 => u64::MAX,
+                    ms => ms.saturating_mul(1_000_000),
+                };
+                let clock = wasip2::clocks::monotonic_clock::subscribe_duration(nanos);
+                wasip2::io::poll::poll(&[&clock]);
                 queue::progress(100);
                 Ok(IngestBatch::last_page(vec![]))
             }

@@ -1,7 +1,4 @@
-//! Keeping secrets out of messages and logs.
-//!
-//! A leaf module: it imports nothing from the crate, so every layer (storage, queue, CLI)
-//! can use it without depending on anything above it.
+//! Connection URLs in messages and logs, with their passwords masked.
 
 /// `url` with its password replaced by `***`, for messages and logs. A URL that does not
 /// parse is replaced whole by `unparseable` (it may hold a secret where the parser did not

@@ -6,6 +6,8 @@
 //! percent-encoding) are replaced by `[REDACTED]`, and control characters are removed so
 //! a line cannot forge other log lines or terminal escapes.
 
+use std::borrow::Cow;
+
 use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 
@@ -83,6 +85,46 @@ impl Redactor {
     /// Whether this redactor has anything to hide.
     pub fn is_empty(&self) -> bool {
         self.matcher.is_none() && !self.withhold_all
+    }
+
+    /// Whether `text` holds one of the secrets, verbatim or in one of the encodings
+    /// [`clean`](Self::clean) masks.
+    ///
+    /// For what must not carry a secret at all rather than have it masked: a cursor the
+    /// next run resumes from, or a follow-up job's name and input, which a mask would
+    /// silently change. When redaction is unavailable, any non-empty text counts.
+    pub fn contains_secret(&self, text: &str) -> bool {
+        if self.withhold_all {
+            return !text.is_empty();
+        }
+        self.matcher.as_ref().is_some_and(|m| m.is_match(text))
+    }
+
+    /// Returns `text` with each secret (and encoding) replaced by `[REDACTED]` and
+    /// nothing else changed.
+    ///
+    /// For what the host writes itself and shows whole (failure messages that quote a
+    /// plugin's output, job output): unlike [`clean`](Self::clean) it keeps line breaks
+    /// and length, and costs no copy when there is nothing to mask.
+    pub fn mask<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.withhold_all {
+            return if text.is_empty() {
+                Cow::Borrowed(text)
+            } else {
+                Cow::Owned(MASK.to_owned())
+            };
+        }
+        match &self.matcher {
+            Some(m) if m.is_match(text) => {
+                let mut out = String::with_capacity(text.len());
+                m.replace_all_with(text, &mut out, |_, _, dst| {
+                    dst.push_str(MASK);
+                    true
+                });
+                Cow::Owned(out)
+            }
+            _ => Cow::Borrowed(text),
+        }
     }
 
     /// Returns `text` with secrets replaced, control characters removed and the length
@@ -173,6 +215,23 @@ mod tests {
                 "a=[REDACTED] b=[REDACTED] c=[REDACTED]ef"
             );
         }
+    }
+
+    #[test]
+    fn secrets_are_found_and_masked_in_place() {
+        let r = Redactor::new(["ghp_s3cretT0ken"]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode("ghp_s3cretT0ken");
+        assert!(r.contains_secret("page=2&t=ghp_s3cretT0ken"));
+        assert!(r.contains_secret(&format!("c:{b64}")));
+        assert!(r.contains_secret(&hex::encode("ghp_s3cretT0ken")));
+        assert!(!r.contains_secret("page=2"));
+        assert_eq!(
+            r.mask("a\nghp_s3cretT0ken\tb"),
+            "a\n[REDACTED]\tb",
+            "only the secret changes"
+        );
+        assert!(matches!(r.mask("nothing here"), Cow::Borrowed(_)));
+        assert!(!Redactor::default().contains_secret("ghp_s3cretT0ken"));
     }
 
     #[test]
