@@ -11,16 +11,15 @@
 //! wasm32-wasip2 target; nothing is faked.
 
 mod daemon_support;
-mod storage_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use daemon_support::*;
 use drowl_bull::{JobState, Queue, QueueConfig};
+use drowl_testkit::storage::TestDb;
 use serde_json::{Value, json};
 use sqlx::Row;
-use storage_support::TestDb;
 
 /// Runs one interop scenario against a fresh daemon; checks the status page afterwards.
 async fn interop(name: &str, concurrency: usize) -> Value {

@@ -2,8 +2,6 @@
 //! embedded SQLite file): one statement for many moves, final states kept, a reused id
 //! taking over its row, and the group-commit writer keeping order under load.
 
-mod storage_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,8 +12,8 @@ use drowl_host::storage::JobStore;
 use drowl_host::storage::conformance::{self as tc, JobRow, ReadJobs, at};
 use drowl_host::storage::postgres::{PostgresJobStore, PostgresStore};
 use drowl_host::storage::sqlite::SqliteStore;
+use drowl_testkit::storage::TestDb;
 use serde_json::{Value, json};
-use storage_support::TestDb;
 
 /// The PostgreSQL `jobs` table, read back with its own column types.
 struct PgJobs(PostgresJobStore);

@@ -2,8 +2,6 @@
 //! `DROWL_TEST_PG_ADMIN_URL`). Each test creates its own `drowl_test_<random>` database
 //! and drops it afterwards, so tests run in parallel and leave nothing behind.
 
-mod storage_support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +10,7 @@ use drowl_host::storage::conformance as tc;
 use drowl_host::storage::postgres::{InsertMode, PostgresConfig, PostgresStore};
 use drowl_host::storage::sqlite::SqliteStore;
 use drowl_host::storage::{EventFilter, EventStore, KvStore, StorageError, WriteOutcome};
-use storage_support::{TcpProxy, TestDb, free_port};
+use drowl_testkit::storage::{TcpProxy, TestDb, admin_url, free_port};
 
 async fn migrated(db: &TestDb, mode: InsertMode) -> Arc<PostgresStore> {
     let mut cfg = PostgresConfig::new(db.url.clone());
@@ -340,7 +338,7 @@ async fn unreachable_or_refused_connections_are_explained() {
         "{err}"
     );
     // Unknown role: the server answers, but refuses the credentials.
-    let mut u = url::Url::parse(&storage_support::admin_url()).unwrap();
+    let mut u = url::Url::parse(&admin_url()).unwrap();
     u.set_username("drowl_no_such_role").unwrap();
     u.set_password(Some("hunter2")).unwrap();
     let err = PostgresStore::connect(u.as_str()).await.unwrap_err();
@@ -353,7 +351,7 @@ async fn unreachable_or_refused_connections_are_explained() {
         "the password must not be echoed: {err}"
     );
     // Unknown database.
-    u = url::Url::parse(&storage_support::admin_url()).unwrap();
+    u = url::Url::parse(&admin_url()).unwrap();
     u.set_path("drowl_no_such_database");
     let err = PostgresStore::connect(u.as_str()).await.unwrap_err();
     assert!(

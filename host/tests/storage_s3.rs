@@ -2,8 +2,6 @@
 //! a random loopback port (or `DROWL_TEST_S3_ENDPOINT`). The outage test always starts its
 //! own server, since it has to kill and restart it, and also needs the real PostgreSQL.
 
-mod storage_support;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,8 +12,8 @@ use drowl_host::storage::s3::{S3Config, S3Store};
 use drowl_host::storage::{
     EventStore, KeyError, NewEvent, ObjectKey, ObjectStore, StorageError, WriteOutcome,
 };
+use drowl_testkit::storage::{S3Server, TestDb};
 use sha2::Digest;
-use storage_support::{S3Server, TestDb};
 
 fn config(endpoint: &str, bucket: &str) -> S3Config {
     S3Config::new(endpoint, bucket, "drowl-test", "drowl-test-secret")

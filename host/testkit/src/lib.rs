@@ -1,6 +1,7 @@
 //! Test helpers shared by drowl-host's and drowl-bull's integration tests: the machine's
 //! Redis (127.0.0.1:6379), the lock that says who may restart it, private Redis servers,
-//! child processes killed on drop ([`Proc`]), and what the soak tests share ([`soak`]).
+//! child processes killed on drop ([`Proc`]), what the soak tests share ([`soak`]), and
+//! (feature `storage`) real PostgreSQL and S3 services for storage tests.
 //!
 //! Why a crate of its own: both test suites need these helpers, and two copies drifted
 //! apart. drowl-bull's restart tests serialised only with the other tests of their own
@@ -27,9 +28,14 @@
 //! thread (each test has its own runtime), so only that test waits.
 //!
 //! Needs `redis-server` and `redis-cli` on PATH. Not published.
+//!
+//! With the `storage` feature, the `storage` module has the PostgreSQL and S3 services drowl-host's
+//! storage tests run against.
 
 mod process;
 pub mod soak;
+#[cfg(feature = "storage")]
+pub mod storage;
 
 pub use process::Proc;
 

@@ -27,11 +27,7 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::support::*;
-use storage_support::{S3Server, TcpProxy, TestDb};
-
-/// The storage tests' real services (fresh databases, moto_server, a stoppable proxy).
-#[path = "../storage_support/mod.rs"]
-mod storage_support;
+use drowl_testkit::storage::{S3Server, TcpProxy, TestDb, free_port};
 
 /// octocat's recorded feed: 30 + 30 + 17 events.
 const OCTOCAT_EVENTS: i64 = 77;
@@ -848,7 +844,7 @@ async fn migrate_command_applies_once_and_explains_failures() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("DATABASE_URL is not set"), "{err}");
 
-    let port = storage_support::free_port();
+    let port = free_port();
     let refused = run(Some(&format!(
         "postgres://drowl:hunter2@127.0.0.1:{port}/drowl"
     )));

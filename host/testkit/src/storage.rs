@@ -4,11 +4,9 @@
 //!
 //! A missing service makes the test fail with a message saying what to start; nothing is
 //! faked and nothing silently passes.
-
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different subset of these helpers"
-)]
+//!
+//! Behind the `storage` feature: it pulls sqlx, tokio, url and uuid, which drowl-bull's
+//! tests (the other user of this crate) do not need.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,22 +19,22 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// The maintenance database tests connect to in order to create their own.
-pub(crate) fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("DROWL_TEST_PG_ADMIN_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 /// A database created for one test and dropped afterwards (even if the test panics).
-pub(crate) struct TestDb {
+pub struct TestDb {
     /// Database name (`drowl_test_<random>`).
-    pub(crate) name: String,
+    pub name: String,
     /// URL of the new database.
-    pub(crate) url: String,
+    pub url: String,
 }
 
 impl TestDb {
     /// Creates `drowl_test_<random>` on the server behind [`admin_url`].
-    pub(crate) async fn create() -> Self {
+    pub async fn create() -> Self {
         let admin = admin_url();
         let mut conn = PgConnection::connect(&admin).await.unwrap_or_else(|e| {
             panic!(
@@ -58,7 +56,7 @@ impl TestDb {
     }
 
     /// The URL of this database reached through `addr` instead (a proxy).
-    pub(crate) fn url_via(&self, addr: SocketAddr) -> String {
+    pub fn url_via(&self, addr: SocketAddr) -> String {
         let mut url = url::Url::parse(&self.url).expect("test URL parses");
         url.set_host(Some(&addr.ip().to_string())).expect("host");
         url.set_port(Some(addr.port())).expect("port");
@@ -89,9 +87,9 @@ impl Drop for TestDb {
 
 /// A TCP proxy on a fixed loopback port that forwards to `target` and can be stopped
 /// (listener closed, live connections cut: clients see refused/reset) and restarted.
-pub(crate) struct TcpProxy {
+pub struct TcpProxy {
     /// The proxy's address; stays the same across restarts.
-    pub(crate) addr: SocketAddr,
+    pub addr: SocketAddr,
     target: SocketAddr,
     accept: Option<JoinHandle<()>>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -99,7 +97,7 @@ pub(crate) struct TcpProxy {
 
 impl TcpProxy {
     /// Starts a proxy on a free port.
-    pub(crate) async fn start(target: SocketAddr) -> Self {
+    pub async fn start(target: SocketAddr) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let mut p = Self {
@@ -127,7 +125,7 @@ impl TcpProxy {
     }
 
     /// Closes the listener and cuts every live connection.
-    pub(crate) async fn stop(&mut self) {
+    pub async fn stop(&mut self) {
         if let Some(h) = self.accept.take() {
             h.abort();
             let _ = h.await;
@@ -140,7 +138,7 @@ impl TcpProxy {
     }
 
     /// Listens again on the same port.
-    pub(crate) async fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(5);
         let listener = loop {
             match TcpListener::bind(self.addr).await {
@@ -157,16 +155,22 @@ impl TcpProxy {
 }
 
 /// A free loopback port (bound then released).
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
 }
 
+/// The workspace root, where `scripts/services.sh` installs `.venv`: this crate lives in
+/// `host/testkit`, two levels below it.
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// Where `moto_server` is: on PATH or in the repository's `.venv`.
 fn moto_binary() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/moto_server");
+    let venv = workspace_root().join(".venv/bin/moto_server");
     let on_path = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join("moto_server"))
@@ -177,16 +181,16 @@ fn moto_binary() -> Option<PathBuf> {
 
 /// An S3-compatible server for one test: `DROWL_TEST_S3_ENDPOINT` if set, otherwise a
 /// moto_server child process on a random loopback port (killed on drop).
-pub(crate) struct S3Server {
+pub struct S3Server {
     /// `http://127.0.0.1:<port>`.
-    pub(crate) endpoint: String,
+    pub endpoint: String,
     port: u16,
     child: Option<Child>,
 }
 
 impl S3Server {
     /// Uses `DROWL_TEST_S3_ENDPOINT`, or starts moto_server.
-    pub(crate) async fn start() -> Self {
+    pub async fn start() -> Self {
         if let Ok(endpoint) = std::env::var("DROWL_TEST_S3_ENDPOINT") {
             let port = url::Url::parse(&endpoint)
                 .ok()
@@ -209,7 +213,7 @@ impl S3Server {
     }
 
     /// Always starts a moto_server of its own, for tests that stop and restart it.
-    pub(crate) async fn start_owned() -> Self {
+    pub async fn start_owned() -> Self {
         let port = free_port();
         let mut s = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
@@ -253,7 +257,7 @@ impl S3Server {
     }
 
     /// Kills the server (as a crash would).
-    pub(crate) fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -262,7 +266,7 @@ impl S3Server {
 
     /// Starts it again on the same port. moto keeps no state across restarts, so callers
     /// recreate the bucket, as a persistent server (MinIO) would still have it.
-    pub(crate) async fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         self.stop();
         self.spawn().await;
     }
@@ -271,5 +275,18 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_root_is_where_services_sh_puts_the_venv() {
+        let root = workspace_root();
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("root manifest");
+        assert!(manifest.contains("[workspace]"), "{}", root.display());
+        assert!(root.join("scripts/services.sh").is_file());
     }
 }
