@@ -28,12 +28,22 @@ pub enum ConfigError {
     /// A network range that does not parse.
     #[error("--allow-network {0:?} is not an IP network; write it like 127.0.0.0/8 or ::1/128")]
     Network(String),
+    /// A `--config key=${VAR}` whose variable is not set.
+    #[error("--config {key}: {message}")]
+    Env {
+        /// The config key.
+        key: String,
+        /// The problem.
+        message: String,
+    },
 }
 
 /// Sandbox settings every command that runs plugins accepts.
 #[derive(Debug, Clone, Args)]
 pub struct SandboxArgs {
     /// Set a plugin config value (repeatable). Keys must be declared in the manifest.
+    /// A value written `${VAR}` (quoted for the shell) is read from the environment and
+    /// redacted from the plugin's logs and errors, whatever the manifest calls it.
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub config: Vec<String>,
     /// Grant an outbound origin the plugin declared, e.g. https://api.github.com
@@ -171,9 +181,41 @@ impl SandboxArgs {
         policy.egress_limits.max_requests_per_job = self.max_http_requests;
         if let Some(id) = plugin_id {
             let entry = policy.plugins.entry(id.to_owned()).or_default();
-            entry.config = parse_key_values("--config", &self.config)?;
+            for (k, v) in parse_key_values("--config", &self.config)? {
+                // `--config 'token=${GITHUB_TOKEN}'` keeps the token out of the shell's
+                // history and the process list, and out of the plugin's output.
+                if env_reference(&v).is_some() {
+                    entry.secret_keys.insert(k.clone());
+                }
+                let v = expand_env(&v).map_err(|message| ConfigError::Env {
+                    key: k.clone(),
+                    message,
+                })?;
+                entry.config.insert(k, v);
+            }
         }
         Ok(policy)
+    }
+}
+
+/// The variable a value names when it is exactly `${VAR}`.
+pub fn env_reference(v: &str) -> Option<&str> {
+    v.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+}
+
+/// A config value that is exactly `${VAR}` is read from the environment; anything else,
+/// `$` signs included, is taken literally.
+///
+/// Deliberately narrower than shell expansion (what `shellexpand` or `envsubst` do): a
+/// secret written out in the file may contain `$`, and must reach the plugin unchanged.
+/// A value read from the environment is treated as a secret wherever it is used (see
+/// [`crate::policy::PluginSettings::secret_keys`]).
+pub fn expand_env(v: &str) -> Result<String, String> {
+    match env_reference(v) {
+        Some(var) => {
+            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+        }
+        None => Ok(v.to_owned()),
     }
 }
 
@@ -237,5 +279,44 @@ mod tests {
         let n = parse_networks(&["127.0.0.0/8".into(), "::1".into()]).unwrap();
         assert_eq!(n.len(), 2);
         assert!(parse_networks(&["localhost".into()]).is_err());
+    }
+
+    #[test]
+    fn only_a_whole_dollar_brace_value_is_read_from_the_environment() {
+        // PATH is set wherever tests run; the name below is not.
+        let path = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(expand_env("${PATH}"), Ok(path));
+        assert_eq!(
+            expand_env("${DROWL_TEST_SURELY_UNSET_VARIABLE}"),
+            Err("environment variable DROWL_TEST_SURELY_UNSET_VARIABLE is not set".to_owned())
+        );
+        for literal in [
+            "ghp_abc", "pa$$word", "$PATH", "x${PATH}", "${PATH}x", "${PATH", "",
+        ] {
+            assert_eq!(expand_env(literal).as_deref(), Ok(literal));
+        }
+    }
+
+    /// `run-plugin --config key=${VAR}` reads the environment and marks the key secret,
+    /// so its value is redacted even where the manifest declares a plain string.
+    #[test]
+    fn config_from_the_environment_is_secret() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cmd {
+            #[command(flatten)]
+            sandbox: SandboxArgs,
+        }
+        let cmd = Cmd::parse_from(["x", "--config", "path=${PATH}", "--config", "plain=literal"]);
+        let policy = cmd.sandbox.policy(Some("p")).unwrap();
+        let p = &policy.plugins["p"];
+        assert_eq!(p.config["path"], std::env::var("PATH").unwrap());
+        assert_eq!(p.config["plain"], "literal");
+        assert_eq!(p.secret_keys.iter().collect::<Vec<_>>(), ["path"]);
+        let unset = Cmd::parse_from(["x", "--config", "t=${DROWL_TEST_SURELY_UNSET_VARIABLE}"]);
+        assert_eq!(
+            unset.sandbox.policy(Some("p")).unwrap_err().to_string(),
+            "--config t: environment variable DROWL_TEST_SURELY_UNSET_VARIABLE is not set"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! runtime and capabilities enforce it. Keeping it here lets every layer name the same
 //! types without importing the layers that enforce them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -182,7 +182,8 @@ pub struct HostPolicy {
     pub default_platforms: Vec<String>,
     /// Follow-up jobs every plugin may enqueue for other plugins (beside its own).
     pub default_follow_ups: Vec<FollowUpGrant>,
-    /// Per-plugin settings, by plugin id.
+    /// Per-plugin settings, by plugin id: the id the operator installs a plugin as, never
+    /// the one its manifest declares (see `jobs::install`).
     pub plugins: HashMap<String, PluginSettings>,
 }
 
@@ -191,6 +192,16 @@ pub struct HostPolicy {
 pub struct PluginSettings {
     /// Configuration values (`--config key=value`).
     pub config: BTreeMap<String, String>,
+    /// Keys of `config` whose values are redacted from everything the plugin writes,
+    /// whatever its manifest calls them: values read from the environment (`${VAR}`) and
+    /// keys the operator lists as secrets. A manifest that declares a token a plain
+    /// string must not decide that the token may be printed.
+    pub secret_keys: BTreeSet<String>,
+    /// The file in the plugins directory this id is installed from, when the operator
+    /// pins it; otherwise the file whose name makes this id.
+    pub file: Option<String>,
+    /// The SHA-256 (hex) that file must have, when the operator pins it.
+    pub sha256: Option<String>,
     /// Extra origins granted to this plugin.
     pub grants: Vec<String>,
     /// Event sources granted to this plugin (plugins.json `sources`). A source its
@@ -205,6 +216,15 @@ pub struct PluginSettings {
     pub platforms: Vec<String>,
     /// Follow-up jobs this plugin may enqueue for other plugins.
     pub follow_ups: Vec<FollowUpGrant>,
+}
+
+impl PluginSettings {
+    /// The values the operator marked secret (see [`Self::secret_keys`]).
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.secret_keys
+            .iter()
+            .filter_map(|k| self.config.get(k).map(String::as_str))
+    }
 }
 
 /// A follow-up job a plugin may enqueue for someone other than itself: a job type and

@@ -969,6 +969,122 @@ async fn rate_limit_spreads_job_starts() {
     obliterate(&queue).await;
 }
 
+// ---- Security matrix row 29: a plugin is who the operator installed it as ----
+
+/// A plugin config file holding `settings`.
+fn plugin_config(settings: &Value) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().expect("plugin config file");
+    std::fs::write(f.path(), settings.to_string()).expect("write plugin config");
+    f
+}
+
+/// Two files that would be one plugin (`hostile.wasm` and `hostile-plugin.wasm`, which
+/// drowl's API addresses alike) stop the start with both files named, instead of the first
+/// one alphabetically serving as `hostile`.
+#[tokio::test]
+async fn two_files_for_one_plugin_stop_the_start_with_both_named() {
+    let hostile = std::path::PathBuf::from(drowl_test_artifacts::HOSTILE_PLUGIN);
+    let plugins = plugin_dir_with(&[
+        (&hostile, "hostile.wasm"),
+        (&hostile, "hostile-plugin.wasm"),
+    ]);
+    let (status, log) = Serve::new(&unique_queue("dup-id"), plugins.path())
+        .name("serve with two hostiles")
+        .refused();
+    assert_eq!(status.code(), Some(2), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{log}"));
+    assert!(
+        line.contains("hostile.wasm")
+            && line.contains("hostile-plugin.wasm")
+            && line.contains("would both be plugin `hostile`"),
+        "{line}"
+    );
+}
+
+/// A component placed as `github.wasm` whose manifest declares `hostile` is not installed
+/// as `github` and never sees github's settings: the daemon refuses to start, naming the
+/// file, the id it declares and the id it was installed as, and how to fix it.
+#[tokio::test]
+async fn a_component_named_for_another_plugin_is_refused() {
+    const TOKEN: &str = "ghp_row29GitHubsOwnToken";
+    let hostile = std::path::PathBuf::from(drowl_test_artifacts::HOSTILE_PLUGIN);
+    let keywords = std::path::PathBuf::from(drowl_test_artifacts::KEYWORDS_PLUGIN);
+    let plugins = plugin_dir_with(&[(&hostile, "github.wasm"), (&keywords, "keywords.wasm")]);
+    let config = plugin_config(&json!({"github": {"config": {"token": "${ROW29_GITHUB_TOKEN}"}}}));
+    let (status, log) = Serve::new(&unique_queue("impostor"), plugins.path())
+        .arg("--plugin-config")
+        .arg(config.path().display().to_string())
+        .env("ROW29_GITHUB_TOKEN", TOKEN)
+        .name("serve with an impostor")
+        .refused();
+    assert_eq!(status.code(), Some(2), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{log}"));
+    assert!(
+        line.contains("github.wasm is installed as `github` (from its file name), but its manifest declares `hostile`")
+            && line.contains("rename it to hostile.wasm"),
+        "{line}"
+    );
+    assert!(!log.contains(TOKEN), "{log}");
+}
+
+/// A config value the operator supplies from the environment (`${VAR}`) is redacted from
+/// Bull's `failedReason` (read with the real bull client) and from the daemon's state,
+/// although the hostile plugin's manifest declares it a plain string and the plugin puts
+/// it in its error and its log.
+#[tokio::test]
+async fn a_plain_value_from_the_environment_never_reaches_bull() {
+    const LABEL: &str = "row29-plain-but-secret-value";
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("leak-config");
+    let plugins = plugin_dir();
+    let config = plugin_config(&json!({"hostile": {"config": {"label": "${ROW29_LABEL}"}}}));
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(config.path().display().to_string())
+        .env("ROW29_LABEL", LABEL)
+        .name("serve with a label from the environment")
+        .start();
+    let out = scenario("leak_config", &[LABEL], &queue).await;
+    assert!(
+        out["extra"]["failedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("[REDACTED]")),
+        "{out}"
+    );
+    // The `jobs` table (SQLite and its WAL, in the data dir) keeps the redacted reason,
+    // never the value: read once the mirror has written the failure.
+    let data = daemon.data_dir();
+    let state = || {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(&data).expect("data dir").flatten() {
+            if entry.path().is_file() {
+                all.extend(std::fs::read(entry.path()).unwrap_or_default());
+            }
+        }
+        all
+    };
+    let holds =
+        |all: &[u8], needle: &str| all.windows(needle.len()).any(|w| w == needle.as_bytes());
+    let all = eventually(
+        Duration::from_secs(15),
+        "the failure in the jobs table",
+        || {
+            let all = state();
+            std::future::ready(holds(&all, "failing with label [REDACTED]").then_some(all))
+        },
+    )
+    .await;
+    assert!(!holds(&all, LABEL), "the data dir holds the value");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// Security row 27 in the daemon: at concurrency 2 with `--timeout-ms 2000`, two jobs
 /// whose plugin waits instead of running (a thread sleep and a `wasi:io/poll`, both
 /// practically forever) fail at their deadline and free both slots, so a good job added

@@ -146,6 +146,22 @@ const scenarios = {
     return expectCounts(q, { waiting: 0, active: 0, completed: 0, failed: cases.length + 1, delayed: 0 });
   },
 
+  // Security matrix row 29: a config value the operator supplies from the environment
+  // (`${VAR}` in the plugin config) is redacted from everything Bull keeps of the job, although
+  // the plugin's manifest declares it a plain string. argv[3] is the value.
+  async leak_config(q) {
+    const secret = process.argv[3];
+    assert.ok(secret && secret.length >= 8, 'pass the secret value as argv[3]');
+    const job = await q.add(probe('leak-config'), { attempts: 2 });
+    await assert.rejects(within(job.finished(), 15000, 'leak-config failure'), /failing with label/);
+    const j = await q.getJob(job.id);
+    assert.strictEqual(await j.getState(), 'failed');
+    const kept = JSON.stringify(j.toJSON());
+    assert.ok(!kept.includes(secret), `the value reached Bull: ${kept}`);
+    assert.match(j.failedReason, /failing with label \[REDACTED\] in the message/);
+    return { failedReason: j.failedReason };
+  },
+
   // Retries with a fixed backoff, then failure: attemptsMade, failedReason, timing.
   async retries_fixed(q) {
     const job = await q.add(probe('flaky', { count: 99 }), { attempts: 3, backoff: 400 });

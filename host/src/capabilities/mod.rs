@@ -46,7 +46,8 @@ pub type PluginInstance = crate::runtime::PluginInstance<PluginState>;
 
 /// What one loaded plugin is allowed to reach, fixed when the plugin is configured.
 pub struct PluginEnv {
-    /// The plugin's manifest id: its KV namespace and object prefix.
+    /// The id the operator installed the plugin as (never taken from its manifest alone):
+    /// its KV namespace and object prefix.
     pub plugin_id: String,
     /// The plugin's version, recorded on what it writes.
     pub plugin_version: String,

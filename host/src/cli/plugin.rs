@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use super::exit;
+use crate::jobs::install::{file_name_for, id_for_file_name};
 use crate::runtime::{EngineSettings, Runtime};
 
 /// Plugin subcommands.
@@ -46,19 +47,47 @@ async fn check(wasm: PathBuf, describe_timeout: Duration) -> u8 {
     };
     match runtime.load_file(&wasm).await {
         Ok(plugin) => {
-            match serde_json::to_string_pretty(&plugin.report()) {
+            // `serve` installs a file under the id its name makes (unless the plugin
+            // config pins it): say which, and whether the manifest agrees.
+            let name = wasm
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let installs_as = id_for_file_name(&name).ok();
+            let mut report = match serde_json::to_value(plugin.report()) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::INTERNAL;
+                }
+            };
+            report["installsAs"] = serde_json::json!(installs_as);
+            match serde_json::to_string_pretty(&report) {
                 Ok(s) => println!("{s}"),
                 Err(e) => {
                     eprintln!("error: {e}");
                     return exit::INTERNAL;
                 }
             }
+            let declared = &plugin.manifest.id;
+            match &installs_as {
+                Some(id) if id == declared => {}
+                Some(id) => eprintln!(
+                    "warning: serve would refuse {name}: its name installs it as `{id}`, but its manifest declares `{declared}`; install it as {} or pin it in the plugin config",
+                    file_name_for(declared)
+                ),
+                None => eprintln!(
+                    "warning: {name} does not make a plugin id; install it as {} or pin it in the plugin config",
+                    file_name_for(declared)
+                ),
+            }
             eprintln!(
-                "ok: {} {} implements {} (drowl:plugin@{})",
+                "ok: {} {} implements {} (drowl:plugin@{}); serve installs {name} as `{}`",
                 plugin.manifest.id,
                 plugin.manifest.version,
                 plugin.role.world(),
-                plugin.wit_version
+                plugin.wit_version,
+                installs_as.as_deref().unwrap_or("?"),
             );
             exit::OK
         }

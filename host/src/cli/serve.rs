@@ -2,8 +2,8 @@
 //! plugins, stores results, mirrors job states into the `jobs` table, and serves health
 //! and status over HTTP.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,23 +13,27 @@ use serde::Deserialize;
 
 use super::exit;
 use super::queue_args::QueueArgs;
-use crate::config::{DataDirArgs, SandboxArgs};
-use crate::jobs::{Executor, JobType, PluginSettings, ReadyPlugin, Registry};
+use crate::config::{DataDirArgs, SandboxArgs, env_reference, expand_env};
+use crate::jobs::{Executor, InstallPlan, JobType, PluginSettings};
 use crate::queue::{DaemonStats, DrowlHandler, Mirror, min_lock_duration};
 use crate::runtime::{EngineSettings, Runtime};
 
 /// Arguments of `serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Directory of plugin components (`*.wasm`); each is found by its manifest id.
+    /// Directory of plugin components (`*.wasm`). A file's name is its plugin's id
+    /// (`github.wasm`, `github_plugin.wasm` and `github-plugin.wasm` are `github`) unless
+    /// the plugin config pins it; a component must declare that id.
     #[arg(long, env = "DROWL_PLUGIN_DIR", default_value = "plugins.d")]
     pub plugins: PathBuf,
     /// Per-plugin settings as JSON: `{"github": {"config": {"token": "${GITHUB_TOKEN}"},
     /// "allowHosts": ["https://api.github.com"], "sources": ["github"],
     /// "platforms": []}}`. `${VAR}` values are read from the environment, so secrets need
-    /// not be written to the file. `sources` grants declared sources that other installed
-    /// plugins declare too; `platforms` grants identity platforms beyond the plugin's own
-    /// sources.
+    /// not be written to the file, and are redacted from the plugin's output like the keys
+    /// listed in `"secrets": ["key"]`. `sources` grants declared sources that other
+    /// installed plugins declare too; `platforms` grants identity platforms beyond the
+    /// plugin's own sources. `"file"` and `"sha256"` pin the id to one file of the plugins
+    /// directory and its digest.
     #[arg(long, env = "DROWL_PLUGIN_CONFIG")]
     pub plugin_config: Option<PathBuf>,
     /// Jobs run at once in this process.
@@ -83,20 +87,15 @@ struct PluginFileEntry {
     /// Follow-up jobs for other plugins this plugin may enqueue, as `TYPE:PLUGIN`.
     #[serde(default)]
     follow_ups: Vec<String>,
-}
-
-/// A config value that is exactly `${VAR}` is read from the environment; anything else,
-/// `$` signs included, is taken literally.
-///
-/// Deliberately narrower than shell expansion (what `shellexpand` or `envsubst` do): a
-/// secret written out in the file may contain `$`, and must reach the plugin unchanged.
-fn expand_env(v: &str) -> Result<String, String> {
-    match v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-        Some(var) => {
-            std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
-        }
-        None => Ok(v.to_owned()),
-    }
+    /// Config keys whose values are redacted whatever the manifest calls them.
+    #[serde(default)]
+    secrets: Vec<String>,
+    /// The file in the plugins directory installed as this id.
+    #[serde(default)]
+    file: Option<String>,
+    /// The SHA-256 that file must have.
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings>, String> {
@@ -107,10 +106,26 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
     let mut out = HashMap::new();
     for (id, entry) in entries {
         let mut config = BTreeMap::new();
+        // Whatever comes from the environment is treated as a secret.
+        let mut secret_keys: BTreeSet<String> = entry
+            .config
+            .iter()
+            .filter(|(_, v)| env_reference(v).is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
         for (k, v) in entry.config {
             let v = expand_env(&v)
                 .map_err(|e| format!("{}: plugin `{id}` config `{k}`: {e}", path.display()))?;
             config.insert(k, v);
+        }
+        for k in entry.secrets {
+            if !config.contains_key(&k) {
+                return Err(format!(
+                    "{}: plugin `{id}` lists `{k}` under secrets, but its config sets no `{k}`",
+                    path.display()
+                ));
+            }
+            secret_keys.insert(k);
         }
         let follow_ups = entry
             .follow_ups
@@ -122,10 +137,13 @@ fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings
             id,
             PluginSettings {
                 config,
+                secret_keys,
                 grants: entry.allow_hosts,
                 sources: entry.sources,
                 platforms: entry.platforms,
                 follow_ups,
+                file: entry.file,
+                sha256: entry.sha256,
             },
         );
     }
@@ -249,35 +267,29 @@ pub async fn run(args: ServeArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut registry = Registry::default();
-    let entries = match std::fs::read_dir(&args.plugins) {
-        Ok(e) => e,
-        Err(e) => return fail(format!("plugin dir {}: {e}", args.plugins.display())),
+    // Which file is which plugin is the operator's: decided from file names and the
+    // plugin config before any plugin code runs (see `jobs::install`).
+    let plan = match InstallPlan::new(&args.plugins, &policy.plugins) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
     };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-        .collect();
-    files.sort();
     // Side by side, so one slow component (its `describe` cut off after
     // --describe-timeout-ms) delays the start by that budget at most once, not once per
-    // file before it; registered in file order, as before.
-    for (file, loaded) in runtime.load_files(files, PARALLEL_LOADS).await {
+    // file before it; installed in file order.
+    let files: Vec<PathBuf> = plan.files().map(Path::to_path_buf).collect();
+    let mut loaded = Vec::new();
+    for (file, result) in runtime.load_files(files, PARALLEL_LOADS).await {
         // One bad plugin must not keep the others from serving: it is reported and skipped,
         // and jobs naming it fail with "not installed".
-        let loaded = match loaded {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(file = %file.display(), "plugin not loaded: {e}");
-                continue;
-            }
-        };
-        match ReadyPlugin::prepare(loaded, &policy, &storage).and_then(|p| registry.insert(p)) {
-            Ok(p) => tracing::info!(plugin = p.id(), world = p.role().world(), "plugin ready"),
-            Err(e) => tracing::error!(file = %file.display(), "plugin not installed: {e}"),
+        match result {
+            Ok(l) => loaded.push((file, l)),
+            Err(e) => tracing::error!(file = %file.display(), "plugin not loaded: {e}"),
         }
     }
+    let registry = match plan.build(loaded, &policy, &storage) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     let plugin_ids = registry.ids();
     if plugin_ids.is_empty() {
         tracing::warn!(dir = %args.plugins.display(), "no plugins installed; every plugin job will fail");
@@ -456,6 +468,44 @@ mod tests {
         }
     }
 
+    /// Values from the environment and keys listed under `secrets` are the plugin's
+    /// secrets whatever its manifest says; `file` and `sha256` pin its file.
+    #[test]
+    fn plugin_config_marks_environment_values_and_listed_keys_secret() {
+        let f = tempfile::NamedTempFile::new().expect("temp file");
+        let write = |json: serde_json::Value| {
+            std::fs::write(f.path(), json.to_string()).expect("write");
+            load_plugin_settings(&f.path().to_path_buf())
+        };
+        let p = write(serde_json::json!({"github": {
+            "config": {"token": "${PATH}", "user": "octocat", "org": "drowl"},
+            "secrets": ["org"], "file": "gh.wasm", "sha256": "ab"
+        }}))
+        .expect("valid");
+        let g = &p["github"];
+        assert_eq!(g.config["token"], std::env::var("PATH").expect("PATH"));
+        assert_eq!(
+            g.secret_keys.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["org", "token"]
+        );
+        assert_eq!(
+            g.secret_values().collect::<BTreeSet<_>>(),
+            BTreeSet::from(["drowl", g.config["token"].as_str()])
+        );
+        assert_eq!(
+            (g.file.as_deref(), g.sha256.as_deref()),
+            (Some("gh.wasm"), Some("ab"))
+        );
+        let e = write(serde_json::json!({"github": {"config": {}, "secrets": ["token"]}}))
+            .expect_err("a listed key must be set");
+        assert!(
+            e.contains(
+                "plugin `github` lists `token` under secrets, but its config sets no `token`"
+            ),
+            "{e}"
+        );
+    }
+
     #[test]
     fn type_limits_parse_or_say_what_is_wrong() {
         let a = serve(&[
@@ -499,21 +549,5 @@ mod tests {
         std::fs::write(file.path(), r#"{"github": {"source": ["github"]}}"#).expect("write");
         let e = load_plugin_settings(&file.path().to_path_buf()).expect_err("a typo is refused");
         assert!(e.contains("unknown field `source`"), "{e}");
-    }
-
-    #[test]
-    fn only_a_whole_dollar_brace_value_is_read_from_the_environment() {
-        // PATH is set wherever tests run; the name below is not.
-        let path = std::env::var("PATH").expect("PATH is set");
-        assert_eq!(expand_env("${PATH}"), Ok(path));
-        assert_eq!(
-            expand_env("${DROWL_TEST_SURELY_UNSET_VARIABLE}"),
-            Err("environment variable DROWL_TEST_SURELY_UNSET_VARIABLE is not set".to_owned())
-        );
-        for literal in [
-            "ghp_abc", "pa$$word", "$PATH", "x${PATH}", "${PATH}x", "${PATH", "",
-        ] {
-            assert_eq!(expand_env(literal).as_deref(), Ok(literal));
-        }
     }
 }

@@ -15,6 +15,7 @@ pub mod export;
 mod handler;
 pub mod ids;
 pub mod ingest;
+pub mod install;
 pub mod model;
 pub mod output;
 pub mod registry;
@@ -27,6 +28,7 @@ use crate::capabilities::{JobScope, PluginRuntime, ProgressSink};
 use crate::runtime::Role;
 use crate::storage::Storage;
 
+pub use install::{InstallError, InstallPlan};
 pub use model::{CompletedJob, FailedJob, JobFailure, JobRequest, JobType, PluginErrorKind, Retry};
 pub use registry::{HostPolicy, PluginSettings, ReadyPlugin, Registry, RegistryError};
 

@@ -54,8 +54,11 @@ pub enum RegistryError {
         /// The problem.
         message: String,
     },
-    /// Two files declare the same id.
-    #[error("two plugins declare the id `{0}`; plugin ids must be unique")]
+    /// Two plugins have the same id, or ids drowl's API addresses alike (`x` and
+    /// `x-plugin`).
+    #[error(
+        "two plugins are installed as `{0}`; plugin ids must be unique (`x` and `x-plugin` count as one)"
+    )]
     Duplicate(String),
     /// The operator granted a source the plugin does not declare (a typo, or the wrong
     /// plugin).
@@ -81,6 +84,12 @@ pub struct OutputGrants {
     pub platforms: BTreeSet<String>,
 }
 
+/// The id drowl's API addresses a plugin by: it writes `github-plugin` for `github`, and
+/// the executor accepts both, so `x` and `x-plugin` are one plugin as far as jobs go.
+pub fn addressed_as(id: &str) -> &str {
+    id.strip_suffix("-plugin").unwrap_or(id)
+}
+
 /// A plugin ready to run: compiled, configured, with its environment and budget.
 #[derive(Debug)]
 pub struct ReadyPlugin {
@@ -95,13 +104,28 @@ pub struct ReadyPlugin {
 }
 
 impl ReadyPlugin {
-    /// Configures a loaded plugin.
+    /// Configures a loaded plugin under the id its manifest declares: for `run-plugin`
+    /// and tests, where the caller names the file and passes its config explicitly. The
+    /// daemon installs plugins under the operator's ids ([`Self::prepare_as`], through
+    /// [`super::install`]).
     pub fn prepare(
         loaded: LoadedPlugin,
         policy: &HostPolicy,
         storage: &Storage,
     ) -> Result<Self, RegistryError> {
         let id = loaded.manifest.id.clone();
+        Self::prepare_as(id, loaded, policy, storage)
+    }
+
+    /// Configures a loaded plugin under `id`, the id the operator installed it as: its
+    /// settings, secrets, grants, key-value namespace, object prefix and cursors are
+    /// those of `id`, whatever the plugin's manifest says.
+    pub fn prepare_as(
+        id: String,
+        loaded: LoadedPlugin,
+        policy: &HostPolicy,
+        storage: &Storage,
+    ) -> Result<Self, RegistryError> {
         let settings = policy.plugins.get(&id).cloned().unwrap_or_default();
         let config =
             ResolvedConfig::resolve(&loaded.manifest, &settings.config).map_err(|source| {
@@ -168,7 +192,15 @@ impl ReadyPlugin {
             plugin: id.clone(),
             message: e.to_string(),
         })?;
-        let redactor = Redactor::new(config.secrets.values().map(String::as_str));
+        // The manifest's secrets, and whatever the operator says is secret: a manifest
+        // that declares a token a plain string does not get to have it printed.
+        let redactor = Redactor::new(
+            config
+                .secrets
+                .values()
+                .map(String::as_str)
+                .chain(settings.secret_values()),
+        );
         let env = Arc::new(PluginEnv {
             plugin_id: id,
             plugin_version: loaded.manifest.version.clone(),
@@ -192,9 +224,9 @@ impl ReadyPlugin {
         })
     }
 
-    /// The plugin's id.
+    /// The id the plugin runs under (the operator's, see [`Self::prepare_as`]).
     pub fn id(&self) -> &str {
-        &self.loaded.manifest.id
+        &self.env.plugin_id
     }
 
     /// Its world.
@@ -210,12 +242,17 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Adds a plugin; ids must be unique. A source it declares that an installed plugin
+    /// Adds a plugin; ids must be unique, `x` and `x-plugin` counting as one (drowl's
+    /// API addresses them alike). A source it declares that an installed plugin
     /// declares too, granted to neither, is logged as an error naming both: until the
     /// operator grants it, neither may emit it.
     pub fn insert(&mut self, plugin: ReadyPlugin) -> Result<Arc<ReadyPlugin>, RegistryError> {
         let id = plugin.id().to_owned();
-        if self.plugins.contains_key(&id) {
+        if self
+            .plugins
+            .keys()
+            .any(|k| addressed_as(k) == addressed_as(&id))
+        {
             return Err(RegistryError::Duplicate(id));
         }
         for source in &plugin.loaded.manifest.sources {

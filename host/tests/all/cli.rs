@@ -308,6 +308,80 @@ fn run_plugin_refuses_follow_ups_for_other_plugins_unless_granted() {
     assert!(stderr(&bad).contains("TYPE:PLUGIN"), "{}", stderr(&bad));
 }
 
+/// `plugin check` says which id `serve` installs a file as, and warns when the manifest
+/// declares another one (`serve` would refuse the file).
+#[test]
+fn plugin_check_names_the_id_serve_installs_the_file_as() {
+    let dir = tempfile::tempdir().unwrap();
+    let keywords = component("keywords-plugin");
+    let out = drowl_host(&["plugin", "check", keywords.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["installsAs"], "keywords");
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("serve installs keywords_plugin.wasm as `keywords`"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::copy(component("hostile-plugin"), dir.path().join("github.wasm")).unwrap();
+    let out = drowl_host(&["plugin", "check", "github.wasm"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json = stdout_json(&out);
+    assert_eq!(
+        (&json["installsAs"], &json["manifest"]["id"]),
+        (&json!("github"), &json!("hostile"))
+    );
+    assert!(
+        stderr(&out).contains(
+            "warning: serve would refuse github.wasm: its name installs it as `github`, but its manifest declares `hostile`"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `run-plugin --config 'label=${VAR}'` reads the value from the environment and redacts
+/// it from the job's error and logs, although the manifest declares `label` a plain
+/// string.
+#[test]
+fn run_plugin_redacts_config_read_from_the_environment() {
+    const LABEL: &str = "row29-run-plugin-label";
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    job_file(
+        d,
+        "leak.json",
+        &json!({ "type": "event_ingestion", "name": "probe", "input": { "mode": "leak-config" } }),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+        .args([
+            "run-plugin",
+            hostile.to_str().unwrap(),
+            "--job",
+            "leak.json",
+        ])
+        .args(["--config", "label=${ROW29_RUN_PLUGIN_LABEL}"])
+        .current_dir(d)
+        .env_remove("RUST_LOG")
+        .env("ROW29_RUN_PLUGIN_LABEL", LABEL)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let everything = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!everything.contains(LABEL), "{everything}");
+    let json = stdout_json(&out);
+    assert_eq!(
+        json["error"]["message"],
+        "plugin error (Permanent): failing with label [REDACTED] in the message"
+    );
+    assert!(
+        json["logs"].to_string().contains("my label is [REDACTED]"),
+        "{json}"
+    );
+}
+
 /// Runs the `drowl-host` binary in `cwd`, killing it if it runs longer than `limit` (a
 /// plugin the deadline cannot stop would otherwise hang the test): its output and how
 /// long it ran.

@@ -6,6 +6,7 @@
 mod bounds;
 mod cli;
 mod github;
+mod identity;
 mod ingestion;
 mod production;
 mod sandbox;

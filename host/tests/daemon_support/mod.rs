@@ -65,6 +65,16 @@ pub(crate) fn plugin_dir() -> tempfile::TempDir {
     dir
 }
 
+/// A plugin directory holding copies of components under the given file names (which
+/// make their plugin ids: see `drowl_host::jobs::install`).
+pub(crate) fn plugin_dir_with(files: &[(&Path, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("plugin dir");
+    for (c, name) in files {
+        std::fs::copy(c, dir.path().join(name)).expect("copy component");
+    }
+    dir
+}
+
 /// One wasmtime code cache for every daemon the tests start, so each does not recompile
 /// the components (seconds in a debug build); wasmtime writes it with atomic renames.
 fn shared_cache() -> PathBuf {
@@ -131,6 +141,35 @@ impl Serve {
 
     /// Starts the process and waits until it serves (its status line is printed).
     pub(crate) fn start(self) -> Daemon {
+        let mut d = self.spawn();
+        d.addr = Some(d.wait_ready(Duration::from_secs(60)));
+        d
+    }
+
+    /// Starts the process, which must exit without serving; its exit status and stderr.
+    pub(crate) fn refused(self) -> (ExitStatus, String) {
+        let mut d = self.spawn();
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = d.proc.child.try_wait() {
+                return (status, d.log());
+            }
+            let log = d.log();
+            assert!(
+                !log.contains("status on http://"),
+                "{} served instead of refusing to start:\n{log}",
+                d.proc.name
+            );
+            assert!(
+                Instant::now() < end,
+                "{} neither served nor exited:\n{log}",
+                d.proc.name
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn spawn(self) -> Daemon {
         let dir = tempfile::tempdir().expect("daemon dir");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).expect("data dir");
@@ -177,14 +216,12 @@ impl Serve {
             child: cmd.spawn().expect("spawn drowl-host serve"),
             name: self.name,
         };
-        let mut d = Daemon {
+        Daemon {
             proc,
             log_path,
             addr: None,
             _dir: dir,
-        };
-        d.addr = Some(d.wait_ready(Duration::from_secs(60)));
-        d
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 //! `input.mode` picks the behaviour, so one component covers every fault the host must
 //! contain: endless loops, memory bombs, deep recursion, panics, oversized output, log
 //! floods, giant host-call arguments, leaked resource handles, stderr floods, secret
-//! leaks (in logs, errors, cursors and follow-ups), NUL in every kind of output field,
-//! identities on other platforms, requests to undeclared hosts, key traversal, sleeps
-//! and waits past the deadline, and well-behaved paging for the baseline.
+//! leaks (declared secrets and plain config values, in logs, errors, cursors and
+//! follow-ups), NUL in every kind of output field, identities on other platforms, requests
+//! to undeclared hosts, key traversal, sleeps and waits past the deadline, and well-behaved
+//! paging for the baseline.
 
 use drowl_plugin_sdk::ingestion::{IngestBatch, IngestRequest, Ingestion};
 use drowl_plugin_sdk::{Capability, ConfigField, Event, IdentityObservation, JobError, Manifest};
@@ -46,6 +47,9 @@ struct Input {
     /// In `residue-scan` mode, plant the marker first (the scan's positive control).
     #[serde(default)]
     plant_first: bool,
+    /// In `leak-config` mode, the config key to leak (default `label`).
+    #[serde(default)]
+    key: Option<String>,
     /// In `nul-in`, `leak-secret-in` and `foreign-identity` modes, the output field to
     /// spoil.
     #[serde(default)]
@@ -224,6 +228,11 @@ impl Ingestion for Hostile {
             .config(ConfigField::secret(
                 "token",
                 "A secret the plugin will try to leak",
+            ))
+            // Declared a plain string, so only the operator can say it is a secret.
+            .config(ConfigField::string(
+                "label",
+                "A plain value the plugin will try to leak",
             ))
             .outbound_host("{{target}}")
             // Requests the operator's configuration may cap (tests check both ways).
@@ -426,6 +435,17 @@ impl Ingestion for Hostile {
                 log::log(log::Level::Warn, "fields too", &[("token", &token)]);
                 Err(JobError::permanent(format!(
                     "failing with token {token} in the message"
+                )))
+            }
+            // Leaks a config value the manifest declares as plain (not secret): whether it
+            // is redacted is the operator's decision (`${VAR}` or `secrets`), not the
+            // manifest's.
+            "leak-config" => {
+                let key = input.key.as_deref().unwrap_or("label");
+                let value = config::get(key).unwrap_or_default();
+                log::info(&format!("my {key} is {value}"));
+                Err(JobError::permanent(format!(
+                    "failing with {key} {value} in the message"
                 )))
             }
             "bad-source" => {
