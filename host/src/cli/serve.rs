@@ -326,7 +326,8 @@ pub async fn run(args: ServeArgs) -> u8 {
     };
     let stats = Arc::new(DaemonStats::default());
     let executor = Executor::new(runtime, storage, registry);
-    let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone());
+    let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())
+        .lineage_cap(policy.caps.max_follow_ups_per_lineage);
     let queue = Arc::new(queue);
     // Rows the mirror could not settle itself (a daemon killed between Redis and the
     // table, a job failed by the stalled check) are caught up from Redis once every

@@ -83,6 +83,8 @@ pub struct DrowlHandler {
     queue: Queue,
     type_limits: HashMap<JobType, Arc<Semaphore>>,
     stats: Arc<DaemonStats>,
+    /// Follow-ups one API job's lineage may enqueue, across daemons.
+    lineage_cap: u32,
 }
 
 impl std::fmt::Debug for DrowlHandler {
@@ -109,7 +111,16 @@ impl DrowlHandler {
             queue,
             type_limits,
             stats,
+            lineage_cap: crate::runtime::Budget::default().max_follow_ups_per_lineage,
         }
+    }
+
+    /// Sets how many follow-ups one API job's lineage may enqueue (the operator's
+    /// `--max-lineage-follow-ups`; a plugin cannot ask for more).
+    #[must_use]
+    pub fn lineage_cap(mut self, cap: u32) -> Self {
+        self.lineage_cap = cap;
+        self
     }
 }
 
@@ -127,14 +138,7 @@ impl DrowlHandler {
         parent_added_ms: Option<i64>,
         follow_ups: &[crate::capabilities::FollowUp],
     ) -> usize {
-        let cap = self
-            .executor
-            .registry()
-            .get(request.input_str("pluginId").unwrap_or("keywords"))
-            .map_or_else(
-                || crate::runtime::Budget::default().max_follow_ups_per_lineage,
-                |p| p.budget.max_follow_ups_per_lineage,
-            );
+        let cap = self.lineage_cap;
         let wanted = follow_ups.len();
         let allowed = match self
             .lineage_allowance(&request.lineage.root, wanted, cap)
