@@ -19,6 +19,7 @@ pub mod kv;
 pub mod log;
 pub mod objects;
 pub mod queue;
+mod quota;
 mod state;
 mod tag;
 

@@ -116,7 +116,7 @@ impl StoreState for PluginState {
             http_bytes_out: egress.bytes_out,
             bytes_from_plugin: stats.bytes_from_plugin,
             objects_written: self.objects.written,
-            object_bytes_written: self.objects.bytes_written,
+            object_bytes_written: self.objects.quota.written,
             log_lines: self.log.written,
             log_lines_dropped: self.log.dropped,
             violations: self
@@ -124,12 +124,13 @@ impl StoreState for PluginState {
                 .violations
                 .iter()
                 .copied()
-                .chain(self.kv.quota_hit.then_some("kv-bytes"))
-                .chain(self.objects.quota_hit.then_some("object-bytes"))
-                .chain(self.kv.plugin_quota_hit.then_some("kv-bytes-per-plugin"))
+                .chain(self.kv.quota.job_hit.then_some("kv-bytes"))
+                .chain(self.objects.quota.job_hit.then_some("object-bytes"))
+                .chain(self.kv.quota.plugin_hit.then_some("kv-bytes-per-plugin"))
                 .chain(
                     self.objects
-                        .plugin_quota_hit
+                        .quota
+                        .plugin_hit
                         .then_some("object-bytes-per-plugin"),
                 )
                 .collect(),

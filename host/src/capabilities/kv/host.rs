@@ -1,6 +1,7 @@
 //! `drowl:plugin/kv` served from a [`KvCtx`].
 
 use super::{KvCtx, MAX_KEY_BYTES, MAX_LIST, MAX_VALUE_BYTES, wit};
+use crate::capabilities::quota::Refused;
 use crate::runtime::guarded;
 use crate::storage::StorageError;
 
@@ -48,40 +49,24 @@ impl wit::Host for KvCtx {
             return Ok(Err(wit::KvError::TooLarge(MAX_VALUE_BYTES as u64)));
         }
         let size = (key.len() + value.len()) as u64;
-        if self.bytes_written + size > self.max_bytes {
-            // The job's write quota: what one job may make the host store.
-            self.quota_hit = true;
-            return Ok(Err(wit::KvError::TooLarge(
-                self.max_bytes.saturating_sub(self.bytes_written),
-            )));
-        }
-        if self.plugin_max_bytes != u64::MAX {
-            let stored = match self.plugin_stored {
-                Some(stored) => stored,
-                None => {
-                    let kv = self.store.clone();
-                    match guarded("kv.namespace-bytes", kv.namespace_bytes(&self.namespace)).await?
-                    {
-                        Ok(stored) => *self.plugin_stored.insert(stored),
-                        Err(e) => return Ok(Err(storage_err(e))),
-                    }
-                }
-            };
-            let used = stored.saturating_add(self.bytes_written);
-            if used.saturating_add(size) > self.plugin_max_bytes {
-                // The plugin's quota: what all its jobs together may keep stored.
-                self.plugin_quota_hit = true;
-                return Ok(Err(wit::KvError::TooLarge(
-                    self.plugin_max_bytes.saturating_sub(used),
-                )));
-            }
+        let (store, namespace) = (self.store.clone(), self.namespace.clone());
+        let admitted = self
+            .quota
+            .admit(size, || async move {
+                guarded("kv.namespace-bytes", store.namespace_bytes(&namespace)).await
+            })
+            .await?;
+        match admitted {
+            Ok(()) => {}
+            Err(Refused::Quota(left)) => return Ok(Err(wit::KvError::TooLarge(left))),
+            Err(Refused::Storage(e)) => return Ok(Err(storage_err(e))),
         }
         let kv = self.store.clone();
         let stored = guarded("kv.set", kv.set(&self.namespace, &key, &value))
             .await?
             .map_err(storage_err);
         if stored.is_ok() {
-            self.bytes_written += size;
+            self.quota.record(size);
         }
         Ok(stored)
     }
@@ -169,9 +154,9 @@ mod tests {
         kv.set("a".into(), vec![0; 40]).await.unwrap().unwrap();
         let over = kv.set("b".into(), vec![0; 40]).await.unwrap();
         assert!(matches!(over, Err(KvError::TooLarge(23))), "{over:?}");
-        assert!(kv.quota_hit);
+        assert!(kv.quota.job_hit);
         kv.set("c".into(), vec![0; 20]).await.unwrap().unwrap();
-        assert_eq!(kv.bytes_written, 62);
+        assert_eq!(kv.quota.written, 62);
     }
 
     #[tokio::test]
@@ -184,13 +169,13 @@ mod tests {
         kv.set("a".into(), vec![0; 20]).await.unwrap().unwrap();
         let over = kv.set("b".into(), vec![0; 10]).await.unwrap();
         assert!(matches!(over, Err(KvError::TooLarge(6))), "{over:?}");
-        assert!(kv.plugin_quota_hit && !kv.quota_hit);
+        assert!(kv.quota.plugin_hit && !kv.quota.job_hit);
         kv.set("c".into(), vec![0; 5]).await.unwrap().unwrap();
         assert_eq!(store.namespace_bytes("alpha").await.unwrap(), 60);
         // The next job starts from what is stored: nothing left.
         let mut next = ctx(&store, "alpha").with_plugin_quota(60);
         let full = next.set("d".into(), vec![]).await.unwrap();
         assert!(matches!(full, Err(KvError::TooLarge(0))), "{full:?}");
-        assert!(next.plugin_quota_hit);
+        assert!(next.quota.plugin_hit);
     }
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 
 use super::CallTag;
+use super::quota::WriteQuota;
 use crate::bindings::host_api::drowl::plugin::kv as wit;
 use crate::storage::KvStore;
 
@@ -26,18 +27,8 @@ pub struct KvCtx {
     pub(crate) tag: CallTag,
     store: Arc<dyn KvStore>,
     namespace: Arc<str>,
-    max_bytes: u64,
-    /// Bytes of keys and values this job wrote.
-    pub(crate) bytes_written: u64,
-    /// Set once a write was refused for the job's quota.
-    pub(crate) quota_hit: bool,
-    /// Bytes the plugin may keep stored, all its jobs together.
-    plugin_max_bytes: u64,
-    /// What the plugin had stored when this job first wrote: asked once per job, so a
-    /// flood of writes costs no extra queries.
-    plugin_stored: Option<u64>,
-    /// Set once a write was refused for the plugin's quota.
-    pub(crate) plugin_quota_hit: bool,
+    /// This job's write budget (per job, and the plugin's stored bytes).
+    pub(crate) quota: WriteQuota,
 }
 
 impl std::fmt::Debug for KvCtx {
@@ -61,24 +52,15 @@ impl KvCtx {
             tag,
             store,
             namespace: namespace.into(),
-            max_bytes,
-            bytes_written: 0,
-            quota_hit: false,
-            plugin_max_bytes: u64::MAX,
-            plugin_stored: None,
-            plugin_quota_hit: false,
+            quota: WriteQuota::new(max_bytes),
         }
     }
 
-    /// Also holds the plugin to `max_bytes` of keys and values stored in its namespace,
-    /// counting what is already there (asked once, at the job's first write) plus this
-    /// job's writes. Jobs of one plugin running at once each see what was stored when
-    /// they started, so together they may exceed it by at most their number times the
-    /// per-job quota. Replacing a key counts its new bytes without crediting the old ones,
-    /// which errs on the side of refusing.
+    /// Also holds the plugin to `max_bytes` of keys and values stored in its namespace
+    /// (see `WriteQuota` for how concurrent jobs count).
     #[must_use]
     pub fn with_plugin_quota(mut self, max_bytes: u64) -> Self {
-        self.plugin_max_bytes = max_bytes;
+        self.quota.set_per_plugin(max_bytes);
         self
     }
 }

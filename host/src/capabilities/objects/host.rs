@@ -1,6 +1,7 @@
 //! `drowl:plugin/objects` served from an [`ObjectsCtx`].
 
 use super::{MAX_OBJECT_BYTES, ObjectsCtx, wit};
+use crate::capabilities::quota::Refused;
 use crate::runtime::guarded;
 use crate::storage::{ObjectKey, StorageError};
 
@@ -26,36 +27,22 @@ impl wit::Host for ObjectsCtx {
         if data.len() > MAX_OBJECT_BYTES {
             return Ok(Err(wit::ObjectError::TooLarge(MAX_OBJECT_BYTES as u64)));
         }
-        if self.bytes_written + data.len() as u64 > self.max_bytes {
-            // The job's write quota: what one job may make the host store.
-            self.quota_hit = true;
-            return Ok(Err(wit::ObjectError::TooLarge(
-                self.max_bytes.saturating_sub(self.bytes_written),
-            )));
-        }
-        if self.plugin_max_bytes != u64::MAX {
-            let stored = match self.plugin_stored {
-                Some(stored) => stored,
-                None => {
-                    let prefix = match ObjectKey::plugin_objects_prefix(&self.tag.plugin) {
-                        Ok(p) => p,
-                        Err(e) => return Ok(Err(wit::ObjectError::InvalidKey(e.to_string()))),
-                    };
-                    let objects = self.store.clone();
-                    match guarded("objects.prefix-bytes", objects.prefix_bytes(&prefix)).await? {
-                        Ok(stored) => *self.plugin_stored.insert(stored),
-                        Err(e) => return Ok(Err(storage_err(e))),
+        let (store, plugin) = (self.store.clone(), self.tag.plugin.clone());
+        let admitted = self
+            .quota
+            .admit(data.len() as u64, || async move {
+                match ObjectKey::plugin_objects_prefix(&plugin) {
+                    Ok(prefix) => {
+                        guarded("objects.prefix-bytes", store.prefix_bytes(&prefix)).await
                     }
+                    Err(e) => Ok(Err(StorageError::Invalid(e.to_string()))),
                 }
-            };
-            let used = stored.saturating_add(self.bytes_written);
-            if used.saturating_add(data.len() as u64) > self.plugin_max_bytes {
-                // The plugin's quota: what all its jobs together may keep stored.
-                self.plugin_quota_hit = true;
-                return Ok(Err(wit::ObjectError::TooLarge(
-                    self.plugin_max_bytes.saturating_sub(used),
-                )));
-            }
+            })
+            .await?;
+        match admitted {
+            Ok(()) => {}
+            Err(Refused::Quota(left)) => return Ok(Err(wit::ObjectError::TooLarge(left))),
+            Err(Refused::Storage(e)) => return Ok(Err(storage_err(e))),
         }
         let content_type = if content_type.is_empty() || content_type.len() > 255 {
             "application/octet-stream".to_owned()
@@ -67,7 +54,7 @@ impl wit::Host for ObjectsCtx {
         match guarded("objects.put", objects.put(&key, data.into(), &content_type)).await? {
             Ok(()) => {
                 self.written += 1;
-                self.bytes_written += len;
+                self.quota.record(len);
                 Ok(Ok(key.as_str().to_owned()))
             }
             Err(e) => Ok(Err(storage_err(e))),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};
 
 use super::CallTag;
+use super::quota::WriteQuota;
 use crate::bindings::host_api::drowl::plugin::objects as wit;
 use crate::storage::ObjectStore;
 
@@ -25,18 +26,8 @@ pub struct ObjectsCtx {
     store: Arc<dyn ObjectStore>,
     /// Objects written by this job.
     pub(crate) written: u32,
-    /// Bytes of objects written by this job.
-    pub(crate) bytes_written: u64,
-    max_bytes: u64,
-    /// Set once a write was refused for the job's quota.
-    pub(crate) quota_hit: bool,
-    /// Bytes of objects the plugin may keep under its prefix, all its jobs together.
-    plugin_max_bytes: u64,
-    /// What the plugin had stored when this job first wrote: asked once per job, so a
-    /// flood of writes costs no extra listings.
-    plugin_stored: Option<u64>,
-    /// Set once a write was refused for the plugin's quota.
-    pub(crate) plugin_quota_hit: bool,
+    /// This job's write budget (per job, and the plugin's stored bytes).
+    pub(crate) quota: WriteQuota,
 }
 
 impl std::fmt::Debug for ObjectsCtx {
@@ -55,24 +46,15 @@ impl ObjectsCtx {
             tag,
             store,
             written: 0,
-            bytes_written: 0,
-            max_bytes,
-            quota_hit: false,
-            plugin_max_bytes: u64::MAX,
-            plugin_stored: None,
-            plugin_quota_hit: false,
+            quota: WriteQuota::new(max_bytes),
         }
     }
 
-    /// Also holds the plugin to `max_bytes` of objects under `plugins/<id>/objects/`,
-    /// counting what is already there (asked once, at the job's first write) plus this
-    /// job's writes. Jobs of one plugin running at once each see what was stored when
-    /// they started, so together they may exceed it by at most their number times the
-    /// per-job quota. Replacing an object counts its new bytes without crediting the old
-    /// ones, which errs on the side of refusing.
+    /// Also holds the plugin to `max_bytes` of objects under `plugins/<id>/objects/`
+    /// (see `WriteQuota` for how concurrent jobs count).
     #[must_use]
     pub fn with_plugin_quota(mut self, max_bytes: u64) -> Self {
-        self.plugin_max_bytes = max_bytes;
+        self.quota.set_per_plugin(max_bytes);
         self
     }
 }
