@@ -218,6 +218,62 @@ async fn postgres_store_follows_the_shared_rules() {
     tc::run_all(store.clone(), store.clone()).await;
 }
 
+/// A person's link lands as drowl's API reads it (ordered pair, `user_manual`, a score
+/// for the confidence), is updated in place, and a removed link asked for again is
+/// active again, the removed row kept.
+#[tokio::test]
+async fn manual_links_are_written_updated_and_reactivated() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    let [a, b, _] = tc::three_identities(&*store).await;
+    let first = store
+        .link_identities(&b, &a, "high", "asked")
+        .await
+        .unwrap();
+    let rows = || async {
+        sqlx::query_as::<_, (String, String, String, f32, String, bool)>(
+            "SELECT identity_id_1, identity_id_2, confidence, confidence_score, link_source, \
+             is_active FROM identity_links ORDER BY is_active, created_at",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+    };
+    let got = rows().await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1.as_str()),
+        (first.identity_id_1.as_str(), first.identity_id_2.as_str())
+    );
+    assert!(got[0].0 < got[0].1);
+    assert_eq!(
+        (got[0].2.as_str(), got[0].3, got[0].4.as_str(), got[0].5),
+        ("high", 0.9, "user_manual", true)
+    );
+    assert!(
+        !store
+            .link_identities(&a, &b, "manual", "asked")
+            .await
+            .unwrap()
+            .created
+    );
+    let got = rows().await;
+    assert_eq!((got.len(), got[0].2.as_str()), (1, "manual"));
+    count(&store, "WITH u AS (UPDATE identity_links SET is_active = false RETURNING 1) SELECT count(*) FROM u").await;
+    assert!(
+        store
+            .link_identities(&a, &b, "low", "again")
+            .await
+            .unwrap()
+            .created
+    );
+    let got = rows().await;
+    assert_eq!(
+        got.iter().map(|r| (r.2.as_str(), r.5)).collect::<Vec<_>>(),
+        [("manual", false), ("low", true)]
+    );
+}
+
 #[tokio::test]
 async fn copy_mode_follows_the_event_rules() {
     let db = TestDb::create().await;

@@ -104,6 +104,42 @@ pub(crate) fn check_link_score(score: f32) -> Result<(), StorageError> {
     }
 }
 
+/// The `confidence_score` of a link a person asked for, from its `confidence`: a person
+/// names a level, not a number, and drowl's schema wants both. `None` for a confidence
+/// drowl does not know.
+pub(crate) fn manual_link_score(confidence: &str) -> Option<f32> {
+    Some(match confidence {
+        "manual" => 1.0,
+        "high" => 0.9,
+        "medium" => 0.7,
+        "low" => 0.5,
+        "suggested" => 0.3,
+        _ => return None,
+    })
+}
+
+/// Checks a person's link request before any backend writes it: a known confidence and
+/// two different ids. Returns the ordered pair and the score.
+pub(crate) fn check_manual_link<'a>(
+    a: &'a str,
+    b: &'a str,
+    confidence: &str,
+) -> Result<(&'a str, &'a str, f32), StorageError> {
+    let score = manual_link_score(confidence).ok_or_else(|| {
+        StorageError::Invalid(format!(
+            "identity link confidence `{confidence}` is not one of {}",
+            super::LINK_CONFIDENCES.join(", ")
+        ))
+    })?;
+    let (one, two) = ordered_pair(a, b)?;
+    Ok((one, two, score))
+}
+
+/// The error for a link request naming an identity that does not exist.
+pub(crate) fn unknown_identity(id: &str) -> StorageError {
+    StorageError::Invalid(format!("identity `{id}` does not exist"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

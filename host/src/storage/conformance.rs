@@ -75,6 +75,7 @@ pub async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
     list_events_filters_and_pages(&*events).await;
     identities_upsert(&*events).await;
     identity_links_are_ordered_with_one_active(&*events).await;
+    manual_links_are_ordered_and_updated_in_place(&*events).await;
     keyword_matches_are_unique(&*events).await;
     keywords_upsert(&*events).await;
     kv_namespaces_are_isolated(&*kv).await;
@@ -313,6 +314,118 @@ pub async fn identity_links_are_ordered_with_one_active(s: &dyn EventStore) {
     let mut bad_score = link(("github", &ua), ("x", &ub));
     bad_score.confidence_score = 1.5;
     assert!(s.insert_identity_links(&[bad_score]).await.is_err());
+}
+
+/// Two observed accounts of one tag, and a third: their ids, read back by account.
+pub async fn three_identities(s: &dyn EventStore) -> [String; 3] {
+    let t = tag();
+    let accounts = [
+        ("github", format!("{t}-a")),
+        ("x", format!("{t}-b")),
+        ("zenn", format!("{t}-c")),
+    ];
+    let records: Vec<IdentityRecord> = accounts.iter().map(|(p, u)| identity(p, u, None)).collect();
+    s.upsert_identities(&records).await.unwrap();
+    let mut ids = Vec::new();
+    for (p, u) in &accounts {
+        ids.push(
+            s.identity_id(p, u)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{p}:{u} was just upserted")),
+        );
+    }
+    assert_eq!(
+        s.identity_id("github", &format!("{t}-never"))
+            .await
+            .unwrap(),
+        None
+    );
+    ids.try_into().expect("three ids")
+}
+
+/// A person's link request: the pair is ordered whichever way it is asked, a pair keeps
+/// one active link (updated in place, a plugin's suggestion included), and an unknown
+/// id, a self-link or an unknown confidence is refused as invalid, naming what is wrong.
+pub async fn manual_links_are_ordered_and_updated_in_place(s: &dyn EventStore) {
+    use crate::storage::{LinkOutcome, StorageError};
+    let [a, b, c] = three_identities(s).await;
+    let pair = |x: &String, y: &String| {
+        if x < y {
+            (x.clone(), y.clone())
+        } else {
+            (y.clone(), x.clone())
+        }
+    };
+    let (one, two) = pair(&a, &b);
+    let asked = s
+        .link_identities(&two, &one, "high", "asked")
+        .await
+        .unwrap();
+    assert_eq!(
+        asked,
+        LinkOutcome {
+            identity_id_1: one.clone(),
+            identity_id_2: two.clone(),
+            created: true,
+        }
+    );
+    let again = s
+        .link_identities(&one, &two, "manual", "asked")
+        .await
+        .unwrap();
+    assert_eq!((again.identity_id_1, again.created), (one.clone(), false));
+    assert!(
+        !s.link_identities(&two, &one, "manual", "asked")
+            .await
+            .unwrap()
+            .created
+    );
+
+    // A plugin's suggested link for (a, c) is the pair's active link: the request updates it.
+    let t = tag();
+    let (pa, pc) = (format!("{t}-pa"), format!("{t}-pc"));
+    s.insert_identity_links(&[link(("github", &pa), ("zenn", &pc))])
+        .await
+        .unwrap();
+    let (ia, ic) = (
+        s.identity_id("github", &pa).await.unwrap().unwrap(),
+        s.identity_id("zenn", &pc).await.unwrap().unwrap(),
+    );
+    assert!(
+        !s.link_identities(&ia, &ic, "low", "asked")
+            .await
+            .unwrap()
+            .created
+    );
+    assert!(
+        s.link_identities(&a, &c, "low", "asked")
+            .await
+            .unwrap()
+            .created
+    );
+
+    let missing = format!("{t}-missing");
+    for (x, y) in [(&a, &missing), (&missing, &b)] {
+        let e = s.link_identities(x, y, "high", "asked").await.unwrap_err();
+        assert!(
+            matches!(&e, StorageError::Invalid(m) if m.contains(&missing)),
+            "{e}"
+        );
+    }
+    let e = s
+        .link_identities(&a, &a, "high", "asked")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StorageError::Invalid(_)), "{e}");
+    let e = s
+        .link_identities(&a, &b, "certain", "asked")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StorageError::Invalid(m) if m.contains("certain")),
+        "{e}"
+    );
 }
 
 /// A match is stored once per (event, keyword) and only for a stored event.

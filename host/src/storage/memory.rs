@@ -13,12 +13,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::common::{
-    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair,
+    check_link_score, check_manual_link, dedup_identities, dedup_keywords, metadata_json,
+    ordered_pair, unknown_identity,
 };
 use super::{
     EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStatus, JobStore, JobUpdate,
-    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, ObjectKey, ObjectStore, Result,
-    StorageError, StoredEvent, WriteOutcome,
+    KeywordMatchRecord, KeywordRecord, KvStore, LinkOutcome, NewEvent, ObjectKey, ObjectStore,
+    Result, StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE, WriteOutcome,
 };
 
 /// An identity row, as the tables hold it.
@@ -127,6 +128,20 @@ impl MemoryStore {
     /// All identity links (test inspection), in insertion order.
     pub fn links(&self) -> Vec<MemoryLink> {
         self.lock().map(|s| s.links.clone()).unwrap_or_default()
+    }
+
+    /// Marks the pair's links inactive, as a person removing a link in drowl's UI does
+    /// (test set-up).
+    pub fn deactivate_links(&self, identity_id_1: &str, identity_id_2: &str) {
+        if let Ok(mut s) = self.lock() {
+            for l in s
+                .links
+                .iter_mut()
+                .filter(|l| l.identity_id_1 == identity_id_1 && l.identity_id_2 == identity_id_2)
+            {
+                l.is_active = false;
+            }
+        }
     }
 
     /// All keyword matches (test inspection), ordered by (event, keyword).
@@ -353,6 +368,73 @@ impl EventStore for MemoryStore {
         Ok(out)
     }
 
+    async fn identity_id(&self, platform: &str, platform_user_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .lock()?
+            .identities
+            .get(&(platform.to_owned(), platform_user_id.to_owned()))
+            .map(|i| i.id.clone()))
+    }
+
+    async fn link_identities(
+        &self,
+        a: &str,
+        b: &str,
+        confidence: &str,
+        reason: &str,
+    ) -> Result<LinkOutcome> {
+        let (one, two, score) = check_manual_link(a, b, confidence)?;
+        let mut s = self.lock()?;
+        let account = |id: &str| {
+            s.identities
+                .iter()
+                .find(|(_, i)| i.id == id)
+                .map(|(k, _)| k.clone())
+                .ok_or_else(|| unknown_identity(id))
+        };
+        let (acc_a, acc_b) = (account(a)?, account(b)?);
+        let (acc_one, acc_two) = if one == a {
+            (acc_a, acc_b)
+        } else {
+            (acc_b, acc_a)
+        };
+        let active = s
+            .links
+            .iter_mut()
+            .find(|x| x.is_active && x.identity_id_1 == one && x.identity_id_2 == two);
+        let created = match active {
+            Some(link) => {
+                link.record.confidence = confidence.to_owned();
+                link.record.link_source = USER_MANUAL_LINK_SOURCE.to_owned();
+                link.record.confidence_score = score;
+                link.record.reason = reason.to_owned();
+                false
+            }
+            None => {
+                s.links.push(MemoryLink {
+                    identity_id_1: one.to_owned(),
+                    identity_id_2: two.to_owned(),
+                    record: IdentityLinkRecord {
+                        a: acc_one,
+                        b: acc_two,
+                        confidence: confidence.to_owned(),
+                        link_source: USER_MANUAL_LINK_SOURCE.to_owned(),
+                        confidence_score: score,
+                        reason: reason.to_owned(),
+                        plugin_id: String::new(),
+                    },
+                    is_active: true,
+                });
+                true
+            }
+        };
+        Ok(LinkOutcome {
+            identity_id_1: one.to_owned(),
+            identity_id_2: two.to_owned(),
+            created,
+        })
+    }
+
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
         let mut s = self.lock()?;
         if let Some(m) = matches.iter().find(|m| !s.events.contains_key(&m.event_id)) {
@@ -559,6 +641,40 @@ mod tests {
     async fn memory_jobs_follow_the_shared_rules() {
         let store = MemoryStore::new();
         tc::job_rows_follow_the_rules(&store, &store).await;
+    }
+
+    /// A person asking again for a link they removed gets an active link again; the
+    /// removed one stays as it was.
+    #[tokio::test]
+    async fn a_removed_link_asked_for_again_is_active_again() {
+        let store = MemoryStore::new();
+        let [a, b, _] = tc::three_identities(&store).await;
+        let first = store
+            .link_identities(&a, &b, "high", "asked")
+            .await
+            .unwrap();
+        store.deactivate_links(&first.identity_id_1, &first.identity_id_2);
+        let again = store
+            .link_identities(&b, &a, "medium", "asked again")
+            .await
+            .unwrap();
+        assert!(again.created);
+        let links = store.links();
+        assert_eq!(links.len(), 2);
+        assert_eq!(
+            links.iter().map(|l| l.is_active).collect::<Vec<_>>(),
+            [false, true]
+        );
+        let active = &links[1].record;
+        assert_eq!(
+            (
+                active.confidence.as_str(),
+                active.link_source.as_str(),
+                active.confidence_score
+            ),
+            ("medium", "user_manual", 0.7)
+        );
+        assert_eq!(links[0].record.confidence, "high");
     }
 
     #[tokio::test]

@@ -212,6 +212,24 @@ pub struct WriteOutcome {
     pub existing: u64,
 }
 
+/// What [`EventStore::link_identities`] did: the pair as stored, and whether the link is new.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LinkOutcome {
+    /// The smaller identity id (`identity_links.identity_id_1`).
+    pub identity_id_1: String,
+    /// The larger identity id.
+    pub identity_id_2: String,
+    /// `true` when a new active link row was written, `false` when the pair's active
+    /// link was updated in place.
+    pub created: bool,
+}
+
+/// `identity_links.link_source` of a link a person asked for through drowl's API.
+pub const USER_MANUAL_LINK_SOURCE: &str = "user_manual";
+
+/// The `identity_links.confidence` values drowl's schema allows.
+pub const LINK_CONFIDENCES: [&str; 5] = ["manual", "high", "medium", "low", "suggested"];
+
 /// Events and the facts derived from them.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -229,6 +247,28 @@ pub trait EventStore: Send + Sync + 'static {
     async fn upsert_identities(&self, identities: &[IdentityRecord]) -> Result<WriteOutcome>;
     /// Records suggested links, keeping drowl's ordered-pair and one-active-link rules.
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome>;
+    /// The id (`identities.id`) of the account (`platform`, `platform_user_id`), if it
+    /// has been observed.
+    async fn identity_id(&self, platform: &str, platform_user_id: &str) -> Result<Option<String>>;
+    /// Links two identities, by `identities.id`, because a person asked for it: the pair
+    /// is ordered, `link_source` is `user_manual`, `confidence` is as given (one of
+    /// [`LINK_CONFIDENCES`]) with a score derived from it, and `reason` says where the
+    /// request came from.
+    ///
+    /// The pair keeps one active link: an existing active link is updated in place
+    /// (`created: false`) rather than doubled. A pair whose link was removed (only
+    /// inactive rows) gets a new active row: unlike a plugin's suggestion, which must
+    /// never bring back a link a person removed, this request *is* a person asking for
+    /// the link again; the removed row stays as history. An id with no `identities` row
+    /// is [`StorageError::Invalid`] naming it (retrying cannot make it exist), as is an
+    /// identity linked to itself. Repeating the request changes nothing further.
+    async fn link_identities(
+        &self,
+        a: &str,
+        b: &str,
+        confidence: &str,
+        reason: &str,
+    ) -> Result<LinkOutcome>;
     /// Records keyword matches; an existing (`event_id`, `keyword_id`) is left untouched.
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome>;
     /// Returns the active keywords from the `keywords` table.

@@ -236,7 +236,7 @@ pub(crate) fn link_accounts(links: &[IdentityLinkRecord]) -> Result<Vec<AccountR
 /// An identity's id by its account, as read back to resolve links.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct IdentityIdRow {
-    id: String,
+    pub(crate) id: String,
     platform: String,
     platform_user_id: String,
 }

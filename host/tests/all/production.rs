@@ -706,6 +706,18 @@ impl EventStore for CutBeforeInsert {
     ) -> storage::Result<WriteOutcome> {
         self.inner.insert_identity_links(l).await
     }
+    async fn identity_id(&self, p: &str, u: &str) -> storage::Result<Option<String>> {
+        self.inner.identity_id(p, u).await
+    }
+    async fn link_identities(
+        &self,
+        a: &str,
+        b: &str,
+        confidence: &str,
+        reason: &str,
+    ) -> storage::Result<storage::LinkOutcome> {
+        self.inner.link_identities(a, b, confidence, reason).await
+    }
     async fn insert_keyword_matches(
         &self,
         m: &[KeywordMatchRecord],

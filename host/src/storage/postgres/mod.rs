@@ -33,14 +33,15 @@ use sqlx::{Connection, PgConnection};
 use self::errors::{connect_err, pg_err};
 pub use self::jobs::PostgresJobStore;
 pub use self::migrations::MigrationInfo;
-use super::common::prefix_upper_bound;
+use super::common::{check_manual_link, prefix_upper_bound, unknown_identity};
 use super::rows::{
     EventRow, IdentityIdRow, KeywordRecordRow, StoredEventRow, column, event_rows, identity_rows,
     keyword_rows, link_accounts, link_rows, match_rows, outcome_from_flags, outcome_from_inserted,
 };
 use super::{
     EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
-    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
+    KvStore, LinkOutcome, NewEvent, Result, StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE,
+    WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -58,6 +59,9 @@ mod sql {
     pub(super) const SELECT_IDENTITY_IDS: &str = include_str!("queries/select_identity_ids.sql");
     pub(super) const INSERT_IDENTITY_LINKS: &str =
         include_str!("queries/insert_identity_links.sql");
+    pub(super) const EXISTING_IDENTITY_IDS: &str =
+        include_str!("queries/existing_identity_ids.sql");
+    pub(super) const LINK_IDENTITIES: &str = include_str!("queries/link_identities.sql");
     pub(super) const INSERT_KEYWORD_MATCHES: &str =
         include_str!("queries/insert_keyword_matches.sql");
     pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
@@ -401,6 +405,54 @@ impl EventStore for PostgresStore {
             .map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;
         Ok(outcome_from_inserted(links.len(), res.rows_affected()))
+    }
+
+    async fn identity_id(&self, platform: &str, platform_user_id: &str) -> Result<Option<String>> {
+        let rows: Vec<IdentityIdRow> = sqlx::query_as(sql::SELECT_IDENTITY_IDS)
+            .bind(vec![platform])
+            .bind(vec![platform_user_id])
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.into_iter().next().map(|r| r.id))
+    }
+
+    async fn link_identities(
+        &self,
+        a: &str,
+        b: &str,
+        confidence: &str,
+        reason: &str,
+    ) -> Result<LinkOutcome> {
+        let (one, two, score) = check_manual_link(a, b, confidence)?;
+        let mut tx = self.pool.begin().await.map_err(pg_err)?;
+        let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING_IDENTITY_IDS)
+            .bind(vec![a, b])
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        if let Some(missing) = [a, b]
+            .into_iter()
+            .find(|id| !existing.iter().any(|e| e == id))
+        {
+            return Err(unknown_identity(missing));
+        }
+        let created: bool = sqlx::query_scalar(sql::LINK_IDENTITIES)
+            .bind(one)
+            .bind(two)
+            .bind(confidence)
+            .bind(USER_MANUAL_LINK_SOURCE)
+            .bind(score)
+            .bind(reason)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(LinkOutcome {
+            identity_id_1: one.to_owned(),
+            identity_id_2: two.to_owned(),
+            created,
+        })
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {

@@ -32,7 +32,7 @@ use sqlx::sqlite::{
 };
 
 use self::errors::db_err;
-use super::common::{prefix_upper_bound, ts_to_text};
+use super::common::{check_manual_link, prefix_upper_bound, ts_to_text, unknown_identity};
 use super::rows::{
     IdentityIdRow, KeywordRecordRow, StoredEventRow, event_rows, identity_rows, json_rows,
     keyword_rows, link_accounts, link_rows, match_rows, outcome_from_existing,
@@ -40,7 +40,8 @@ use super::rows::{
 };
 use super::{
     EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
-    KvStore, NewEvent, Result, StorageError, StoredEvent, WriteOutcome,
+    KvStore, LinkOutcome, NewEvent, Result, StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE,
+    WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -55,6 +56,10 @@ mod sql {
     pub(super) const SELECT_IDENTITY_IDS: &str = include_str!("queries/select_identity_ids.sql");
     pub(super) const INSERT_IDENTITY_LINKS: &str =
         include_str!("queries/insert_identity_links.sql");
+    pub(super) const EXISTING_IDENTITY_IDS: &str =
+        include_str!("queries/existing_identity_ids.sql");
+    pub(super) const COUNT_ACTIVE_LINK: &str = include_str!("queries/count_active_link.sql");
+    pub(super) const LINK_IDENTITIES: &str = include_str!("queries/link_identities.sql");
     pub(super) const INSERT_KEYWORD_MATCHES: &str =
         include_str!("queries/insert_keyword_matches.sql");
     pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
@@ -281,6 +286,66 @@ impl EventStore for SqliteStore {
             .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(outcome_from_inserted(links.len(), res.rows_affected()))
+    }
+
+    async fn identity_id(&self, platform: &str, platform_user_id: &str) -> Result<Option<String>> {
+        let account = serde_json::json!([{
+            "platform": platform,
+            "platform_user_id": platform_user_id,
+        }]);
+        let rows: Vec<IdentityIdRow> = sqlx::query_as(sql::SELECT_IDENTITY_IDS)
+            .bind(account.to_string())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().next().map(|r| r.id))
+    }
+
+    async fn link_identities(
+        &self,
+        a: &str,
+        b: &str,
+        confidence: &str,
+        reason: &str,
+    ) -> Result<LinkOutcome> {
+        let (one, two, score) = check_manual_link(a, b, confidence)?;
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING_IDENTITY_IDS)
+            .bind(a)
+            .bind(b)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if let Some(missing) = [a, b]
+            .into_iter()
+            .find(|id| !existing.iter().any(|e| e == id))
+        {
+            return Err(unknown_identity(missing));
+        }
+        let active: i64 = sqlx::query_scalar(sql::COUNT_ACTIVE_LINK)
+            .bind(one)
+            .bind(two)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::query(sql::LINK_IDENTITIES)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(one)
+            .bind(two)
+            .bind(confidence)
+            .bind(USER_MANUAL_LINK_SOURCE)
+            .bind(f64::from(score))
+            .bind(reason)
+            .bind(now_text())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(LinkOutcome {
+            identity_id_1: one.to_owned(),
+            identity_id_2: two.to_owned(),
+            created: active == 0,
+        })
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
@@ -514,6 +579,65 @@ mod tests {
         .await
         .map_err(db_err);
         assert!(matches!(second_active, Err(StorageError::Invalid(_))));
+    }
+
+    /// A person's link lands as drowl's API reads it, is updated in place, and a removed
+    /// link asked for again is active again, the removed row kept.
+    #[tokio::test]
+    async fn manual_links_are_written_updated_and_reactivated() {
+        let (_dir, store) = open().await;
+        let [a, b, _] = tc::three_identities(&*store).await;
+        let first = store
+            .link_identities(&b, &a, "high", "asked")
+            .await
+            .unwrap();
+        let row = || async {
+            sqlx::query_as::<_, (String, String, String, f64, String, i64)>(
+                "SELECT identity_id_1, identity_id_2, confidence, confidence_score, \
+                 link_source, is_active FROM identity_links ORDER BY is_active, created_at",
+            )
+            .fetch_all(store.write_pool())
+            .await
+            .unwrap()
+        };
+        let rows = row().await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].0.as_str(), rows[0].1.as_str()),
+            (first.identity_id_1.as_str(), first.identity_id_2.as_str())
+        );
+        assert!(rows[0].0 < rows[0].1);
+        assert_eq!(
+            (rows[0].2.as_str(), rows[0].4.as_str(), rows[0].5),
+            ("high", "user_manual", 1)
+        );
+        assert!((rows[0].3 - 0.9).abs() < 1e-6);
+        assert!(
+            !store
+                .link_identities(&a, &b, "manual", "asked")
+                .await
+                .unwrap()
+                .created
+        );
+        let rows = row().await;
+        assert_eq!((rows.len(), rows[0].2.as_str()), (1, "manual"));
+        sqlx::query("UPDATE identity_links SET is_active = 0")
+            .execute(store.write_pool())
+            .await
+            .unwrap();
+        assert!(
+            store
+                .link_identities(&a, &b, "low", "again")
+                .await
+                .unwrap()
+                .created
+        );
+        let rows = row().await;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            rows.iter().map(|r| (r.2.as_str(), r.5)).collect::<Vec<_>>(),
+            [("manual", 0), ("low", 1)]
+        );
     }
 
     #[tokio::test]
