@@ -317,6 +317,78 @@ async fn job_row(pool: &sqlx::PgPool, id: &str) -> BTreeMap<&'static str, Value>
     ])
 }
 
+/// Issue #11: drowl's API links two identities by hand with the real `bull` client (its
+/// payload verbatim, no options); `serve` writes the link into PostgreSQL itself, no
+/// plugin involved: the ordered pair, `user_manual`, the confidence as asked.
+#[tokio::test]
+async fn a_link_request_from_drowl_lands_in_identity_links() {
+    use drowl_host::storage::postgres::PostgresStore;
+    use drowl_host::storage::{EventStore as _, IdentityRecord};
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let account = |platform: &str, user: &str| IdentityRecord {
+        platform: platform.into(),
+        platform_user_id: user.into(),
+        platform_username: None,
+        display_name: None,
+        profile_url: None,
+        avatar_url: None,
+        metadata: json!({}),
+    };
+    store
+        .upsert_identities(&[account("github", "1"), account("x", "2")])
+        .await
+        .expect("identities");
+    let gh = store
+        .identity_id("github", "1")
+        .await
+        .unwrap()
+        .expect("github id");
+    let x = store.identity_id("x", "2").await.unwrap().expect("x id");
+    let (one, two) = if gh < x { (&gh, &x) } else { (&x, &gh) };
+
+    let queue = unique_queue("link");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .env("DATABASE_URL", &db.url)
+        .name("serve linking identities")
+        .start();
+    // The larger id first: stored as the ordered pair all the same.
+    let out = scenario("link_identities", &[two, one], &queue).await;
+    assert_eq!(
+        out["extra"]["output"],
+        json!({"linked": true, "identityId1": one, "identityId2": two,
+               "confidence": "high", "outcome": "created"}),
+        "{out}"
+    );
+    let pool = pg_pool(&db).await;
+    let rows = sqlx::query(
+        "SELECT identity_id_1, identity_id_2, confidence, link_source, confidence_score,
+                is_active FROM identity_links",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("identity_links");
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r.get::<String, _>("identity_id_1"), *one);
+    assert_eq!(r.get::<String, _>("identity_id_2"), *two);
+    assert_eq!(r.get::<String, _>("confidence"), "high");
+    assert_eq!(r.get::<String, _>("link_source"), "user_manual");
+    assert!((r.get::<f32, _>("confidence_score") - 0.9).abs() < 1e-6);
+    assert!(r.get::<bool, _>("is_active"));
+    let id = out["extra"]["id"]
+        .as_str()
+        .map_or_else(|| out["extra"]["id"].to_string(), str::to_owned);
+    let row = job_row(&pool, &id).await;
+    assert_eq!(row["status"], "completed", "{row:?}");
+    assert_eq!(row["type"], "identity_resolution");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// The `jobs` table follows each job: completed with output, failed after its retries,
 /// timed out, failed at once, completed after a retry; and `enqueue` / `jobs` work on the
 /// same queue.

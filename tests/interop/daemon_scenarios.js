@@ -522,6 +522,16 @@ const scenarios = {
     return { ok: ok.id, flaky: flaky.id, slow: slow.id, panics: panics.id, recovers: recovers.id, overran: overran.id };
   },
 
+  // drowl's API linking two identities by hand (argv[3], argv[4]: identities.id values):
+  // its payload verbatim, with no options. host/tests/daemon.rs checks the
+  // identity_links row.
+  async link_identities(q) {
+    const [identityId1, identityId2] = [process.argv[3], process.argv[4]];
+    const job = await q.add({ type: 'identity_resolution', name: 'link-identities', input: { identityId1, identityId2, confidence: 'high' } });
+    const output = await within(job.finished(), 15000, 'link-identities');
+    return { id: job.id, output };
+  },
+
   // Adds N jobs (argv[3]) with distinct events and counts every completed/failed event per
   // job until all N have finished, then listens a little longer for duplicates.
   // Prints per-id event counts for the fault tests.

@@ -5,7 +5,9 @@
 //! [`enrich`] (keyword extraction, plugin-backed identity resolution) and [`export`].
 //! Each implements one trait (`handler::PluginJob`); the executor owns what every job
 //! shares: finding the plugin, starting its instance, and concluding the job with the
-//! instance's report. Results are stored through the [`crate::storage`] traits. The
+//! instance's report. `identity_resolution` jobs naming two identities instead of a
+//! plugin (a person linking them by hand) are handled by the host alone, in `link`.
+//! Results are stored through the [`crate::storage`] traits. The
 //! executor never talks to the queue: retries, backoff and locks are the caller's
 //! business, told through [`JobFailure::retry`].
 
@@ -16,6 +18,7 @@ mod handler;
 pub mod ids;
 pub mod ingest;
 pub mod install;
+mod link;
 pub mod model;
 pub mod output;
 pub mod registry;
@@ -80,12 +83,17 @@ impl Executor {
                 };
                 self.run(&identities, job, progress).await
             }
+            // A person linking two identities by hand: the host writes the link itself.
+            JobType::IdentityResolution if link::is_link_request(job) => {
+                link::run(&self.storage, job).await
+            }
             JobType::DataExport => self.run(&export::Export, job, progress).await,
             other => Err(FailedJob::from(JobFailure::Unsupported(format!(
                 "this drowl-host has no handler for {} jobs{}",
                 other.as_str(),
                 if other == JobType::IdentityResolution {
-                    " without `input.pluginId` (name an enrichment plugin that resolves identities)"
+                    " without `input.pluginId` (name an enrichment plugin that resolves identities) \
+                     or `input.identityId1` and `input.identityId2` (link two identities)"
                 } else {
                     ""
                 }

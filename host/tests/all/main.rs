@@ -8,6 +8,7 @@ mod cli;
 mod github;
 mod identity;
 mod ingestion;
+mod links;
 mod production;
 mod sandbox;
 mod support;
