@@ -130,6 +130,10 @@ pub struct SandboxArgs {
     /// milliseconds; a plugin over it is not loaded.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_DESCRIBE_TIMEOUT_MS)]
     pub describe_timeout_ms: u64,
+    /// Largest manifest a plugin's `describe` may return, serialised as JSON, in bytes; a
+    /// plugin over it is not loaded.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::DEFAULT_MAX_MANIFEST_BYTES)]
+    pub max_manifest_bytes: usize,
 }
 
 /// The default of `--describe-timeout-ms`.

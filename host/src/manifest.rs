@@ -8,8 +8,11 @@ use serde::{Deserialize, Serialize};
 use crate::bindings::types as wit;
 use crate::ids::validate_plugin_id;
 
-/// Largest manifest accepted, serialised as JSON, in bytes.
-pub const MAX_MANIFEST_BYTES: usize = 256 << 10;
+/// The default of the largest manifest accepted, serialised as JSON, in bytes: a real
+/// manifest is a few KiB, so this leaves room for long descriptions and config schemas
+/// while a manifest that carries data is refused. Operators set their own with
+/// `--max-manifest-bytes` ([`crate::runtime::EngineSettings::max_manifest_bytes`]).
+pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 256 << 10;
 
 /// A configuration field's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,16 +212,17 @@ fn valid_source(s: &str) -> bool {
 }
 
 impl Manifest {
-    /// Checks every field; `host_version` is this host's semver.
-    pub fn validate(&self, host_version: &str) -> Result<(), ManifestError> {
+    /// Checks every field; `host_version` is this host's semver and `max_bytes` the
+    /// largest manifest (serialised as JSON) the operator accepts.
+    pub fn validate(&self, host_version: &str, max_bytes: usize) -> Result<(), ManifestError> {
         // The manifest is kept for the plugin's lifetime, printed by `plugin check` and
         // (with drowl's plugins table) stored: a real one is a few KiB.
         let size = serde_json::to_vec(self).map_or(usize::MAX, |v| v.len());
-        if size > MAX_MANIFEST_BYTES {
+        if size > max_bytes {
             return Err(bad(
                 "manifest",
                 format!(
-                    "is {size} bytes; the limit is {MAX_MANIFEST_BYTES} (describe returns names, descriptions and config fields, not data)"
+                    "is {size} bytes; the limit is {max_bytes} (describe returns names, descriptions and config fields, not data; an operator can raise it with --max-manifest-bytes)"
                 ),
             ));
         }
@@ -310,32 +314,53 @@ mod tests {
     fn an_oversized_manifest_is_refused_naming_its_size() {
         let mut m = sample();
         m.description = "d".repeat(48 << 20);
-        let e = m.validate("0.1.0").unwrap_err();
+        let e = m.validate("0.1.0", DEFAULT_MAX_MANIFEST_BYTES).unwrap_err();
         assert_eq!(e.field, "manifest");
         assert!(e.problem.contains("the limit is 262144"), "{}", e.problem);
         m.description = "d".repeat(4096);
-        m.validate("0.1.0").unwrap();
+        m.validate("0.1.0", DEFAULT_MAX_MANIFEST_BYTES).unwrap();
+        // The operator's own limit applies instead of the default.
+        let e = m.validate("0.1.0", 1024).unwrap_err();
+        assert!(e.problem.contains("the limit is 1024"), "{}", e.problem);
+        assert!(e.problem.contains("--max-manifest-bytes"), "{}", e.problem);
     }
 
     #[test]
     fn a_good_manifest_passes() {
-        sample().validate("0.1.0").unwrap();
+        sample()
+            .validate("0.1.0", DEFAULT_MAX_MANIFEST_BYTES)
+            .unwrap();
     }
 
     #[test]
     fn each_bad_field_is_named() {
         let mut m = sample();
         m.id = "Git Hub".into();
-        assert_eq!(m.validate("0.1.0").unwrap_err().field, "id");
+        assert_eq!(
+            m.validate("0.1.0", DEFAULT_MAX_MANIFEST_BYTES)
+                .unwrap_err()
+                .field,
+            "id"
+        );
         let mut m = sample();
         m.version = "one".into();
-        assert_eq!(m.validate("0.1.0").unwrap_err().field, "version");
+        assert_eq!(
+            m.validate("0.1.0", DEFAULT_MAX_MANIFEST_BYTES)
+                .unwrap_err()
+                .field,
+            "version"
+        );
         let mut m = sample();
         m.min_host_version = "9.0.0".into();
-        let e = m.validate("0.1.0").unwrap_err();
+        let e = m.validate("0.1.0", DEFAULT_MAX_MANIFEST_BYTES).unwrap_err();
         assert!(e.to_string().contains("needs drowl-host 9.0.0"), "{e}");
         let mut m = sample();
         m.sources = vec!["../x".into()];
-        assert_eq!(m.validate("0.1.0").unwrap_err().field, "sources");
+        assert_eq!(
+            m.validate("0.1.0", DEFAULT_MAX_MANIFEST_BYTES)
+                .unwrap_err()
+                .field,
+            "sources"
+        );
     }
 }

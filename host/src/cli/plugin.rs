@@ -21,6 +21,10 @@ pub enum PluginCommand {
         /// (as `serve`'s flag of the same name).
         #[arg(long, value_name = "MS", default_value_t = crate::config::DEFAULT_DESCRIBE_TIMEOUT_MS)]
         describe_timeout_ms: u64,
+        /// Largest manifest accepted, serialised as JSON, in bytes (as `serve`'s flag of
+        /// the same name).
+        #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::DEFAULT_MAX_MANIFEST_BYTES)]
+        max_manifest_bytes: usize,
     },
 }
 
@@ -30,15 +34,20 @@ pub async fn run(cmd: PluginCommand) -> u8 {
         PluginCommand::Check {
             wasm,
             describe_timeout_ms,
-        } => check(wasm, Duration::from_millis(describe_timeout_ms)).await,
+            max_manifest_bytes,
+        } => {
+            let settings = EngineSettings {
+                describe_timeout: Duration::from_millis(describe_timeout_ms),
+                max_manifest_bytes,
+                ..EngineSettings::default()
+            };
+            check(wasm, &settings).await
+        }
     }
 }
 
-async fn check(wasm: PathBuf, describe_timeout: Duration) -> u8 {
-    let runtime = match Runtime::new(&EngineSettings {
-        describe_timeout,
-        ..EngineSettings::default()
-    }) {
+async fn check(wasm: PathBuf, settings: &EngineSettings) -> u8 {
+    let runtime = match Runtime::new(settings) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

@@ -112,6 +112,7 @@ pub async fn run(args: RunPluginArgs) -> u8 {
         fuel: args.sandbox.fuel.is_some(),
         cache_dir: Some(data_dir.join("cache")),
         describe_timeout: args.sandbox.describe_timeout(),
+        max_manifest_bytes: args.sandbox.max_manifest_bytes,
         ..EngineSettings::default()
     };
     let runtime = match Runtime::new(&settings) {

@@ -262,6 +262,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         cache_dir: Some(data_dir.join("cache")),
         pooling,
         describe_timeout: args.sandbox.describe_timeout(),
+        max_manifest_bytes: args.sandbox.max_manifest_bytes,
         ..defaults
     }) {
         Ok(r) => r,

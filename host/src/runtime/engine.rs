@@ -38,6 +38,11 @@ pub struct EngineSettings {
     /// `describe` only returns a manifest, so the budget is small: a component that sleeps
     /// or spins there fails to load instead of holding the start.
     pub describe_timeout: Duration,
+    /// Largest manifest `describe` may return, serialised as JSON, in bytes. Default
+    /// [`crate::manifest::DEFAULT_MAX_MANIFEST_BYTES`]. The manifest is kept for the
+    /// plugin's lifetime and printed and stored, so a plugin cannot use it to hand the
+    /// host data.
+    pub max_manifest_bytes: usize,
 }
 
 /// The default of [`EngineSettings::describe_timeout`]: far more than any honest
@@ -52,6 +57,7 @@ impl Default for EngineSettings {
             cache_dir: None,
             pooling: Some(PoolingSettings::default()),
             describe_timeout: DEFAULT_DESCRIBE_TIMEOUT,
+            max_manifest_bytes: crate::manifest::DEFAULT_MAX_MANIFEST_BYTES,
         }
     }
 }

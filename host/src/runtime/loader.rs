@@ -247,6 +247,15 @@ fn import_hint(import: &str) -> &'static str {
     }
 }
 
+/// What loading a plugin may spend, and how large a manifest it may return.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DescribeLimits {
+    /// The budget of instantiating the plugin and calling its `describe`.
+    pub(crate) budget: super::Budget,
+    /// Largest manifest accepted, serialised as JSON, in bytes.
+    pub(crate) max_manifest_bytes: usize,
+}
+
 /// Checks, compiles and describes a plugin.
 pub(crate) async fn load<T: StoreState>(
     engine: &Engine,
@@ -255,7 +264,7 @@ pub(crate) async fn load<T: StoreState>(
     name: &str,
     describe_state: impl FnOnce(Instant) -> T,
     slots: Option<&Arc<tokio::sync::Semaphore>>,
-    describe_budget: &super::Budget,
+    limits: &DescribeLimits,
 ) -> Result<LoadedPlugin<T>, LoadError> {
     if !bytes.starts_with(b"\0asm") {
         return Err(LoadError::NotWasm(name.to_owned()));
@@ -382,7 +391,7 @@ pub(crate) async fn load<T: StoreState>(
     let mut instance = super::instance::PluginInstance::start(
         engine,
         &role_pre,
-        describe_budget,
+        &limits.budget,
         describe_state,
         slot,
     )
@@ -390,7 +399,7 @@ pub(crate) async fn load<T: StoreState>(
     .map_err(describe_failed)?;
     let manifest: Manifest = instance.describe().await.map_err(describe_failed)?.into();
     manifest
-        .validate(crate::HOST_VERSION)
+        .validate(crate::HOST_VERSION, limits.max_manifest_bytes)
         .map_err(|source| LoadError::Manifest {
             name: name.to_owned(),
             source,

@@ -92,7 +92,7 @@ pub struct Runtime<T: StoreState> {
     /// Whether the engine meters fuel (`EngineSettings::fuel`).
     meters_fuel: bool,
     /// What instantiating a plugin and calling its `describe` may use at load.
-    describe_budget: Budget,
+    describe_limits: loader::DescribeLimits,
     describe_state: Arc<DescribeState<T>>,
 }
 
@@ -104,7 +104,7 @@ impl<T: StoreState> Clone for Runtime<T> {
             linker: self.linker.clone(),
             slots: self.slots.clone(),
             meters_fuel: self.meters_fuel,
-            describe_budget: self.describe_budget,
+            describe_limits: self.describe_limits,
             describe_state: self.describe_state.clone(),
         }
     }
@@ -163,13 +163,16 @@ impl<T: StoreState> Runtime<T> {
             linker: Arc::new(linker),
             slots: pooling.map(|p| Arc::new(tokio::sync::Semaphore::new(p.slots.max(1) as usize))),
             meters_fuel: settings.fuel,
-            describe_budget: fuel_for_engine(
-                &Budget {
-                    timeout: settings.describe_timeout,
-                    ..Budget::default()
-                },
-                settings.fuel,
-            ),
+            describe_limits: loader::DescribeLimits {
+                budget: fuel_for_engine(
+                    &Budget {
+                        timeout: settings.describe_timeout,
+                        ..Budget::default()
+                    },
+                    settings.fuel,
+                ),
+                max_manifest_bytes: settings.max_manifest_bytes,
+            },
             describe_state: Arc::new(describe_state),
         })
     }
@@ -215,7 +218,7 @@ impl<T: StoreState> Runtime<T> {
             name,
             move |deadline| describe(deadline),
             self.slots.as_ref(),
-            &self.describe_budget,
+            &self.describe_limits,
         )
         .await
     }

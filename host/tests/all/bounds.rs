@@ -187,3 +187,39 @@ fn run_plugin_enforces_the_cursor_budget_flag() {
     assert_eq!(out["error"]["code"], "invalid-output", "{out}");
     assert!(stderr(&refused).contains("next-cursor"));
 }
+
+/// The manifest budget is the operator's: with `--max-manifest-bytes` below what a real
+/// manifest takes, `plugin check` and `run-plugin` refuse the component as not loadable
+/// (exit 3), naming the file, the limit and the flag; with the default it loads.
+#[test]
+fn the_manifest_budget_is_an_operator_flag() {
+    let hostile = component("hostile-plugin");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let h = hostile.to_str().unwrap();
+    let ok = drowl_host(&["plugin", "check", h], d);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let refused = drowl_host(&["plugin", "check", h, "--max-manifest-bytes", "128"], d);
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{err}");
+    assert!(err.contains("hostile_plugin.wasm"), "{err}");
+    assert!(err.contains("the limit is 128"), "{err}");
+    assert!(err.contains("--max-manifest-bytes"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+
+    job_file(d, "ok.json", &probe("ok", 1));
+    let refused = drowl_host(
+        &[
+            "run-plugin",
+            h,
+            "--job",
+            "ok.json",
+            "--max-manifest-bytes",
+            "128",
+        ],
+        d,
+    );
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(3), "{err}");
+    assert!(err.contains("the limit is 128"), "{err}");
+}
