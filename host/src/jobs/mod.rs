@@ -22,6 +22,7 @@ mod link;
 pub mod model;
 pub mod output;
 pub mod registry;
+pub mod text;
 
 use std::sync::Arc;
 
