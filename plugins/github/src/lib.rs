@@ -7,7 +7,9 @@
 //! drowl event (source `github`) with its actor as an identity observation.
 //!
 //! Job input: `{"user": "octocat"}`, `{"repo": "owner/name"}` or `{"org": "name"}`,
-//! optionally with `"since": "<RFC 3339>"`. Configuration: `api-base-url` (default
+//! optionally with `"since": "<RFC 3339>"`. A job naming none (drowl's `github-events`
+//! job: `{pluginId, source, since}`) enqueues one such job per entry of the `targets`
+//! config field. Configuration: `api-base-url` (default
 //! `https://api.github.com`), `token` (secret, optional) and `per-page` (1–100, default 30).
 //!
 //! Paging and the cursor are described in the `sweep` and `cursor` modules, the mapping in
@@ -26,7 +28,7 @@ use drowl_plugin_sdk::http::Request;
 use drowl_plugin_sdk::log::Level;
 use drowl_plugin_sdk::prelude::*;
 
-use settings::{DEFAULT_API_BASE_URL, Job, Settings};
+use settings::{DEFAULT_API_BASE_URL, Plan, Settings, Target};
 
 /// Upper bound for one page request; the host caps it further by the job's deadline.
 const REQUEST_TIMEOUT_MS: u32 = 30_000;
@@ -63,6 +65,14 @@ fn manifest() -> Manifest {
              limit from 60 to 5000 requests per hour.",
         ))
         .config(
+            ConfigField::string("targets", "Tracked targets").description(
+                "What a job naming no `user`, `repo` or `org` ingests: `users/NAME`, \
+                     `orgs/NAME` or `repos/OWNER/NAME`, separated by commas, e.g. \
+                     `users/octocat, orgs/drowl-dev, repos/octocat/Hello-World`. Each gets \
+                     its own job and cursor.",
+            ),
+        )
+        .config(
             ConfigField::number("per-page", "Events per page")
                 .description("Events requested per page, 1 to 100.")
                 .default_value("30"),
@@ -79,7 +89,10 @@ impl Ingestion for GithubPlugin {
 
     fn ingest(req: IngestRequest) -> Result<IngestBatch, JobError> {
         let settings = Settings::from_config(&req.config)?;
-        let job = Job::from_input(&req.job.input, req.since.as_deref())?;
+        let job = match Plan::from_request(&req.job.input, req.since.as_deref(), &req.config)? {
+            Plan::One(job) => job,
+            Plan::Each { targets, since } => return fan_out(&req.job.name, &targets, since),
+        };
         let token = config::secret("token");
         let outcome = sweep::run_page(
             &settings,
@@ -114,6 +127,30 @@ impl Ingestion for GithubPlugin {
         );
         Ok(outcome.batch)
     }
+}
+
+/// A job naming no target: one follow-up job per configured target, each naming it as a
+/// job from drowl's API would, so each keeps its own cursor and they run side by side on
+/// every daemon. Follow-ups are enqueued only if this job completes, under ids derived
+/// from this job's, so a retry of it enqueues none twice.
+fn fan_out(name: &str, targets: &[Target], since: Option<String>) -> Result<IngestBatch, JobError> {
+    for target in targets {
+        let (key, value) = target.input_key();
+        let mut input = serde_json::json!({ key: value, "source": mapping::SOURCE });
+        if let Some(since) = &since {
+            input["since"] = serde_json::Value::String(since.clone());
+        }
+        // The host takes names of up to 200 bytes; logins and repository names are ASCII.
+        let mut job_name = format!("{name} {key}:{value}");
+        job_name.truncate(200);
+        queue::enqueue("event_ingestion", &job_name, &input)
+            .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
+    }
+    log::info(&format!(
+        "enqueued one ingestion job per configured target ({})",
+        targets.len()
+    ));
+    Ok(IngestBatch::last_page(Vec::new()))
 }
 
 // The macro exports the world only when building the wasm component (native unit-test

@@ -160,6 +160,115 @@ fn valid_repo_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// Most targets one job without a target may fan out to: the host lets one job enqueue
+/// 100 follow-ups by default.
+pub(crate) const MAX_TARGETS: usize = 100;
+
+impl Target {
+    /// Parses one entry of the `targets` config field: `users/NAME`, `orgs/NAME` or
+    /// `repos/OWNER/NAME` (the paths of GitHub's own URLs).
+    pub(crate) fn from_config_entry(entry: &str) -> Result<Self, JobError> {
+        let bad = || {
+            JobError::invalid_config(format!(
+                "`targets` entry {entry:?} is not `users/NAME`, `orgs/NAME` or `repos/OWNER/NAME`"
+            ))
+        };
+        let parts: Vec<&str> = entry.trim_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["users", u] if valid_login(u) => Ok(Self::User((*u).to_owned())),
+            ["orgs", o] if valid_login(o) => Ok(Self::Org((*o).to_owned())),
+            ["repos", owner, name] if valid_login(owner) && valid_repo_name(name) => {
+                Ok(Self::Repo {
+                    owner: (*owner).to_owned(),
+                    name: (*name).to_owned(),
+                })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// The job input that names this target, as a job naming it directly would.
+    pub(crate) fn input_key(&self) -> (&'static str, String) {
+        match self {
+            Self::User(u) => ("user", u.clone()),
+            Self::Repo { owner, name } => ("repo", format!("{owner}/{name}")),
+            Self::Org(o) => ("org", o.clone()),
+        }
+    }
+}
+
+/// The `targets` config field: what a job naming no target ingests. Entries are separated
+/// by commas, whitespace or new lines; the same target twice counts once.
+pub(crate) fn targets_from_config(config: &[(String, String)]) -> Result<Vec<Target>, JobError> {
+    let mut out: Vec<Target> = Vec::new();
+    for entry in lookup(config, "targets")
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+    {
+        let t = Target::from_config_entry(entry)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.len() > MAX_TARGETS {
+        return Err(JobError::invalid_config(format!(
+            "`targets` lists {} targets; one job fans out to at most {MAX_TARGETS}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// What a job asks for: one target, or every configured target (its input names none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Ingest one target, page by page.
+    One(Job),
+    /// Enqueue one job per configured target, each with its own cursor, passing `since`.
+    Each {
+        /// The configured targets.
+        targets: Vec<Target>,
+        /// The `since` the job asked for, as given.
+        since: Option<String>,
+    },
+}
+
+impl Plan {
+    /// Reads the job input and, when it names no target, the configured targets.
+    pub(crate) fn from_request(
+        input: &str,
+        request_since: Option<&str>,
+        config: &[(String, String)],
+    ) -> Result<Self, JobError> {
+        let parsed: JobInput = serde_json::from_str(input).unwrap_or_default();
+        if parsed.user.is_some() || parsed.repo.is_some() || parsed.org.is_some() {
+            return Job::from_input(input, request_since).map(Self::One);
+        }
+        // Validate the input as a whole first (a malformed `since`, a non-object input).
+        let since = request_since.map(str::to_owned).or(parsed.since);
+        if let Some(s) = &since
+            && parse_rfc3339(s).is_none()
+        {
+            return Err(JobError::permanent(format!(
+                "`since` is not an RFC 3339 timestamp: {s:?}"
+            )));
+        }
+        serde_json::from_str::<JobInput>(input).map_err(|e| {
+            JobError::permanent(format!(
+                "job input must be a JSON object with `user`, `repo` or `org`: {e}"
+            ))
+        })?;
+        let targets = targets_from_config(config)?;
+        if targets.is_empty() {
+            return Err(JobError::permanent(
+                "the job names no `user`, `repo` or `org`, and the plugin's `targets` config lists none: name one in the job, or set `targets` (e.g. `users/octocat, orgs/drowl-dev, repos/octocat/Hello-World`)",
+            ));
+        }
+        Ok(Self::Each { targets, since })
+    }
+}
+
 impl Job {
     /// Parses the job input; `request_since` (the host's `since`) wins over the input's.
     /// A malformed input will not improve on retry, so every error here is permanent.
@@ -214,6 +323,70 @@ impl Job {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_naming_no_target_plans_every_configured_one() {
+        let config = cfg(&[(
+            "targets",
+            "users/octocat, orgs/drowl-dev\nrepos/octocat/Hello-World users/octocat",
+        )]);
+        let plan = Plan::from_request(
+            r#"{"pluginId":"github-plugin","source":"github","since":"2024-01-01T00:00:00Z"}"#,
+            None,
+            &config,
+        )
+        .unwrap();
+        assert_eq!(
+            plan,
+            Plan::Each {
+                targets: vec![
+                    Target::User("octocat".into()),
+                    Target::Org("drowl-dev".into()),
+                    Target::Repo {
+                        owner: "octocat".into(),
+                        name: "Hello-World".into()
+                    },
+                ],
+                since: Some("2024-01-01T00:00:00Z".into()),
+            }
+        );
+        // A job naming one target still ingests only it.
+        let one = Plan::from_request(r#"{"user":"mona"}"#, None, &config).unwrap();
+        assert!(matches!(one, Plan::One(Job { target: Target::User(ref u), .. }) if u == "mona"));
+    }
+
+    #[test]
+    fn targets_and_missing_targets_fail_naming_what_to_set() {
+        let none = Plan::from_request(r#"{"source":"github"}"#, None, &[]).unwrap_err();
+        assert!(
+            format!("{none:?}").contains("`targets` config lists none"),
+            "{none:?}"
+        );
+        let bad = Plan::from_request("{}", None, &cfg(&[("targets", "users/octocat, octocat")]))
+            .unwrap_err();
+        let bad = format!("{bad:?}");
+        assert!(
+            bad.contains("`targets` entry") && bad.contains("octocat"),
+            "{bad}"
+        );
+        assert!(bad.contains("is not `users/NAME`"), "{bad}");
+        let traversal = Plan::from_request("{}", None, &cfg(&[("targets", "repos/a/../../admin")]))
+            .unwrap_err();
+        assert!(format!("{traversal:?}").contains("is not"), "{traversal:?}");
+        let since = Plan::from_request(
+            r#"{"since":"yesterday"}"#,
+            None,
+            &cfg(&[("targets", "users/octocat")]),
+        )
+        .unwrap_err();
+        assert!(
+            format!("{since:?}").contains("`since` is not an RFC 3339"),
+            "{since:?}"
+        );
+        let many: Vec<String> = (0..=MAX_TARGETS).map(|i| format!("users/u{i}")).collect();
+        let over = targets_from_config(&cfg(&[("targets", &many.join(","))])).unwrap_err();
+        assert!(format!("{over:?}").contains("at most 100"), "{over:?}");
+    }
 
     fn cfg(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
