@@ -13,6 +13,7 @@
 mod daemon_support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use daemon_support::*;
@@ -121,6 +122,104 @@ async fn progress_reaches_bull() {
 async fn a_progress_flood_is_coalesced() {
     let out = interop("progress_flood", 1).await;
     eprintln!("progress flood: {out}");
+}
+
+/// Security row 30 through the daemon and the real `bull` client: a log-fields flood
+/// (1,000 lines x 32 fields x 4 KiB, 128 MiB handed to the host), a 32 MiB cursor and
+/// key-value and object floods stay within the operator's budgets in Bull (the scenario
+/// checks), in the `jobs` rows the daemon mirrors, and in the daemon's own memory: its
+/// peak resident set grows by less than twice the guest's 64 MiB budget over the whole
+/// run (before the budgets, one log-fields job took 1.77 GiB against a 256 MiB guest).
+#[tokio::test]
+async fn what_a_plugin_hands_the_daemon_stays_within_its_budgets() {
+    const GUEST_BUDGET_KIB: u64 = 64 * 1024;
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("bounds");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&[
+            "--max-memory",
+            &(GUEST_BUDGET_KIB * 1024).to_string(),
+            "--max-kv-bytes-per-job",
+            &(4 << 20).to_string(),
+            "--max-object-bytes-per-job",
+            &(20 << 20).to_string(),
+        ])
+        .name("serve with budgets")
+        .start();
+    let pid = daemon.pid().to_string();
+    let (started_kib, _) = drowl_testkit::soak::rss_kib(&pid);
+    let out = scenario("bounds", &[], &queue).await;
+    let (_, peak_kib) = drowl_testkit::soak::rss_kib(&pid);
+    let growth = peak_kib.saturating_sub(started_kib);
+    eprintln!(
+        "daemon memory: {started_kib} KiB resident once serving, peak {peak_kib} KiB (+{growth} KiB); {out}"
+    );
+    // The guest's own memory (up to its budget, in the daemon's address space) plus what
+    // one call hands over (the 32 MiB cursor is copied once before it is refused).
+    assert!(
+        growth < 2 * GUEST_BUDGET_KIB,
+        "the daemon's peak grew by {growth} KiB during the flood jobs"
+    );
+
+    let ids: BTreeMap<String, String> =
+        serde_json::from_value(out["extra"]["ids"].clone()).expect("ids");
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    type Row = (String, String, Option<String>, i64, i64, i64);
+    let rows: BTreeMap<String, Row> =
+        eventually(Duration::from_secs(20), "every job's row settled", || {
+            let (pool, ids) = (&pool, &ids);
+            async move {
+                let rows: Vec<(String, String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT id, status, error_code, length(coalesce(output, '')), \
+                            length(coalesce(error_details, '')), length(coalesce(error_message, '')) \
+                       FROM jobs",
+                )
+                .fetch_all(pool)
+                .await
+                .ok()?;
+                let rows: BTreeMap<_, _> = rows
+                    .into_iter()
+                    .map(|r| (r.0.clone(), r))
+                    .collect();
+                ids.values()
+                    .all(|id| rows.get(id).is_some_and(|r| r.1 == "completed" || r.1 == "failed"))
+                    .then_some(rows)
+            }
+        })
+        .await;
+    for (case, id) in &ids {
+        let (_, status, code, output, details, message) = &rows[id];
+        eprintln!(
+            "{case}: {status} {code:?}, output {output} B, details {details} B, message {message} B"
+        );
+        // The log budget (1 MiB by default) plus the usage record.
+        assert!(
+            *details <= (1 << 20) + (64 << 10),
+            "{case}: {details} bytes of error_details"
+        );
+        assert!(*output < 64 << 10, "{case}: {output} bytes of output");
+        assert!(*message < 1024, "{case}: {message} bytes of error_message");
+    }
+    assert_eq!(rows[&ids["fieldsFailed"]].2.as_deref(), Some("trap"));
+    assert!(
+        rows[&ids["fieldsFailed"]].4 > 100 << 10,
+        "the failed job keeps its logs, up to the budget"
+    );
+    assert_eq!(rows[&ids["cursor"]].2.as_deref(), Some("invalid-output"));
+    let cursors: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM plugin_kv WHERE namespace = 'drowl-host/cursors'")
+            .fetch_one(&pool)
+            .await
+            .expect("count stored cursors");
+    assert_eq!(cursors, 0, "the refused cursor was stored");
+    pool.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
 }
 
 #[tokio::test]
@@ -385,6 +484,234 @@ async fn a_link_request_from_drowl_lands_in_identity_links() {
     let row = job_row(&pool, &id).await;
     assert_eq!(row["status"], "completed", "{row:?}");
     assert_eq!(row["type"], "identity_resolution");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Issue #11: drowl's `extract-keywords` payload verbatim against events drowl's API
+/// stored itself (raw payload only, no extracted text): the GitHub push and the webhook
+/// comment match on what people wrote, the tracked rows get their matches, the repository
+/// description matches nothing, and a mistyped `eventId` fails at once naming the field.
+#[tokio::test]
+async fn keywords_are_found_in_events_drowls_api_stored() {
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    let store = drowl_host::storage::postgres::PostgresStore::connect(&db.url)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let pool = pg_pool(&db).await;
+    // As drowl's API writes them: its own ids, raw payloads as received, no text column.
+    for (id, event_type, raw) in [
+        (
+            "01HAPIPUSH",
+            "push",
+            json!({"type": "PushEvent", "repo": {"name": "octocat/Hello-World"},
+                   "payload": {"commits": [{"message": "Port the CLI to TypeScript"},
+                                           {"message": "Add a react front end"}]}}),
+        ),
+        (
+            "01HAPICOMMENT",
+            "comment",
+            json!({"action": "created", "comment": {"body": "Works with React 19"},
+                   "repository": {"description": "TypeScript SDK"}}),
+        ),
+        (
+            "01HAPISTAR",
+            "star",
+            json!({"action": "started", "repository": {"description": "TypeScript SDK"}}),
+        ),
+    ] {
+        sqlx::query(
+            "INSERT INTO events (id, source, event_type, occurred_at, raw_payload, plugin_id, \
+                                 plugin_version) \
+             VALUES ($1, 'github', $2, '2024-01-02T03:04:05Z', $3, 'github-plugin', '1.0.0')",
+        )
+        .bind(id)
+        .bind(event_type)
+        .bind(raw)
+        .execute(&pool)
+        .await
+        .expect("insert an event as drowl's API does");
+    }
+    for (id, term) in [("kw-ts", "TypeScript"), ("kw-react", "React")] {
+        sqlx::query(
+            "INSERT INTO keywords (id, term, category, match_strategy) \
+             VALUES ($1, $2, 'technology', 'word_boundary')",
+        )
+        .bind(id)
+        .bind(term)
+        .execute(&pool)
+        .await
+        .expect("insert a tracked keyword");
+    }
+    let queue = unique_queue("api-events");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .env("DATABASE_URL", &db.url)
+        .name("serve extracting keywords")
+        .start();
+    let extract = |event: &str| {
+        json!({"type": "keyword_extraction", "name": "extract-keywords",
+               "input": {"eventId": event, "keywords": ["TypeScript", "React"]}})
+        .to_string()
+    };
+    for event in ["01HAPIPUSH", "01HAPICOMMENT", "01HAPISTAR"] {
+        let out = scenario("drowl_job", &[&extract(event)], &queue).await;
+        assert!(out["extra"]["failedReason"].is_null(), "{event}: {out}");
+    }
+    let matches: Vec<(String, String)> = sqlx::query_as(
+        "SELECT event_id, keyword_id FROM keyword_matches ORDER BY event_id, keyword_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("keyword_matches");
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        matches,
+        pairs(&[
+            ("01HAPICOMMENT", "kw-react"),
+            ("01HAPIPUSH", "kw-react"),
+            ("01HAPIPUSH", "kw-ts"),
+        ])
+    );
+    let tracked: i64 = sqlx::query_scalar("SELECT count(*) FROM keywords")
+        .fetch_one(&pool)
+        .await
+        .expect("count keywords");
+    assert_eq!(tracked, 2, "a job wrote drowl's keywords table");
+
+    let bad = json!({"type": "keyword_extraction", "name": "extract-keywords",
+                     "input": {"eventId": 42, "keywords": ["TypeScript"]}})
+    .to_string();
+    let out = scenario("drowl_job", &[&bad], &queue).await;
+    let reason = out["extra"]["failedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("input.eventId must be a non-empty string"),
+        "{out}"
+    );
+    assert_eq!(out["extra"]["attemptsMade"], 1, "{out}");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Issue #11: drowl's `github-events` job verbatim (`{pluginId: "github-plugin", source,
+/// since}`, no target, no options) against `serve` with the github plugin configured with
+/// three `targets` and pointed at the recorded GitHub API: one follow-up per target, each
+/// with its own cursor, every recorded event since `since` stored once; the same job
+/// again stores nothing new.
+#[tokio::test]
+async fn a_github_job_naming_no_target_ingests_every_configured_target() {
+    const SINCE: &str = "2024-01-01T00:00:00Z";
+    let _redis = RedisInUse::acquire();
+    let (_, api) = fixture_server::start_with(fixture_server::Options::new(
+        fixture_server::github_fixtures(),
+    ))
+    .await
+    .expect("fixture server");
+    // What the three feeds hold since SINCE, by GitHub's event id (feeds overlap).
+    let mut expected = BTreeSet::new();
+    for feed in [
+        "users/octocat/events/public",
+        "orgs/drowl-dev/events",
+        "repos/octocat/Hello-World/events",
+    ] {
+        let dir = fixture_server::github_fixtures().join("base").join(feed);
+        for page in std::fs::read_dir(&dir).expect("fixture feed") {
+            let items: Vec<Value> =
+                serde_json::from_slice(&std::fs::read(page.expect("page").path()).expect("read"))
+                    .expect("fixture page");
+            for item in items {
+                if item["created_at"].as_str().is_some_and(|t| t >= SINCE) {
+                    expected.insert(item["id"].as_str().expect("id").to_owned());
+                }
+            }
+        }
+    }
+    let queue = unique_queue("github-targets");
+    let plugins = plugin_dir_with(&[(
+        Path::new(drowl_test_artifacts::GITHUB_PLUGIN),
+        "github_plugin.wasm",
+    )]);
+    let settings = tempfile::NamedTempFile::new().expect("settings file");
+    std::fs::write(
+        settings.path(),
+        json!({"github": {
+            "config": {"api-base-url": api.base_url(),
+                       "targets": "users/octocat, orgs/drowl-dev, repos/octocat/Hello-World"},
+            "allowHosts": [api.base_url()]}})
+        .to_string(),
+    )
+    .expect("write settings");
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--allow-network", "127.0.0.1/32", "--plugin-config"])
+        .arg(settings.path().display().to_string())
+        .concurrency(3)
+        .name("serve with github targets")
+        .start();
+    let job = json!({"type": "event_ingestion", "name": "github-events",
+                     "input": {"pluginId": "github-plugin", "source": "github", "since": SINCE}})
+    .to_string();
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    for run in 0..2 {
+        let out = scenario("drowl_job", &[&job], &queue).await;
+        assert!(out["extra"]["failedReason"].is_null(), "run {run}: {out}");
+        let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+        // The follow-ups run after the job completes: wait until all three are done.
+        let follow_ups: Vec<(String, String)> = eventually(
+            Duration::from_secs(60),
+            "three follow-ups completed",
+            || {
+                let pool = &pool;
+                async move {
+                    let rows: Vec<(String, String, String)> = sqlx::query_as(
+                        "SELECT name, status, input FROM jobs WHERE name LIKE 'github-events %'",
+                    )
+                    .fetch_all(pool)
+                    .await
+                    .ok()?;
+                    (rows.len() == 3 * (run + 1) && rows.iter().all(|r| r.1 == "completed"))
+                        .then(|| rows.into_iter().map(|r| (r.0, r.2)).collect())
+                }
+            },
+        )
+        .await;
+        let names: BTreeSet<&str> = follow_ups.iter().map(|f| f.0.as_str()).collect();
+        assert_eq!(
+            names,
+            BTreeSet::from([
+                "github-events org:drowl-dev",
+                "github-events repo:octocat/Hello-World",
+                "github-events user:octocat",
+            ])
+        );
+        assert!(
+            follow_ups.iter().all(|f| f.1.contains(SINCE)),
+            "{follow_ups:?}"
+        );
+        let stored: Vec<String> = sqlx::query_scalar("SELECT external_id FROM events")
+            .fetch_all(&pool)
+            .await
+            .expect("events");
+        let stored_set: BTreeSet<String> = stored.iter().cloned().collect();
+        assert_eq!(stored.len(), stored_set.len(), "an event stored twice");
+        assert_eq!(stored_set, expected, "run {run}");
+        let cursors: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM plugin_kv WHERE namespace = 'drowl-host/cursors'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("cursors");
+        assert_eq!(cursors, 3, "one cursor per target");
+        pool.close().await;
+    }
     drop(daemon);
     obliterate(&queue).await;
 }
@@ -1182,6 +1509,29 @@ async fn waiting_plugins_free_their_slots_at_the_deadline() {
     }
     let (_, status) = daemon.get("/").await;
     assert_eq!(status["activeJobs"], json!([]), "{status}");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Security row 30 at start: the manifest budget is `serve`'s flag too; a component whose
+/// manifest is over it is reported by file and not loaded, and the daemon serves without
+/// it.
+#[tokio::test]
+async fn serve_refuses_a_manifest_over_the_operators_budget() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("manifest-budget");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--max-manifest-bytes", "128"])
+        .name("serve with a tiny manifest budget")
+        .start();
+    let log = daemon.log();
+    assert!(
+        log.contains("plugin not loaded") && log.contains("the limit is 128"),
+        "{log}"
+    );
+    let (_, status) = daemon.get("/").await;
+    assert_eq!(status["plugins"], json!([]), "{status}");
     drop(daemon);
     obliterate(&queue).await;
 }

@@ -360,6 +360,43 @@ const scenarios = {
     return { took, updates: seen.length };
   },
 
+  // Security matrix row 30 through the daemon (started with 4 MiB of key-value and
+  // 20 MiB of objects per job): a log flood keeps the job's log budget, in its result and
+  // when it fails; a 32 MiB cursor fails as invalid output and is not retried; key-value
+  // and object floods stop at their quotas. The daemon's side (its memory, the `jobs`
+  // rows) is checked by the test that runs this scenario.
+  async bounds(q) {
+    const ids = {};
+    const fields = await q.add(probe('log-fields', { count: 1000 }));
+    const out = await within(fields.finished(), 60000, 'log-fields job');
+    assert.deepStrictEqual(out.usage.violations, ['log-bytes'], JSON.stringify(out.usage));
+    assert.strictEqual(out.usage.logLines, 1000);
+    const returned = JSON.stringify((await q.getJob(fields.id)).returnvalue).length;
+    assert.ok(returned < 64 * 1024, `a ${returned}-byte returnvalue`);
+    ids.fields = String(fields.id);
+
+    const failing = await q.add(probe('log-fields', { count: 1000, then_panic: true }), { attempts: 2 });
+    await assert.rejects(within(failing.finished(), 60000, 'log-fields then panic'), /panicked after a log-fields flood/);
+    ids.fieldsFailed = String(failing.id);
+
+    const cursor = await q.add(probe('cursor-huge', { count: 32 * 1024 }), { attempts: 2 });
+    await assert.rejects(within(cursor.finished(), 60000, 'cursor-huge job'), /next-cursor/);
+    const c = await q.getJob(cursor.id);
+    assert.strictEqual(c.attemptsMade, 1, 'invalid output is not retried');
+    assert.ok(c.failedReason.length < 1024, `a ${c.failedReason.length}-byte failedReason`);
+    assert.strictEqual(c.returnvalue, null);
+    ids.cursor = String(cursor.id);
+
+    for (const [mode, violation] of [['kv-flood', 'kv-bytes'], ['objects-flood', 'object-bytes']]) {
+      const job = await q.add(probe(mode, { count: 40 }));
+      const done = await within(job.finished(), 60000, `${mode} job`);
+      assert.deepStrictEqual(done.usage.violations, [violation], `${mode}: ${JSON.stringify(done.usage)}`);
+      ids[mode] = String(job.id);
+    }
+    await expectCounts(q, { completed: 3, failed: 2, waiting: 0, active: 0, delayed: 0 });
+    return { ids, returned };
+  },
+
   // A plugin's follow-up job is enqueued when its job completes, under an id derived from
   // the parent's, and runs on its own (keyword extraction by the keywords plugin).
   async follow_up(q) {
@@ -525,6 +562,23 @@ const scenarios = {
   // drowl's API linking two identities by hand (argv[3], argv[4]: identities.id values):
   // its payload verbatim, with no options. host/tests/daemon.rs checks the
   // identity_links row.
+  // One job exactly as drowl's API enqueues it (argv[3]: the JSON payload, no options):
+  // its outcome, for the test to compare with the rows it finds.
+  async drowl_job(q) {
+    const payload = JSON.parse(process.argv[3]);
+    const job = await q.add(payload);
+    let output = null;
+    let failedReason = null;
+    try {
+      output = await within(job.finished(), 30000, `${payload.type} ${payload.name}`);
+    } catch (e) {
+      if (/timed out/.test(e.message)) throw e;
+      failedReason = e.message;
+    }
+    const stored = await q.getJob(job.id);
+    return { id: String(job.id), output, failedReason, attemptsMade: stored.attemptsMade };
+  },
+
   async link_identities(q) {
     const [identityId1, identityId2] = [process.argv[3], process.argv[4]];
     const job = await q.add({ type: 'identity_resolution', name: 'link-identities', input: { identityId1, identityId2, confidence: 'high' } });

@@ -38,7 +38,7 @@ struct Input {
     /// Prefix for event ids in `ok` mode, so many jobs can store distinct events.
     #[serde(default)]
     tag: Option<String>,
-    /// In `stderr-flood` mode, panic after printing.
+    /// In `stderr-flood` and `log-fields` modes, panic after printing or logging.
     #[serde(default)]
     then_panic: bool,
     /// In `sleep` mode, how long to sleep, in milliseconds.
@@ -344,6 +344,9 @@ impl Ingestion for Hostile {
                     .collect();
                 for i in 0..input.count {
                     log::log(log::Level::Info, &format!("line {i}"), &refs);
+                }
+                if input.then_panic {
+                    panic!("panicked after a log-fields flood");
                 }
                 Ok(IngestBatch::last_page(vec![event("after-fields", "done")]))
             }
