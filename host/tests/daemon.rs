@@ -716,6 +716,430 @@ async fn a_github_job_naming_no_target_ingests_every_configured_target() {
     obliterate(&queue).await;
 }
 
+/// The daily-metrics fixture, through the storage API (as ingestion and enrichment would
+/// write it): Ann is two accounts linked by hand; Ben's two accounts were linked by a
+/// plugin, a link a person then removed (see [`METRICS_FIXTURE_SQL`]), so he stays two
+/// people; Dan has no identity row; one event has no actor; one event and one identity
+/// fall outside 2024-01-01..2024-01-02.
+async fn metrics_fixture(store: &dyn drowl_host::storage::EventStore) {
+    use drowl_host::storage::{IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, NewEvent};
+    let account = |platform: &str, user: &str| IdentityRecord {
+        platform: platform.into(),
+        platform_user_id: user.into(),
+        platform_username: None,
+        display_name: None,
+        profile_url: None,
+        avatar_url: None,
+        metadata: json!({}),
+    };
+    store
+        .upsert_identities(&[
+            account("github", "ann"),
+            account("x", "ann"),
+            account("github", "ben"),
+            account("zenn", "ben"),
+            account("github", "cat"),
+        ])
+        .await
+        .expect("identities");
+    let gh = store.identity_id("github", "ann").await.unwrap().unwrap();
+    let x = store.identity_id("x", "ann").await.unwrap().unwrap();
+    store
+        .link_identities(&gh, &x, "high", "same person")
+        .await
+        .expect("ann's link");
+    store
+        .insert_identity_links(&[IdentityLinkRecord {
+            a: ("github".into(), "ben".into()),
+            b: ("zenn".into(), "ben".into()),
+            confidence: "suggested".into(),
+            link_source: "plugin_heuristic".into(),
+            confidence_score: 0.4,
+            reason: "same handle".into(),
+            plugin_id: "github".into(),
+        }])
+        .await
+        .expect("ben's link");
+    let event =
+        |n: u32, source: &str, kind: &str, at: &str, actor: Option<(&str, &str)>| NewEvent {
+            id: format!("metrics-{n:02}"),
+            source: source.into(),
+            external_id: format!("ext-{n}"),
+            event_type: kind.into(),
+            occurred_at: at.parse().expect("time"),
+            raw_payload: json!({"n": n}),
+            storage_key: None,
+            text: None,
+            actor: actor.map(|(p, u)| (p.into(), u.into())),
+            plugin_id: source.into(),
+            plugin_version: "1.0.0".into(),
+            correlation_id: None,
+        };
+    let events = [
+        event(
+            1,
+            "github",
+            "star",
+            "2024-01-01T01:00:00Z",
+            Some(("github", "ann")),
+        ),
+        event(2, "x", "tweet", "2024-01-01T02:00:00Z", Some(("x", "ann"))),
+        event(
+            3,
+            "github",
+            "star",
+            "2024-01-01T03:00:00Z",
+            Some(("github", "ben")),
+        ),
+        event(
+            4,
+            "zenn",
+            "post",
+            "2024-01-01T04:00:00Z",
+            Some(("zenn", "ben")),
+        ),
+        event(
+            5,
+            "github",
+            "star",
+            "2024-01-01T05:00:00Z",
+            Some(("github", "dan")),
+        ),
+        event(6, "github", "star", "2024-01-01T06:00:00Z", None),
+        event(
+            7,
+            "github",
+            "star",
+            "2024-01-02T07:00:00Z",
+            Some(("github", "ann")),
+        ),
+        event(
+            8,
+            "github",
+            "fork",
+            "2024-01-02T23:59:59Z",
+            Some(("github", "ann")),
+        ),
+        event(9, "x", "tweet", "2024-01-03T00:00:00Z", Some(("x", "ann"))),
+    ];
+    store.insert_events(&events).await.expect("events");
+    let mention = |n: usize, keyword: &str, occurrences: i64| KeywordMatchRecord {
+        event_id: events[n - 1].id.clone(),
+        keyword_id: keyword.into(),
+        matched_text: keyword.into(),
+        position: 0,
+        occurrences,
+        plugin_id: "keywords".into(),
+    };
+    store
+        .insert_keyword_matches(&[
+            mention(1, "kw-ts", 2),
+            mention(2, "kw-ts", 1),
+            mention(9, "kw-ts", 4),
+            mention(7, "kw-react", 1),
+            mention(8, "kw-react", 2),
+        ])
+        .await
+        .expect("keyword matches");
+}
+
+/// What the storage API cannot say, in SQL both PostgreSQL and SQLite run: when each
+/// identity was discovered, and Ben's plugin link removed by a person.
+const METRICS_FIXTURE_SQL: [&str; 6] = [
+    "UPDATE identities SET discovered_at = '2024-01-01T05:00:00.000000Z' \
+     WHERE platform = 'github' AND platform_user_id = 'ann'",
+    "UPDATE identities SET discovered_at = '2024-01-01T06:00:00.000000Z' \
+     WHERE platform = 'x' AND platform_user_id = 'ann'",
+    "UPDATE identities SET discovered_at = '2024-01-02T07:00:00.000000Z' \
+     WHERE platform = 'github' AND platform_user_id = 'ben'",
+    "UPDATE identities SET discovered_at = '2024-01-02T08:00:00.000000Z' \
+     WHERE platform = 'zenn' AND platform_user_id = 'ben'",
+    "UPDATE identities SET discovered_at = '2023-12-31T23:00:00.000000Z' \
+     WHERE platform = 'github' AND platform_user_id = 'cat'",
+    "UPDATE identity_links SET is_active = false WHERE link_source = 'plugin_heuristic'",
+];
+
+/// The fixture's rollups for 2024-01-01..2024-01-02 (UTC days), counted by hand.
+fn metrics_by_hand() -> drowl_host::storage::DailyMetrics {
+    use drowl_host::storage::{
+        DailyEventMetric, DailyIdentityMetric, DailyKeywordMetric, DailyMetrics, DailyPeopleMetric,
+    };
+    let day = |d: &str| d.parse().expect("day");
+    let ev = |d: &str, source: &str, kind: &str, n: i64, actors: i64| DailyEventMetric {
+        day: day(d),
+        source: source.into(),
+        event_type: kind.into(),
+        event_count: n,
+        actor_count: actors,
+    };
+    let kw = |d: &str, keyword: &str, mentions: i64, events: i64| DailyKeywordMetric {
+        day: day(d),
+        keyword_id: keyword.into(),
+        match_count: mentions,
+        event_count: events,
+    };
+    let ids = |d: &str, platform: &str, n: i64| DailyIdentityMetric {
+        day: day(d),
+        platform: platform.into(),
+        new_identities: n,
+    };
+    DailyMetrics {
+        // 01-01 github star: events 1, 3, 5, 6 by ann, ben, dan (6 has no actor).
+        events: vec![
+            ev("2024-01-01", "github", "star", 4, 3),
+            ev("2024-01-01", "x", "tweet", 1, 1),
+            ev("2024-01-01", "zenn", "post", 1, 1),
+            ev("2024-01-02", "github", "fork", 1, 1),
+            ev("2024-01-02", "github", "star", 1, 1),
+        ],
+        // Event 9 (01-03) is outside the range.
+        keywords: vec![
+            kw("2024-01-01", "kw-ts", 3, 2),
+            kw("2024-01-02", "kw-react", 3, 2),
+        ],
+        // 01-01: five accounts; ann's two are one person, ben's two are two (removed link).
+        people: vec![
+            DailyPeopleMetric {
+                day: day("2024-01-01"),
+                active_people: 4,
+                active_accounts: 5,
+            },
+            DailyPeopleMetric {
+                day: day("2024-01-02"),
+                active_people: 1,
+                active_accounts: 1,
+            },
+        ],
+        identities: vec![
+            ids("2024-01-01", "github", 1),
+            ids("2024-01-01", "x", 1),
+            ids("2024-01-02", "github", 1),
+            ids("2024-01-02", "zenn", 1),
+        ],
+    }
+}
+
+/// The `daily-metrics` output for the fixture's range.
+fn metrics_output() -> Value {
+    json!({
+        "startDate": "2024-01-01", "endDate": "2024-01-02", "days": 2, "utcOffset": "+00:00",
+        "rows": {"metrics_daily_events": 5, "metrics_daily_keywords": 2,
+                 "metrics_daily_people": 2, "metrics_daily_identities": 4},
+    })
+}
+
+/// The bad inputs drowl's API might send, and the field each refusal must name.
+const REFUSED_METRICS: [(&str, &str); 5] = [
+    (r#"{"endDate": "2024-01-31"}"#, "`input.startDate`"),
+    (
+        r#"{"startDate": "2024-01-01", "endDate": 20240131}"#,
+        "`input.endDate`",
+    ),
+    (
+        r#"{"startDate": "2024-01-01", "endDate": "2024-01-32"}"#,
+        "`input.endDate`",
+    ),
+    (
+        r#"{"startDate": "2024-02-01", "endDate": "2024-01-01"}"#,
+        "`input.endDate`",
+    ),
+    (
+        r#"{"startDate": "2024-01-01", "endDate": "2024-03-01"}"#,
+        "--analytics-max-days",
+    ),
+];
+
+/// Runs the refusal scenario on `queue`: each fails at once, one attempt, naming its field.
+async fn refused_metrics(queue: &str) {
+    let inputs: Vec<Value> = REFUSED_METRICS
+        .iter()
+        .map(|(i, _)| serde_json::from_str(i).expect("input"))
+        .collect();
+    let out = scenario(
+        "daily_metrics_refused",
+        &[&Value::Array(inputs).to_string()],
+        queue,
+    )
+    .await;
+    for ((input, field), got) in REFUSED_METRICS
+        .iter()
+        .zip(out["extra"].as_array().unwrap_or_else(|| panic!("{out}")))
+    {
+        let reason = got["failedReason"].as_str().unwrap_or_default();
+        assert!(reason.contains(field), "{input}: {reason}");
+        assert!(!reason.contains('\n'), "{input}: {reason}");
+    }
+}
+
+/// Issue #11: drowl's API asks for `daily-metrics` with the real `bull` client (its
+/// payload verbatim); `serve` computes the rollups in PostgreSQL itself, no plugin, and
+/// they match the fixture counted by hand; asking again gives the same rows; bad input
+/// fails at once naming the field, without spending retries.
+#[tokio::test]
+async fn daily_metrics_from_drowl_are_computed_in_postgres() {
+    use drowl_host::storage::postgres::PostgresStore;
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    metrics_fixture(&store).await;
+    let pool = pg_pool(&db).await;
+    for sql in METRICS_FIXTURE_SQL {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+
+    let queue = unique_queue("metrics");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .env("DATABASE_URL", &db.url)
+        .args(&["--analytics-max-days", "31"])
+        .name("serve computing daily metrics")
+        .start();
+    let out = scenario("daily_metrics", &["2024-01-01", "2024-01-02"], &queue).await;
+    assert_eq!(out["extra"]["output"], metrics_output(), "{out}");
+    // Read back with SQL of its own, not the store's reader.
+    let rows = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sql)
+                .fetch_all(&pool)
+                .await
+                .expect(sql)
+                .iter()
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| {
+                            r.try_get::<String, _>(i)
+                                .map(Value::from)
+                                .or_else(|_| r.try_get::<i64, _>(i).map(Value::from))
+                                .expect("text or bigint")
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let tables = || async {
+        (
+            rows(
+                "SELECT day::text, source, event_type, event_count, actor_count \
+                  FROM metrics_daily_events ORDER BY 1, 2, 3",
+            )
+            .await,
+            rows(
+                "SELECT day::text, keyword_id, match_count, event_count \
+                  FROM metrics_daily_keywords ORDER BY 1, 2",
+            )
+            .await,
+            rows(
+                "SELECT day::text, active_people, active_accounts \
+                  FROM metrics_daily_people ORDER BY 1",
+            )
+            .await,
+            rows(
+                "SELECT day::text, platform, new_identities \
+                  FROM metrics_daily_identities ORDER BY 1, 2",
+            )
+            .await,
+        )
+    };
+    let want = metrics_by_hand();
+    let first = tables().await;
+    let day = |d: &chrono::NaiveDate| json!(d.to_string());
+    let by_hand = (
+        want.events
+            .iter()
+            .map(|r| {
+                vec![
+                    day(&r.day),
+                    json!(r.source),
+                    json!(r.event_type),
+                    json!(r.event_count),
+                    json!(r.actor_count),
+                ]
+            })
+            .collect::<Vec<_>>(),
+        want.keywords
+            .iter()
+            .map(|r| {
+                vec![
+                    day(&r.day),
+                    json!(r.keyword_id),
+                    json!(r.match_count),
+                    json!(r.event_count),
+                ]
+            })
+            .collect::<Vec<_>>(),
+        want.people
+            .iter()
+            .map(|r| {
+                vec![
+                    day(&r.day),
+                    json!(r.active_people),
+                    json!(r.active_accounts),
+                ]
+            })
+            .collect::<Vec<_>>(),
+        want.identities
+            .iter()
+            .map(|r| vec![day(&r.day), json!(r.platform), json!(r.new_identities)])
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(first, by_hand);
+    let id = out["extra"]["id"]
+        .as_str()
+        .map_or_else(|| out["extra"]["id"].to_string(), str::to_owned);
+    let row = job_row(&pool, &id).await;
+    assert_eq!(row["status"], "completed", "{row:?}");
+    assert_eq!(row["type"], "analytics");
+
+    // Asking again (drowl's scheduler re-running the range) gives the same rows.
+    let again = scenario("daily_metrics", &["2024-01-01", "2024-01-02"], &queue).await;
+    assert_eq!(again["extra"]["output"], metrics_output(), "{again}");
+    assert_eq!(tables().await, first);
+
+    refused_metrics(&queue).await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// The same job on embedded storage (SQLite in the daemon's data directory): the same
+/// rows as counted by hand.
+#[tokio::test]
+async fn daily_metrics_from_drowl_are_computed_on_embedded_storage() {
+    use drowl_host::storage::EventStore as _;
+    use drowl_host::storage::sqlite::SqliteStore;
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("metrics-lite");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--analytics-max-days", "31"])
+        .name("serve computing daily metrics on SQLite")
+        .start();
+    let store = SqliteStore::open(&daemon.data_dir().join("drowl.db"))
+        .await
+        .expect("the daemon's database");
+    metrics_fixture(&store).await;
+    for sql in METRICS_FIXTURE_SQL {
+        sqlx::query(sql)
+            .execute(store.write_pool())
+            .await
+            .expect(sql);
+    }
+    let out = scenario("daily_metrics", &["2024-01-01", "2024-01-02"], &queue).await;
+    assert_eq!(out["extra"]["output"], metrics_output(), "{out}");
+    let first = "2024-01-01".parse().unwrap();
+    let last = "2024-01-02".parse().unwrap();
+    assert_eq!(
+        store.daily_metrics(first, last).await.expect("rows"),
+        metrics_by_hand()
+    );
+    refused_metrics(&queue).await;
+    store.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// The `jobs` table follows each job: completed with output, failed after its retries,
 /// timed out, failed at once, completed after a retry; and `enqueue` / `jobs` work on the
 /// same queue.

@@ -97,7 +97,7 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
             "SELECT count(*) FROM _sqlx_migrations WHERE success"
         )
         .await,
-        2
+        3
     );
 }
 
@@ -216,6 +216,14 @@ async fn postgres_store_follows_the_shared_rules() {
     let db = TestDb::create().await;
     let store = migrated(&db, InsertMode::Unnest).await;
     tc::run_all(store.clone(), store.clone()).await;
+}
+
+/// The same hand-counted daily metrics as the SQLite store (`tc::daily_metrics_are_counted_by_hand`).
+#[tokio::test]
+async fn postgres_daily_metrics_are_counted_by_hand() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    tc::daily_metrics_are_counted_by_hand(&*store).await;
 }
 
 /// A person's link lands as drowl's API reads it (ordered pair, `user_manual`, a score

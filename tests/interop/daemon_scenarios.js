@@ -586,6 +586,30 @@ const scenarios = {
     return { id: job.id, output };
   },
 
+  // drowl's API asking for the daily rollups of startDate..endDate (argv[3], argv[4]): its
+  // payload verbatim, with no options. host/tests/daemon.rs checks the metrics_daily_* rows.
+  async daily_metrics(q) {
+    const [startDate, endDate] = [process.argv[3], process.argv[4]];
+    const job = await q.add({ type: 'analytics', name: 'daily-metrics', input: { startDate, endDate } });
+    const output = await within(job.finished(), 30000, 'daily-metrics');
+    return { id: job.id, output };
+  },
+
+  // daily-metrics jobs with bad inputs (argv[3]: a JSON array of inputs), three attempts
+  // each: every one fails at once, spending one attempt. Returns the failed reasons.
+  async daily_metrics_refused(q) {
+    const out = [];
+    for (const input of JSON.parse(process.argv[3])) {
+      const job = await q.add({ type: 'analytics', name: 'daily-metrics', input }, { attempts: 3, backoff: 1000 });
+      await assert.rejects(within(job.finished(), 15000, `refusal of ${JSON.stringify(input)}`));
+      const j = await q.getJob(job.id);
+      assert.strictEqual(await j.getState(), 'failed');
+      assert.strictEqual(j.attemptsMade, 1, `${JSON.stringify(input)}: a permanent failure spends one attempt`);
+      out.push({ id: job.id, failedReason: j.failedReason });
+    }
+    return out;
+  },
+
   // Adds N jobs (argv[3]) with distinct events and counts every completed/failed event per
   // job until all N have finished, then listens a little longer for duplicates.
   // Prints per-id event counts for the fault tests.

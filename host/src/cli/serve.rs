@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::exit;
 use super::queue_args::QueueArgs;
 use crate::config::{DataDirArgs, SandboxArgs, env_reference, expand_env};
-use crate::jobs::{Executor, InstallPlan, JobType, PluginSettings};
+use crate::jobs::{AnalyticsSettings, Executor, InstallPlan, JobType, PluginSettings};
 use crate::queue::{DaemonStats, DrowlHandler, Mirror, min_lock_duration};
 use crate::runtime::{EngineSettings, Runtime};
 
@@ -62,6 +62,17 @@ pub struct ServeArgs {
     /// On SIGTERM/SIGINT, how long running jobs may finish before they are released.
     #[arg(long, default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+    /// The longest range of days one `analytics` `daily-metrics` job may recompute; a
+    /// longer one fails at once, naming the range (one job is one transaction).
+    #[arg(long, env = "DROWL_ANALYTICS_MAX_DAYS", value_name = "DAYS",
+          default_value_t = crate::jobs::analytics::DEFAULT_MAX_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub analytics_max_days: u32,
+    /// The UTC offset at which `daily-metrics` days start, e.g. `+09:00` (fixed offsets
+    /// only: named zones are refused; default UTC).
+    #[arg(long, env = "DROWL_ANALYTICS_UTC_OFFSET", value_name = "OFFSET",
+          default_value = "+00:00", value_parser = crate::jobs::analytics::parse_utc_offset)]
+    pub analytics_utc_offset: i32,
     /// The queue.
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -326,7 +337,10 @@ pub async fn run(args: ServeArgs) -> u8 {
         Err(e) => return fail(e),
     };
     let stats = Arc::new(DaemonStats::default());
-    let executor = Executor::new(runtime, storage, registry);
+    let executor = Executor::new(runtime, storage, registry).with_analytics(AnalyticsSettings {
+        max_days: args.analytics_max_days,
+        utc_offset_seconds: args.analytics_utc_offset,
+    });
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())
         .lineage_cap(policy.caps.max_follow_ups_per_lineage);
     let queue = Arc::new(queue);

@@ -6,11 +6,13 @@
 //! Each implements one trait (`handler::PluginJob`); the executor owns what every job
 //! shares: finding the plugin, starting its instance, and concluding the job with the
 //! instance's report. `identity_resolution` jobs naming two identities instead of a
-//! plugin (a person linking them by hand) are handled by the host alone, in `link`.
+//! plugin (a person linking them by hand) are handled by the host alone, in `link`, and
+//! so are `analytics` jobs named `daily-metrics` (set-based SQL rollups), in `analytics`.
 //! Results are stored through the [`crate::storage`] traits. The
 //! executor never talks to the queue: retries, backoff and locks are the caller's
 //! business, told through [`JobFailure::retry`].
 
+pub mod analytics;
 pub mod enrich;
 mod events;
 pub mod export;
@@ -32,6 +34,7 @@ use crate::capabilities::{JobScope, PluginRuntime, ProgressSink};
 use crate::runtime::Role;
 use crate::storage::Storage;
 
+pub use analytics::AnalyticsSettings;
 pub use install::{InstallError, InstallPlan};
 pub use model::{CompletedJob, FailedJob, JobFailure, JobRequest, JobType, PluginErrorKind, Retry};
 pub use registry::{HostPolicy, PluginSettings, ReadyPlugin, Registry, RegistryError};
@@ -42,6 +45,7 @@ pub struct Executor {
     runtime: PluginRuntime,
     storage: Storage,
     registry: Arc<Registry>,
+    analytics: AnalyticsSettings,
 }
 
 impl Executor {
@@ -51,7 +55,16 @@ impl Executor {
             runtime,
             storage,
             registry: Arc::new(registry),
+            analytics: AnalyticsSettings::default(),
         }
+    }
+
+    /// The operator's settings for `daily-metrics` jobs (default: 366 days at most, UTC
+    /// days).
+    #[must_use]
+    pub fn with_analytics(mut self, settings: AnalyticsSettings) -> Self {
+        self.analytics = settings;
+        self
     }
 
     /// The installed plugins.
@@ -89,14 +102,26 @@ impl Executor {
                 link::run(&self.storage, job).await
             }
             JobType::DataExport => self.run(&export::Export, job, progress).await,
+            // drowl's daily rollups: computed by the host in SQL, no plugin.
+            JobType::Analytics if job.name == analytics::DAILY_METRICS => {
+                analytics::run(&self.storage, &self.analytics, job).await
+            }
             other => Err(FailedJob::from(JobFailure::Unsupported(format!(
                 "this drowl-host has no handler for {} jobs{}",
                 other.as_str(),
-                if other == JobType::IdentityResolution {
-                    " without `input.pluginId` (name an enrichment plugin that resolves identities) \
-                     or `input.identityId1` and `input.identityId2` (link two identities)"
-                } else {
-                    ""
+                match other {
+                    JobType::IdentityResolution => {
+                        " without `input.pluginId` (name an enrichment plugin that resolves \
+                         identities) or `input.identityId1` and `input.identityId2` (link two \
+                         identities)"
+                            .to_owned()
+                    }
+                    JobType::Analytics => format!(
+                        " named `{}`; the host computes `{}` only",
+                        job.name,
+                        analytics::DAILY_METRICS
+                    ),
+                    _ => String::new(),
                 }
             )))),
         }

@@ -140,6 +140,69 @@ pub(crate) fn unknown_identity(id: &str) -> StorageError {
     StorageError::Invalid(format!("identity `{id}` does not exist"))
 }
 
+/// A rollup's `day` as both backends read it back (`YYYY-MM-DD` text).
+pub(crate) fn parse_day(text: &str) -> Result<chrono::NaiveDate, StorageError> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|e| StorageError::Invalid(format!("metrics day {text:?} is not a date: {e}")))
+}
+
+/// The rollup rows both SQL backends read, as [`DailyMetrics`](super::DailyMetrics):
+/// `(day, source, event_type, event_count, actor_count)`,
+/// `(day, keyword_id, match_count, event_count)`, `(day, active_people, active_accounts)`
+/// and `(day, platform, new_identities)`.
+pub(crate) fn daily_metrics_from_rows(
+    events: Vec<(String, String, String, i64, i64)>,
+    keywords: Vec<(String, String, i64, i64)>,
+    people: Vec<(String, i64, i64)>,
+    identities: Vec<(String, String, i64)>,
+) -> Result<super::DailyMetrics, StorageError> {
+    Ok(super::DailyMetrics {
+        events: events
+            .into_iter()
+            .map(|(day, source, event_type, event_count, actor_count)| {
+                Ok(super::DailyEventMetric {
+                    day: parse_day(&day)?,
+                    source,
+                    event_type,
+                    event_count,
+                    actor_count,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?,
+        keywords: keywords
+            .into_iter()
+            .map(|(day, keyword_id, match_count, event_count)| {
+                Ok(super::DailyKeywordMetric {
+                    day: parse_day(&day)?,
+                    keyword_id,
+                    match_count,
+                    event_count,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?,
+        people: people
+            .into_iter()
+            .map(|(day, active_people, active_accounts)| {
+                Ok(super::DailyPeopleMetric {
+                    day: parse_day(&day)?,
+                    active_people,
+                    active_accounts,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?,
+        identities: identities
+            .into_iter()
+            .map(|(day, platform, new_identities)| {
+                Ok(super::DailyIdentityMetric {
+                    day: parse_day(&day)?,
+                    platform,
+                    new_identities,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -767,3 +767,298 @@ pub async fn job_rows_follow_the_rules(log: &dyn JobStore, read: &dyn ReadJobs) 
     );
     assert_eq!(read.count().await, 3);
 }
+
+/// An event of the daily-metrics fixture: `n` its number, at `at` (RFC 3339), by `actor`.
+fn metrics_event(
+    t: &str,
+    n: usize,
+    source: &str,
+    event_type: &str,
+    at: &str,
+    actor: Option<(&str, &str)>,
+) -> NewEvent {
+    let mut e = event(t, n, 0);
+    e.source = source.into();
+    e.event_type = event_type.into();
+    e.occurred_at = at.parse().expect("fixture time");
+    e.actor = actor.map(|(p, u)| (p.into(), u.into()));
+    e
+}
+
+/// A day of the daily-metrics fixture.
+fn day(text: &str) -> chrono::NaiveDate {
+    text.parse().expect("fixture day")
+}
+
+/// `daily-metrics` over a fixture whose rows are counted by hand: events and distinct
+/// actors per (day, source, type), keyword mentions per day, people (accounts collapsed
+/// through active links, an account without identity a person of its own), identities
+/// discovered per day; the same rows when recomputed, days shifted by a fixed offset, and
+/// a range's rows replaced (not added to) when data changes.
+///
+/// Needs a store of its own: the rollups count whole tables.
+pub async fn daily_metrics_are_counted_by_hand(s: &dyn EventStore) {
+    use crate::storage::{
+        DailyEventMetric, DailyKeywordMetric, DailyMetricsOutcome, DailyPeopleMetric, DayRange,
+    };
+    let t = tag();
+    let u = |name: &str| format!("{t}-{name}");
+    let (alice_gh, alice_x, alice_z) = (u("alice"), u("alice-x"), u("alice-z"));
+    let (bob, carol, dave, erin) = (u("bob"), u("carol"), u("dave"), u("erin"));
+    s.upsert_identities(&[
+        identity("github", &alice_gh, None),
+        identity("x", &alice_x, None),
+        identity("github", &bob, None),
+        identity("github", &carol, None),
+    ])
+    .await
+    .unwrap();
+    // Alice is three accounts: one link a person made, one a plugin suggested (which
+    // also records the zenn account). Bob and Carol stay apart; Dave and Erin have no
+    // identity row.
+    let id = |p: &'static str, uid: String| async move {
+        s.identity_id(p, &uid).await.unwrap().expect("identity")
+    };
+    let (ia, ix) = (
+        id("github", alice_gh.clone()).await,
+        id("x", alice_x.clone()).await,
+    );
+    s.link_identities(&ia, &ix, "high", "same person")
+        .await
+        .unwrap();
+    s.insert_identity_links(&[link(("x", &alice_x), ("zenn", &alice_z))])
+        .await
+        .unwrap();
+
+    let events = [
+        metrics_event(
+            &t,
+            1,
+            "github",
+            "star",
+            "2024-03-01T10:00:00Z",
+            Some(("github", &alice_gh)),
+        ),
+        metrics_event(
+            &t,
+            2,
+            "x",
+            "tweet",
+            "2024-03-01T11:00:00Z",
+            Some(("x", &alice_x)),
+        ),
+        metrics_event(
+            &t,
+            3,
+            "zenn",
+            "post",
+            "2024-03-01T12:00:00Z",
+            Some(("zenn", &alice_z)),
+        ),
+        metrics_event(
+            &t,
+            4,
+            "github",
+            "star",
+            "2024-03-01T13:00:00Z",
+            Some(("github", &bob)),
+        ),
+        metrics_event(
+            &t,
+            5,
+            "github",
+            "star",
+            "2024-03-01T14:00:00Z",
+            Some(("github", &dave)),
+        ),
+        metrics_event(&t, 6, "github", "star", "2024-03-01T15:00:00Z", None),
+        metrics_event(
+            &t,
+            7,
+            "github",
+            "star",
+            "2024-03-01T23:30:00Z",
+            Some(("github", &alice_gh)),
+        ),
+        metrics_event(
+            &t,
+            8,
+            "github",
+            "fork",
+            "2024-03-02T09:00:00Z",
+            Some(("github", &carol)),
+        ),
+        metrics_event(
+            &t,
+            9,
+            "github",
+            "star",
+            "2024-03-02T10:00:00Z",
+            Some(("github", &bob)),
+        ),
+        metrics_event(
+            &t,
+            10,
+            "github",
+            "star",
+            "2024-03-03T01:00:00Z",
+            Some(("github", &bob)),
+        ),
+        metrics_event(
+            &t,
+            11,
+            "github",
+            "star",
+            "2024-02-29T23:59:00Z",
+            Some(("github", &erin)),
+        ),
+    ];
+    s.insert_events(&events).await.unwrap();
+    let mention = |n: usize, keyword: &str, occurrences: i64| KeywordMatchRecord {
+        event_id: events[n - 1].id.clone(),
+        keyword_id: format!("{t}-{keyword}"),
+        matched_text: keyword.into(),
+        position: 0,
+        occurrences,
+        plugin_id: "keywords".into(),
+    };
+    s.insert_keyword_matches(&[
+        mention(1, "k1", 2),
+        mention(2, "k1", 1),
+        mention(8, "k2", 3),
+        mention(10, "k1", 5),
+    ])
+    .await
+    .unwrap();
+
+    let utc = DayRange {
+        first: day("2024-03-01"),
+        last: day("2024-03-02"),
+        utc_offset_seconds: 0,
+    };
+    let ev = |d: &str, source: &str, ty: &str, n: i64, actors: i64| DailyEventMetric {
+        day: day(d),
+        source: source.into(),
+        event_type: ty.into(),
+        event_count: n,
+        actor_count: actors,
+    };
+    let people = |d: &str, people: i64, accounts: i64| DailyPeopleMetric {
+        day: day(d),
+        active_people: people,
+        active_accounts: accounts,
+    };
+    let written = s.compute_daily_metrics(&utc).await.unwrap();
+    assert_eq!(
+        written,
+        DailyMetricsOutcome {
+            events: 5,
+            keywords: 2,
+            people: 2,
+            identities: 0,
+        }
+    );
+    let got = s.daily_metrics(utc.first, utc.last).await.unwrap();
+    assert_eq!(
+        got.events,
+        [
+            ev("2024-03-01", "github", "star", 5, 3),
+            ev("2024-03-01", "x", "tweet", 1, 1),
+            ev("2024-03-01", "zenn", "post", 1, 1),
+            ev("2024-03-02", "github", "fork", 1, 1),
+            ev("2024-03-02", "github", "star", 1, 1),
+        ]
+    );
+    assert_eq!(
+        got.keywords,
+        [
+            DailyKeywordMetric {
+                day: day("2024-03-01"),
+                keyword_id: format!("{t}-k1"),
+                match_count: 3,
+                event_count: 2,
+            },
+            DailyKeywordMetric {
+                day: day("2024-03-02"),
+                keyword_id: format!("{t}-k2"),
+                match_count: 3,
+                event_count: 1,
+            },
+        ]
+    );
+    // 03-01: alice (three accounts), bob, dave; 03-02: carol, bob.
+    assert_eq!(
+        got.people,
+        [people("2024-03-01", 3, 5), people("2024-03-02", 2, 2)]
+    );
+    assert!(got.identities.is_empty(), "{:?}", got.identities);
+
+    // Recomputing gives the same rows.
+    assert_eq!(s.compute_daily_metrics(&utc).await.unwrap(), written);
+    assert_eq!(s.daily_metrics(utc.first, utc.last).await.unwrap(), got);
+
+    // Days starting at UTC+01:00: 02-29 23:59 is 03-01, 03-01 23:30 is 03-02.
+    let plus_one = DayRange {
+        utc_offset_seconds: 3600,
+        ..utc
+    };
+    s.compute_daily_metrics(&plus_one).await.unwrap();
+    let shifted = s.daily_metrics(utc.first, utc.last).await.unwrap();
+    assert_eq!(
+        shifted.events,
+        [
+            ev("2024-03-01", "github", "star", 5, 4),
+            ev("2024-03-01", "x", "tweet", 1, 1),
+            ev("2024-03-01", "zenn", "post", 1, 1),
+            ev("2024-03-02", "github", "fork", 1, 1),
+            ev("2024-03-02", "github", "star", 2, 2),
+        ]
+    );
+    assert_eq!(
+        shifted.people,
+        [people("2024-03-01", 4, 6), people("2024-03-02", 3, 3)]
+    );
+
+    // New data: the range's rows are replaced, not added to.
+    s.insert_events(&[metrics_event(
+        &t,
+        12,
+        "github",
+        "star",
+        "2024-03-02T12:00:00Z",
+        Some(("github", &carol)),
+    )])
+    .await
+    .unwrap();
+    s.compute_daily_metrics(&utc).await.unwrap();
+    let again = s.daily_metrics(utc.first, utc.last).await.unwrap();
+    assert_eq!(again.events[4], ev("2024-03-02", "github", "star", 2, 2));
+    assert_eq!(again.events[..4], got.events[..4]);
+    assert_eq!(again.people, got.people);
+    assert_eq!(again.keywords, got.keywords);
+
+    // Identities count on the day they were discovered: today, for this fixture.
+    let today = Utc::now().date_naive();
+    let now = DayRange {
+        first: today,
+        last: today,
+        utc_offset_seconds: 0,
+    };
+    let written = s.compute_daily_metrics(&now).await.unwrap();
+    assert_eq!((written.events, written.identities), (0, 3));
+    let counts: Vec<(String, i64)> = s
+        .daily_metrics(today, today)
+        .await
+        .unwrap()
+        .identities
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.day, today);
+            (r.platform, r.new_identities)
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("github".into(), 3), ("x".into(), 1), ("zenn".into(), 1)]
+    );
+}

@@ -10,16 +10,17 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::common::{
     check_link_score, check_manual_link, dedup_identities, dedup_keywords, metadata_json,
     ordered_pair, unknown_identity,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStatus, JobStore, JobUpdate,
-    KeywordMatchRecord, KeywordRecord, KvStore, LinkOutcome, NewEvent, ObjectKey, ObjectStore,
-    Result, StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE, WriteOutcome,
+    DailyMetrics, DailyMetricsOutcome, DayRange, EventFilter, EventStore, IdentityLinkRecord,
+    IdentityRecord, JobStatus, JobStore, JobUpdate, KeywordMatchRecord, KeywordRecord, KvStore,
+    LinkOutcome, NewEvent, ObjectKey, ObjectStore, Result, StorageError, StoredEvent,
+    USER_MANUAL_LINK_SOURCE, WriteOutcome,
 };
 
 /// An identity row, as the tables hold it.
@@ -485,6 +486,23 @@ impl EventStore for MemoryStore {
         }
         Ok(out)
     }
+
+    /// The rollups are SQL over drowl's tables (see the SQLite and PostgreSQL stores);
+    /// this test store keeps no metrics tables and refuses rather than answer emptily.
+    async fn compute_daily_metrics(&self, _range: &DayRange) -> Result<DailyMetricsOutcome> {
+        Err(no_metrics())
+    }
+
+    async fn daily_metrics(&self, _first: NaiveDate, _last: NaiveDate) -> Result<DailyMetrics> {
+        Err(no_metrics())
+    }
+}
+
+/// Why the in-memory store has no daily metrics.
+fn no_metrics() -> StorageError {
+    StorageError::Config(
+        "the in-memory store keeps no daily metrics; use SQLite or PostgreSQL".into(),
+    )
 }
 
 #[async_trait]

@@ -36,7 +36,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use keys::{KeyError, ObjectKey};
@@ -230,6 +230,119 @@ pub const USER_MANUAL_LINK_SOURCE: &str = "user_manual";
 /// The `identity_links.confidence` values drowl's schema allows.
 pub const LINK_CONFIDENCES: [&str; 5] = ["manual", "high", "medium", "low", "suggested"];
 
+/// The days one `daily-metrics` computation covers: `first` to `last` inclusive, each a
+/// calendar day at a fixed offset from UTC (`0` for UTC days).
+///
+/// A fixed offset rather than a named zone keeps a day exactly 24 hours in both SQL
+/// dialects (SQLite has no zone database), so one range maps to one half-open interval of
+/// instants that the `occurred_at` index can scan.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DayRange {
+    /// The first day.
+    pub first: NaiveDate,
+    /// The last day (included).
+    pub last: NaiveDate,
+    /// Seconds east of UTC at which days start (`3600` for UTC+01:00).
+    pub utc_offset_seconds: i32,
+}
+
+impl DayRange {
+    /// The instant the first day starts.
+    pub fn start_utc(&self) -> DateTime<Utc> {
+        self.first.and_time(NaiveTime::MIN).and_utc()
+            - chrono::Duration::seconds(i64::from(self.utc_offset_seconds))
+    }
+
+    /// The instant the day after the last one starts (excluded).
+    pub fn end_utc(&self) -> DateTime<Utc> {
+        (self.last + chrono::Days::new(1))
+            .and_time(NaiveTime::MIN)
+            .and_utc()
+            - chrono::Duration::seconds(i64::from(self.utc_offset_seconds))
+    }
+
+    /// How many days the range covers.
+    pub fn days(&self) -> i64 {
+        (self.last - self.first).num_days() + 1
+    }
+}
+
+/// Rows [`EventStore::compute_daily_metrics`] wrote, per table.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DailyMetricsOutcome {
+    /// `metrics_daily_events` rows (day, source, event type).
+    pub events: u64,
+    /// `metrics_daily_keywords` rows (day, keyword).
+    pub keywords: u64,
+    /// `metrics_daily_people` rows (day).
+    pub people: u64,
+    /// `metrics_daily_identities` rows (day, platform).
+    pub identities: u64,
+}
+
+/// One `metrics_daily_events` row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DailyEventMetric {
+    /// The day.
+    pub day: NaiveDate,
+    /// Event source.
+    pub source: String,
+    /// Event type.
+    pub event_type: String,
+    /// Events that occurred that day.
+    pub event_count: i64,
+    /// Distinct actor accounts among them.
+    pub actor_count: i64,
+}
+
+/// One `metrics_daily_keywords` row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DailyKeywordMetric {
+    /// The day (of the matched event).
+    pub day: NaiveDate,
+    /// The keyword.
+    pub keyword_id: String,
+    /// Mentions: the sum of the matches' occurrences.
+    pub match_count: i64,
+    /// Events that mention it.
+    pub event_count: i64,
+}
+
+/// One `metrics_daily_people` row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DailyPeopleMetric {
+    /// The day.
+    pub day: NaiveDate,
+    /// Distinct people among the day's actors (accounts collapsed through active links).
+    pub active_people: i64,
+    /// Distinct actor accounts.
+    pub active_accounts: i64,
+}
+
+/// One `metrics_daily_identities` row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DailyIdentityMetric {
+    /// The day.
+    pub day: NaiveDate,
+    /// The platform.
+    pub platform: String,
+    /// Identities discovered that day.
+    pub new_identities: i64,
+}
+
+/// The rollup rows of a range of days, each table ordered by its key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DailyMetrics {
+    /// `metrics_daily_events`.
+    pub events: Vec<DailyEventMetric>,
+    /// `metrics_daily_keywords`.
+    pub keywords: Vec<DailyKeywordMetric>,
+    /// `metrics_daily_people`.
+    pub people: Vec<DailyPeopleMetric>,
+    /// `metrics_daily_identities`.
+    pub identities: Vec<DailyIdentityMetric>,
+}
+
 /// Events and the facts derived from them.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -275,6 +388,19 @@ pub trait EventStore: Send + Sync + 'static {
     async fn active_keywords(&self) -> Result<Vec<KeywordRecord>>;
     /// Creates or updates keywords (used by `drowl-host keywords` and tests).
     async fn upsert_keywords(&self, keywords: &[KeywordRecord]) -> Result<WriteOutcome>;
+    /// Recomputes the daily rollups of `range` from drowl's tables, in one transaction:
+    /// the range's rows of `metrics_daily_events`, `metrics_daily_keywords`,
+    /// `metrics_daily_people` and `metrics_daily_identities` are deleted, then written
+    /// again by one set-based statement each, so recomputing gives the same rows and a
+    /// failure leaves the previous ones. Days without data get no row.
+    ///
+    /// An event counts on the day its `occurred_at` falls on, a keyword match on its
+    /// event's day, an identity on its `discovered_at` day. People are connected
+    /// components of identities over active links; an actor account with no
+    /// `identities` row is a person of its own.
+    async fn compute_daily_metrics(&self, range: &DayRange) -> Result<DailyMetricsOutcome>;
+    /// Reads the rollup rows of the days `first` to `last` (inclusive).
+    async fn daily_metrics(&self, first: NaiveDate, last: NaiveDate) -> Result<DailyMetrics>;
 }
 
 /// A namespaced key-value store: plugin state and host bookkeeping (cursors).

@@ -709,6 +709,19 @@ impl EventStore for CutBeforeInsert {
     async fn identity_id(&self, p: &str, u: &str) -> storage::Result<Option<String>> {
         self.inner.identity_id(p, u).await
     }
+    async fn compute_daily_metrics(
+        &self,
+        range: &storage::DayRange,
+    ) -> storage::Result<storage::DailyMetricsOutcome> {
+        self.inner.compute_daily_metrics(range).await
+    }
+    async fn daily_metrics(
+        &self,
+        first: chrono::NaiveDate,
+        last: chrono::NaiveDate,
+    ) -> storage::Result<storage::DailyMetrics> {
+        self.inner.daily_metrics(first, last).await
+    }
     async fn link_identities(
         &self,
         a: &str,

@@ -27,21 +27,24 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::NaiveDate;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
 
 use self::errors::{connect_err, pg_err};
 pub use self::jobs::PostgresJobStore;
 pub use self::migrations::MigrationInfo;
-use super::common::{check_manual_link, prefix_upper_bound, unknown_identity};
+use super::common::{
+    check_manual_link, daily_metrics_from_rows, prefix_upper_bound, unknown_identity,
+};
 use super::rows::{
     EventRow, IdentityIdRow, KeywordRecordRow, StoredEventRow, column, event_rows, identity_rows,
     keyword_rows, link_accounts, link_rows, match_rows, outcome_from_flags, outcome_from_inserted,
 };
 use super::{
-    EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, KeywordMatchRecord, KeywordRecord,
-    KvStore, LinkOutcome, NewEvent, Result, StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE,
-    WriteOutcome,
+    DailyMetrics, DailyMetricsOutcome, DayRange, EventFilter, EventStore, IdentityLinkRecord,
+    IdentityRecord, KeywordMatchRecord, KeywordRecord, KvStore, LinkOutcome, NewEvent, Result,
+    StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE, WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -78,6 +81,32 @@ mod sql {
     pub(super) const JOBS_UPSERT: &str = include_str!("queries/jobs_upsert.sql");
     pub(super) const JOBS_UNSETTLED: &str = include_str!("queries/jobs_unsettled.sql");
     pub(super) const JOBS_MARK_LOST: &str = include_str!("queries/jobs_mark_lost.sql");
+    pub(super) const METRICS_LOCK: &str = include_str!("queries/metrics_lock.sql");
+    /// Per rollup table: the statement deleting a range's rows, then the one computing them.
+    pub(super) const METRICS_RECOMPUTE: [(&str, &str); 4] = [
+        (
+            include_str!("queries/metrics_delete_events.sql"),
+            include_str!("queries/metrics_insert_events.sql"),
+        ),
+        (
+            include_str!("queries/metrics_delete_keywords.sql"),
+            include_str!("queries/metrics_insert_keywords.sql"),
+        ),
+        (
+            include_str!("queries/metrics_delete_people.sql"),
+            include_str!("queries/metrics_insert_people.sql"),
+        ),
+        (
+            include_str!("queries/metrics_delete_identities.sql"),
+            include_str!("queries/metrics_insert_identities.sql"),
+        ),
+    ];
+    pub(super) const METRICS_READ_EVENTS: &str = include_str!("queries/metrics_read_events.sql");
+    pub(super) const METRICS_READ_KEYWORDS: &str =
+        include_str!("queries/metrics_read_keywords.sql");
+    pub(super) const METRICS_READ_PEOPLE: &str = include_str!("queries/metrics_read_people.sql");
+    pub(super) const METRICS_READ_IDENTITIES: &str =
+        include_str!("queries/metrics_read_identities.sql");
 }
 
 /// The environment variable operators set, named in every connection error.
@@ -497,6 +526,67 @@ impl EventStore for PostgresStore {
             .await
             .map_err(pg_err)?;
         Ok(outcome_from_flags(&flags))
+    }
+
+    async fn compute_daily_metrics(&self, range: &DayRange) -> Result<DailyMetricsOutcome> {
+        let mut tx = self.pool.begin().await.map_err(pg_err)?;
+        sqlx::query(sql::METRICS_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        let mut written = [0u64; 4];
+        for ((delete, insert), rows) in sql::METRICS_RECOMPUTE.iter().zip(&mut written) {
+            sqlx::query(delete)
+                .bind(range.first)
+                .bind(range.last)
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_err)?;
+            *rows = sqlx::query(insert)
+                .bind(range.start_utc())
+                .bind(range.end_utc())
+                .bind(range.utc_offset_seconds)
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_err)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(pg_err)?;
+        let [events, keywords, people, identities] = written;
+        Ok(DailyMetricsOutcome {
+            events,
+            keywords,
+            people,
+            identities,
+        })
+    }
+
+    async fn daily_metrics(&self, first: NaiveDate, last: NaiveDate) -> Result<DailyMetrics> {
+        let events = sqlx::query_as(sql::METRICS_READ_EVENTS)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        let keywords = sqlx::query_as(sql::METRICS_READ_KEYWORDS)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        let people = sqlx::query_as(sql::METRICS_READ_PEOPLE)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        let identities = sqlx::query_as(sql::METRICS_READ_IDENTITIES)
+            .bind(first)
+            .bind(last)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        daily_metrics_from_rows(events, keywords, people, identities)
     }
 }
 
