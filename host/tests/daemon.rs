@@ -599,6 +599,73 @@ async fn keywords_are_found_in_events_drowls_api_stored() {
     obliterate(&queue).await;
 }
 
+/// Issue #11: keyword extraction over every stored event continues across jobs. With a
+/// call budget of one call (500 events) per job, a job over 1,200 events is three jobs,
+/// each resuming after the last event of the one before, in the same lineage; together
+/// they scan every event once and find every mention.
+#[tokio::test]
+async fn keyword_extraction_over_many_events_continues_across_jobs() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("continue");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--max-pages", "1"])
+        .name("serve with one call per job")
+        .start();
+    let ingest = json!({"type": "event_ingestion", "name": "probe",
+                        "input": {"pluginId": "hostile", "mode": "ok", "count": 1200}})
+    .to_string();
+    let out = scenario("drowl_job", &[&ingest], &queue).await;
+    assert_eq!(out["extra"]["output"]["eventsStored"], 1200, "{out}");
+    let extract = json!({"type": "keyword_extraction", "name": "extract-keywords",
+                         "input": {"keywords": ["Rust"], "since": "2024-01-01T00:00:00Z"}})
+    .to_string();
+    let out = scenario("drowl_job", &[&extract], &queue).await;
+    let first = &out["extra"]["output"];
+    assert_eq!(first["eventsScanned"], 500, "{out}");
+    assert_eq!(first["continued"], true, "{out}");
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    let outputs: Vec<Value> = eventually(Duration::from_secs(60), "the last continuation", || {
+        let pool = &pool;
+        async move {
+            let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT status, output FROM jobs WHERE name = 'extract-keywords' ORDER BY created_at",
+            )
+            .fetch_all(pool)
+            .await
+            .ok()?;
+            let outputs: Vec<Value> = rows
+                .iter()
+                .filter(|r| r.0 == "completed")
+                .filter_map(|r| serde_json::from_str(r.1.as_deref()?).ok())
+                .collect();
+            (outputs.len() == rows.len() && outputs.iter().any(|o| o["continuesAfter"].is_null()))
+                .then_some(outputs)
+        }
+    })
+    .await;
+    let scanned: Vec<u64> = outputs
+        .iter()
+        .map(|o| o["eventsScanned"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(scanned, [500, 500, 200], "{outputs:?}");
+    let mentions: u64 = outputs
+        .iter()
+        .map(|o| o["matchesByKeyword"]["Rust"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(mentions, 1200);
+    // Each resumes where the one before stopped.
+    assert_eq!(outputs[1]["resumedAfter"], outputs[0]["continuesAfter"]);
+    assert_eq!(outputs[2]["resumedAfter"], outputs[1]["continuesAfter"]);
+    pool.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// Issue #11: drowl's `github-events` job verbatim (`{pluginId: "github-plugin", source,
 /// since}`, no target, no options) against `serve` with the github plugin configured with
 /// three `targets` and pointed at the recorded GitHub API: one follow-up per target, each

@@ -187,6 +187,9 @@ pub async fn run(args: RunPluginArgs) -> u8 {
                 "plugin": plugin_json,
                 "output": done.output,
                 "followUps": report.map(|r| &r.follow_ups),
+                // Under `serve`, the job that would continue this one from where it
+                // stopped at its call budget (`--max-pages`).
+                "continueWith": done.continuation,
                 "logs": report.map(|r| &r.logs),
                 "requests": report.map(|r| &r.requests),
             });

@@ -162,6 +162,7 @@ pub(crate) async fn run(
             },
         }),
         report: None,
+        continuation: None,
     })
 }
 

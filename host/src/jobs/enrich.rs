@@ -238,11 +238,19 @@ async fn batches(
     let wit_keywords: Vec<wit::Keyword> = all().map(to_wit_keyword).collect();
     let terms: BTreeMap<&str, &str> = all().map(|k| (k.id.as_str(), k.term.as_str())).collect();
     let untracked: HashSet<&str> = keywords.untracked.iter().map(|k| k.id.as_str()).collect();
-    let mut after: Option<String> = None;
+    // Where an earlier job of this run stopped (see the continuation below).
+    let mut after: Option<String> = resume_point(&job.input)?;
     let (mut scanned, mut calls, mut inserted, mut existing, mut identities, mut links) =
         (0u64, 0u32, 0u64, 0u64, 0u64, 0u64);
     let mut by_keyword: BTreeMap<String, u64> = BTreeMap::new();
+    let mut more = false;
     loop {
+        if calls >= plugin.budget.max_pages_per_job {
+            // Work is left: a job that continues from here, instead of one job running
+            // towards its deadline over millions of events.
+            more = true;
+            break;
+        }
         let events = storage
             .events
             .list_events(filter, after.as_deref(), EVENTS_PER_CALL)
@@ -293,7 +301,7 @@ async fn batches(
                 .await?
                 .inserted;
         }
-        if (events.len() as u32) < EVENTS_PER_CALL || filter.ids.is_some() {
+        if (events.len() as u32) < EVENTS_PER_CALL {
             break;
         }
     }
@@ -304,8 +312,18 @@ async fn batches(
             |k| json!({ "term": k.term, "matches": by_keyword.get(&k.term).copied().unwrap_or(0) }),
         )
         .collect();
-    Ok(json!({
+    let continuation = match (&after, more) {
+        (Some(last), true) => {
+            let mut next = job.input.clone();
+            next[RESUME_KEY] = json!(last);
+            Some(next)
+        }
+        _ => None,
+    };
+    let mut output = json!({
         "pluginId": plugin.id(),
+        "resumedAfter": resume_point(&job.input)?,
+        "continuesAfter": continuation.as_ref().and(after.as_deref()),
         "keywords": terms.len(),
         "eventsScanned": scanned,
         "calls": calls,
@@ -315,7 +333,25 @@ async fn batches(
         "unknownKeywords": unknown,
         "identities": identities,
         "links": links,
-    }))
+    });
+    if let Some(next) = continuation {
+        output[super::model::CONTINUATION_KEY] = next;
+    }
+    Ok(output)
+}
+
+/// The input field a continuation job resumes after: the id of the last event the job
+/// before it handed to the plugin (events are read in id order).
+pub const RESUME_KEY: &str = "resumeAfter";
+
+fn resume_point(input: &serde_json::Value) -> Result<Option<String>, JobFailure> {
+    match input.get(RESUME_KEY) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(id)) => Ok(Some(id.clone())),
+        Some(v) => Err(JobFailure::InvalidJob(format!(
+            "input.{RESUME_KEY} must be an event id, not {v}"
+        ))),
+    }
 }
 
 /// One enrichment result, checked whole and ready to store.

@@ -75,5 +75,6 @@ pub(crate) async fn run(storage: &Storage, job: &JobRequest) -> Result<Completed
             "outcome": if outcome.created { "created" } else { "updated" },
         }),
         report: None,
+        continuation: None,
     })
 }

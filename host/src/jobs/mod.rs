@@ -227,6 +227,10 @@ fn conclude(
     let report = instance.finish();
     match result {
         Ok(mut output) => {
+            let continuation = output
+                .as_object_mut()
+                .and_then(|o| o.remove(model::CONTINUATION_KEY))
+                .filter(serde_json::Value::is_object);
             mask_json(&mut output, secrets);
             if output.is_object() {
                 output["usage"] = serde_json::to_value(&report.usage).unwrap_or_default();
@@ -234,6 +238,7 @@ fn conclude(
             Ok(CompletedJob {
                 output,
                 report: Some(report),
+                continuation,
             })
         }
         Err(failure) => Err(FailedJob {

@@ -331,7 +331,16 @@ pub struct CompletedJob {
     pub output: serde_json::Value,
     /// Usage, logs and follow-ups, when a plugin ran.
     pub report: Option<JobReport>,
+    /// The input of the job that continues this one (same type and name), when it
+    /// stopped at its call budget with work left. The queue enqueues it in the same
+    /// lineage, so a job over millions of events is many short jobs, none near its
+    /// deadline, each resuming where the last stopped.
+    pub continuation: Option<serde_json::Value>,
 }
+
+/// The key under which a job type's output hands [`CompletedJob::continuation`] to the
+/// executor, which moves it out of the output.
+pub(crate) const CONTINUATION_KEY: &str = "continueWith";
 
 #[cfg(test)]
 mod tests {

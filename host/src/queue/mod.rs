@@ -187,6 +187,52 @@ impl DrowlHandler {
         wanted - allowed
     }
 
+    /// Enqueues the job that continues `request` from where it stopped (see
+    /// [`crate::jobs::CompletedJob::continuation`]): same type and name, `input` as given,
+    /// in the same lineage at the same depth (it is the same piece of work, not a new
+    /// generation), counted against the lineage's budget, which bounds the chain. Returns
+    /// whether it was enqueued.
+    async fn enqueue_continuation(
+        &self,
+        request: &JobRequest,
+        parent_added_ms: Option<i64>,
+        input: &Value,
+    ) -> bool {
+        match self
+            .lineage_allowance(&request.lineage.root, 1, self.lineage_cap)
+            .await
+        {
+            Ok(1) => {}
+            Ok(_) => {
+                tracing::warn!(job = %request.id, root = %request.lineage.root, "the lineage's budget is spent; the rest of the job is not continued");
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(job = %request.id, error = %e, "cannot count the lineage's jobs; the rest of the job is not continued");
+                return false;
+            }
+        }
+        let lineage = json!({ "root": request.lineage.root, "depth": request.lineage.depth });
+        // Deterministic, as follow-ups are: a rerun of this job adds no second continuation.
+        let id = match parent_added_ms {
+            Some(ts) => format!("{}:{ts}:continued", request.id),
+            None => format!("{}:continued", request.id),
+        };
+        let data = json!({ "type": request.job_type.as_str(), "name": request.name,
+                           "input": input, "parentJobId": request.id, "lineage": lineage });
+        match self
+            .queue
+            .add(&request.name, data, JobOptions::new().job_id(id))
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(job = %request.id, error = %e, "cannot enqueue the job's continuation");
+                false
+            }
+        }
+    }
+
     /// Counts `wanted` more follow-ups against the lineage of `root` and returns how many
     /// of them fit under `cap`. The counter lives a week, longer than any lineage runs.
     async fn lineage_allowance(
@@ -270,6 +316,14 @@ impl JobHandler for DrowlHandler {
                     if refused > 0 && output.is_object() {
                         // The job's own work is done; say what its follow-ups did not get.
                         output["followUpsRefused"] = json!(refused);
+                    }
+                }
+                if let Some(next) = &done.continuation {
+                    let continued = self
+                        .enqueue_continuation(&request, info.timestamp, next)
+                        .await;
+                    if output.is_object() {
+                        output["continued"] = json!(continued);
                     }
                 }
                 Ok(output)

@@ -192,6 +192,66 @@ fn extract(keywords: serde_json::Value) -> serde_json::Value {
             "input": { "keywords": keywords } })
 }
 
+/// `eventIds` of any length: 1,200 ids are read 500 at a time, every one of them scanned
+/// (a job used to stop after the first 500), and a job past its call budget hands back
+/// its continuation, which `serve` enqueues and `run-plugin` prints.
+#[tokio::test]
+async fn event_ids_of_any_length_are_all_scanned_and_budgets_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostile = component("hostile-plugin");
+    let keywords = component("keywords-plugin");
+    let exec = executor(dir.path(), &[&hostile, &keywords], HostPolicy::default()).await;
+    let ingest = json!({ "type": "event_ingestion", "name": "many",
+        "input": { "pluginId": "hostile", "mode": "ok", "count": 1200 } });
+    exec.execute(&job("ingest", ingest), None).await.unwrap();
+    let stored = exec
+        .storage()
+        .events
+        .list_events(&EventFilter::default(), None, 5000)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = stored.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), 1200);
+    let by_ids = json!({ "type": "keyword_extraction", "name": "extract-keywords",
+        "input": { "eventIds": ids, "keywords": ["Rust"] } });
+    let done = exec.execute(&job("by-ids", by_ids), None).await.unwrap();
+    assert_eq!(done.output["eventsScanned"], 1200, "{}", done.output);
+    assert_eq!(done.output["matchesByKeyword"]["Rust"], 1200);
+    assert!(done.continuation.is_none());
+
+    // One call per job: the job stops after 500 and says where the next one resumes.
+    let mut policy = HostPolicy::default();
+    policy.caps.max_pages_per_job = 1;
+    let dir2 = tempfile::tempdir().unwrap();
+    let small = executor(dir2.path(), &[&hostile, &keywords], policy).await;
+    let ingest = json!({ "type": "event_ingestion", "name": "many",
+        "input": { "pluginId": "hostile", "mode": "ok", "count": 700 } });
+    small.execute(&job("ingest", ingest), None).await.unwrap();
+    let all = json!({ "type": "keyword_extraction", "name": "extract-keywords",
+        "input": { "keywords": ["Rust"] } });
+    let first = small.execute(&job("kw-1", all), None).await.unwrap();
+    assert_eq!(first.output["eventsScanned"], 500);
+    let next = first.continuation.expect("a continuation");
+    assert_eq!(next["keywords"], json!(["Rust"]));
+    assert_eq!(next["resumeAfter"], first.output["continuesAfter"]);
+    assert!(
+        first.output.get("continueWith").is_none(),
+        "moved out of the output"
+    );
+    let second = small
+        .execute(
+            &job(
+                "kw-2",
+                json!({ "type": "keyword_extraction", "name": "extract-keywords", "input": next }),
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.output["eventsScanned"], 200);
+    assert!(second.continuation.is_none());
+}
+
 /// Keyword extraction reads the stored events and stores each match of a tracked keyword
 /// once; an inline term drowl does not track is reported, not added.
 #[tokio::test]
