@@ -666,6 +666,55 @@ async fn keyword_extraction_over_many_events_continues_across_jobs() {
     obliterate(&queue).await;
 }
 
+/// `GET /metrics` in Prometheus text format: jobs by type, plugin and outcome (the
+/// failure's code), durations, events stored, budget violations and queue depth, after
+/// jobs drowl's API enqueued with the real `bull` client; an id the API made up is
+/// labelled `other`, not given a series of its own.
+#[tokio::test]
+async fn metrics_count_jobs_by_type_plugin_and_outcome() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("metrics");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .name("serve for metrics")
+        .start();
+    let probe = |mode: &str, count: u32| {
+        json!({"type": "event_ingestion", "name": "probe",
+               "input": {"pluginId": "hostile", "mode": mode, "count": count, "tag": mode}})
+        .to_string()
+    };
+    for job in [
+        probe("ok", 3),
+        // The same three events again (counted as duplicates, not stored) and two more.
+        probe("ok", 5),
+        probe("bad-source", 1),
+        probe("log-fields", 300),
+        json!({"type": "event_ingestion", "name": "probe",
+               "input": {"pluginId": "made-up-1234", "mode": "ok"}})
+        .to_string(),
+    ] {
+        scenario("drowl_job", &[&job], &queue).await;
+    }
+    let (status, text) = daemon.get_text("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    for line in [
+        r#"drowl_jobs_started_total{job_type="event_ingestion",plugin="hostile"} 4"#,
+        r#"drowl_jobs_finished_total{job_type="event_ingestion",plugin="hostile",outcome="completed"} 3"#,
+        r#"drowl_jobs_finished_total{job_type="event_ingestion",plugin="hostile",outcome="invalid-output"} 1"#,
+        r#"drowl_jobs_finished_total{job_type="event_ingestion",plugin="other",outcome="plugin-not-found"} 1"#,
+        r#"drowl_job_duration_seconds_count{job_type="event_ingestion",plugin="hostile"} 4"#,
+        r#"drowl_events_stored_total{job_type="event_ingestion",plugin="hostile"} 6"#,
+        r#"drowl_budget_violations_total{plugin="hostile",kind="log-bytes"} 1"#,
+        r#"drowl_queue_jobs{state="completed"} 3"#,
+        r#"drowl_queue_jobs{state="failed"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    assert!(!text.contains("made-up-1234"), "{text}");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// Issue #11: drowl's `github-events` job verbatim (`{pluginId: "github-plugin", source,
 /// since}`, no target, no options) against `serve` with the github plugin configured with
 /// three `targets` and pointed at the recorded GitHub API: one follow-up per target, each

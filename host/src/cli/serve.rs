@@ -337,6 +337,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         Err(e) => return fail(e),
     };
     let stats = Arc::new(DaemonStats::default());
+    stats.metrics.set_plugins(&plugin_ids);
     let executor = Executor::new(runtime, storage, registry).with_analytics(AnalyticsSettings {
         max_days: args.analytics_max_days,
         utc_offset_seconds: args.analytics_utc_offset,

@@ -3,6 +3,8 @@
 //! - `GET /health`: 200 `{"status":"ok"}` while Redis answers, 503 otherwise.
 //! - `GET /`: version, queue, installed plugins, counts and the jobs running here (503
 //!   without counts while Redis does not answer).
+//! - `GET /metrics`: Prometheus text format ([`crate::queue::metrics`]); queue depth is
+//!   read from Redis per scrape and left at its last value while Redis does not answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/", get(status))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -79,6 +82,27 @@ async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Ap
         .await
         .map(|_| Json(json!({ "status": "ok" })))
         .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e))
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    if let Ok(c) = counts(&s.queue).await {
+        s.stats.metrics.set_queue_depth(&[
+            ("waiting", c.waiting),
+            ("active", c.active),
+            ("delayed", c.delayed),
+            ("completed", c.completed),
+            ("failed", c.failed),
+            ("paused", c.paused),
+        ]);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.stats.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// The status page, also while Redis is away (503, without counts): what this process

@@ -67,6 +67,19 @@ impl Executor {
         self
     }
 
+    /// The plugin a job names or would run by default (`input.pluginId`, as drowl's API
+    /// spells it), or `None` for the jobs the host computes itself; for metrics, which
+    /// label by plugin before the job has run. Kept next to [`Self::execute`]'s routing.
+    pub fn named_plugin<'a>(&self, job: &'a JobRequest) -> Option<&'a str> {
+        match job.job_type {
+            JobType::KeywordExtraction => job.input_str("pluginId").or(Some("keywords")),
+            JobType::IdentityResolution | JobType::EventIngestion | JobType::DataExport => {
+                job.input_str("pluginId")
+            }
+            _ => None,
+        }
+    }
+
     /// The installed plugins.
     pub fn registry(&self) -> &Registry {
         &self.registry

@@ -6,6 +6,7 @@
 //! [`Executor`], enqueues its follow-ups, and maps failures onto Bull's retry semantics;
 //! [`Mirror`] writes each state change into drowl's `jobs` table.
 
+pub mod metrics;
 pub mod mirror;
 
 use std::collections::HashMap;
@@ -60,6 +61,8 @@ pub struct DaemonStats {
     pub released: AtomicU64,
     /// Jobs given back to `delayed` because their type's limit was full.
     pub postponed: AtomicU64,
+    /// What `GET /metrics` exposes.
+    pub metrics: metrics::Metrics,
 }
 
 /// How long a job waits here for its type's limit before it is given back to the queue.
@@ -302,10 +305,27 @@ impl JobHandler for DrowlHandler {
         let sink: crate::capabilities::ProgressSink = Arc::new(move |p| {
             tx.send_replace(Some(p));
         });
+        let labels = metrics::JobLabels {
+            job_type: request.job_type.as_str().to_owned(),
+            plugin: self
+                .stats
+                .metrics
+                .plugin_label(self.executor.named_plugin(&request)),
+        };
+        self.stats.metrics.started(&labels);
+        let started = std::time::Instant::now();
         let run = self.executor.execute(&request, Some(sink));
         let result = forward_progress(&job, &request.id, run, rx).await;
+        let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(done) => {
+                self.stats.metrics.finished(
+                    &labels,
+                    "completed",
+                    seconds,
+                    done.report.as_ref(),
+                    done.output["eventsStored"].as_u64().unwrap_or(0),
+                );
                 let mut output = done.output;
                 if let Some(report) = &done.report
                     && !report.follow_ups.is_empty()
@@ -329,6 +349,13 @@ impl JobHandler for DrowlHandler {
                 Ok(output)
             }
             Err(failed) => {
+                self.stats.metrics.finished(
+                    &labels,
+                    failed.failure.code(),
+                    seconds,
+                    failed.report.as_deref(),
+                    0,
+                );
                 let message = failed.failure.to_string();
                 let code = Some(failed.failure.code().to_owned());
                 let details = failed

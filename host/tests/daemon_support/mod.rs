@@ -295,6 +295,16 @@ impl Daemon {
         (status, body)
     }
 
+    /// GET `path` on the status server: status code and body as text.
+    pub(crate) async fn get_text(&self, path: &str) -> (u16, String) {
+        let url = format!("http://{}{path}", self.addr());
+        let resp = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
     /// Sends a signal (`TERM`, `KILL`, …).
     pub(crate) fn signal(&self, sig: &str) {
         self.proc.signal(sig);
