@@ -107,6 +107,7 @@ mod sql {
     pub(super) const METRICS_READ_PEOPLE: &str = include_str!("queries/metrics_read_people.sql");
     pub(super) const METRICS_READ_IDENTITIES: &str =
         include_str!("queries/metrics_read_identities.sql");
+    pub(super) const PING: &str = include_str!("queries/ping.sql");
 }
 
 /// The environment variable operators set, named in every connection error.
@@ -587,6 +588,18 @@ impl EventStore for PostgresStore {
             .await
             .map_err(pg_err)?;
         daily_metrics_from_rows(events, keywords, people, identities)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query(sql::PING)
+            .execute(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> String {
+        format!("PostgreSQL at {DATABASE_URL_VAR} ({})", self.shown_url)
     }
 }
 
