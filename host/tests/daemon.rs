@@ -22,6 +22,32 @@ use drowl_testkit::storage::TestDb;
 use serde_json::{Value, json};
 use sqlx::Row;
 
+/// `GET /health` answered 200 in drowl's worker shape, every check `ok` with a message.
+fn assert_healthy(code: u16, health: &Value) {
+    assert_eq!(code, 200, "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["service"], "drowl-worker", "{health}");
+    assert_eq!(health["version"], drowl_host::HOST_VERSION, "{health}");
+    let ts = health["timestamp"].as_str().unwrap_or_default();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(ts).is_ok(),
+        "timestamp {ts:?}: {health}"
+    );
+    let checks = health["checks"].as_object().expect("checks");
+    assert_eq!(
+        checks.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["postgres", "redis", "s3", "worker"],
+        "{health}"
+    );
+    for (name, c) in checks {
+        assert_eq!(c["status"], "ok", "{name}: {health}");
+        assert!(
+            c["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}: {health}"
+        );
+    }
+}
+
 /// Runs one interop scenario against a fresh daemon; checks the status page afterwards.
 async fn interop(name: &str, concurrency: usize) -> Value {
     interop_with(name, concurrency, &[]).await
@@ -46,7 +72,13 @@ async fn interop_with(name: &str, concurrency: usize, args: &[&str]) -> Value {
     assert_eq!(status["queue"], json!(queue));
     assert_eq!(status["plugins"], json!(["hostile", "keywords"]));
     let (code, health) = daemon.get("/health").await;
-    assert_eq!((code, &health), (200, &json!({"status": "ok"})));
+    assert_healthy(code, &health);
+    assert!(
+        health["checks"]["postgres"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("embedded SQLite at ")),
+        "{health}"
+    );
     drop(daemon);
     obliterate(&queue).await;
     out
@@ -2119,4 +2151,226 @@ async fn a_describe_that_sleeps_does_not_hold_the_daemon_start() {
     scenario("complete", &[], &queue).await;
     drop(daemon);
     obliterate(&queue).await;
+}
+
+// ---- drowl's worker settings and the health check (issue #13) ----
+
+/// With PostgreSQL (behind a proxy the test can cut) and S3 (a real moto_server)
+/// configured, `GET /health` checks both: 200 while they answer, 503 `degraded` naming
+/// PostgreSQL while it is away (the other checks still ok), 200 again once it is back,
+/// without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_postgres_and_s3_and_reports_an_outage_until_it_ends() {
+    use drowl_host::storage::s3::{S3Config, S3Store};
+    use drowl_testkit::storage::{S3Server, TcpProxy};
+
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    let pg_addr = {
+        let u = url::Url::parse(&db.url).expect("db url");
+        format!(
+            "{}:{}",
+            u.host_str().expect("host"),
+            u.port().unwrap_or(5432)
+        )
+        .parse()
+        .expect("db addr")
+    };
+    let mut proxy = TcpProxy::start(pg_addr).await;
+    let s3 = S3Server::start().await;
+    let bucket = format!(
+        "drowl-health-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let s3cfg = S3Config::new(&s3.endpoint, &bucket, "drowl-test", "drowl-test-secret");
+    S3Store::create_bucket(&s3cfg).await.expect("create bucket");
+
+    let queue = unique_queue("health-pg");
+    let plugins = plugin_dir();
+    let url_via_proxy = db.url_via(proxy.addr);
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--migrate")
+        .env("DATABASE_URL", &url_via_proxy)
+        .env("S3_ENDPOINT", &s3.endpoint)
+        .env("S3_BUCKET", &bucket)
+        .env("S3_ACCESS_KEY", "drowl-test")
+        .env("S3_SECRET_KEY", "drowl-test-secret")
+        .name("serve with postgres and s3")
+        .start();
+
+    let (code, health) = daemon.get("/health").await;
+    assert_healthy(code, &health);
+    let message = |h: &Value, check: &str| {
+        h["checks"][check]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        message(&health, "postgres").starts_with("PostgreSQL at DATABASE_URL"),
+        "{health}"
+    );
+    assert_eq!(
+        message(&health, "s3"),
+        format!("S3 bucket {bucket} at {}", s3.endpoint),
+        "{health}"
+    );
+    assert!(
+        message(&health, "redis").starts_with("Redis at redis://"),
+        "{health}"
+    );
+    assert!(
+        message(&health, "worker").starts_with("running on queue"),
+        "{health}"
+    );
+
+    proxy.stop().await;
+    let started = Instant::now();
+    let (code, health) = eventually(Duration::from_secs(15), "health turns red", || {
+        let d = &daemon;
+        async move {
+            let (code, body) = d.get("/health").await;
+            (code != 200).then_some((code, body))
+        }
+    })
+    .await;
+    // Each check is bounded (2 s) and they run side by side: a probe gets its answer.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    eprintln!("while PostgreSQL is away: {health}");
+    assert_eq!(code, 503, "{health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["service"], "drowl-worker", "{health}");
+    assert_eq!(health["checks"]["postgres"]["status"], "error", "{health}");
+    let pg = message(&health, "postgres");
+    assert!(
+        pg.starts_with("PostgreSQL at DATABASE_URL")
+            && pg.len() > "PostgreSQL at DATABASE_URL".len() + 20,
+        "{health}"
+    );
+    for other in ["redis", "s3", "worker"] {
+        assert_eq!(health["checks"][other]["status"], "ok", "{other}: {health}");
+    }
+
+    proxy.restart().await;
+    let health = eventually(Duration::from_secs(20), "health green again", || {
+        let d = &daemon;
+        async move {
+            let (code, body) = d.get("/health").await;
+            (code == 200).then_some(body)
+        }
+    })
+    .await;
+    assert_healthy(200, &health);
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Without --listen, the daemon listens where drowl's WORKER_HOST and WORKER_PORT say.
+/// Its worker check turns red while the queue is paused (Bull's `queue.pause()`: no
+/// worker takes jobs) and green again on resume.
+#[tokio::test]
+async fn the_daemon_listens_on_worker_host_and_worker_port() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("worker-port");
+    let plugins = plugin_dir();
+    let port = drowl_testkit::storage::free_port();
+    let daemon = Serve::new(&queue, plugins.path())
+        .worker_address("127.0.0.1", port)
+        .name("serve on WORKER_PORT")
+        .start();
+    assert_eq!(daemon.addr().to_string(), format!("127.0.0.1:{port}"));
+    let (code, health) = daemon.get("/health").await;
+    assert_healthy(code, &health);
+
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("connect");
+    q.pause().await.expect("pause");
+    let (code, health) = daemon.get("/health").await;
+    assert_eq!(
+        (code, &health["status"]),
+        (503, &json!("degraded")),
+        "{health}"
+    );
+    assert_eq!(health["checks"]["worker"]["status"], "error", "{health}");
+    assert!(
+        health["checks"]["worker"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is paused")),
+        "{health}"
+    );
+    assert_eq!(health["checks"]["redis"]["status"], "ok", "{health}");
+    q.resume().await.expect("resume");
+    let (code, health) = daemon.get("/health").await;
+    assert_healthy(code, &health);
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// A bad WORKER_PORT stops the start with one line naming the variable.
+#[tokio::test]
+async fn a_worker_port_that_is_not_a_number_stops_the_start() {
+    let plugins = plugin_dir();
+    let (status, log) = Serve::new(&unique_queue("bad-port"), plugins.path())
+        .worker_address("127.0.0.1", 0)
+        .env("WORKER_PORT", "30o2")
+        .name("serve with a bad WORKER_PORT")
+        .refused();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.contains("error: WORKER_PORT (--worker-port) \"30o2\" is not a port number"),
+        "{log}"
+    );
+}
+
+/// A configured service that does not answer stops `serve` within --startup-timeout-ms,
+/// exit code 2, naming the service and its URL without the password; it does not wait
+/// forever looking alive.
+#[tokio::test]
+async fn an_unreachable_redis_or_database_stops_the_start_within_the_bound() {
+    let plugins = plugin_dir();
+    let closed = drowl_testkit::storage::free_port();
+
+    let redis_url = format!("redis://:hunter2@127.0.0.1:{closed}");
+    let started = Instant::now();
+    let (status, log) = Serve::new(&unique_queue("no-redis"), plugins.path())
+        .redis_env(&redis_url)
+        .args(&["--startup-timeout-ms", "2000"])
+        .name("serve with an unreachable REDIS_URL")
+        .refused();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.contains(&format!(
+            "error: Redis at REDIS_URL (redis://:***@127.0.0.1:{closed}) did not answer within 2000 ms"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("hunter2"), "{log}");
+    // The bound plus loading the plugins (cached) and starting the process.
+    assert!(took < Duration::from_secs(20), "stopped after {took:?}");
+
+    let db_url = format!("postgres://drowl:hunter2@127.0.0.1:{closed}/drowl");
+    let (status, log) = Serve::new(&unique_queue("no-db"), plugins.path())
+        .env("DATABASE_URL", &db_url)
+        .args(&["--startup-timeout-ms", "2000"])
+        .name("serve with an unreachable DATABASE_URL")
+        .refused();
+    assert_eq!(status.code(), Some(2), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line:\n{log}"));
+    assert!(
+        line.contains("PostgreSQL")
+            && line.contains(&format!(
+                "DATABASE_URL (postgres://drowl:***@127.0.0.1:{closed}/drowl)"
+            )),
+        "{line}"
+    );
+    assert!(!log.contains("hunter2"), "{log}");
 }

@@ -81,7 +81,17 @@ async fn redis_restart_mid_run() {
         }
     })
     .await;
-    assert_eq!(health["status"], "error", "{code} {health}");
+    assert_eq!(health["status"], "degraded", "{code} {health}");
+    assert_eq!(health["checks"]["redis"]["status"], "error", "{health}");
+    assert!(
+        health["checks"]["redis"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Redis at redis://")),
+        "{health}"
+    );
+    // The embedded stores do not depend on Redis.
+    assert_eq!(health["checks"]["postgres"]["status"], "ok", "{health}");
+    assert_eq!(health["checks"]["s3"]["status"], "ok", "{health}");
     // Unreachable for a while: the sleep jobs end meanwhile and cannot be finished.
     tokio::time::sleep(Duration::from_secs(3)).await;
     start_redis();

@@ -49,6 +49,7 @@ async fn list_all(store: &S3Store) -> Vec<String> {
 async fn prefix_bytes_follows_the_shared_rules_and_pages_past_1000_keys() {
     let server = S3Server::start().await;
     let (_cfg, store) = fresh_store(&server).await;
+    drowl_host::storage::conformance::object_store_answers_ping(&store).await;
     drowl_host::storage::conformance::object_prefix_bytes(&store).await;
     // ListObjectsV2 answers 1,000 keys a page: 1,010 objects need a second page.
     let puts = (0..1_010).map(|i| {

@@ -234,6 +234,12 @@ impl ObjectStore for NoBackend {
     fn describe(&self, key: &ObjectKey) -> String {
         key.to_string()
     }
+    async fn ping(&self) -> crate::storage::Result<()> {
+        Err(unavailable())
+    }
+    fn backend(&self) -> String {
+        "no store (describe)".to_owned()
+    }
 }
 
 fn describe_env() -> Arc<PluginEnv> {

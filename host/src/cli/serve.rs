@@ -15,7 +15,7 @@ use super::exit;
 use super::queue_args::QueueArgs;
 use crate::config::{DataDirArgs, SandboxArgs, env_reference, expand_env};
 use crate::jobs::{AnalyticsSettings, Executor, InstallPlan, JobType, PluginSettings};
-use crate::queue::{DaemonStats, DrowlHandler, Mirror, min_lock_duration};
+use crate::queue::{DaemonStats, DrowlHandler, Mirror, WorkerPhase, min_lock_duration};
 use crate::runtime::{EngineSettings, Runtime};
 
 /// Arguments of `serve`.
@@ -50,9 +50,29 @@ pub struct ServeArgs {
     /// Apply the PostgreSQL migrations at start.
     #[arg(long)]
     pub migrate: bool,
-    /// Address of the HTTP status server (drowl's WORKER_HOST:WORKER_PORT).
-    #[arg(long, env = "DROWL_LISTEN", default_value = "127.0.0.1:3002")]
-    pub listen: String,
+    /// Address of the HTTP health and status server, HOST:PORT. When given (flag or
+    /// DROWL_LISTEN) it wins over WORKER_HOST/WORKER_PORT; otherwise the server listens on
+    /// WORKER_HOST:WORKER_PORT, drowl's own worker settings (default 0.0.0.0:3002).
+    #[arg(long, env = "DROWL_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Address the HTTP server listens on when --listen is not given (drowl's
+    /// WORKER_HOST): an IP address, e.g. 0.0.0.0 for every interface (what a health
+    /// check from outside a container needs) or 127.0.0.1.
+    #[arg(
+        long,
+        env = "WORKER_HOST",
+        value_name = "IP",
+        default_value = "0.0.0.0"
+    )]
+    pub worker_host: String,
+    /// Port the HTTP server listens on when --listen is not given (drowl's WORKER_PORT).
+    #[arg(long, env = "WORKER_PORT", value_name = "PORT", default_value = "3002")]
+    pub worker_port: String,
+    /// How long start-up waits for each configured service (Redis, PostgreSQL, S3) to
+    /// answer before it stops, naming the service. Once serving, outages are retried.
+    #[arg(long, env = "DROWL_STARTUP_TIMEOUT_MS", value_name = "MS",
+          default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub startup_timeout_ms: u64,
     /// Bull lock duration in ms (raised to the plugin deadline plus a margin if shorter).
     #[arg(long, default_value_t = 30_000)]
     pub lock_duration_ms: u64,
@@ -192,22 +212,70 @@ fn parse_type_limit(s: &str) -> Result<(JobType, usize), String> {
     Ok((ty, n.max(1)))
 }
 
-/// Connects to the queue, saying so every few seconds while Redis does not answer.
+/// The address the HTTP server listens on: `--listen`/`DROWL_LISTEN` when given,
+/// otherwise `WORKER_HOST:WORKER_PORT`.
 ///
-/// The client keeps retrying the first connection (a daemon started before Redis waits
-/// for it instead of crash-looping), which without a word would look like a hang.
-async fn connect_queue(config: &drowl_bull::QueueConfig, shown_url: &str) -> Result<Queue, String> {
+/// `WORKER_HOST` and `WORKER_PORT` are checked even when `--listen` overrides them: a
+/// wrong value in drowl's settings should be found when it is set, not the day someone
+/// drops the flag.
+fn listen_addr(args: &ServeArgs) -> Result<String, String> {
+    let host = args.worker_host.trim();
+    let ip: std::net::IpAddr = match host {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        _ => host.parse().map_err(|_| {
+            format!(
+                "WORKER_HOST (--worker-host) {host:?} is not an IP address; \
+                 write e.g. 0.0.0.0 (every interface) or 127.0.0.1"
+            )
+        })?,
+    };
+    let port: u16 = args.worker_port.trim().parse().map_err(|_| {
+        format!(
+            "WORKER_PORT (--worker-port) {:?} is not a port number (0-65535), e.g. 3002",
+            args.worker_port
+        )
+    })?;
+    Ok(match &args.listen {
+        Some(listen) => listen.clone(),
+        None => std::net::SocketAddr::new(ip, port).to_string(),
+    })
+}
+
+/// Connects to the queue within `limit`, saying so every few seconds while Redis does
+/// not answer.
+///
+/// The client keeps retrying the first connection, so without a bound a daemon pointed
+/// at a wrong `REDIS_URL` would wait forever looking healthy to nobody; stopping with
+/// the URL named lets the operator (or the orchestrator's restart policy) act. Once the
+/// daemon serves, a Redis outage is retried instead: see `drowl_bull::Worker::run`.
+async fn connect_queue(
+    config: &drowl_bull::QueueConfig,
+    shown_url: &str,
+    limit: Duration,
+) -> Result<Queue, String> {
     let started = std::time::Instant::now();
     let connect = Queue::connect(config);
     tokio::pin!(connect);
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), &mut connect).await {
-            Ok(r) => return r.map_err(|e| format!("cannot reach the queue at {shown_url}: {e}")),
-            Err(_) => tracing::warn!(
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(format!(
+                "Redis at REDIS_URL ({shown_url}) did not answer within {} ms \
+                 (--startup-timeout-ms)",
+                limit.as_millis()
+            ));
+        }
+        match tokio::time::timeout(left.min(Duration::from_secs(2)), &mut connect).await {
+            Ok(r) => {
+                return r
+                    .map_err(|e| format!("cannot reach Redis at REDIS_URL ({shown_url}): {e}"));
+            }
+            Err(_) if started.elapsed() < limit => tracing::warn!(
                 redis = %shown_url,
-                waited_s = started.elapsed().as_secs(),
+                waited_ms = started.elapsed().as_millis(),
                 "waiting for Redis"
             ),
+            Err(_) => {}
         }
     }
 }
@@ -222,6 +290,11 @@ fn fail(message: impl std::fmt::Display) -> u8 {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(args: ServeArgs) -> u8 {
+    let listen = match listen_addr(&args) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let startup_timeout = Duration::from_millis(args.startup_timeout_ms);
     // Repeated types: the last one given wins.
     let type_limits: HashMap<JobType, usize> = args.type_limits.iter().copied().collect();
     let mut policy = match args.sandbox.policy(None) {
@@ -245,10 +318,24 @@ pub async fn run(args: ServeArgs) -> u8 {
         Err(e) => return fail(format!("data dir {}: {e}", args.data.data_dir.display())),
     };
 
+    // Bound before anything slow: a second daemon on the same port (two workers on one
+    // machine) stops at once rather than after loading every plugin. Requests wait in the
+    // backlog until the server starts below.
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(l) => l,
+        Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
+    };
+
     // Storage first: a wrong DATABASE_URL or S3 setting stops the daemon at start, not at
     // the first job.
-    let storage_config =
+    let mut storage_config =
         crate::storage::StorageConfig::from_env().with_migrate_on_start(args.migrate);
+    if let Some(pg) = &mut storage_config.postgres {
+        pg.connect_timeout = startup_timeout;
+    }
+    if let Some(s3) = &mut storage_config.s3 {
+        s3.start_timeout = startup_timeout;
+    }
     // `storage.jobs` is the `jobs` table the mirror writes to (in SQLite, through the
     // same single writer as everything else: see `storage::open`).
     let storage = match crate::storage::open(&storage_config, &data_dir).await {
@@ -328,20 +415,21 @@ pub async fn run(args: ServeArgs) -> u8 {
     }
 
     let shown_url = args.queue.redacted_url();
-    let queue = match connect_queue(&qconfig, &shown_url).await {
+    let queue = match connect_queue(&qconfig, &shown_url, startup_timeout).await {
         Ok(q) => q,
         Err(e) => return fail(e),
     };
-    let follow_up_queue = match connect_queue(&qconfig, &shown_url).await {
+    let follow_up_queue = match connect_queue(&qconfig, &shown_url, startup_timeout).await {
         Ok(q) => q,
         Err(e) => return fail(e),
     };
     let stats = Arc::new(DaemonStats::default());
     stats.metrics.set_plugins(&plugin_ids);
-    let executor = Executor::new(runtime, storage, registry).with_analytics(AnalyticsSettings {
-        max_days: args.analytics_max_days,
-        utc_offset_seconds: args.analytics_utc_offset,
-    });
+    let executor =
+        Executor::new(runtime, storage.clone(), registry).with_analytics(AnalyticsSettings {
+            max_days: args.analytics_max_days,
+            utc_offset_seconds: args.analytics_utc_offset,
+        });
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())
         .lineage_cap(policy.caps.max_follow_ups_per_lineage);
     let queue = Arc::new(queue);
@@ -358,16 +446,14 @@ pub async fn run(args: ServeArgs) -> u8 {
     let (mirror, mirror_writer) = Mirror::spawn(job_log, stats.clone());
     let worker = Worker::new(qconfig, handler).with_observer(mirror);
 
-    let listener = match tokio::net::TcpListener::bind(&args.listen).await {
-        Ok(l) => l,
-        Err(e) => return fail(format!("cannot listen on {}: {e}", args.listen)),
-    };
     let app = crate::http::router(crate::http::AppState {
         queue,
-        stats,
+        stats: stats.clone(),
         plugins: plugin_ids.clone(),
         queue_name: args.queue.queue.clone(),
         concurrency: args.concurrency,
+        storage,
+        redis_url: shown_url,
     });
     let local = listener
         .local_addr()
@@ -385,7 +471,15 @@ pub async fn run(args: ServeArgs) -> u8 {
         plugin_ids.len(),
         plugin_ids.join(", ")
     );
-    let outcome = worker.run(shutdown_signal()).await;
+    stats.worker.set(WorkerPhase::Running);
+    let stopping = stats.clone();
+    let outcome = worker
+        .run(async move {
+            shutdown_signal().await;
+            stopping.worker.set(WorkerPhase::Stopping);
+        })
+        .await;
+    stats.worker.set(WorkerPhase::Stopped);
     if !mirror_writer.finish(Duration::from_secs(10)).await {
         tracing::warn!("jobs table: the last job states were not all written within 10 s");
     }
@@ -455,6 +549,73 @@ mod tests {
     fn first_line(flag: &str, value: &str) -> String {
         let e = serve(&[flag, value]).expect_err(value);
         e.lines().next().unwrap_or_default().to_owned()
+    }
+
+    /// drowl's WORKER_HOST/WORKER_PORT decide the address unless --listen (or
+    /// DROWL_LISTEN) is given; a bad value stops the start naming the variable. (Flags
+    /// here: the variables are the same clap arguments, and tests share the process
+    /// environment.)
+    #[test]
+    fn the_listen_address_follows_drowls_worker_settings_unless_listen_is_given() {
+        let addr = |flags: &[&str]| listen_addr(&serve(flags).expect("parses"));
+        assert_eq!(addr(&[]), Ok("0.0.0.0:3002".to_owned()));
+        assert_eq!(
+            addr(&["--worker-host", "127.0.0.1", "--worker-port", "3003"]),
+            Ok("127.0.0.1:3003".to_owned())
+        );
+        assert_eq!(
+            addr(&["--worker-host", "::1", "--worker-port", "0"]),
+            Ok("[::1]:0".to_owned())
+        );
+        assert_eq!(
+            addr(&["--worker-host", "localhost"]),
+            Ok("127.0.0.1:3002".to_owned())
+        );
+        assert_eq!(
+            addr(&["--worker-port", "3003", "--listen", "127.0.0.1:4000"]),
+            Ok("127.0.0.1:4000".to_owned())
+        );
+        for (flags, var) in [
+            (&["--worker-port", "abc"][..], "WORKER_PORT"),
+            (&["--worker-port", "70000"][..], "WORKER_PORT"),
+            (&["--worker-port=-1"][..], "WORKER_PORT"),
+            (&["--worker-host", "drowl.example"][..], "WORKER_HOST"),
+            (&["--worker-host", "0.0.0.0:3002"][..], "WORKER_HOST"),
+            // Checked even when --listen overrides them.
+            (
+                &["--listen", "127.0.0.1:0", "--worker-port", "x"][..],
+                "WORKER_PORT",
+            ),
+        ] {
+            let e = addr(flags).expect_err(&format!("{flags:?}"));
+            assert!(e.starts_with(var), "{flags:?}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    /// A Redis that never answers stops the start within the bound, naming REDIS_URL
+    /// without its password.
+    #[tokio::test]
+    async fn an_unreachable_redis_stops_the_start_within_the_bound() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let url = format!("redis://:s3cret@127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        let e = connect_queue(
+            &drowl_bull::QueueConfig::new(url.clone()),
+            &crate::config::redact_url(&url, "?"),
+            Duration::from_millis(700),
+        )
+        .await
+        .expect_err("nothing listens there");
+        assert!(started.elapsed() < Duration::from_secs(3), "{e}");
+        assert!(
+            e.contains("Redis at REDIS_URL") && e.contains(&format!("127.0.0.1:{port}")),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The daemon's HTTP surface: health for orchestrators, status for operators.
 //!
-//! - `GET /health`: 200 `{"status":"ok"}` while Redis answers, 503 otherwise.
+//! - `GET /health`: the shape drowl's own worker answers, so drowl's UI and probes read it
+//!   unchanged: `{"status": "ok" | "degraded", "service": "drowl-worker", "version",
+//!   "timestamp", "checks": {"worker", "postgres", "redis", "s3": {"status", "message"}}}`,
+//!   200 when every check is `ok`, 503 otherwise. `postgres` and `s3` check the stores
+//!   the daemon actually uses: with embedded storage they check SQLite and the objects
+//!   directory and say so in `message`.
 //! - `GET /`: version, queue, installed plugins, counts and the jobs running here (503
 //!   without counts while Redis does not answer).
 //! - `GET /metrics`: Prometheus text format ([`crate::queue::metrics`]); queue depth is
@@ -17,7 +22,8 @@ use axum::{Json, Router};
 use drowl_bull::Queue;
 use serde_json::json;
 
-use crate::queue::DaemonStats;
+use crate::queue::{DaemonStats, WorkerPhase};
+use crate::storage::{Storage, StorageError};
 
 /// What the handlers read.
 #[derive(Clone)]
@@ -32,6 +38,10 @@ pub struct AppState {
     pub queue_name: String,
     /// Jobs run at once.
     pub concurrency: usize,
+    /// The stores jobs write to, for the health check.
+    pub storage: Storage,
+    /// `REDIS_URL` without its password, for health messages.
+    pub redis_url: String,
 }
 
 impl std::fmt::Debug for AppState {
@@ -77,11 +87,112 @@ async fn counts(queue: &Queue) -> Result<drowl_bull::JobCounts, String> {
     }
 }
 
-async fn health(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    counts(&s.queue)
-        .await
-        .map(|_| Json(json!({ "status": "ok" })))
-        .map_err(|e| ApiError(StatusCode::SERVICE_UNAVAILABLE, e))
+/// How long each check of `GET /health` may take. The four run side by side, so the
+/// answer comes within this bound even when every service hangs; probes usually give a
+/// health check a few seconds.
+const CHECK_ANSWER: Duration = Duration::from_secs(2);
+
+/// One entry of `checks`: `{"status": "ok" | "error", "message"}`.
+fn check(ok: bool, message: String) -> serde_json::Value {
+    json!({ "status": if ok { "ok" } else { "error" }, "message": message })
+}
+
+/// `store.ping()` within [`CHECK_ANSWER`], as a check naming the backend.
+async fn store_check(
+    backend: String,
+    ping: impl std::future::Future<Output = Result<(), StorageError>>,
+) -> serde_json::Value {
+    match tokio::time::timeout(CHECK_ANSWER, ping).await {
+        Ok(Ok(())) => check(true, backend),
+        Ok(Err(e)) => check(false, format!("{backend}: {e}")),
+        Err(_) => check(
+            false,
+            format!(
+                "{backend}: no answer within {} ms",
+                CHECK_ANSWER.as_millis()
+            ),
+        ),
+    }
+}
+
+/// Redis (`EXISTS` of the queue's pause marker: one round trip that also says whether the
+/// queue is paused) and the worker loop.
+async fn queue_checks(s: &AppState) -> (serde_json::Value, serde_json::Value) {
+    let paused = tokio::time::timeout(CHECK_ANSWER, s.queue.is_paused()).await;
+    let redis = match &paused {
+        Ok(Ok(_)) => check(true, format!("Redis at {}", s.redis_url)),
+        Ok(Err(e)) => check(false, format!("Redis at {}: {e}", s.redis_url)),
+        Err(_) => check(
+            false,
+            format!(
+                "Redis at {}: no answer within {} ms",
+                s.redis_url,
+                CHECK_ANSWER.as_millis()
+            ),
+        ),
+    };
+    let running = s
+        .stats
+        .active
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .len();
+    let worker = match (s.stats.worker.get(), paused) {
+        (WorkerPhase::Running, Ok(Ok(true))) => check(
+            false,
+            format!(
+                "queue {} is paused (Bull queue.pause()): no jobs are taken until it is resumed",
+                s.queue_name
+            ),
+        ),
+        // Whether the queue is paused is unknown while Redis does not answer; the redis
+        // check reports that.
+        (WorkerPhase::Running, _) => check(
+            true,
+            format!(
+                "running on queue {}: {running} of {} slots busy",
+                s.queue_name, s.concurrency
+            ),
+        ),
+        (phase @ (WorkerPhase::Starting | WorkerPhase::Stopping | WorkerPhase::Stopped), _) => {
+            check(
+                false,
+                format!(
+                    "{}: not taking jobs from queue {}",
+                    phase.as_str(),
+                    s.queue_name
+                ),
+            )
+        }
+    };
+    (redis, worker)
+}
+
+async fn health(State(s): State<AppState>) -> Response {
+    let events = &s.storage.events;
+    let objects = &s.storage.objects;
+    let ((redis, worker), postgres, s3) = tokio::join!(
+        queue_checks(&s),
+        store_check(events.backend(), events.ping()),
+        store_check(objects.backend(), objects.ping()),
+    );
+    let ok = [&worker, &postgres, &redis, &s3]
+        .iter()
+        .all(|c| c["status"] == "ok");
+    let checks = json!({ "worker": worker, "postgres": postgres, "redis": redis, "s3": s3 });
+    let body = json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "service": "drowl-worker",
+        "version": crate::HOST_VERSION,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "checks": checks,
+    });
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

@@ -59,10 +59,64 @@ pub struct DaemonStats {
     pub lock_lost: AtomicU64,
     /// Jobs released unfinished to the wait list at shutdown.
     pub released: AtomicU64,
+    /// Where the Bull worker loop is: `GET /health` reports a worker that no longer takes
+    /// jobs, although its HTTP server still answers.
+    pub worker: WorkerLoop,
     /// Jobs given back to `delayed` because their type's limit was full.
     pub postponed: AtomicU64,
     /// What `GET /metrics` exposes.
     pub metrics: metrics::Metrics,
+}
+
+/// Where this process's Bull worker loop is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerPhase {
+    /// Not taking jobs yet (start-up).
+    Starting,
+    /// Taking jobs.
+    Running,
+    /// Shutting down: no new jobs, running ones finish within the grace period.
+    Stopping,
+    /// The loop has returned.
+    Stopped,
+}
+
+impl WorkerPhase {
+    const ALL: [Self; 4] = [Self::Starting, Self::Running, Self::Stopping, Self::Stopped];
+
+    /// How `GET /health` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
+/// The worker loop's [`WorkerPhase`], shared between the task that runs it and the HTTP
+/// handlers (an atomic: the handlers must never wait for the worker).
+#[derive(Debug, Default)]
+pub struct WorkerLoop(std::sync::atomic::AtomicU8);
+
+impl WorkerLoop {
+    /// Records the phase the loop has reached.
+    pub fn set(&self, phase: WorkerPhase) {
+        let n = WorkerPhase::ALL
+            .iter()
+            .position(|p| *p == phase)
+            .unwrap_or(0);
+        self.0.store(n as u8, Ordering::Relaxed);
+    }
+
+    /// The phase last recorded ([`WorkerPhase::Starting`] until then).
+    pub fn get(&self) -> WorkerPhase {
+        WorkerPhase::ALL
+            .get(usize::from(self.0.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or(WorkerPhase::Starting)
+    }
 }
 
 /// How long a job waits here for its type's limit before it is given back to the queue.

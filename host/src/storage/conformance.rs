@@ -70,6 +70,7 @@ pub fn batch(tag: &str, n: usize, payload_bytes: usize) -> Vec<NewEvent> {
 
 /// Runs every check against one backend.
 pub async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
+    event_store_answers_ping(&*events).await;
     reinsert_is_idempotent(&*events).await;
     concurrent_insert_of_one_batch(events.clone()).await;
     list_events_filters_and_pages(&*events).await;
@@ -590,6 +591,18 @@ pub async fn kv_namespace_bytes(kv: &dyn KvStore) {
         .await
         .unwrap();
     assert_eq!(kv.namespace_bytes(&ns).await.unwrap(), 11 + 5);
+}
+
+/// A working event store answers the health check and says what it is.
+pub async fn event_store_answers_ping(s: &dyn EventStore) {
+    s.ping().await.expect("a working store answers ping");
+    assert!(!s.backend().is_empty());
+}
+
+/// A working object store answers the health check and says what it is.
+pub async fn object_store_answers_ping(objects: &dyn ObjectStore) {
+    objects.ping().await.expect("a working store answers ping");
+    assert!(!objects.backend().is_empty());
 }
 
 /// An object store sums the sizes of the objects under a plugin's prefix: replaced

@@ -199,16 +199,57 @@ impl ObjectStore for LocalFsStore {
     fn describe(&self, key: &ObjectKey) -> String {
         self.root.join(key.as_str()).display().to_string()
     }
+
+    /// By path, not through the directory handle: a handle stays valid after the
+    /// directory is removed or its volume unmounted, which is what this must notice.
+    async fn ping(&self) -> Result<()> {
+        match tokio::fs::metadata(&self.root).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(StorageError::Config(format!(
+                "{} is not a directory",
+                self.root.display()
+            ))),
+            Err(e) => Err(StorageError::Unavailable(format!(
+                "object directory {}: {e}",
+                self.root.display()
+            ))),
+        }
+    }
+
+    fn backend(&self) -> String {
+        format!("embedded files under {}", self.root.display())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The health check notices the directory going away, although the handle the
+    /// store opened stays valid.
+    #[tokio::test]
+    async fn ping_fails_once_the_directory_is_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("objects");
+        let store = LocalFsStore::open(&root).unwrap();
+        store.ping().await.expect("fresh directory");
+        assert_eq!(
+            store.backend(),
+            format!("embedded files under {}", root.display())
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+        let e = store.ping().await.expect_err("directory removed");
+        assert!(
+            matches!(&e, StorageError::Unavailable(m) if m.contains(&root.display().to_string())),
+            "{e}"
+        );
+    }
+
     #[tokio::test]
     async fn local_fs_follows_the_shared_prefix_bytes_rules() {
         let tmp = tempfile::tempdir().unwrap();
         let store = LocalFsStore::open(&tmp.path().join("objects")).unwrap();
+        crate::storage::conformance::object_store_answers_ping(&store).await;
         crate::storage::conformance::object_prefix_bytes(&store).await;
         // A write in flight (a temporary file) is not an object yet.
         let prefix = ObjectKey::plugin_objects_prefix("tmpcheck").unwrap();

@@ -496,6 +496,15 @@ impl EventStore for MemoryStore {
     async fn daily_metrics(&self, _first: NaiveDate, _last: NaiveDate) -> Result<DailyMetrics> {
         Err(no_metrics())
     }
+
+    /// Usable as long as its lock is (a panic while holding it poisons it).
+    async fn ping(&self) -> Result<()> {
+        self.lock().map(|_| ())
+    }
+
+    fn backend(&self) -> String {
+        "in-memory store".to_owned()
+    }
 }
 
 /// Why the in-memory store has no daily metrics.
@@ -574,6 +583,14 @@ impl ObjectStore for MemoryStore {
 
     fn describe(&self, key: &ObjectKey) -> String {
         format!("memory://{key}")
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.lock().map(|_| ())
+    }
+
+    fn backend(&self) -> String {
+        "in-memory store".to_owned()
     }
 }
 
@@ -699,6 +716,7 @@ mod tests {
     async fn memory_store_follows_the_shared_rules() {
         let store = std::sync::Arc::new(MemoryStore::new());
         tc::run_all(store.clone(), store.clone()).await;
+        tc::object_store_answers_ping(&*store).await;
         tc::object_prefix_bytes(&*store).await;
         store
             .put(&tc::key(), bytes::Bytes::from_static(b"x"), "")

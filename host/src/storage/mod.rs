@@ -401,6 +401,13 @@ pub trait EventStore: Send + Sync + 'static {
     async fn compute_daily_metrics(&self, range: &DayRange) -> Result<DailyMetricsOutcome>;
     /// Reads the rollup rows of the days `first` to `last` (inclusive).
     async fn daily_metrics(&self, first: NaiveDate, last: NaiveDate) -> Result<DailyMetrics>;
+    /// Asks the database whether it answers, as cheaply as it can (`SELECT 1`), for the
+    /// daemon's `GET /health`: a dead database must turn the worker's health red, not
+    /// wait for the first job to find out. Errors say what failed, without secrets.
+    async fn ping(&self) -> Result<()>;
+    /// Which database this is, without secrets ("PostgreSQL at postgres://u@db/drowl",
+    /// "embedded SQLite at /data/drowl.db"), for health messages and logs.
+    fn backend(&self) -> String;
 }
 
 /// A namespaced key-value store: plugin state and host bookkeeping (cursors).
@@ -535,6 +542,12 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn prefix_bytes(&self, prefix: &str) -> Result<u64>;
     /// A human-readable location (`s3://bucket/key`, a file path) for logs and job output.
     fn describe(&self, key: &ObjectKey) -> String;
+    /// Asks the store whether it is usable, as cheaply as it can (S3 `HeadBucket`, the
+    /// directory exists), for the daemon's `GET /health`.
+    async fn ping(&self) -> Result<()>;
+    /// Which store this is, without secrets ("S3 bucket drowl-events at http://minio:9000",
+    /// "embedded files under /data/objects"), for health messages and logs.
+    fn backend(&self) -> String;
 }
 
 /// The backends one host process uses, shared by every job.

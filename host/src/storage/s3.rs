@@ -45,6 +45,10 @@ pub struct S3Config {
     pub attempt_timeout: Duration,
     /// Attempts per operation, the first included (SDK-level retries of transient errors).
     pub max_attempts: u32,
+    /// How long the start-up check of the bucket may take ([`S3Store::connect`]): a server
+    /// that accepts connections but never answers must stop the start, not hold it for
+    /// `attempt_timeout` times `max_attempts`.
+    pub start_timeout: Duration,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -58,6 +62,7 @@ impl std::fmt::Debug for S3Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("max_attempts", &self.max_attempts)
+            .field("start_timeout", &self.start_timeout)
             .finish()
     }
 }
@@ -79,6 +84,7 @@ impl S3Config {
             connect_timeout: Duration::from_secs(2),
             attempt_timeout: Duration::from_secs(30),
             max_attempts: 2,
+            start_timeout: Duration::from_secs(10),
         }
     }
 
@@ -219,7 +225,15 @@ impl S3Store {
             bucket: cfg.bucket.clone(),
             endpoint: cfg.endpoint.clone(),
         };
-        store.check_bucket().await?;
+        match tokio::time::timeout(cfg.start_timeout, store.check_bucket()).await {
+            Ok(checked) => checked?,
+            Err(_) => {
+                return Err(StorageError::Unavailable(format!(
+                    "S3 at S3_ENDPOINT={} did not answer within {:?} (checking S3_BUCKET={})",
+                    cfg.endpoint, cfg.start_timeout, cfg.bucket
+                )));
+            }
+        }
         Ok(store)
     }
 
@@ -383,6 +397,15 @@ impl ObjectStore for S3Store {
 
     fn describe(&self, key: &ObjectKey) -> String {
         format!("s3://{}/{}", self.bucket, key)
+    }
+
+    /// `HeadBucket`: the bucket exists and the credentials may use it.
+    async fn ping(&self) -> Result<()> {
+        self.check_bucket().await
+    }
+
+    fn backend(&self) -> String {
+        format!("S3 bucket {} at {}", self.bucket, self.endpoint)
     }
 }
 

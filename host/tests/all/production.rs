@@ -597,6 +597,12 @@ impl ObjectStore for CutBeforePut {
     fn describe(&self, key: &ObjectKey) -> String {
         self.inner.describe(key)
     }
+    async fn ping(&self) -> storage::Result<()> {
+        self.inner.ping().await
+    }
+    fn backend(&self) -> String {
+        self.inner.backend()
+    }
 }
 
 fn addr_of(url: &str) -> SocketAddr {
@@ -742,6 +748,12 @@ impl EventStore for CutBeforeInsert {
     }
     async fn upsert_keywords(&self, k: &[KeywordRecord]) -> storage::Result<WriteOutcome> {
         self.inner.upsert_keywords(k).await
+    }
+    async fn ping(&self) -> storage::Result<()> {
+        self.inner.ping().await
+    }
+    fn backend(&self) -> String {
+        self.inner.backend()
     }
 }
 

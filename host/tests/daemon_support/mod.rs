@@ -92,7 +92,12 @@ pub(crate) struct Serve {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) name: String,
+    /// Passed as `--redis-url`; empty: not passed (the test sets `REDIS_URL`).
     pub(crate) redis_url: String,
+    /// Passed as `--listen`; `None`: not passed, so the daemon listens where
+    /// `WORKER_HOST`/`WORKER_PORT` say (0.0.0.0:3002 by default, which concurrent tests
+    /// would fight over: only tests that set both use this).
+    pub(crate) listen: Option<String>,
 }
 
 impl Serve {
@@ -106,7 +111,22 @@ impl Serve {
             env: Vec::new(),
             name: "serve".to_owned(),
             redis_url: REDIS_URL.to_owned(),
+            listen: Some("127.0.0.1:0".to_owned()),
         }
+    }
+
+    /// Listen where `WORKER_HOST` and `WORKER_PORT` say, instead of `--listen
+    /// 127.0.0.1:0`.
+    pub(crate) fn worker_address(mut self, host: &str, port: u16) -> Self {
+        self.listen = None;
+        self.env("WORKER_HOST", host)
+            .env("WORKER_PORT", &port.to_string())
+    }
+
+    /// Reach Redis at `url` through drowl's `REDIS_URL`, not the `--redis-url` flag.
+    pub(crate) fn redis_env(mut self, url: &str) -> Self {
+        self.redis_url = String::new();
+        self.env("REDIS_URL", url)
     }
 
     pub(crate) fn concurrency(mut self, n: usize) -> Self {
@@ -180,10 +200,16 @@ impl Serve {
         cmd.arg("serve")
             .arg("--plugins")
             .arg(&self.plugins)
-            .args(["--queue", &self.queue])
-            .args(["--redis-url", &self.redis_url])
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--concurrency", &self.concurrency.to_string()])
+            .args(["--queue", &self.queue]);
+        if !self.redis_url.is_empty() {
+            cmd.args(["--redis-url", &self.redis_url]);
+        }
+        // Always an ephemeral port unless the test chose WORKER_HOST/WORKER_PORT: the
+        // default address (0.0.0.0:3002) is one port for every daemon of every test.
+        if let Some(listen) = &self.listen {
+            cmd.args(["--listen", listen]);
+        }
+        cmd.args(["--concurrency", &self.concurrency.to_string()])
             .arg("--data-dir")
             .arg(&data)
             .args(&self.args)
@@ -195,6 +221,9 @@ impl Serve {
             .env_remove("DROWL_PLUGIN_CONFIG")
             .env_remove("DROWL_CONCURRENCY")
             .env_remove("DROWL_LISTEN")
+            .env_remove("WORKER_HOST")
+            .env_remove("WORKER_PORT")
+            .env_remove("DROWL_STARTUP_TIMEOUT_MS")
             .env_remove("DROWL_DATA_DIR")
             .env_remove("DROWL_PLUGIN_DIR")
             .env(

@@ -107,7 +107,12 @@ mod sql {
     pub(super) const METRICS_READ_PEOPLE: &str = include_str!("queries/metrics_read_people.sql");
     pub(super) const METRICS_READ_IDENTITIES: &str =
         include_str!("queries/metrics_read_identities.sql");
+    pub(super) const PING: &str = include_str!("queries/ping.sql");
 }
+
+/// How long [`EventStore::ping`] waits for a pooled connection before it opens one of
+/// its own.
+const PING_POOL_WAIT: Duration = Duration::from_millis(500);
 
 /// The environment variable operators set, named in every connection error.
 pub const DATABASE_URL_VAR: &str = "DATABASE_URL";
@@ -587,6 +592,34 @@ impl EventStore for PostgresStore {
             .await
             .map_err(pg_err)?;
         daily_metrics_from_rows(events, keywords, people, identities)
+    }
+
+    /// `SELECT 1` on a pooled connection. When the pool has none within
+    /// [`PING_POOL_WAIT`] (every connection busy with jobs, or the server gone: the pool
+    /// then retries connecting until its acquire timeout, without saying why), one direct
+    /// connection answers instead, so a busy database counts as healthy and a gone one
+    /// is reported with the reason (refused, bad credentials, ...).
+    async fn ping(&self) -> Result<()> {
+        let pooled = sqlx::query(sql::PING).execute(&self.pool);
+        match tokio::time::timeout(PING_POOL_WAIT, pooled).await {
+            Ok(r) => r.map(|_| ()).map_err(pg_err),
+            Err(_) => {
+                // The health check names the backend (`backend()`) itself.
+                let mut conn = PgConnection::connect_with(&self.pool.connect_options())
+                    .await
+                    .map_err(|e| match e {
+                        sqlx::Error::Database(_) => pg_err(e),
+                        other => StorageError::Unavailable(format!("cannot connect: {other}")),
+                    })?;
+                let answered = sqlx::query(sql::PING).execute(&mut conn).await;
+                let _ = conn.close().await;
+                answered.map(|_| ()).map_err(pg_err)
+            }
+        }
+    }
+
+    fn backend(&self) -> String {
+        format!("PostgreSQL at {DATABASE_URL_VAR} ({})", self.shown_url)
     }
 }
 

@@ -101,6 +101,7 @@ mod sql {
     pub(super) const METRICS_READ_PEOPLE: &str = include_str!("queries/metrics_read_people.sql");
     pub(super) const METRICS_READ_IDENTITIES: &str =
         include_str!("queries/metrics_read_identities.sql");
+    pub(super) const PING: &str = include_str!("queries/ping.sql");
 }
 
 /// The embedded schema, compiled into the binary so a fresh data directory needs no files.
@@ -483,6 +484,20 @@ impl EventStore for SqliteStore {
             .map_err(db_err)?;
         daily_metrics_from_rows(events, keywords, people, identities)
     }
+
+    /// On a reader: the single writer connection may be busy with a long batch, which
+    /// must not make the daemon look unhealthy.
+    async fn ping(&self) -> Result<()> {
+        sqlx::query(sql::PING)
+            .execute(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> String {
+        format!("embedded SQLite at {}", self.path.display())
+    }
 }
 
 #[async_trait]
@@ -564,6 +579,18 @@ mod tests {
     async fn sqlite_store_follows_the_shared_rules() {
         let (_dir, store) = open().await;
         tc::run_all(store.clone(), store.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn ping_says_where_the_database_is_and_fails_once_closed() {
+        let (_dir, store) = open().await;
+        store.ping().await.expect("open store");
+        assert_eq!(
+            store.backend(),
+            format!("embedded SQLite at {}", store.path().display())
+        );
+        store.close().await;
+        assert!(store.ping().await.is_err());
     }
 
     #[tokio::test]

@@ -1,0 +1,2 @@
+-- The health check: the cheapest statement the server must answer.
+SELECT 1
