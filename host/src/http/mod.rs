@@ -138,8 +138,10 @@ async fn queue_checks(s: &AppState) -> (serde_json::Value, serde_json::Value) {
         .unwrap_or_else(|e| e.into_inner())
         .len();
     let worker = match (s.stats.worker.get(), paused) {
+        // A pause is an operator's choice, not a fault: reported, but healthy, so that
+        // liveness probes do not restart every worker of a deliberately paused queue.
         (WorkerPhase::Running, Ok(Ok(true))) => check(
-            false,
+            true,
             format!(
                 "queue {} is paused (Bull queue.pause()): no jobs are taken until it is resumed",
                 s.queue_name
