@@ -89,6 +89,7 @@ async fn writer_keeps_order(log: Arc<dyn JobStore>, read: &dyn ReadJobs) {
         attempts_made: 0,
         timestamp: Some(at(0).timestamp_millis()),
         processed_on: at(1).timestamp_millis(),
+        defaults: None,
     };
     // Concurrent jobs, each moving running -> completed, as a worker's slots do.
     let mut tasks = Vec::new();

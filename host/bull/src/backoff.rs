@@ -1,5 +1,5 @@
-//! Retry decisions: Bull's built-in backoffs, drowl's `linear`, custom strategies, and the
-//! handler's own overrides.
+//! Retry decisions: Bull's built-in backoffs, drowl's `linear` and `drowl-exponential`,
+//! custom strategies, and the handler's own overrides.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +38,21 @@ pub(crate) fn linear() -> BackoffStrategy {
         let total = delay
             .unwrap_or(0)
             .saturating_mul(u64::from(ctx.attempts_made));
+        i64::try_from(total).unwrap_or(i64::MAX)
+    })
+}
+
+/// drowl's exponential strategy: `delay · 2^(attemptsMade − 1)`, so d, 2d, 4d, … (drowl's
+/// default retries wait 1 s, 2 s, 4 s).
+///
+/// Why not Bull's `exponential`: Bull's is `delay · (2^attemptsMade − 1)` (d, 3d, 7d), and a
+/// job that asks for `{type: "exponential"}` keeps Bull's meaning. drowl's schedule is a
+/// strategy of its own, registered under [`crate::Backoff::DROWL_EXPONENTIAL`].
+pub(crate) fn drowl_exponential() -> BackoffStrategy {
+    Arc::new(|ctx: &BackoffContext<'_>| {
+        let delay = ctx.delay.unwrap_or(0);
+        let shift = ctx.attempts_made.saturating_sub(1).min(62);
+        let total = delay.saturating_mul(1u64 << shift);
         i64::try_from(total).unwrap_or(i64::MAX)
     })
 }
@@ -123,6 +138,7 @@ fn exponential(delay: u64, attempts_made: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::Backoff;
     use serde_json::json;
 
     fn read(opts: Value) -> JobOptions {
@@ -130,7 +146,63 @@ mod tests {
     }
 
     fn strategies() -> HashMap<String, BackoffStrategy> {
-        HashMap::from([("linear".to_owned(), linear())])
+        HashMap::from([
+            ("linear".to_owned(), linear()),
+            (Backoff::DROWL_EXPONENTIAL.to_owned(), drowl_exponential()),
+        ])
+    }
+
+    /// drowl's schedule: d, 2d, 4d; Bull's `exponential` keeps d, 3d, 7d.
+    #[test]
+    fn drowl_exponential_doubles() {
+        let opts =
+            read(json!({"attempts": 5, "backoff": {"type": "drowl-exponential", "delay": 1000}}));
+        let e = HandlerError::failed("x");
+        let got: Vec<_> = (1..=4)
+            .map(|n| decide(&opts, n, &e, &strategies()).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                RetryDecision::After(1000),
+                RetryDecision::After(2000),
+                RetryDecision::After(4000),
+                RetryDecision::After(8000)
+            ]
+        );
+        assert_eq!(
+            decide(&opts, 5, &e, &strategies()).unwrap(),
+            RetryDecision::Fail
+        );
+    }
+
+    /// A job with no options under drowl's defaults: three attempts, 1 s then 2 s apart;
+    /// a permanent failure still ends after the first.
+    #[test]
+    fn drowl_defaults_retry_twice_and_never_a_permanent_failure() {
+        let defaults = crate::JobDefaults {
+            attempts: 3,
+            backoff: Some(Backoff::drowl_exponential(1000)),
+            timeout: Some(std::time::Duration::from_secs(300)),
+        };
+        let opts = defaults.apply(read(json!({"attempts": 1, "delay": 0})));
+        let e = HandlerError::failed("x");
+        let got: Vec<_> = (1..=3)
+            .map(|n| decide(&opts, n, &e, &strategies()).unwrap())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                RetryDecision::After(1000),
+                RetryDecision::After(2000),
+                RetryDecision::Fail
+            ]
+        );
+        let bad_input = HandlerError::permanent("input.mode is missing");
+        assert_eq!(
+            decide(&opts, 1, &bad_input, &strategies()).unwrap(),
+            RetryDecision::Fail
+        );
     }
 
     #[test]

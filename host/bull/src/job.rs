@@ -110,6 +110,18 @@ impl Backoff {
         Self::of("linear", delay_ms)
     }
 
+    /// The `type` of drowl's exponential backoff (see [`Backoff::drowl_exponential`]).
+    pub const DROWL_EXPONENTIAL: &'static str = "drowl-exponential";
+
+    /// drowl's `delay · 2^(attemptsMade − 1)`: d, 2d, 4d, … (Bull's `exponential` is d,
+    /// 3d, 7d). A strategy every [`Worker`](crate::Worker) registers, like `linear`;
+    /// Bull's own workers do not know it, so it is meant for worker-side defaults
+    /// ([`JobDefaults`](crate::JobDefaults)) rather than for stored options.
+    #[must_use]
+    pub fn drowl_exponential(delay_ms: u64) -> Self {
+        Self::of(Self::DROWL_EXPONENTIAL, delay_ms)
+    }
+
     fn of(kind: &str, delay_ms: u64) -> Self {
         Self {
             kind: kind.to_owned(),

@@ -16,6 +16,7 @@
 mod backoff;
 mod config;
 mod conn;
+mod defaults;
 mod error;
 mod job;
 mod keys;
@@ -27,6 +28,7 @@ mod worker;
 
 pub use backoff::{BackoffContext, BackoffStrategy};
 pub use config::{QueueConfig, RateLimit};
+pub use defaults::{DefaultsFor, JobDefaults};
 pub use error::{HandlerError, QueueError};
 pub use job::{
     Backoff, DateValue, JobCounts, JobId, JobOptions, JobRecord, JobState, KeepJobs, RepeatOptions,

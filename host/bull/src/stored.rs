@@ -147,12 +147,14 @@ impl JobOptions {
     }
 
     /// Total attempts allowed: `attempts`, at least 1 (Bull's default).
-    pub(crate) fn max_attempts(&self) -> u32 {
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
         self.attempts.unwrap_or(1).max(1)
     }
 
     /// How long one attempt may run, when `timeout` is set (0 means no limit).
-    pub(crate) fn attempt_timeout(&self) -> Option<Duration> {
+    #[must_use]
+    pub fn attempt_timeout(&self) -> Option<Duration> {
         self.timeout.filter(|t| *t > 0).map(Duration::from_millis)
     }
 

@@ -269,6 +269,7 @@ mod tests {
             attempts_made: 0,
             timestamp: Some(0),
             processed_on: 1,
+            defaults: None,
         }
     }
 

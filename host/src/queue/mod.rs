@@ -601,6 +601,7 @@ pub async fn reconcile(
             attempts_made: record.attempts_made,
             timestamp: record.timestamp,
             processed_on: record.processed_on.unwrap_or(0),
+            defaults: None,
         };
         let finished_at = record
             .finished_on

@@ -102,13 +102,20 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
         let opts_raw = hash.get("opts").map_or("{}", String::as_str);
         let opts = parse_json_lenient(opts_raw);
         // Read once; `JobInfo::opts` keeps the raw JSON for observers and for the repeat
-        // schedule, which stores it again with its own fields updated.
-        let options = JobOptions::from_stored(&opts);
+        // schedule, which stores it again with its own fields updated. The worker's
+        // defaults are applied to the typed copy only: never stored, never seen by a
+        // repeat's next run as the job's own options.
+        let stored = JobOptions::from_stored(&opts);
         let raw_data = hash.get("data").cloned().unwrap_or_else(|| "{}".to_owned());
-        let data = if options.prevent_parsing_data() {
+        let data = if stored.prevent_parsing_data() {
             Value::String(raw_data.clone())
         } else {
             parse_json_lenient(&raw_data)
+        };
+        let defaults = self.defaults.as_ref().and_then(|pick| pick(&data));
+        let options = match &defaults {
+            Some(d) => d.apply(stored),
+            None => stored,
         };
         let info = Arc::new(JobInfo {
             id: JobId(id.clone()),
@@ -127,6 +134,7 @@ impl<H: JobHandler, O: JobObserver> Shared<H, O> {
                 .get("processedOn")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or_else(now_ms),
+            defaults,
         });
         let stacktrace: Vec<String> = hash
             .get("stacktrace")

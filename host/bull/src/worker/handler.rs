@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::attempt::Slot;
+use crate::defaults::JobDefaults;
 use crate::error::{HandlerError, QueueError};
 use crate::job::{JobId, JobOptions};
 use crate::queue::Core;
@@ -61,19 +62,34 @@ pub struct JobInfo {
     pub timestamp: Option<i64>,
     /// When this attempt started (epoch ms).
     pub processed_on: i64,
+    /// The worker's defaults for this job's type (see
+    /// [`Worker::with_job_defaults`](crate::Worker::with_job_defaults)), which fill the
+    /// retry options the job left unset; `None`: Bull's own defaults.
+    pub defaults: Option<JobDefaults>,
 }
 
 impl JobInfo {
-    /// `opts.attempts` (default 1).
+    /// The options the job runs under: its stored `opts`, with [`JobInfo::defaults`]
+    /// filling the retry options it left unset.
     #[must_use]
-    pub fn max_attempts(&self) -> u32 {
-        JobOptions::from_stored(&self.opts).max_attempts()
+    pub fn options(&self) -> JobOptions {
+        let opts = JobOptions::from_stored(&self.opts);
+        match &self.defaults {
+            Some(d) => d.apply(opts),
+            None => opts,
+        }
     }
 
-    /// `opts.timeout`, if set.
+    /// Attempts allowed: the job's own `attempts`, or the default (Bull's is 1).
+    #[must_use]
+    pub fn max_attempts(&self) -> u32 {
+        self.options().max_attempts()
+    }
+
+    /// How long one attempt may run: the job's own `timeout`, or the default, if any.
     #[must_use]
     pub fn timeout(&self) -> Option<Duration> {
-        JobOptions::from_stored(&self.opts).attempt_timeout()
+        self.options().attempt_timeout()
     }
 }
 

@@ -31,7 +31,9 @@ use tokio_util::task::TaskTracker;
 use crate::backoff::{self, BackoffStrategy};
 use crate::config::QueueConfig;
 use crate::conn;
+use crate::defaults::DefaultsFor;
 use crate::error::QueueError;
+use crate::job::Backoff;
 use crate::queue::Core;
 
 use attempt::Slot;
@@ -49,17 +51,27 @@ pub struct Worker<H, O = NoopObserver> {
     handler: Arc<H>,
     observer: Arc<O>,
     strategies: HashMap<String, BackoffStrategy>,
+    defaults: Option<DefaultsFor>,
 }
 
 impl<H: JobHandler> Worker<H, NoopObserver> {
-    /// A worker for `config` running `handler`, with drowl's `linear` backoff registered.
+    /// A worker for `config` running `handler`, with drowl's `linear` and
+    /// `drowl-exponential` backoffs registered and Bull's own defaults for jobs that set
+    /// no retry options.
     #[must_use]
     pub fn new(config: QueueConfig, handler: H) -> Self {
         Self {
             config,
             handler: Arc::new(handler),
             observer: Arc::new(NoopObserver),
-            strategies: HashMap::from([("linear".to_owned(), backoff::linear())]),
+            strategies: HashMap::from([
+                ("linear".to_owned(), backoff::linear()),
+                (
+                    Backoff::DROWL_EXPONENTIAL.to_owned(),
+                    backoff::drowl_exponential(),
+                ),
+            ]),
+            defaults: None,
         }
     }
 }
@@ -73,7 +85,18 @@ impl<H: JobHandler, O: JobObserver> Worker<H, O> {
             handler: self.handler,
             observer: Arc::new(observer),
             strategies: self.strategies,
+            defaults: self.defaults,
         }
+    }
+
+    /// Apply `defaults` (picked per job from its data) to the retry options a job left
+    /// unset, instead of Bull's one attempt with no backoff or timeout; see
+    /// [`JobDefaults`](crate::JobDefaults) for what counts as unset. Observers see what
+    /// was applied through [`JobInfo::options`].
+    #[must_use]
+    pub fn with_job_defaults(mut self, defaults: DefaultsFor) -> Self {
+        self.defaults = Some(defaults);
+        self
     }
 
     /// Register a custom backoff strategy under `name` (Bull's
@@ -104,6 +127,7 @@ impl<H: JobHandler, O: JobObserver> Worker<H, O> {
             handler: self.handler,
             observer: self.observer,
             strategies: self.strategies,
+            defaults: self.defaults,
         });
         tracing::info!(
             queue = %shared.core.config.queue_name,
@@ -168,6 +192,7 @@ struct Shared<H, O> {
     handler: Arc<H>,
     observer: Arc<O>,
     strategies: HashMap<String, BackoffStrategy>,
+    defaults: Option<DefaultsFor>,
 }
 
 /// Exponential backoff for retry loops: never spin hot on a dead Redis.
