@@ -65,8 +65,11 @@ pub struct SandboxArgs {
     /// metadata addresses are refused.
     #[arg(long = "allow-network", value_name = "CIDR")]
     pub allow_network: Vec<String>,
-    /// Wall-clock budget per job in milliseconds (caps what the plugin requests).
-    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    /// Wall-clock budget per job in milliseconds (caps what the plugin requests, and a
+    /// job's own timeout). The default is drowl's 5-minute job timeout, so a job drowl's
+    /// API enqueues with no options gets its 5 minutes; `serve` holds Bull locks for at
+    /// least 1.5 times this, so a lower value also recovers a dead daemon's jobs sooner.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_TIMEOUT_MS)]
     pub timeout_ms: u64,
     /// Linear memory budget per plugin instance in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
@@ -135,6 +138,9 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::DEFAULT_MAX_MANIFEST_BYTES)]
     pub max_manifest_bytes: usize,
 }
+
+/// The default of `--timeout-ms`: drowl's job timeout.
+pub const DEFAULT_TIMEOUT_MS: u64 = crate::queue::defaults::DROWL_TIMEOUT_MS;
 
 /// The default of `--describe-timeout-ms`.
 pub const DEFAULT_DESCRIBE_TIMEOUT_MS: u64 =

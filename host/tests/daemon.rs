@@ -2065,9 +2065,12 @@ async fn waiting_plugins_free_their_slots_at_the_deadline() {
     let _redis = RedisInUse::acquire();
     let queue = unique_queue("deadline");
     let plugins = plugin_dir();
+    // One attempt per job: the scenario's jobs set no options, and drowl's defaults
+    // would retry a deadline twice.
     let daemon = Serve::new(&queue, plugins.path())
         .concurrency(2)
         .args(&["--timeout-ms", "2000"])
+        .args(&["--job-defaults", "event_ingestion:attempts=1"])
         .name("serve with a 2 s deadline")
         .start();
     let out = scenario("deadline_frees_slots", &[], &queue).await;

@@ -15,7 +15,10 @@ use super::exit;
 use super::queue_args::QueueArgs;
 use crate::config::{DataDirArgs, SandboxArgs, env_reference, expand_env};
 use crate::jobs::{AnalyticsSettings, Executor, InstallPlan, JobType, PluginSettings};
-use crate::queue::{DaemonStats, DrowlHandler, Mirror, WorkerPhase, min_lock_duration};
+use crate::queue::{
+    DaemonStats, DrowlHandler, JobDefaultsOverride, Mirror, TypeDefaults, WorkerPhase,
+    min_lock_duration,
+};
 use crate::runtime::{EngineSettings, Runtime};
 
 /// Arguments of `serve`.
@@ -42,6 +45,14 @@ pub struct ServeArgs {
     /// At most N jobs of one type at once, e.g. `event_ingestion=2` (repeatable).
     #[arg(long = "type-limit", value_name = "TYPE=N", value_parser = parse_type_limit)]
     pub type_limits: Vec<(JobType, usize)>,
+    /// drowl's job defaults for one type, replacing the settings named (repeatable), e.g.
+    /// `event_ingestion:attempts=5,backoff=exponential:2000,timeout=600000`. A job drowl's
+    /// API enqueues without `attempts`, `backoff` or `timeout` gets its type's: 3
+    /// attempts, `exponential:1000` (1 s, 2 s, 4 s), 300000 ms unless set here. A job's
+    /// own options always win. `backoff` is `exponential:MS` (MS, 2·MS, 4·MS) or
+    /// `linear:MS` (MS, 2·MS, 3·MS); `timeout` may not exceed `--timeout-ms`.
+    #[arg(long = "job-defaults", value_name = "TYPE:SETTINGS")]
+    pub job_defaults: Vec<JobDefaultsOverride>,
     /// Start at most MAX jobs per MS milliseconds on the whole queue, e.g. `100/1000`
     /// (Bull's `limiter`, shared by every worker on the queue; jobs over it wait in
     /// `delayed` for the next window, attempts untouched).
@@ -280,6 +291,22 @@ async fn connect_queue(
     }
 }
 
+/// drowl's defaults with the operator's `--job-defaults`; a type's timeout above
+/// `--timeout-ms` is refused, since the plugin's deadline could never reach it.
+fn job_defaults(overrides: &[JobDefaultsOverride], cap: Duration) -> Result<TypeDefaults, String> {
+    for o in overrides {
+        if let Some(t) = o.timeout.filter(|t| *t > cap) {
+            return Err(format!(
+                "--job-defaults {}: timeout={} is above --timeout-ms {}; raise --timeout-ms too",
+                o.job_type.as_str(),
+                t.as_millis(),
+                cap.as_millis()
+            ));
+        }
+    }
+    Ok(TypeDefaults::drowl().with(overrides))
+}
+
 /// Plugin files loaded at once at start: compiling is CPU work, describing mostly waiting.
 const PARALLEL_LOADS: usize = 8;
 
@@ -299,6 +326,10 @@ pub async fn run(args: ServeArgs) -> u8 {
     let type_limits: HashMap<JobType, usize> = args.type_limits.iter().copied().collect();
     let mut policy = match args.sandbox.policy(None) {
         Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let job_defaults = match job_defaults(&args.job_defaults, policy.caps.timeout) {
+        Ok(d) => Arc::new(d),
         Err(e) => return fail(e),
     };
     if let Some(path) = &args.plugin_config {
@@ -442,9 +473,12 @@ pub async fn run(args: ServeArgs) -> u8 {
         job_log.clone(),
         qconfig.stalled_interval.max(Duration::from_secs(1)),
         settle_after,
+        job_defaults.clone(),
     ));
     let (mirror, mirror_writer) = Mirror::spawn(job_log, stats.clone());
-    let worker = Worker::new(qconfig, handler).with_observer(mirror);
+    let worker = Worker::new(qconfig, handler)
+        .with_job_defaults(job_defaults.picker())
+        .with_observer(mirror);
 
     let app = crate::http::router(crate::http::AppState {
         queue,
@@ -709,6 +743,44 @@ mod tests {
         }
         assert!(
             first_line("--type-limit", "nosuch=1").contains("event_ingestion, identity_resolution")
+        );
+    }
+
+    /// `--job-defaults` parses per type; a bad value names the flag and the setting; a
+    /// timeout the plugin's deadline could never reach is refused at start.
+    #[test]
+    fn job_defaults_parse_or_say_what_is_wrong() {
+        let a = serve(&[
+            "--job-defaults",
+            "event_ingestion:attempts=2,backoff=linear:200,timeout=5000",
+        ])
+        .expect("parses");
+        let d = job_defaults(&a.job_defaults, Duration::from_millis(a.sandbox.timeout_ms))
+            .expect("valid");
+        let ingestion = d.of(JobType::EventIngestion);
+        assert_eq!(ingestion.attempts, 2);
+        assert_eq!(ingestion.timeout, Some(Duration::from_millis(5000)));
+        assert_eq!(
+            d.of(JobType::Analytics),
+            crate::queue::defaults::drowl_defaults()
+        );
+        assert_eq!(
+            a.sandbox.timeout_ms, 300_000,
+            "drowl's 5 minutes by default"
+        );
+        let e = first_line("--job-defaults", "event_ingestion:attempts=0");
+        assert!(
+            e.starts_with(
+                "error: invalid value 'event_ingestion:attempts=0' for '--job-defaults <TYPE:SETTINGS>': attempts must be a whole number of at least 1"
+            ),
+            "{e}"
+        );
+        let over = serve(&["--job-defaults", "analytics:timeout=600000"]).expect("parses");
+        let e = job_defaults(&over.job_defaults, Duration::from_millis(300_000))
+            .expect_err("over the cap");
+        assert_eq!(
+            e,
+            "--job-defaults analytics: timeout=600000 is above --timeout-ms 300000; raise --timeout-ms too"
         );
     }
 

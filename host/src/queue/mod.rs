@@ -6,6 +6,7 @@
 //! [`Executor`], enqueues its follow-ups, and maps failures onto Bull's retry semantics;
 //! [`Mirror`] writes each state change into drowl's `jobs` table.
 
+pub mod defaults;
 pub mod metrics;
 pub mod mirror;
 
@@ -22,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use crate::jobs::{Executor, JobRequest, JobType, Retry};
 use crate::storage::{JobStatus, JobStore, StorageError};
+pub use defaults::{JobDefaultsError, JobDefaultsOverride, TypeDefaults};
 pub use mirror::{Mirror, MirrorWriter};
 
 /// A job the daemon is running, for the status page.
@@ -325,6 +327,10 @@ impl JobHandler for DrowlHandler {
             Err(e) => return Err(permanent(e.to_string(), "invalid-job")),
         };
         request.attempt = info.attempts_made + 1;
+        // What the worker applies: the job's own attempts, or its type's default. The
+        // timeout (its own or its type's) is the worker's too: at it the worker drops
+        // this attempt, which stops the plugin wherever it is (every guest call is a
+        // future the host drops), while the plugin's budget may end it sooner.
         request.max_attempts = info.max_attempts();
         let _permit = match self.type_limits.get(&request.job_type) {
             Some(s) => match tokio::time::timeout(TYPE_LIMIT_WAIT, s.clone().acquire_owned()).await
@@ -563,10 +569,14 @@ const RECONCILE_BATCH: i64 = 500;
 /// Bull job: a finished job's outcome is written as the worker would have written it; a
 /// job Bull no longer has is marked `failed` with code `lost`; a job still queued or
 /// running is left alone. Every daemon may run this: the writes are idempotent upserts.
+///
+/// `defaults` are the daemon's job defaults, so a row written here says what the worker
+/// applied, as the mirror's rows do.
 pub async fn reconcile(
     queue: &Queue,
     log: &dyn JobStore,
     settle_after: Duration,
+    defaults: &TypeDefaults,
 ) -> Result<Reconciled, StorageError> {
     let before = Utc::now()
         - chrono::Duration::from_std(settle_after).unwrap_or_else(|_| chrono::Duration::zero());
@@ -601,7 +611,7 @@ pub async fn reconcile(
             attempts_made: record.attempts_made,
             timestamp: record.timestamp,
             processed_on: record.processed_on.unwrap_or(0),
-            defaults: None,
+            defaults: Some(defaults.for_data(&record.data)),
         };
         let finished_at = record
             .finished_on
@@ -645,10 +655,11 @@ pub async fn reconcile_loop(
     log: Arc<dyn JobStore>,
     period: Duration,
     settle_after: Duration,
+    defaults: Arc<TypeDefaults>,
 ) {
     loop {
         tokio::time::sleep(period).await;
-        match reconcile(&queue, log.as_ref(), settle_after).await {
+        match reconcile(&queue, log.as_ref(), settle_after, &defaults).await {
             Ok(r) if r != Reconciled::default() => {
                 tracing::info!(
                     completed = r.completed,
