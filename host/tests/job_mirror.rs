@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use drowl_bull::{JobId, JobInfo, JobObserver};
 use drowl_host::queue::{DaemonStats, Mirror};
 use drowl_host::storage::JobStore;
-use drowl_host::storage::conformance::{self as tc, JobRow, ReadJobs, at};
+use drowl_host::storage::conformance::{self as tc, JobMeta, JobRow, ReadJobs, at};
 use drowl_host::storage::postgres::{PostgresJobStore, PostgresStore};
 use drowl_host::storage::sqlite::SqliteStore;
 use drowl_testkit::storage::TestDb;
@@ -36,6 +36,39 @@ impl ReadJobs for PgJobs {
             retry_attempt: i64::from(retry),
             created_ms: created.timestamp_millis(),
         })
+    }
+    async fn meta(&self, id: &str) -> Option<JobMeta> {
+        type Meta = (
+            i32,
+            i32,
+            i32,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Vec<String>,
+        );
+        let r: Option<Meta> = sqlx::query_as(
+            "SELECT priority, timeout_ms, retry_max_attempts, retry_backoff_strategy, user_id,
+                    correlation_id, parent_job_id, tags
+               FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.0.pool())
+        .await
+        .expect("select");
+        r.map(
+            |(p, t, m, backoff, user_id, correlation_id, parent_job_id, tags)| JobMeta {
+                priority: p.into(),
+                timeout_ms: t.into(),
+                retry_max_attempts: m.into(),
+                backoff,
+                user_id,
+                correlation_id,
+                parent_job_id,
+                tags,
+            },
+        )
     }
     async fn count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM jobs")
@@ -68,6 +101,48 @@ impl ReadJobs for SqliteJobs {
                 .expect("created_at")
                 .timestamp_millis(),
         })
+    }
+    async fn meta(&self, id: &str) -> Option<JobMeta> {
+        type Meta = (
+            i64,
+            i64,
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let r: Option<Meta> = sqlx::query_as(
+            "SELECT priority, timeout_ms, retry_max_attempts, retry_backoff_strategy, user_id,
+                    correlation_id, parent_job_id, tags
+               FROM jobs WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(self.0.write_pool())
+        .await
+        .expect("select");
+        r.map(
+            |(
+                priority,
+                timeout_ms,
+                retry_max_attempts,
+                backoff,
+                user_id,
+                correlation_id,
+                parent_job_id,
+                tags,
+            )| JobMeta {
+                priority,
+                timeout_ms,
+                retry_max_attempts,
+                backoff,
+                user_id,
+                correlation_id,
+                parent_job_id,
+                tags: serde_json::from_str(&tags).expect("tags are a JSON array"),
+            },
+        )
     }
     async fn count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM jobs")
@@ -144,6 +219,7 @@ async fn sqlite(dir: &tempfile::TempDir) -> SqliteJobs {
 async fn postgres_mirror_semantics() {
     let (_db, jobs) = pg().await;
     tc::job_rows_follow_the_rules(&jobs.0, &jobs).await;
+    tc::job_rows_record_what_was_applied(&jobs.0, &jobs).await;
 }
 
 #[tokio::test]
@@ -151,6 +227,7 @@ async fn sqlite_mirror_semantics() {
     let dir = tempfile::tempdir().expect("tempdir");
     let jobs = sqlite(&dir).await;
     tc::job_rows_follow_the_rules(&*jobs.0, &jobs).await;
+    tc::job_rows_record_what_was_applied(&*jobs.0, &jobs).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

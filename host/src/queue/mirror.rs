@@ -16,6 +16,7 @@ use drowl_bull::{FailureInfo, JobInfo, JobObserver};
 use serde_json::{Value, json};
 
 use super::DaemonStats;
+use super::defaults::DROWL_TIMEOUT_MS;
 use crate::jobs::JobType;
 use crate::storage::{JobStatus, JobStore, JobUpdate};
 
@@ -99,6 +100,10 @@ impl Mirror {
 
     /// The row a move of `job` to `status` writes, before what only that move knows
     /// (output, error, finish time).
+    ///
+    /// The retry columns say what the worker applies ([`JobInfo::options`]: the job's own
+    /// options, or its type's defaults), not what the producer stored: a job drowl's API
+    /// enqueued with no options reads 3 attempts, `exponential`, 300000 ms.
     pub(super) fn base(job: &JobInfo, status: JobStatus) -> JobUpdate {
         let data = &job.data;
         let s = |k: &str| data.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -110,24 +115,19 @@ impl Mirror {
             .cloned()
             .filter(Value::is_object)
             .unwrap_or_else(|| json!({}));
-        let backoff = job
-            .opts
-            .get("backoff")
-            .and_then(|b| b.get("type").and_then(Value::as_str))
-            .map(|t| {
-                if t == "linear" {
-                    "linear"
-                } else {
-                    "exponential"
-                }
-            })
-            .unwrap_or("exponential")
-            .to_owned();
-        let priority = data
-            .get("priority")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            .clamp(0, 10) as i32;
+        let options = job.options();
+        let text = |keys: [&str; 2]| {
+            keys.iter()
+                .find_map(|k| input.get(*k).and_then(Value::as_str))
+                .map(str::to_owned)
+        };
+        // `input.tags`, its strings (drowl's column is text[]); none when not a list.
+        let tags = input.get("tags").and_then(Value::as_array).map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
         JobUpdate {
             id: job.id.as_str().to_owned(),
             name: s("name").unwrap_or_else(|| job.name.clone()),
@@ -137,8 +137,7 @@ impl Mirror {
                 .map(str::to_owned),
             job_type,
             status,
-            priority,
-            input,
+            priority: drowl_priority(options.priority, data.get("priority")),
             output: None,
             error: None,
             created_at: job
@@ -146,13 +145,23 @@ impl Mirror {
                 .and_then(chrono::DateTime::from_timestamp_millis),
             started_at: chrono::DateTime::from_timestamp_millis(job.processed_on),
             completed_at: None,
-            timeout_ms: job.timeout().map_or(300_000, |t| {
-                i32::try_from(t.as_millis()).unwrap_or(i32::MAX)
-            }),
+            // No limit at all (`timeout: 0` with no default) is not a value the column
+            // can hold: it keeps drowl's default, which is what the column says anyway.
+            timeout_ms: options
+                .timeout
+                .filter(|t| *t > 0)
+                .map_or(DROWL_TIMEOUT_MS as i32, |t| {
+                    i32::try_from(t).unwrap_or(i32::MAX)
+                }),
             retry_attempt: i32::try_from(job.attempts_made).unwrap_or(i32::MAX),
-            retry_max_attempts: i32::try_from(job.max_attempts()).unwrap_or(i32::MAX),
-            backoff,
+            retry_max_attempts: i32::try_from(options.max_attempts()).unwrap_or(i32::MAX),
+            backoff: backoff_strategy(options.backoff.as_ref().map(|b| b.kind.as_str())).to_owned(),
             retry_last_at: None,
+            user_id: text(["userId", "user_id"]),
+            correlation_id: text(["correlationId", "correlation_id"]),
+            parent_job_id: s("parentJobId"),
+            tags,
+            input,
         }
     }
 
@@ -160,6 +169,29 @@ impl Mirror {
         if self.tx.send(u).await.is_err() {
             tracing::warn!("job mirror writer stopped; a job state was not mirrored");
         }
+    }
+}
+
+/// drowl's `retry_backoff_strategy` (`linear` or `exponential`) for a Bull backoff type:
+/// `linear` is drowl's linear; Bull's `exponential`, drowl's doubling and anything else
+/// (a fixed delay, retrying at once) are `exponential`, the column's default, as the
+/// column has no other value for them.
+fn backoff_strategy(kind: Option<&str>) -> &'static str {
+    match kind {
+        Some("linear") => "linear",
+        _ => "exponential",
+    }
+}
+
+/// drowl's priority (0..10, higher is more urgent) of a job: from Bull's `opts.priority`
+/// (1 is the most urgent, 0 or none is no priority) as `11 − priority`, so Bull's 1..10
+/// are drowl's 10..1, and 11 or more, or none, is 0. This is the inverse of how the
+/// daemon enqueues a follow-up's drowl priority `p` (Bull's `11 − p`). A job without
+/// `opts.priority` may carry drowl's own in `data.priority`, which is kept to 0..10.
+fn drowl_priority(bull: Option<u64>, data: Option<&Value>) -> i32 {
+    match bull.filter(|p| *p > 0) {
+        Some(p) => i32::try_from(11u64.saturating_sub(p)).unwrap_or(0),
+        None => data.and_then(Value::as_i64).unwrap_or(0).clamp(0, 10) as i32,
     }
 }
 
@@ -270,6 +302,46 @@ mod tests {
             timestamp: Some(0),
             processed_on: 1,
             defaults: None,
+        }
+    }
+
+    /// The row says what the worker applies, not what Bull stored: drowl's defaults for
+    /// a job with no options, the job's own options otherwise; priority, parent, user,
+    /// correlation id and tags from the job.
+    #[test]
+    fn rows_record_what_was_applied() {
+        let mut j = job("a");
+        j.opts = json!({"attempts": 1, "delay": 0, "priority": 2});
+        j.data = json!({"type": "event_ingestion", "parentJobId": "p1", "input": {
+            "pluginId": "github", "correlationId": "c1", "user_id": "u1",
+            "tags": ["x", 3, "y"]}});
+        j.defaults = Some(crate::queue::defaults::drowl_defaults());
+        let u = Mirror::base(&j, JobStatus::Running);
+        assert_eq!(
+            (u.timeout_ms, u.retry_max_attempts, u.backoff.as_str()),
+            (300_000, 3, "exponential")
+        );
+        assert_eq!(u.priority, 9, "Bull's 2 is drowl's 9");
+        assert_eq!(u.parent_job_id.as_deref(), Some("p1"));
+        assert_eq!(u.correlation_id.as_deref(), Some("c1"));
+        assert_eq!(u.user_id.as_deref(), Some("u1"));
+        assert_eq!(u.tags, Some(vec!["x".to_owned(), "y".to_owned()]));
+
+        j.opts = json!({"attempts": 4, "timeout": 5000,
+                        "backoff": {"type": "linear", "delay": 10}});
+        j.data = json!({"type": "event_ingestion", "priority": 42, "input": {}});
+        let u = Mirror::base(&j, JobStatus::Running);
+        assert_eq!(
+            (u.timeout_ms, u.retry_max_attempts, u.backoff.as_str()),
+            (5000, 4, "linear")
+        );
+        assert_eq!(
+            u.priority, 10,
+            "drowl's own priority in data, kept to 0..10"
+        );
+        assert_eq!((u.user_id, u.correlation_id, u.tags), (None, None, None));
+        for (bull, drowl) in [(1, 10), (10, 1), (11, 0), (50, 0), (0, 0)] {
+            assert_eq!(drowl_priority(Some(bull), None), drowl, "bull {bull}");
         }
     }
 

@@ -662,12 +662,35 @@ pub struct JobRow {
     pub created_ms: i64,
 }
 
+/// The columns of a `jobs` row that say how the job runs and whose it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobMeta {
+    /// `priority`.
+    pub priority: i64,
+    /// `timeout_ms`.
+    pub timeout_ms: i64,
+    /// `retry_max_attempts`.
+    pub retry_max_attempts: i64,
+    /// `retry_backoff_strategy`.
+    pub backoff: String,
+    /// `user_id`.
+    pub user_id: Option<String>,
+    /// `correlation_id`.
+    pub correlation_id: Option<String>,
+    /// `parent_job_id`.
+    pub parent_job_id: Option<String>,
+    /// `tags`, in order.
+    pub tags: Vec<String>,
+}
+
 /// Reads `jobs` rows back for the job checks: the store's own tables, read with each
 /// backend's own SQL (a [`JobStore`] only writes).
 #[async_trait]
 pub trait ReadJobs: Send + Sync {
     /// The row of job `id`, if there is one.
     async fn row(&self, id: &str) -> Option<JobRow>;
+    /// The [`JobMeta`] columns of job `id`'s row, if there is one.
+    async fn meta(&self, id: &str) -> Option<JobMeta>;
     /// Rows in the table.
     async fn count(&self) -> i64;
 }
@@ -702,7 +725,76 @@ pub fn job_update(id: &str, who: &str, status: JobStatus, created: i64, started:
         backoff: "exponential".to_owned(),
         retry_last_at: (status == JobStatus::Pending).then(|| at(started + 5)),
         plugin_id: Some("p".to_owned()),
+        user_id: None,
+        correlation_id: None,
+        parent_job_id: None,
+        tags: None,
     }
+}
+
+/// The row says what the worker applied (priority, timeout, attempts, strategy) as of
+/// the latest move, and keeps the input's user, correlation id, parent and tags when a
+/// later move carries none. Needs no row `m1`.
+pub async fn job_rows_record_what_was_applied(log: &dyn JobStore, read: &dyn ReadJobs) {
+    use JobStatus::{Failed, Pending, Running};
+    let mut first = job_update("m1", "m", Running, 0, 10);
+    first.priority = 7;
+    first.timeout_ms = 300_000;
+    first.retry_max_attempts = 3;
+    first.user_id = Some("user-1".into());
+    first.correlation_id = Some("corr-1".into());
+    first.parent_job_id = Some("parent-1".into());
+    first.tags = Some(vec!["b".into(), "a".into(), "c".into()]);
+    log.record(&first).await.expect("first");
+    let want = JobMeta {
+        priority: 7,
+        timeout_ms: 300_000,
+        retry_max_attempts: 3,
+        backoff: "exponential".into(),
+        user_id: Some("user-1".into()),
+        correlation_id: Some("corr-1".into()),
+        parent_job_id: Some("parent-1".into()),
+        tags: vec!["b".into(), "a".into(), "c".into()],
+    };
+    assert_eq!(read.meta("m1").await.expect("row m1"), want);
+
+    // A later move of the same job that carries none of the input's fields keeps them;
+    // what the worker applies follows the move.
+    let mut retried = job_update("m1", "m", Pending, 0, 10);
+    retried.timeout_ms = 5_000;
+    retried.retry_max_attempts = 2;
+    retried.backoff = "linear".into();
+    retried.priority = 0;
+    log.record(&retried).await.expect("retried");
+    let mut failed = job_update("m1", "m", Failed, 0, 10);
+    (failed.timeout_ms, failed.retry_max_attempts, failed.backoff) = (5_000, 2, "linear".into());
+    failed.tags = Some(Vec::new());
+    log.record(&failed).await.expect("failed");
+    assert_eq!(
+        read.meta("m1").await.expect("row m1"),
+        JobMeta {
+            priority: 0,
+            timeout_ms: 5_000,
+            retry_max_attempts: 2,
+            backoff: "linear".into(),
+            ..want
+        }
+    );
+
+    // A row written without any: no user, correlation id, parent, and no tags.
+    log.record(&job_update("m2", "n", Running, 0, 10))
+        .await
+        .expect("plain");
+    let plain = read.meta("m2").await.expect("row m2");
+    assert_eq!(
+        (
+            plain.user_id,
+            plain.correlation_id,
+            plain.parent_job_id,
+            plain.tags
+        ),
+        (None, None, None, Vec::<String>::new())
+    );
 }
 
 /// One statement for many moves, final states kept, a reused id taking over its row.

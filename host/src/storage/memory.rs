@@ -188,8 +188,7 @@ fn merge_job(old: &JobUpdate, new: &JobUpdate, created_at: DateTime<Utc>) -> Opt
         job_type: new.job_type.clone(),
         name: new.name.clone(),
         status: new.status,
-        // Not touched by the upsert once the row exists.
-        priority: old.priority,
+        priority: new.priority,
         input: new.input.clone(),
         output: if matches!(new.status, JobStatus::Running | JobStatus::Pending) {
             None
@@ -204,20 +203,33 @@ fn merge_job(old: &JobUpdate, new: &JobUpdate, created_at: DateTime<Utc>) -> Opt
         },
         started_at: new.started_at.or(old.started_at),
         completed_at: new.completed_at,
-        timeout_ms: old.timeout_ms,
+        timeout_ms: new.timeout_ms,
         retry_attempt: if was_final || reused || new.retry_attempt > old.retry_attempt {
             new.retry_attempt
         } else {
             old.retry_attempt
         },
         retry_max_attempts: new.retry_max_attempts,
-        backoff: old.backoff.clone(),
+        backoff: new.backoff.clone(),
         retry_last_at: if was_final || reused {
             new.retry_last_at
         } else {
             new.retry_last_at.or(old.retry_last_at)
         },
         plugin_id: new.plugin_id.clone().or_else(|| old.plugin_id.clone()),
+        user_id: new.user_id.clone().or_else(|| old.user_id.clone()),
+        correlation_id: new
+            .correlation_id
+            .clone()
+            .or_else(|| old.correlation_id.clone()),
+        parent_job_id: new
+            .parent_job_id
+            .clone()
+            .or_else(|| old.parent_job_id.clone()),
+        tags: match &new.tags {
+            Some(t) if !t.is_empty() => Some(t.clone()),
+            _ => old.tags.clone(),
+        },
     })
 }
 
@@ -667,6 +679,19 @@ mod tests {
                 created_ms: j.created_at.map_or(0, |t| t.timestamp_millis()),
             })
         }
+        async fn meta(&self, id: &str) -> Option<tc::JobMeta> {
+            let j = self.lock().ok()?.jobs.get(id).cloned()?;
+            Some(tc::JobMeta {
+                priority: i64::from(j.priority),
+                timeout_ms: i64::from(j.timeout_ms),
+                retry_max_attempts: i64::from(j.retry_max_attempts),
+                backoff: j.backoff,
+                user_id: j.user_id,
+                correlation_id: j.correlation_id,
+                parent_job_id: j.parent_job_id,
+                tags: j.tags.unwrap_or_default(),
+            })
+        }
         async fn count(&self) -> i64 {
             self.lock().map_or(0, |s| s.jobs.len() as i64)
         }
@@ -676,6 +701,7 @@ mod tests {
     async fn memory_jobs_follow_the_shared_rules() {
         let store = MemoryStore::new();
         tc::job_rows_follow_the_rules(&store, &store).await;
+        tc::job_rows_record_what_was_applied(&store, &store).await;
     }
 
     /// A person asking again for a link they removed gets an active link again; the

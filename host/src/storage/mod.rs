@@ -492,6 +492,15 @@ pub struct JobUpdate {
     pub retry_last_at: Option<DateTime<Utc>>,
     /// The plugin that runs it.
     pub plugin_id: Option<String>,
+    /// `input.userId`, when the input carries one.
+    pub user_id: Option<String>,
+    /// `input.correlationId`, when the input carries one.
+    pub correlation_id: Option<String>,
+    /// The job that enqueued this one, for follow-ups.
+    pub parent_job_id: Option<String>,
+    /// `input.tags`, when the input carries a list. `None` leaves a row's tags as they
+    /// are (drowl's API may have written them).
+    pub tags: Option<Vec<String>>,
 }
 
 /// drowl's `jobs` table: a read model of the queue, written as each job moves, so that

@@ -380,6 +380,11 @@ pub(crate) struct JobRow<'a> {
     #[serde(serialize_with = "rfc3339_opt")]
     pub(crate) retry_last_at: Option<DateTime<Utc>>,
     pub(crate) plugin_id: Option<&'a str>,
+    pub(crate) user_id: Option<&'a str>,
+    pub(crate) correlation_id: Option<&'a str>,
+    pub(crate) parent_job_id: Option<&'a str>,
+    /// A JSON array of strings; `None` keeps the row's tags.
+    pub(crate) tags: Option<String>,
     /// When the job was enqueued; now, when the queue did not say.
     #[serde(serialize_with = "rfc3339")]
     pub(crate) created_at: DateTime<Utc>,
@@ -425,6 +430,13 @@ pub(crate) fn job_rows(updates: &[JobUpdate]) -> Vec<JobRow<'_>> {
                 retry_backoff_strategy: &u.backoff,
                 retry_last_at: u.retry_last_at,
                 plugin_id: u.plugin_id.as_deref(),
+                user_id: u.user_id.as_deref(),
+                correlation_id: u.correlation_id.as_deref(),
+                parent_job_id: u.parent_job_id.as_deref(),
+                tags: u
+                    .tags
+                    .as_ref()
+                    .map(|t| Value::from(t.as_slice()).to_string()),
                 created_at: u.created_at.unwrap_or_else(Utc::now),
             }
         })

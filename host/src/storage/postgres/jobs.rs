@@ -79,6 +79,10 @@ impl JobStore for PostgresJobStore {
             .bind(column(&rows, |r| r.retry_last_at))
             .bind(column(&rows, |r| r.plugin_id))
             .bind(column(&rows, |r| r.created_at))
+            .bind(column(&rows, |r| r.user_id))
+            .bind(column(&rows, |r| r.correlation_id))
+            .bind(column(&rows, |r| r.parent_job_id))
+            .bind(column(&rows, |r| r.tags.as_deref()))
             .execute(&self.pool)
             .await
             .map_err(pg_err)?;

@@ -9,24 +9,31 @@
 --
 -- A job enqueued after the row's job started cannot be that job: it is a new job reusing
 -- the id (Bull's id counter starts again when Redis loses its data), so it replaces the
--- row's enqueue time and attempt history. Name, type and input always follow the queue.
--- (CASE rather than GREATEST, as in SQLite.)
+-- row's enqueue time and attempt history. Name, type and input always follow the queue,
+-- and so do priority, timeout and backoff strategy: the worker's row says what it
+-- applied. user_id, correlation_id, parent_job_id and tags come from the job's input
+-- and data; a job without them keeps what the row has (drowl's API may have written
+-- them). Tags arrive as one JSON array text per row (NULL: none); an empty list keeps
+-- the row's. (CASE rather than GREATEST, as in SQLite.)
 INSERT INTO jobs (id, type, name, status, priority, input, output, error_message,
                   error_code, error_details, started_at, completed_at, timeout_ms,
                   retry_attempt, retry_max_attempts, retry_backoff_strategy, retry_last_at,
-                  plugin_id, created_at)
+                  plugin_id, created_at, user_id, correlation_id, parent_job_id, tags)
 SELECT id, type, name, status, priority, input::jsonb, output::jsonb, error_message,
        error_code, error_details::jsonb, started_at, completed_at, timeout_ms,
        retry_attempt, retry_max_attempts, retry_backoff_strategy, retry_last_at,
-       plugin_id, created_at
+       plugin_id, created_at, user_id, correlation_id, parent_job_id,
+       ARRAY(SELECT tag FROM jsonb_array_elements_text(tags::jsonb) WITH ORDINALITY AS x(tag, n)
+              ORDER BY n)
   FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[], $6::text[],
               $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[],
               $12::timestamptz[], $13::int4[], $14::int4[], $15::int4[], $16::text[],
-              $17::timestamptz[], $18::text[], $19::timestamptz[])
+              $17::timestamptz[], $18::text[], $19::timestamptz[], $20::text[],
+              $21::text[], $22::text[], $23::text[])
        AS t(id, type, name, status, priority, input, output, error_message, error_code,
             error_details, started_at, completed_at, timeout_ms, retry_attempt,
             retry_max_attempts, retry_backoff_strategy, retry_last_at, plugin_id,
-            created_at)
+            created_at, user_id, correlation_id, parent_job_id, tags)
     ON CONFLICT (id) DO UPDATE SET
        type = excluded.type,
        name = excluded.name,
@@ -50,6 +57,13 @@ SELECT id, type, name, status, priority, input::jsonb, output::jsonb, error_mess
                               OR excluded.created_at > jobs.started_at
                             THEN excluded.retry_last_at
                             ELSE COALESCE(excluded.retry_last_at, jobs.retry_last_at) END,
-       plugin_id = COALESCE(excluded.plugin_id, jobs.plugin_id)
+       plugin_id = COALESCE(excluded.plugin_id, jobs.plugin_id),
+       priority = excluded.priority,
+       timeout_ms = excluded.timeout_ms,
+       retry_backoff_strategy = excluded.retry_backoff_strategy,
+       user_id = COALESCE(excluded.user_id, jobs.user_id),
+       correlation_id = COALESCE(excluded.correlation_id, jobs.correlation_id),
+       parent_job_id = COALESCE(excluded.parent_job_id, jobs.parent_job_id),
+       tags = CASE WHEN cardinality(excluded.tags) > 0 THEN excluded.tags ELSE jobs.tags END
  WHERE jobs.status NOT IN ('completed', 'failed', 'timeout')
     OR excluded.status IN ('completed', 'failed', 'timeout', 'running')

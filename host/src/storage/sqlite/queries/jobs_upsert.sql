@@ -9,18 +9,23 @@
 --
 -- A job enqueued after the row's job started cannot be that job: it is a new job reusing
 -- the id (Bull's id counter starts again when Redis loses its data), so it replaces the
--- row's enqueue time and attempt history. Name, type and input always follow the queue.
+-- row's enqueue time and attempt history. Name, type and input always follow the queue,
+-- and so do priority, timeout and backoff strategy: the worker's row says what it
+-- applied. user_id, correlation_id, parent_job_id and tags come from the job's input
+-- and data; a job without them keeps what the row has (drowl's API may have written
+-- them). Tags are a JSON array as text (NULL: none); an empty list keeps the row's.
 INSERT INTO jobs (id, type, name, status, priority, input, output, error_message,
                   error_code, error_details, started_at, completed_at, timeout_ms,
                   retry_attempt, retry_max_attempts, retry_backoff_strategy, retry_last_at,
-                  plugin_id, created_at)
+                  plugin_id, created_at, user_id, correlation_id, parent_job_id, tags)
 SELECT value ->> 'id', value ->> 'type', value ->> 'name', value ->> 'status',
        value ->> 'priority', value ->> 'input', value ->> 'output',
        value ->> 'error_message', value ->> 'error_code', value ->> 'error_details',
        value ->> 'started_at', value ->> 'completed_at', value ->> 'timeout_ms',
        value ->> 'retry_attempt', value ->> 'retry_max_attempts',
        value ->> 'retry_backoff_strategy', value ->> 'retry_last_at', value ->> 'plugin_id',
-       value ->> 'created_at'
+       value ->> 'created_at', value ->> 'user_id', value ->> 'correlation_id',
+       value ->> 'parent_job_id', COALESCE(value ->> 'tags', '[]')
   FROM json_each(?1)
  WHERE true
     ON CONFLICT (id) DO UPDATE SET
@@ -46,6 +51,13 @@ SELECT value ->> 'id', value ->> 'type', value ->> 'name', value ->> 'status',
                               OR excluded.created_at > jobs.started_at
                             THEN excluded.retry_last_at
                             ELSE COALESCE(excluded.retry_last_at, jobs.retry_last_at) END,
-       plugin_id = COALESCE(excluded.plugin_id, jobs.plugin_id)
+       plugin_id = COALESCE(excluded.plugin_id, jobs.plugin_id),
+       priority = excluded.priority,
+       timeout_ms = excluded.timeout_ms,
+       retry_backoff_strategy = excluded.retry_backoff_strategy,
+       user_id = COALESCE(excluded.user_id, jobs.user_id),
+       correlation_id = COALESCE(excluded.correlation_id, jobs.correlation_id),
+       parent_job_id = COALESCE(excluded.parent_job_id, jobs.parent_job_id),
+       tags = CASE WHEN excluded.tags <> '[]' THEN excluded.tags ELSE jobs.tags END
  WHERE jobs.status NOT IN ('completed', 'failed', 'timeout')
     OR excluded.status IN ('completed', 'failed', 'timeout', 'running')
