@@ -109,6 +109,318 @@ async fn retries_with_exponential_and_linear_backoff() {
     );
 }
 
+/// A `jobs` row's retry and metadata columns, from either backend, as JSON.
+fn meta_json(
+    status: String,
+    ints: [i64; 4],
+    backoff: String,
+    retried: bool,
+    text: [Option<String>; 4],
+    tags: Vec<String>,
+) -> Value {
+    let [retry_attempt, retry_max_attempts, timeout_ms, priority] = ints;
+    let [user_id, correlation_id, parent_job_id, error_message] = text;
+    json!({
+        "status": status, "retry_attempt": retry_attempt,
+        "retry_max_attempts": retry_max_attempts, "timeout_ms": timeout_ms,
+        "priority": priority, "backoff": backoff, "retried": retried,
+        "user_id": user_id, "correlation_id": correlation_id,
+        "parent_job_id": parent_job_id, "error_message": error_message, "tags": tags,
+    })
+}
+
+/// The columns drowl's defaults and a job's input decide, from the embedded database.
+async fn sqlite_meta(pool: &sqlx::SqlitePool, id: &str) -> Option<Value> {
+    let r = sqlx::query(
+        "SELECT status, retry_attempt, retry_max_attempts, timeout_ms, priority,
+                retry_backoff_strategy, retry_last_at IS NOT NULL AS retried, user_id,
+                correlation_id, parent_job_id, error_message, tags
+           FROM jobs WHERE id = ?1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .ok()??;
+    let i = |k: &str| r.get::<i64, _>(k);
+    let t = |k: &str| r.get::<Option<String>, _>(k);
+    let tags: Vec<String> = serde_json::from_str(&r.get::<String, _>("tags")).expect("tags");
+    Some(meta_json(
+        r.get("status"),
+        [
+            i("retry_attempt"),
+            i("retry_max_attempts"),
+            i("timeout_ms"),
+            i("priority"),
+        ],
+        r.get("retry_backoff_strategy"),
+        r.get::<bool, _>("retried"),
+        [
+            t("user_id"),
+            t("correlation_id"),
+            t("parent_job_id"),
+            t("error_message"),
+        ],
+        tags,
+    ))
+}
+
+/// The same columns from drowl's PostgreSQL `jobs` table (`tags` is `text[]` there).
+async fn pg_meta(pool: &sqlx::PgPool, id: &str) -> Option<Value> {
+    let r = sqlx::query(
+        "SELECT status, retry_attempt, retry_max_attempts, timeout_ms, priority,
+                retry_backoff_strategy, retry_last_at IS NOT NULL AS retried, user_id,
+                correlation_id, parent_job_id, error_message, tags
+           FROM jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .ok()??;
+    let i = |k: &str| i64::from(r.get::<i32, _>(k));
+    let t = |k: &str| r.get::<Option<String>, _>(k);
+    Some(meta_json(
+        r.get("status"),
+        [
+            i("retry_attempt"),
+            i("retry_max_attempts"),
+            i("timeout_ms"),
+            i("priority"),
+        ],
+        r.get("retry_backoff_strategy"),
+        r.get::<bool, _>("retried"),
+        [
+            t("user_id"),
+            t("correlation_id"),
+            t("parent_job_id"),
+            t("error_message"),
+        ],
+        r.get("tags"),
+    ))
+}
+
+/// Waits until each id's row is final, through `read`; panics after 20 s.
+async fn final_rows<F, Fut>(ids: &[&str], read: F) -> BTreeMap<String, Value>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Option<Value>>,
+{
+    let mut rows = BTreeMap::new();
+    for id in ids {
+        let row = eventually(Duration::from_secs(20), &format!("row {id} final"), || {
+            let row = read((*id).to_owned());
+            async move {
+                row.await
+                    .filter(|r| !matches!(r["status"].as_str(), Some("running" | "pending")))
+            }
+        })
+        .await;
+        rows.insert((*id).to_owned(), row);
+    }
+    rows
+}
+
+/// What the `job_defaults` scenario's rows must say, in either backend.
+fn check_defaults_rows(ids: &Value, rows: &BTreeMap<String, Value>) {
+    let row = |k: &str| {
+        let id = ids[k].as_str().unwrap_or_else(|| panic!("id {k}: {ids}"));
+        rows[id].clone()
+    };
+    // No options: drowl's defaults, and the input's correlation id, user and tags.
+    let flaky = row("flaky");
+    assert_eq!(flaky["status"], "failed", "{flaky}");
+    assert_eq!(flaky["retry_attempt"], 3, "{flaky}");
+    assert_eq!(flaky["retry_max_attempts"], 3, "{flaky}");
+    assert_eq!(flaky["timeout_ms"], 300_000, "{flaky}");
+    assert_eq!(flaky["backoff"], "exponential", "{flaky}");
+    assert_eq!(flaky["retried"], true, "retry_last_at is set: {flaky}");
+    assert_eq!(flaky["correlation_id"], "corr-42", "{flaky}");
+    assert_eq!(flaky["user_id"], "user-7", "{flaky}");
+    assert_eq!(flaky["tags"], json!(["devrel", "github"]), "{flaky}");
+    assert_eq!(flaky["parent_job_id"], Value::Null, "{flaky}");
+    assert_eq!(flaky["priority"], 0, "{flaky}");
+    // Its own options win.
+    let own = row("own");
+    assert_eq!(
+        (
+            &own["retry_attempt"],
+            &own["retry_max_attempts"],
+            &own["timeout_ms"]
+        ),
+        (&json!(2), &json!(2), &json!(5000)),
+        "{own}"
+    );
+    assert_eq!(own["tags"], json!([]), "{own}");
+    assert_eq!(own["correlation_id"], Value::Null, "{own}");
+    // Bad input: failed after one attempt, naming the field.
+    let bad = row("bad");
+    assert_eq!(
+        (&bad["status"], &bad["retry_attempt"]),
+        (&json!("failed"), &json!(1)),
+        "{bad}"
+    );
+    assert!(
+        bad["error_message"]
+            .as_str()
+            .is_some_and(|m| m.contains("missing field `mode`")),
+        "{bad}"
+    );
+    // Bull's priority 2 is drowl's 9; the follow-up names its parent.
+    let urgent = row("urgent");
+    assert_eq!(
+        (&urgent["status"], &urgent["priority"]),
+        (&json!("completed"), &json!(9)),
+        "{urgent}"
+    );
+    assert_eq!(urgent["retried"], false, "{urgent}");
+    let child = row("child");
+    assert_eq!(child["status"], "completed", "{child}");
+    assert_eq!(child["parent_job_id"], ids["urgent"], "{child}");
+    assert_eq!(child["retry_max_attempts"], 3, "{child}");
+}
+
+/// drowl's defaults for jobs enqueued as drowl's API does (no options): 3 attempts 1 s
+/// and 2 s apart, 5 minutes, recorded in the embedded `jobs` table with the input's
+/// correlation id, user and tags; a job's own options win; bad input fails at once.
+#[tokio::test]
+async fn jobs_without_options_get_drowls_defaults() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("defaults");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--allow-follow-up", "keyword_extraction:keywords"])
+        .name("serve with drowl's defaults")
+        .start();
+    let out = scenario("job_defaults", &[], &queue).await;
+    eprintln!(
+        "drowl's defaults, measured gaps: {}",
+        out["extra"]["gapsMs"]
+    );
+    let ids = &out["extra"];
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    let keys: Vec<&str> = ["flaky", "own", "bad", "urgent", "child"]
+        .iter()
+        .map(|k| ids[k].as_str().expect("id"))
+        .collect();
+    let rows = final_rows(&keys, |id| {
+        let pool = pool.clone();
+        async move { sqlite_meta(&pool, &id).await }
+    })
+    .await;
+    check_defaults_rows(ids, &rows);
+    pool.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// The same columns land in drowl's PostgreSQL `jobs` table.
+#[tokio::test]
+async fn drowls_defaults_land_in_postgres() {
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    let queue = unique_queue("defaults-pg");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&[
+            "--migrate",
+            "--allow-follow-up",
+            "keyword_extraction:keywords",
+        ])
+        .env("DATABASE_URL", &db.url)
+        .name("serve with drowl's defaults on postgres")
+        .start();
+    let out = scenario("job_defaults", &[], &queue).await;
+    let ids = &out["extra"];
+    let pool = pg_pool(&db).await;
+    let keys: Vec<&str> = ["flaky", "own", "bad", "urgent", "child"]
+        .iter()
+        .map(|k| ids[k].as_str().expect("id"))
+        .collect();
+    let rows = final_rows(&keys, |id| {
+        let pool = pool.clone();
+        async move { pg_meta(&pool, &id).await }
+    })
+    .await;
+    check_defaults_rows(ids, &rows);
+    pool.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// `--job-defaults` replaces drowl's for one type: its jobs without options retry and
+/// time out as configured (and the rows say so); other types keep drowl's.
+#[tokio::test]
+async fn job_defaults_are_configurable_per_type() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("defaults-type");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&[
+            "--job-defaults",
+            "event_ingestion:attempts=2,backoff=linear:300,timeout=1500",
+        ])
+        .name("serve with per-type defaults")
+        .start();
+    let out = scenario("job_defaults_per_type", &[], &queue).await;
+    eprintln!(
+        "per-type linear 300 ms, measured gaps: {}",
+        out["extra"]["gapsMs"]
+    );
+    let ids = &out["extra"];
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    let keys: Vec<&str> = ["flaky", "slow", "keywords"]
+        .iter()
+        .map(|k| ids[k].as_str().expect("id"))
+        .collect();
+    let rows = final_rows(&keys, |id| {
+        let pool = pool.clone();
+        async move { sqlite_meta(&pool, &id).await }
+    })
+    .await;
+    let flaky = &rows[keys[0]];
+    assert_eq!(
+        (
+            &flaky["retry_max_attempts"],
+            &flaky["timeout_ms"],
+            &flaky["backoff"]
+        ),
+        (&json!(2), &json!(1500), &json!("linear")),
+        "{flaky}"
+    );
+    let slow = &rows[keys[1]];
+    assert_eq!(
+        (&slow["status"], &slow["retry_attempt"], &slow["timeout_ms"]),
+        (&json!("timeout"), &json!(2), &json!(1500)),
+        "{slow}"
+    );
+    let keywords = &rows[keys[2]];
+    assert_eq!(
+        (
+            &keywords["status"],
+            &keywords["retry_max_attempts"],
+            &keywords["timeout_ms"],
+            &keywords["backoff"]
+        ),
+        (
+            &json!("completed"),
+            &json!(3),
+            &json!(300_000),
+            &json!("exponential")
+        ),
+        "{keywords}"
+    );
+    pool.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 #[tokio::test]
 async fn delayed_job() {
     interop("delay", 1).await;

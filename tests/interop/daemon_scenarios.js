@@ -197,6 +197,85 @@ const scenarios = {
     return { exponentialGapsMs: exponential, linearGapsMs: linear };
   },
 
+  // drowl's job defaults, as drowl's API enqueues: `queue.add({type, name, input})`, no
+  // options. The daemon applies 3 attempts, 1 s then 2 s apart (drowl's doubling, not
+  // Bull's 1 s, 3 s), and 5 minutes; a job's own options win; bad input still fails at
+  // once. host/tests/daemon.rs checks the jobs rows of the returned ids.
+  async job_defaults(q) {
+    const meta = { correlationId: 'corr-42', userId: 'user-7', tags: ['devrel', 'github'] };
+    const flaky = await q.add({
+      type: 'event_ingestion', name: 'github-events',
+      input: { pluginId: 'hostile', mode: 'flaky', count: 99, ...meta },
+    });
+    const f = await attemptStarts(q, flaky.id, 20000);
+    await assert.rejects(within(flaky.finished(), 5000, 'no-options failure'), /flaky attempt 3/);
+    const gapsMs = assertGaps(f.starts, [1000, 2000], 'drowl defaults');
+    assert.strictEqual(f.job.attemptsMade, 3);
+    // The defaults are the worker's: what bull stored is left as bull wrote it.
+    assert.strictEqual(f.job.opts.attempts, 1);
+    assert.strictEqual(f.job.opts.backoff, undefined);
+    assert.strictEqual(f.job.opts.timeout, undefined);
+
+    // Its own attempts and timeout win (drowl's backoff fills the backoff it left unset).
+    const own = await q.add(probe('flaky', { count: 99 }), { attempts: 2, timeout: 5000 });
+    const o = await attemptStarts(q, own.id, 15000);
+    await assert.rejects(within(own.finished(), 5000, 'own options failure'), /flaky attempt 2/);
+    assertGaps(o.starts, [1000], 'own attempts');
+    assert.strictEqual(o.job.attemptsMade, 2);
+
+    // Bad input fails at once naming the field, whatever the defaults allow.
+    const bad = await q.add({ type: 'event_ingestion', name: 'github-events', input: { pluginId: 'hostile', count: 1 } });
+    await assert.rejects(within(bad.finished(), 15000, 'bad input'), /missing field `mode`/);
+    assert.strictEqual((await q.getJob(bad.id)).attemptsMade, 1, 'bad input spends one attempt');
+    // So does bad input for every other job type, each named by the failure.
+    const badInputs = [
+      [{ type: 'event_ingestion', name: 'github-events', input: { pluginId: 'hostile', mode: 'ok', since: 'yesterday' } },
+        /input\.since "yesterday" is not RFC 3339/],
+      [{ type: 'keyword_extraction', name: 'extract-keywords', input: { keywords: 'TypeScript' } }, /input\.keywords must be an array/],
+      [{ type: 'identity_resolution', name: 'link-identities', input: { identityId1: 'a', confidence: 'high' } },
+        /identity link jobs need `input\.identityId2`/],
+      [{ type: 'data_export', name: 'export', input: {} }, /data_export jobs must name their plugin in `input\.pluginId`/],
+      [{ type: 'analytics', name: 'daily-metrics', input: { startDate: '2024-01-01' } },
+        /daily-metrics jobs need `input\.endDate`/],
+      [{ type: 'report_generation', name: 'weekly', input: {} }, /no handler for report_generation jobs/],
+    ];
+    for (const [data, reason] of badInputs) {
+      const job = await q.add(data);
+      await assert.rejects(within(job.finished(), 15000, `bad ${data.type}`), reason);
+      assert.strictEqual((await q.getJob(job.id)).attemptsMade, 1, `${data.type}: bad input spends one attempt`);
+    }
+
+    // Bull's priority 2 (1 is the most urgent) is drowl's 9; a follow-up names its parent.
+    const urgent = await q.add({ type: 'event_ingestion', name: 'urgent', input: { pluginId: 'hostile', mode: 'enqueue', ...meta } }, { priority: 2 });
+    await within(urgent.finished(), 15000, 'urgent parent');
+    const u = await q.getJob(urgent.id);
+    const childId = `${urgent.id}:${u.timestamp}:follow-up-0`;
+    await until(async () => {
+      const c = await q.getJob(childId);
+      return c && c.finishedOn;
+    }, 15000, `follow-up ${childId}`);
+    return { flaky: String(flaky.id), own: String(own.id), bad: String(bad.id), urgent: String(urgent.id), child: childId, gapsMs };
+  },
+
+  // Per-type defaults from the daemon's `--job-defaults event_ingestion:attempts=2,
+  // backoff=linear:300,timeout=1500`: ingestion jobs without options follow them (the
+  // timeout bounds each attempt); other types keep drowl's.
+  async job_defaults_per_type(q) {
+    const flaky = await q.add({ type: 'event_ingestion', name: 'github-events', input: { pluginId: 'hostile', mode: 'flaky', count: 99 } });
+    const f = await attemptStarts(q, flaky.id, 15000);
+    await assert.rejects(within(flaky.finished(), 5000, 'per-type failure'), /flaky attempt 2/);
+    const gapsMs = assertGaps(f.starts, [300], 'per-type linear');
+    assert.strictEqual(f.job.attemptsMade, 2);
+    const slow = await q.add({ type: 'event_ingestion', name: 'slow', input: { pluginId: 'hostile', mode: 'sleep', ms: 20000 } });
+    await assert.rejects(within(slow.finished(), 15000, 'per-type timeout'), /Promise timed out after 1500 milliseconds/);
+    const s = await q.getJob(slow.id);
+    assert.strictEqual(s.attemptsMade, 2);
+    assert.ok(s.finishedOn - s.processedOn < 1500 + SLACK_MS, `timed out after ${s.finishedOn - s.processedOn} ms`);
+    const keywords = await q.add({ type: 'keyword_extraction', name: 'extract-keywords', input: { keywords: ['Rust'] } });
+    await within(keywords.finished(), 15000, 'keywords');
+    return { flaky: String(flaky.id), slow: String(slow.id), keywords: String(keywords.id), gapsMs };
+  },
+
   // A delayed job waits in `delayed` and runs after its delay (the daemon promotes it).
   async delay(q) {
     const t0 = Date.now();
