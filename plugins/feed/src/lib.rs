@@ -1,0 +1,125 @@
+//! # feed-plugin
+//!
+//! A drowl ingestion plugin for syndication feeds — RSS 2.0 (and 0.9x/1.0), Atom and
+//! JSON Feed, parsed with feed-rs — as dev.to, Zenn, Qiita, Medium and most blogs
+//! publish them. Each run fetches the feed once through the host's HTTP import, with
+//! `If-None-Match`/`If-Modified-Since` from the last answer, and maps every entry not
+//! handed over before to a drowl event of type `article`, with its author as an
+//! identity observation and its title and content as plain text for keyword extraction.
+//!
+//! Job input: `{"url": "https://zenn.dev/topics/rust/feed"}`, optionally with
+//! `"since": "<RFC 3339>"`. The source of the events follows the feed's host: `dev.to`,
+//! `zenn` and `qiita` for those platforms, `feed` for every other (see
+//! `settings::source_for`). The manifest allows those three platforms' origins; any
+//! other feed's origin is granted by the operator (plugins.json `allowHosts`, or
+//! `--allow-host`).
+//!
+//! The cursor and conditional requests are described in `cursor`, parsing (and where a
+//! malformed feed is malformed) in `parse`, the mapping in `mapping`. Everything except
+//! the few lines below that call the host is plain Rust, unit-tested natively against
+//! the fixtures in `fixtures/`.
+
+mod cursor;
+mod fetch;
+mod mapping;
+mod parse;
+mod settings;
+mod text;
+
+use drowl_plugin_sdk::http::Request;
+use drowl_plugin_sdk::log::Level;
+use drowl_plugin_sdk::prelude::*;
+
+use settings::Job;
+
+/// Upper bound for the request; the host caps it further by the job's deadline.
+const REQUEST_TIMEOUT_MS: u32 = 30_000;
+
+/// The feed connector. The type only names the plugin for the export macro.
+pub struct FeedPlugin;
+
+/// The manifest, kept apart from the trait so it is testable natively.
+fn manifest() -> Manifest {
+    let mut m = Manifest::builder("feed", "RSS, Atom and JSON Feed", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Ingests the entries of an RSS, Atom or JSON Feed (dev.to, Zenn, Qiita, Medium, \
+             blogs) as articles, with conditional requests, each entry stored once and its \
+             author recorded as an identity.",
+        )
+        .author(
+            "drowl",
+            None,
+            Some("https://example.invalid/drowl/drowl-host"),
+        )
+        .license("Apache-2.0")
+        .capability(Capability::EventIngestion);
+    for source in settings::all_sources() {
+        m = m.source(source);
+    }
+    for (host, _) in settings::PLATFORMS {
+        m = m.outbound_host(&format!("https://{host}"));
+    }
+    m.build()
+}
+
+impl Ingestion for FeedPlugin {
+    fn manifest() -> Manifest {
+        manifest()
+    }
+
+    fn ingest(req: IngestRequest) -> Result<IngestBatch, JobError> {
+        let job = Job::from_input(&req.job.input, req.since.as_deref())?;
+        let outcome = fetch::run(&job, req.cursor.as_deref(), chrono::Utc::now, |r| {
+            let mut http = Request::get(&r.url).timeout_ms(REQUEST_TIMEOUT_MS);
+            for (name, value) in &r.headers {
+                http = http.header(name, value);
+            }
+            http.send()
+        })?;
+        for warning in &outcome.warnings {
+            log::warn(warning);
+        }
+        let events = outcome.batch.events.len().to_string();
+        let received = outcome.received.to_string();
+        let message = if outcome.not_modified {
+            "feed not modified since the last run"
+        } else {
+            "fetched a feed"
+        };
+        log::log(
+            Level::Info,
+            message,
+            &[
+                ("url", outcome.url.as_str()),
+                ("entries", &received),
+                ("new", &events),
+            ],
+        );
+        Ok(outcome.batch)
+    }
+}
+
+// The macro exports the world only when building the wasm component (native unit-test
+// builds skip it), so no cfg is needed here.
+drowl_plugin_sdk::ingestion_plugin!(FeedPlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_describes_the_plugin() {
+        let m = manifest();
+        assert_eq!(m.id, "feed");
+        assert_eq!(m.sources, ["dev.to", "zenn", "qiita", "feed"]);
+        assert!(matches!(
+            m.capabilities.as_slice(),
+            [Capability::EventIngestion]
+        ));
+        assert_eq!(
+            m.outbound_hosts,
+            ["https://dev.to", "https://zenn.dev", "https://qiita.com"]
+        );
+        assert!(m.config.is_empty());
+    }
+}
