@@ -30,7 +30,7 @@ use drowl_plugin_sdk::http::Request;
 use drowl_plugin_sdk::log::Level;
 use drowl_plugin_sdk::prelude::*;
 
-use settings::Job;
+use settings::Plan;
 
 /// Upper bound for the request; the host caps it further by the job's deadline.
 const REQUEST_TIMEOUT_MS: u32 = 30_000;
@@ -52,14 +52,25 @@ fn manifest() -> Manifest {
             Some("https://example.invalid/drowl/drowl-host"),
         )
         .license("Apache-2.0")
-        .capability(Capability::EventIngestion);
+        .capability(Capability::EventIngestion)
+        .config(
+            ConfigField::string("feeds", "Feeds")
+                .description(
+                    "The feeds to ingest, as URLs separated by commas or new lines, e.g. \
+                     `https://zenn.dev/topics/rust/feed, https://blog.example.com/index.xml`. \
+                     A job naming no `url` reads each of them (one job and cursor per feed); \
+                     their origins are the hosts this plugin may reach besides dev.to, Zenn \
+                     and Qiita, once the operator grants them.",
+                )
+                .required(),
+        );
     for source in settings::all_sources() {
         m = m.source(source);
     }
     for (host, _) in settings::PLATFORMS {
         m = m.outbound_host(&format!("https://{host}"));
     }
-    m.build()
+    m.outbound_host("{{feeds}}").build()
 }
 
 impl Ingestion for FeedPlugin {
@@ -68,7 +79,10 @@ impl Ingestion for FeedPlugin {
     }
 
     fn ingest(req: IngestRequest) -> Result<IngestBatch, JobError> {
-        let job = Job::from_input(&req.job.input, req.since.as_deref())?;
+        let job = match Plan::from_request(&req.job.input, req.since.as_deref(), &req.config)? {
+            Plan::One(job) => job,
+            Plan::Each { feeds, since } => return fan_out(&req.job.name, &feeds, since),
+        };
         let outcome = fetch::run(&job, req.cursor.as_deref(), chrono::Utc::now, |r| {
             let mut http = Request::get(&r.url).timeout_ms(REQUEST_TIMEOUT_MS);
             for (name, value) in &r.headers {
@@ -99,6 +113,30 @@ impl Ingestion for FeedPlugin {
     }
 }
 
+/// A job naming no feed: one follow-up job per configured feed, each naming it as a job
+/// from drowl's API would, so each keeps its own cursor. Follow-ups are enqueued only if
+/// this job completes, under ids derived from this job's, so a retry enqueues none twice.
+fn fan_out(name: &str, feeds: &[url::Url], since: Option<String>) -> Result<IngestBatch, JobError> {
+    for feed in feeds {
+        let mut input = serde_json::json!({ "url": feed.as_str() });
+        if let Some(since) = &since {
+            input["since"] = serde_json::Value::String(since.clone());
+        }
+        // The host takes names of up to 200 bytes; cut on a character boundary.
+        let mut job_name = format!("{name} {feed}");
+        while job_name.len() > 200 {
+            job_name.pop();
+        }
+        queue::enqueue("event_ingestion", &job_name, &input)
+            .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
+    }
+    log::info(&format!(
+        "enqueued one ingestion job per configured feed ({})",
+        feeds.len()
+    ));
+    Ok(IngestBatch::last_page(Vec::new()))
+}
+
 // The macro exports the world only when building the wasm component (native unit-test
 // builds skip it), so no cfg is needed here.
 drowl_plugin_sdk::ingestion_plugin!(FeedPlugin);
@@ -118,8 +156,16 @@ mod tests {
         ));
         assert_eq!(
             m.outbound_hosts,
-            ["https://dev.to", "https://zenn.dev", "https://qiita.com"]
+            [
+                "https://dev.to",
+                "https://zenn.dev",
+                "https://qiita.com",
+                "{{feeds}}"
+            ]
         );
-        assert!(m.config.is_empty());
+        assert_eq!(m.config.len(), 1);
+        assert_eq!(m.config[0].key, "feeds");
+        assert!(m.config[0].required);
+        assert!(matches!(m.config[0].field_type, FieldType::String));
     }
 }

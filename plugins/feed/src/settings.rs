@@ -62,6 +62,90 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// Most feeds one job without a `url` may fan out to: the host lets one job enqueue 100
+/// follow-ups by default.
+pub(crate) const MAX_FEEDS: usize = 100;
+
+/// The `feeds` config field: the feeds a job naming no `url` ingests, and (through the
+/// manifest's `{{feeds}}`) the origins this plugin may reach besides dev.to, Zenn and
+/// Qiita. URLs are separated by commas or whitespace; the same URL twice counts once.
+pub(crate) fn feeds_from_config(config: &[(String, String)]) -> Result<Vec<Url>, JobError> {
+    let raw = config
+        .iter()
+        .find(|(k, _)| k == "feeds")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let mut out: Vec<Url> = Vec::new();
+    for entry in raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+    {
+        let url = Url::parse(entry)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                JobError::invalid_config(format!("`feeds` entry {entry:?} is not an http(s) URL"))
+            })?;
+        if !out.contains(&url) {
+            out.push(url);
+        }
+    }
+    if out.len() > MAX_FEEDS {
+        return Err(JobError::invalid_config(format!(
+            "`feeds` lists {} feeds; one job fans out to at most {MAX_FEEDS}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// What a job asks for: one feed, or every configured feed (its input names none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Plan {
+    /// Read one feed.
+    One(Job),
+    /// Enqueue one job per configured feed, each with its own cursor, passing `since`.
+    Each {
+        /// The configured feeds.
+        feeds: Vec<Url>,
+        /// The `since` the job asked for, as given.
+        since: Option<String>,
+    },
+}
+
+impl Plan {
+    /// Reads the job input and, when it names no `url`, the configured feeds.
+    pub(crate) fn from_request(
+        input: &str,
+        request_since: Option<&str>,
+        config: &[(String, String)],
+    ) -> Result<Self, JobError> {
+        let parsed: JobInput = serde_json::from_str(input).map_err(|e| {
+            JobError::permanent(format!(
+                "job input must be a JSON object with `url`, the feed's address: {e}"
+            ))
+        })?;
+        if parsed.url.is_some() {
+            return Job::from_input(input, request_since).map(Self::One);
+        }
+        let since = request_since.map(str::to_owned).or(parsed.since);
+        if let Some(s) = &since
+            && parse_rfc3339(s).is_none()
+        {
+            return Err(JobError::permanent(format!(
+                "`since` is not an RFC 3339 timestamp: {s:?}"
+            )));
+        }
+        let feeds = feeds_from_config(config)?;
+        if feeds.is_empty() {
+            return Err(JobError::permanent(
+                "the job names no `url`, and the plugin's `feeds` config lists none: name one in the job, e.g. {\"url\": \"https://zenn.dev/topics/rust/feed\"}, or set `feeds`",
+            ));
+        }
+        Ok(Self::Each { feeds, since })
+    }
+}
+
 impl Job {
     /// Parses the job input; `request_since` (the host's `since`) wins over the input's.
     /// A malformed input will not improve on retry, so every error here is permanent.
@@ -139,6 +223,51 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(j.since, parse_rfc3339("2025-06-01T00:00:00Z"));
+    }
+
+    fn cfg(feeds: &str) -> Vec<(String, String)> {
+        vec![("feeds".to_owned(), feeds.to_owned())]
+    }
+
+    #[test]
+    fn a_job_naming_no_url_plans_every_configured_feed() {
+        let config = cfg(
+            "https://zenn.dev/topics/rust/feed,\nhttps://blog.example.com/index.xml https://zenn.dev/topics/rust/feed",
+        );
+        let plan = Plan::from_request(
+            r#"{"pluginId":"feed","source":"zenn","since":"2025-01-01T00:00:00Z"}"#,
+            None,
+            &config,
+        )
+        .expect("plan");
+        let Plan::Each { feeds, since } = plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            feeds.iter().map(Url::as_str).collect::<Vec<_>>(),
+            [
+                "https://zenn.dev/topics/rust/feed",
+                "https://blog.example.com/index.xml"
+            ]
+        );
+        assert_eq!(since.as_deref(), Some("2025-01-01T00:00:00Z"));
+        let one =
+            Plan::from_request(r#"{"url":"https://dev.to/feed"}"#, None, &config).expect("one");
+        assert!(matches!(one, Plan::One(ref j) if j.url.as_str() == "https://dev.to/feed"));
+
+        let none = Plan::from_request("{}", None, &[]).unwrap_err();
+        assert!(
+            format!("{none:?}").contains("`feeds` config lists none"),
+            "{none:?}"
+        );
+        let bad = Plan::from_request("{}", None, &cfg("https://ok.example/feed, zenn.dev/feed"))
+            .unwrap_err();
+        assert!(
+            matches!(bad, JobError::InvalidConfig(ref m) if m.contains("`feeds` entry \"zenn.dev/feed\"")),
+            "{bad:?}"
+        );
+        let since = Plan::from_request(r#"{"since":"soon"}"#, None, &config).unwrap_err();
+        assert!(format!("{since:?}").contains("`since`"), "{since:?}");
     }
 
     #[test]
