@@ -81,8 +81,7 @@ impl Cursor {
 
     /// Whether the entry with this external id was in the last document.
     pub(crate) fn has_seen(&self, external_id: &str) -> bool {
-        let d = digest(external_id);
-        self.seen.iter().any(|s| *s == d)
+        self.seen.contains(&digest(external_id))
     }
 
     /// The cursor as the opaque string the host stores.
