@@ -1188,6 +1188,268 @@ async fn a_github_job_naming_no_target_ingests_every_configured_target() {
     obliterate(&queue).await;
 }
 
+/// Serves the feed plugin's fixtures on loopback as a feed host would: each file with an
+/// `ETag`, a matching `If-None-Match` answered with 304 Not Modified. Counts, per file,
+/// the documents served and the 304s.
+async fn feed_fixture_server() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<BTreeMap<String, (u32, u32)>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::http::{HeaderMap, StatusCode, header};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/feed/fixtures");
+    let counts = std::sync::Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+    let served = counts.clone();
+    let app = axum::Router::new().route(
+        "/{name}",
+        axum::routing::get(
+            move |axum::extract::Path(name): axum::extract::Path<String>, headers: HeaderMap| {
+                let (dir, served) = (dir.clone(), served.clone());
+                async move {
+                    let Ok(body) = std::fs::read(dir.join(&name)) else {
+                        return (StatusCode::NOT_FOUND, HeaderMap::new(), Vec::new());
+                    };
+                    let etag = format!("\"{name}-1\"");
+                    let mut out = HeaderMap::new();
+                    out.insert(header::ETAG, etag.parse().expect("etag"));
+                    let mut counts = served.lock().expect("counts");
+                    let count = counts.entry(name.clone()).or_insert((0, 0));
+                    if headers
+                        .get(header::IF_NONE_MATCH)
+                        .and_then(|v| v.to_str().ok())
+                        == Some(etag.as_str())
+                    {
+                        count.1 += 1;
+                        return (StatusCode::NOT_MODIFIED, out, Vec::new());
+                    }
+                    count.0 += 1;
+                    let kind = if name.ends_with(".json") {
+                        "application/feed+json"
+                    } else {
+                        "application/xml; charset=utf-8"
+                    };
+                    out.insert(header::CONTENT_TYPE, kind.parse().expect("type"));
+                    (StatusCode::OK, out, body)
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("feed server");
+    });
+    (base, counts, task)
+}
+
+/// The feed plugin end to end (issue #12): RSS and Atom fixtures, English and Japanese,
+/// and a JSON Feed, served on loopback and ingested through `serve` by jobs enqueued with
+/// the `bull` client. The first run stores exactly the fixtures' entries, Japanese intact;
+/// the second sends the ETags back, gets 304s and stores nothing new; a malformed feed
+/// fails at its first attempt with a message that says where it breaks.
+#[tokio::test]
+async fn feed_jobs_store_each_entry_once_and_a_malformed_feed_fails_saying_where() {
+    let _redis = RedisInUse::acquire();
+    let (base, served, server) = feed_fixture_server().await;
+    let feeds = ["rss-en.xml", "atom-ja.xml", "rss-ja.xml", "feed.json"];
+    let expected: BTreeSet<String> = [
+        "https://dev.to/ben/shipping-webassembly-plugins-with-rust-4k2j".to_owned(),
+        format!("{base}/rss-en.xml#42"),
+        "https://dev.to/ben/a-post-without-an-author-9z9z".to_owned(),
+        "tag:qiita.com,2005:PublicArticle/3817263".to_owned(),
+        "tag:qiita.com,2005:PublicArticle/3817001".to_owned(),
+        "https://zenn.dev/catnose99/articles/3f1c2e4a5b6d7e".to_owned(),
+        "https://zenn.dev/hanako/articles/8a7b6c5d4e3f2a".to_owned(),
+        format!("{base}/feed.json#2025-11-18-react-server-components"),
+        "https://blog.example.com/2025/11/10/東京".to_owned(),
+    ]
+    .into_iter()
+    .collect();
+
+    let queue = unique_queue("feed");
+    let plugins = plugin_dir_with(&[(
+        Path::new(drowl_test_artifacts::FEED_PLUGIN),
+        "feed_plugin.wasm",
+    )]);
+    let settings = tempfile::NamedTempFile::new().expect("settings file");
+    std::fs::write(
+        settings.path(),
+        json!({"feed": {
+            "config": {"feeds": feeds.map(|f| format!("{base}/{f}")).join(",\n")},
+            "allowHosts": [base]}})
+        .to_string(),
+    )
+    .expect("write settings");
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--allow-network", "127.0.0.1/32", "--plugin-config"])
+        .arg(settings.path().display().to_string())
+        .name("serve with the feed plugin")
+        .start();
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let job = |name: &str| {
+        json!({"type": "event_ingestion", "name": format!("feed {name}"),
+               "input": {"pluginId": "feed", "url": format!("{base}/{name}")}})
+        .to_string()
+    };
+
+    for run in 0..2 {
+        let mut stored_now = 0;
+        for name in feeds {
+            let out = scenario("drowl_job", &[&job(name)], &queue).await;
+            assert!(
+                out["extra"]["failedReason"].is_null(),
+                "run {run}, {name}: {out}"
+            );
+            stored_now += out["extra"]["output"]["eventsStored"]
+                .as_u64()
+                .expect("eventsStored");
+            if run == 1 {
+                assert_eq!(out["extra"]["output"]["eventsReceived"], 0, "{name}: {out}");
+            }
+        }
+        assert_eq!(stored_now, if run == 0 { 9 } else { 0 }, "run {run}");
+        let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+        let rows: Vec<(String, String, String, String, Option<String>)> =
+            sqlx::query_as("SELECT external_id, source, event_type, raw_payload, text FROM events")
+                .fetch_all(&pool)
+                .await
+                .expect("events");
+        let ids: BTreeSet<String> = rows.iter().map(|r| r.0.clone()).collect();
+        assert_eq!(rows.len(), ids.len(), "an entry stored twice");
+        assert_eq!(ids, expected, "run {run}");
+        assert!(
+            rows.iter().all(|r| r.1 == "feed" && r.2 == "article"),
+            "loopback feeds are blogs to the plugin: {rows:?}"
+        );
+        let row = |id: &str| rows.iter().find(|r| r.0 == id).expect(id);
+        let qiita = row("tag:qiita.com,2005:PublicArticle/3817263");
+        let payload: Value = serde_json::from_str(&qiita.3).expect("payload");
+        assert_eq!(
+            payload["title"],
+            "RustでWebAssemblyコンポーネントを作る入門"
+        );
+        assert_eq!(
+            payload["feed"]["title"],
+            "Rustタグが付けられた新着記事 - Qiita"
+        );
+        assert_eq!(
+            qiita.4.as_deref(),
+            Some(
+                "RustでWebAssemblyコンポーネントを作る入門\n\nはじめに\nこの記事ではRustとwasm32-wasip2でプラグインを書きます。"
+            )
+        );
+        let zenn = row("https://zenn.dev/hanako/articles/8a7b6c5d4e3f2a");
+        assert_eq!(
+            zenn.4.as_deref(),
+            Some(
+                "非同期Rust（tokio）でRedisクライアントを書く\n\ntokio と fred で Redis を扱う方法です。"
+            )
+        );
+        let authors: BTreeSet<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT platform, platform_user_id, display_name FROM identities")
+                .fetch_all(&pool)
+                .await
+                .expect("identities")
+                .into_iter()
+                .collect();
+        let host = base
+            .trim_start_matches("http://")
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        for (user, name) in [
+            ("Ben Halpern", "Ben Halpern"),
+            ("花子", "花子"),
+            ("yamada_taro", "yamada_taro"),
+        ] {
+            let key = (
+                "feed".to_owned(),
+                format!("{host}/{user}"),
+                Some(name.to_owned()),
+            );
+            assert!(authors.contains(&key), "{key:?} in {authors:?}");
+        }
+        assert!(authors.contains(&(
+            "feed".to_owned(),
+            "https://blog.example.com/about".to_owned(),
+            Some("Jane Doe".to_owned())
+        )));
+        pool.close().await;
+    }
+    // Every second run was a conditional request the server answered with 304.
+    let counts = served.lock().expect("counts").clone();
+    for name in feeds {
+        assert_eq!(counts.get(name), Some(&(1, 1)), "{name}: {counts:?}");
+    }
+
+    // drowl's API naming no feed: one follow-up per configured feed, each resuming its
+    // feed's cursor (so: a 304 each, nothing stored).
+    let all = json!({"type": "event_ingestion", "name": "feed-entries",
+                     "input": {"pluginId": "feed", "source": "feed"}})
+    .to_string();
+    let out = scenario("drowl_job", &[&all], &queue).await;
+    assert!(out["extra"]["failedReason"].is_null(), "{out}");
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    let follow_ups: Vec<(String, String)> = eventually(
+        Duration::from_secs(60),
+        "a follow-up per feed completed",
+        || {
+            let pool = &pool;
+            async move {
+                let rows: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT name, status, output FROM jobs WHERE name LIKE 'feed-entries %'",
+                )
+                .fetch_all(pool)
+                .await
+                .ok()?;
+                (rows.len() == feeds.len() && rows.iter().all(|r| r.1 == "completed"))
+                    .then(|| rows.into_iter().map(|r| (r.0, r.2)).collect())
+            }
+        },
+    )
+    .await;
+    let names: BTreeSet<String> = follow_ups.iter().map(|f| f.0.clone()).collect();
+    let wanted: BTreeSet<String> = feeds
+        .iter()
+        .map(|f| format!("feed-entries {base}/{f}"))
+        .collect();
+    assert_eq!(names, wanted);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .expect("count events");
+    assert_eq!(stored, 9, "the follow-ups stored something new");
+    pool.close().await;
+    let counts = served.lock().expect("counts").clone();
+    for name in feeds {
+        assert_eq!(counts.get(name), Some(&(1, 2)), "{name}: {counts:?}");
+    }
+
+    let out = scenario(
+        "drowl_job",
+        &[&job("malformed.xml"), r#"{"attempts": 3, "backoff": 1000}"#],
+        &queue,
+    )
+    .await;
+    let reason = out["extra"]["failedReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!(
+            "{base}/malformed.xml is not well-formed XML: line 6, column"
+        )) && reason.contains("titel"),
+        "{out}"
+    );
+    assert_eq!(out["extra"]["attemptsMade"], 1, "{out}");
+    drop(daemon);
+    server.abort();
+    obliterate(&queue).await;
+}
+
 /// The daily-metrics fixture, through the storage API (as ingestion and enrichment would
 /// write it): Ann is two accounts linked by hand; Ben's two accounts were linked by a
 /// plugin, a link a person then removed (see [`METRICS_FIXTURE_SQL`]), so he stays two

@@ -71,7 +71,8 @@ impl ManifestBuilder {
         self
     }
     /// Declares an outbound origin, `scheme://host[:port]`. `{{key}}` is replaced by the
-    /// origin of the URL in config field `key`, so a base URL can be configured.
+    /// origin of the URL in config field `key`, so a base URL can be configured; when the
+    /// field lists several URLs (separated by commas or whitespace), by each one's origin.
     pub fn outbound_host(mut self, h: &str) -> Self {
         self.0.outbound_hosts.push(h.to_owned());
         self

@@ -23,6 +23,7 @@ const TARGET: &str = "wasm32-wasip2";
 /// (cargo package, the constant naming its component, its directory).
 const PLUGINS: &[(&str, &str, &str)] = &[
     ("github-plugin", "GITHUB_PLUGIN", "plugins/github"),
+    ("feed-plugin", "FEED_PLUGIN", "plugins/feed"),
     ("keywords-plugin", "KEYWORDS_PLUGIN", "plugins/keywords"),
     ("hostile-plugin", "HOSTILE_PLUGIN", "tests/plugins/hostile"),
     (

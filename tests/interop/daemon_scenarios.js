@@ -641,11 +641,13 @@ const scenarios = {
   // drowl's API linking two identities by hand (argv[3], argv[4]: identities.id values):
   // its payload verbatim, with no options. host/tests/daemon.rs checks the
   // identity_links row.
-  // One job exactly as drowl's API enqueues it (argv[3]: the JSON payload, no options):
+  // One job exactly as drowl's API enqueues it (argv[3]: the JSON payload; argv[4], optional,
+  // its Bull options):
   // its outcome, for the test to compare with the rows it finds.
   async drowl_job(q) {
     const payload = JSON.parse(process.argv[3]);
-    const job = await q.add(payload);
+    const opts = process.argv[4] ? JSON.parse(process.argv[4]) : undefined;
+    const job = await q.add(payload, opts);
     let output = null;
     let failedReason = null;
     try {

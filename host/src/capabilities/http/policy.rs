@@ -268,8 +268,10 @@ impl EgressPolicy {
     /// - `declared` are the manifest's `outbound-hosts`; an entry that is exactly
     ///   `{{key}}` stands for the origin of the URL in config field `key` (looked up in
     ///   `config`, the plugin's non-secret config with defaults applied), so a plugin can
-    ///   point at a configurable API base URL. A template naming an unset field is an
-    ///   error rather than silently dropped, so the operator learns about it at load.
+    ///   point at a configurable API base URL. A value listing several URLs (separated
+    ///   by commas or whitespace, as a feed plugin's list of feeds) declares the origin
+    ///   of each. A template naming an unset field is an error rather than silently
+    ///   dropped, so the operator learns about it at load.
     /// - `granted` are the operator's grants: origins, or `*` for every declared one.
     ///   Grants the plugin did not declare are ignored.
     /// - `allowed_networks` are the operator's exceptions to the private-address
@@ -281,10 +283,11 @@ impl EgressPolicy {
         allowed_networks: Vec<IpNet>,
         limits: EgressLimits,
     ) -> Result<Self, PolicyError> {
-        let declared = declared
-            .iter()
-            .map(|entry| expand_declared(entry, config))
-            .collect::<Result<BTreeSet<_>, _>>()?;
+        let mut expanded = BTreeSet::new();
+        for entry in declared {
+            expanded.extend(expand_declared(entry, config)?);
+        }
+        let declared = expanded;
         let mut grant_all = false;
         let mut grants = BTreeSet::new();
         for entry in granted {
@@ -333,11 +336,15 @@ impl EgressPolicy {
 }
 
 /// Turns one manifest entry into an origin, expanding a `{{key}}` template.
-fn expand_declared(entry: &str, config: &HashMap<String, String>) -> Result<Origin, PolicyError> {
+fn expand_declared(
+    entry: &str,
+    config: &HashMap<String, String>,
+) -> Result<Vec<Origin>, PolicyError> {
     let trimmed = entry.trim();
     if !trimmed.contains("{{") && !trimmed.contains("}}") {
         return trimmed
             .parse()
+            .map(|origin| vec![origin])
             .map_err(|source| PolicyError::InvalidDeclared {
                 entry: entry.to_owned(),
                 source,
@@ -362,11 +369,18 @@ fn expand_declared(entry: &str, config: &HashMap<String, String>) -> Result<Orig
             entry: entry.to_owned(),
             key: key.to_owned(),
         })?;
-    Origin::of_url(value).map_err(|source| PolicyError::InvalidConfigUrl {
-        entry: entry.to_owned(),
-        key: key.to_owned(),
-        source,
-    })
+    // URLs hold no commas or whitespace of their own, so both separate list items.
+    value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            Origin::of_url(url).map_err(|source| PolicyError::InvalidConfigUrl {
+                entry: entry.to_owned(),
+                key: key.to_owned(),
+                source,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -582,6 +596,43 @@ mod tests {
         assert!(err("{{}}").contains("malformed template"));
         assert!(err("{{a b}}").contains("malformed template"));
         assert!(err("https://example.com/path").contains("declared by the plugin is invalid"));
+    }
+
+    #[test]
+    fn a_template_listing_urls_declares_each_origin() {
+        let config = HashMap::from([
+            (
+                "feeds".to_owned(),
+                "https://zenn.dev/topics/rust/feed, https://blog.example.com/index.xml\n  http://127.0.0.1:4000/a.xml,https://zenn.dev/other/feed".to_owned(),
+            ),
+            ("bad".to_owned(), "https://ok.example/feed, not-a-url".to_owned()),
+        ]);
+        let policy = EgressPolicy::new(
+            &strings(&["{{feeds}}"]),
+            &strings(&["https://zenn.dev", "http://127.0.0.1:4000"]),
+            &config,
+            vec![],
+            EgressLimits::default(),
+        )
+        .unwrap();
+        // Declared: three origins; granted: two of them.
+        assert_eq!(
+            policy.allowed(),
+            [origin("http://127.0.0.1:4000"), origin("https://zenn.dev")]
+        );
+        let err = EgressPolicy::new(
+            &strings(&["{{bad}}"]),
+            &strings(&["*"]),
+            &config,
+            vec![],
+            EgressLimits::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("config field `bad` is not an http(s) URL"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! # feed-plugin
+//!
+//! A drowl ingestion plugin for syndication feeds — RSS 2.0 (and 0.9x/1.0), Atom and
+//! JSON Feed, parsed with feed-rs — as dev.to, Zenn, Qiita, Medium and most blogs
+//! publish them. Each run fetches the feed once through the host's HTTP import, with
+//! `If-None-Match`/`If-Modified-Since` from the last answer, and maps every entry not
+//! handed over before to a drowl event of type `article`, with its author as an
+//! identity observation and its title and content as plain text for keyword extraction.
+//!
+//! Job input: `{"url": "https://zenn.dev/topics/rust/feed"}`, optionally with
+//! `"since": "<RFC 3339>"`. The source of the events follows the feed's host: `dev.to`,
+//! `zenn` and `qiita` for those platforms, `feed` for every other (see
+//! `settings::source_for`). The manifest allows those three platforms' origins; any
+//! other feed's origin is granted by the operator (plugins.json `allowHosts`, or
+//! `--allow-host`).
+//!
+//! The cursor and conditional requests are described in `cursor`, parsing (and where a
+//! malformed feed is malformed) in `parse`, the mapping in `mapping`. Everything except
+//! the few lines below that call the host is plain Rust, unit-tested natively against
+//! the fixtures in `fixtures/`.
+
+mod cursor;
+mod fetch;
+mod mapping;
+mod parse;
+mod settings;
+mod text;
+
+use drowl_plugin_sdk::http::Request;
+use drowl_plugin_sdk::log::Level;
+use drowl_plugin_sdk::prelude::*;
+
+use settings::Plan;
+
+/// Upper bound for the request; the host caps it further by the job's deadline.
+const REQUEST_TIMEOUT_MS: u32 = 30_000;
+
+/// The feed connector. The type only names the plugin for the export macro.
+pub struct FeedPlugin;
+
+/// The manifest, kept apart from the trait so it is testable natively.
+fn manifest() -> Manifest {
+    let mut m = Manifest::builder("feed", "RSS, Atom and JSON Feed", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Ingests the entries of an RSS, Atom or JSON Feed (dev.to, Zenn, Qiita, Medium, \
+             blogs) as articles, with conditional requests, each entry stored once and its \
+             author recorded as an identity.",
+        )
+        .author(
+            "drowl",
+            None,
+            Some("https://example.invalid/drowl/drowl-host"),
+        )
+        .license("Apache-2.0")
+        .capability(Capability::EventIngestion)
+        .config(
+            ConfigField::string("feeds", "Feeds")
+                .description(
+                    "The feeds to ingest, as URLs separated by commas or new lines, e.g. \
+                     `https://zenn.dev/topics/rust/feed, https://blog.example.com/index.xml`. \
+                     A job naming no `url` reads each of them (one job and cursor per feed); \
+                     their origins are the hosts this plugin may reach besides dev.to, Zenn \
+                     and Qiita, once the operator grants them.",
+                )
+                .required(),
+        );
+    for source in settings::all_sources() {
+        m = m.source(source);
+    }
+    for (host, _) in settings::PLATFORMS {
+        m = m.outbound_host(&format!("https://{host}"));
+    }
+    m.outbound_host("{{feeds}}").build()
+}
+
+impl Ingestion for FeedPlugin {
+    fn manifest() -> Manifest {
+        manifest()
+    }
+
+    fn ingest(req: IngestRequest) -> Result<IngestBatch, JobError> {
+        let job = match Plan::from_request(&req.job.input, req.since.as_deref(), &req.config)? {
+            Plan::One(job) => job,
+            Plan::Each { feeds, since } => return fan_out(&req.job.name, &feeds, since),
+        };
+        let outcome = fetch::run(&job, req.cursor.as_deref(), chrono::Utc::now, |r| {
+            let mut http = Request::get(&r.url).timeout_ms(REQUEST_TIMEOUT_MS);
+            for (name, value) in &r.headers {
+                http = http.header(name, value);
+            }
+            http.send()
+        })?;
+        for warning in &outcome.warnings {
+            log::warn(warning);
+        }
+        let events = outcome.batch.events.len().to_string();
+        let received = outcome.received.to_string();
+        let message = if outcome.not_modified {
+            "feed not modified since the last run"
+        } else {
+            "fetched a feed"
+        };
+        log::log(
+            Level::Info,
+            message,
+            &[
+                ("url", outcome.url.as_str()),
+                ("entries", &received),
+                ("new", &events),
+            ],
+        );
+        Ok(outcome.batch)
+    }
+}
+
+/// A job naming no feed: one follow-up job per configured feed, each naming it as a job
+/// from drowl's API would, so each keeps its own cursor. Follow-ups are enqueued only if
+/// this job completes, under ids derived from this job's, so a retry enqueues none twice.
+fn fan_out(name: &str, feeds: &[url::Url], since: Option<String>) -> Result<IngestBatch, JobError> {
+    for feed in feeds {
+        let mut input = serde_json::json!({ "url": feed.as_str() });
+        if let Some(since) = &since {
+            input["since"] = serde_json::Value::String(since.clone());
+        }
+        // The host takes names of up to 200 bytes; cut on a character boundary.
+        let mut job_name = format!("{name} {feed}");
+        while job_name.len() > 200 {
+            job_name.pop();
+        }
+        queue::enqueue("event_ingestion", &job_name, &input)
+            .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
+    }
+    log::info(&format!(
+        "enqueued one ingestion job per configured feed ({})",
+        feeds.len()
+    ));
+    Ok(IngestBatch::last_page(Vec::new()))
+}
+
+// The macro exports the world only when building the wasm component (native unit-test
+// builds skip it), so no cfg is needed here.
+drowl_plugin_sdk::ingestion_plugin!(FeedPlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_describes_the_plugin() {
+        let m = manifest();
+        assert_eq!(m.id, "feed");
+        assert_eq!(m.sources, ["dev.to", "zenn", "qiita", "feed"]);
+        assert!(matches!(
+            m.capabilities.as_slice(),
+            [Capability::EventIngestion]
+        ));
+        assert_eq!(
+            m.outbound_hosts,
+            [
+                "https://dev.to",
+                "https://zenn.dev",
+                "https://qiita.com",
+                "{{feeds}}"
+            ]
+        );
+        assert_eq!(m.config.len(), 1);
+        assert_eq!(m.config[0].key, "feeds");
+        assert!(m.config[0].required);
+        assert!(matches!(m.config[0].field_type, FieldType::String));
+    }
+}
