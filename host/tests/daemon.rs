@@ -1071,6 +1071,46 @@ async fn metrics_count_jobs_by_type_plugin_and_outcome() {
     obliterate(&queue).await;
 }
 
+/// Logs as JSON (`DROWL_LOG_FORMAT=json`): every line logged while a job runs, the
+/// plugin's own lines and the host's, carries the job id, its type and its plugin, so an
+/// operator can follow one job through a daemon's log.
+#[tokio::test]
+async fn log_lines_of_a_job_carry_its_id_type_and_plugin() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("json-logs");
+    let plugins = plugin_dir();
+    let daemon = Serve::new(&queue, plugins.path())
+        .env("DROWL_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn,drowl::plugin=info")
+        .name("serve logging JSON")
+        .start();
+    let probe = |mode: &str| {
+        json!({"type": "event_ingestion", "name": "probe",
+               "input": {"pluginId": "hostile", "mode": mode, "count": 2}})
+        .to_string()
+    };
+    let flood = scenario("drowl_job", &[&probe("log-flood")], &queue).await;
+    let panics = scenario("drowl_job", &[&probe("panic")], &queue).await;
+    let log = daemon.log();
+    let line_with = |needle: &str| -> Value {
+        let line = log
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{log}"));
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    for (needle, out) in [("flood line 1", &flood), ("panicked on purpose", &panics)] {
+        let line = line_with(needle);
+        let span = &line["span"];
+        assert_eq!(span["name"], "drowl.job", "{line}");
+        assert_eq!(span["job"], out["extra"]["id"], "{line}");
+        assert_eq!(span["job_type"], "event_ingestion", "{line}");
+        assert_eq!(span["plugin"], "hostile", "{line}");
+    }
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// Issue #11: drowl's `github-events` job verbatim (`{pluginId: "github-plugin", source,
 /// since}`, no target, no options) against `serve` with the github plugin configured with
 /// three `targets` and pointed at the recorded GitHub API: one follow-up per target, each

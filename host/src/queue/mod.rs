@@ -20,6 +20,7 @@ use drowl_bull::{ActiveJob, HandlerError, JobHandler, JobInfo, JobOptions, JobSt
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use crate::jobs::{Executor, JobRequest, JobType, Retry};
 use crate::storage::{JobStatus, JobStore, StorageError};
@@ -322,10 +323,33 @@ fn permanent(message: String, code: &str) -> HandlerError {
 impl JobHandler for DrowlHandler {
     async fn handle(&self, job: ActiveJob) -> Result<Value, HandlerError> {
         let info = job.info().clone();
-        let mut request = match JobRequest::from_value(info.id.as_str(), &info.data) {
+        let request = match JobRequest::from_value(info.id.as_str(), &info.data) {
             Ok(r) => r,
             Err(e) => return Err(permanent(e.to_string(), "invalid-job")),
         };
+        // Every line logged while the job runs (the host's and its plugin's) carries the
+        // job, its type and plugin: what an operator filters a daemon's logs by. At WARN
+        // level, so the span is enabled whenever any of the job's lines can be: a span the
+        // filter disables adds nothing to the lines inside it.
+        let span = tracing::warn_span!(
+            "drowl.job",
+            job = %request.id,
+            job_type = request.job_type.as_str(),
+            plugin = self.executor.named_plugin(&request).unwrap_or("host"),
+            attempt = info.attempts_made + 1,
+        );
+        self.attempt(job, info, request).instrument(span).await
+    }
+}
+
+impl DrowlHandler {
+    /// One attempt of a parsed job, inside its span.
+    async fn attempt(
+        &self,
+        job: ActiveJob,
+        info: JobInfo,
+        mut request: JobRequest,
+    ) -> Result<Value, HandlerError> {
         request.attempt = info.attempts_made + 1;
         // What the worker applies: the job's own attempts, or its type's default. The
         // timeout (its own or its type's) is the worker's too: at it the worker drops
