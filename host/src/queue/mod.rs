@@ -8,6 +8,7 @@
 
 pub mod metrics;
 pub mod mirror;
+pub mod schedules;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
