@@ -2609,6 +2609,41 @@ async fn schedules_command_lists_next_runs_and_bad_schedules_stop_serve() {
     assert_eq!(after["registered"][0]["nextMs"], json!(next_ms), "{after}");
     drop(daemon);
 
+    // A restart with the same file leaves the pending run as it is ...
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let reg = q.get_repeatable_jobs().await.expect("list").remove(0);
+    let run = format!("{}{}", reg.run_id_stem(), reg.next);
+    let added_at = q.get_job(&run).await.expect("get").expect("run").timestamp;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(
+        Serve::new(&queue, plugins.path())
+            .args(&["--schedules", &hourly])
+            .start(),
+    );
+    let again = q.get_job(&run).await.expect("get").expect("run");
+    assert_eq!(again.timestamp, added_at, "the pending run was added again");
+    // ... and restarts a schedule whose chain broke (its next run lost).
+    {
+        use fred::prelude::{KeysInterface, SortedSetsInterface};
+        let _: i64 = q.client().zrem(q.key("delayed"), &run).await.expect("zrem");
+        let _: i64 = q.client().del(q.key(&run)).await.expect("del");
+    }
+    drop(
+        Serve::new(&queue, plugins.path())
+            .args(&["--schedules", &hourly])
+            .start(),
+    );
+    let reg = q.get_repeatable_jobs().await.expect("list").remove(0);
+    let rec = q
+        .get_job(&format!("{}{}", reg.run_id_stem(), reg.next))
+        .await
+        .expect("get")
+        .expect("the next run is back");
+    assert_eq!(rec.state, JobState::Delayed);
+    q.close().await.expect("close");
+
     for (entry, expected) in [
         (
             format!(r#"{{"name":"bad-cron","cron":"0 * * *","job":{TICK_JOB}}}"#),

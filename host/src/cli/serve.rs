@@ -437,6 +437,7 @@ pub async fn run(args: ServeArgs) -> u8 {
             Ok(r) => tracing::info!(
                 added = ?r.added,
                 kept = ?r.kept,
+                restarted = ?r.restarted,
                 removed = ?r.removed,
                 "schedules registered"
             ),

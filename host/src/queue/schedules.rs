@@ -16,7 +16,7 @@
 //! and the old one is removed. Every daemon on a queue should be given the same file: the
 //! last one to start decides which `drowl-host.` schedules exist.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -271,33 +271,51 @@ fn validate(entry: ScheduleEntry, now_ms: i64) -> Result<Schedule, ScheduleError
 pub struct SyncReport {
     /// Schedules registered now that were not before (by name).
     pub added: Vec<String>,
-    /// Schedules already registered (by name).
+    /// Schedules already registered with their next run (by name).
     pub kept: Vec<String>,
+    /// Schedules registered but without a next run, added again (by name).
+    pub restarted: Vec<String>,
     /// Repeat keys of `drowl-host.` schedules no longer in the file, now removed.
     pub removed: Vec<String>,
 }
 
-/// Registers every schedule as a Bull repeatable (idempotent: a tick already scheduled is
-/// added with the same id, which Redis ignores) and removes the `drowl-host.` repeatables
-/// the schedules no longer list, with their pending runs.
+/// Registers every schedule as a Bull repeatable and removes the `drowl-host.`
+/// repeatables the schedules no longer list, with their pending runs.
+///
+/// A schedule already registered whose next run exists is left as it is: re-adding it
+/// would compute the next tick from this host's clock, and a clock behind the daemon that
+/// ran the last tick could add that tick again once `removeOnComplete` has deleted it. A
+/// registered schedule whose next run is gone (a worker died between taking a run and
+/// scheduling the next, which ends a Bull chain) is added again, which restarts it.
 pub async fn sync(queue: &Queue, schedules: &[Schedule]) -> Result<SyncReport, ScheduleError> {
-    let before: BTreeSet<String> = queue
+    let before: BTreeMap<String, RepeatableJob> = queue
         .get_repeatable_jobs()
         .await?
         .into_iter()
-        .map(|r| r.key)
+        .map(|r| (r.key.clone(), r))
         .collect();
     let mut report = SyncReport::default();
     let mut wanted = BTreeSet::new();
     for s in schedules {
         let key = s.repeat_key()?;
-        queue
-            .add(&s.job_name, s.job.clone(), s.job_options()?)
-            .await?;
-        if before.contains(&key) {
+        let pending = match before.get(&key) {
+            Some(r) => queue
+                .get_job(&format!("{}{}", r.run_id_stem(), r.next))
+                .await?
+                .is_some(),
+            None => false,
+        };
+        if pending {
             report.kept.push(s.name.clone());
         } else {
-            report.added.push(s.name.clone());
+            queue
+                .add(&s.job_name, s.job.clone(), s.job_options()?)
+                .await?;
+            if before.contains_key(&key) {
+                report.restarted.push(s.name.clone());
+            } else {
+                report.added.push(s.name.clone());
+            }
         }
         wanted.insert(key);
     }
