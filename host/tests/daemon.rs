@@ -2999,3 +2999,343 @@ async fn an_unreachable_redis_or_database_stops_the_start_within_the_bound() {
     );
     assert!(!log.contains("hunter2"), "{log}");
 }
+
+/// The job every schedule test runs: the hostile plugin doing nothing, quickly.
+const TICK_JOB: &str = r#"{"type":"event_ingestion","name":"probe","input":{"pluginId":"hostile","mode":"ok","count":0}}"#;
+
+/// A schedules file in `dir` holding `entries` (JSON objects, comma-separated).
+fn schedules_file(dir: &Path, file: &str, entries: &str) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, format!(r#"{{"schedules": [{entries}]}}"#)).expect("schedules file");
+    path.display().to_string()
+}
+
+/// Every row of a daemon's embedded `jobs` table, once none is pending or running.
+async fn settled_job_rows(daemon: &Daemon) -> BTreeMap<String, String> {
+    let db = format!(
+        "sqlite://{}?mode=ro",
+        daemon.data_dir().join("drowl.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&db).await.expect("open drowl.db");
+    let rows = eventually(Duration::from_secs(20), "every row settled", || {
+        let pool = &pool;
+        async move {
+            let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, status FROM jobs")
+                .fetch_all(pool)
+                .await
+                .ok()?;
+            rows.iter()
+                .all(|(_, s)| s != "pending" && s != "running")
+                .then(|| rows.into_iter().collect::<BTreeMap<_, _>>())
+        }
+    })
+    .await;
+    pool.close().await;
+    rows
+}
+
+/// Issue 12: a cron schedule declared to two daemons (`serve --schedules`) is one Bull
+/// repeatable: each tick runs once, on one daemon, not once per daemon; the real `bull`
+/// client lists it with its cron and zone; a daemon restarted with the schedule gone from
+/// its file removes it from Redis (and its pending run), while a repeatable drowl's API
+/// added itself stays.
+#[tokio::test]
+async fn a_schedule_fires_once_per_tick_on_two_daemons() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("schedule");
+    let plugins = plugin_dir();
+    let dir = tempfile::tempdir().expect("dir");
+    let every_second = schedules_file(
+        dir.path(),
+        "schedules.json",
+        &format!(
+            r#"{{"name":"tick","cron":"* * * * * *","tz":"Europe/Berlin","job":{TICK_JOB},"options":{{"attempts":2}}}}"#
+        ),
+    );
+    let none = schedules_file(dir.path(), "none.json", "");
+
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    // A schedule of the API's own (yearly, so it does not run here): not the daemons' to
+    // remove.
+    q.add(
+        "api-yearly",
+        serde_json::from_str(TICK_JOB).expect("job"),
+        drowl_bull::JobOptions::new().repeat(drowl_bull::RepeatOptions {
+            cron: Some("0 0 1 1 *".into()),
+            tz: Some("UTC".into()),
+            ..Default::default()
+        }),
+    )
+    .await
+    .expect("api repeatable");
+
+    let a = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &every_second])
+        .name("daemon A")
+        .start();
+    let b = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &every_second])
+        .name("daemon B")
+        .start();
+    let ours = q
+        .get_repeatable_jobs()
+        .await
+        .expect("repeatables")
+        .into_iter()
+        .filter(|r| r.name == "probe")
+        .collect::<Vec<_>>();
+    assert_eq!(ours.len(), 1, "two daemons register one schedule: {ours:?}");
+    let key = ours[0].key.clone();
+    let id = ours[0].id.clone().expect("schedule id");
+    assert!(id.starts_with("drowl-host.tick."), "{id}");
+    scenario(
+        "schedule_listed",
+        &[&json!({"name": "probe", "idPrefix": "drowl-host.tick.", "cron": "* * * * * *", "tz": "Europe/Berlin"}).to_string()],
+        &queue,
+    )
+    .await;
+
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Restart B without the schedule: B stops gracefully (its table is complete), and the
+    // new B removes the schedule.
+    b.signal("TERM");
+    let mut b = b;
+    let status = b.wait_for(Duration::from_secs(20)).expect("B stops");
+    assert!(status.success(), "B exited with {status}:\n{}", b.log());
+    let rows_b = settled_job_rows(&b).await;
+    let b2 = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &none])
+        .name("daemon B restarted")
+        .start();
+    let left: Vec<String> = q
+        .get_repeatable_jobs()
+        .await
+        .expect("repeatables")
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert!(!left.contains(&key), "{key} still registered: {left:?}");
+    assert_eq!(left.len(), 1, "the API's schedule stays: {left:?}");
+    assert!(left[0].starts_with("api-yearly:"), "{left:?}");
+
+    // A run taken just before the removal finishes; after that, nothing more is scheduled.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rows_a = settled_job_rows(&a).await;
+    let rows_b2 = settled_job_rows(&b2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        settled_job_rows(&a).await.len(),
+        rows_a.len(),
+        "runs after the schedule was removed"
+    );
+
+    // (schedule_listed checked, with Bull's own md5s, that this is where runs are.)
+    let stem = ours[0].run_id_stem();
+    let mut ticks = BTreeSet::new();
+    for (who, rows) in [("A", &rows_a), ("B", &rows_b), ("B restarted", &rows_b2)] {
+        for (job, status) in rows {
+            let millis: i64 = job
+                .strip_prefix(&stem)
+                .and_then(|m| m.parse().ok())
+                .unwrap_or_else(|| panic!("{who} ran {job}, not a run of {stem}"));
+            assert_eq!(millis % 1000, 0, "{job}: a tick is a whole second");
+            assert_eq!(status, "completed", "{who}: {job}");
+            assert!(
+                ticks.insert(millis),
+                "tick {millis} ran twice (again on {who})"
+            );
+        }
+    }
+    assert!(
+        ticks.len() >= 3,
+        "several ticks ran in 5 s: {ticks:?} (A {}, B {})",
+        rows_a.len(),
+        rows_b.len()
+    );
+    // Every tick the tables hold is one completed job in Redis, and none is pending.
+    for millis in &ticks {
+        let rec = q
+            .get_job(&format!("{stem}{millis}"))
+            .await
+            .expect("get")
+            .expect("job");
+        assert_eq!(rec.state, JobState::Completed);
+    }
+    let counts = q.get_job_counts().await.expect("counts");
+    assert_eq!(counts.completed, ticks.len() as u64, "{counts:?}");
+    assert_eq!(
+        (counts.waiting, counts.active, counts.delayed),
+        (0, 0, 1),
+        "only the API's yearly run is pending: {counts:?}"
+    );
+    eprintln!(
+        "ticks: {} (A {}, B {}, B restarted {})",
+        ticks.len(),
+        rows_a.len(),
+        rows_b.len(),
+        rows_b2.len()
+    );
+    drop((a, b, b2));
+    obliterate(&queue).await;
+}
+
+/// Issue 12: `drowl-host schedules` lists the file's schedules and what Redis holds, with
+/// the next run in the schedule's zone; `serve` refuses a bad schedule naming it and the
+/// field.
+#[tokio::test]
+async fn schedules_command_lists_next_runs_and_bad_schedules_stop_serve() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("schedules-cmd");
+    let plugins = plugin_dir();
+    let dir = tempfile::tempdir().expect("dir");
+    let hourly = schedules_file(
+        dir.path(),
+        "schedules.json",
+        &format!(
+            r#"{{"name":"github-hourly","cron":"0 * * * *","tz":"Asia/Tokyo","job":{TICK_JOB}}}"#
+        ),
+    );
+    let list = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+            .args(["schedules", "--schedules", &hourly, "--queue", &queue])
+            .args(["--redis-url", REDIS_URL])
+            .output()
+            .expect("run schedules");
+        assert_success("drowl-host schedules", &out);
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON")
+    };
+    let before = list();
+    assert_eq!(
+        before["configured"][0]["registered"],
+        json!(false),
+        "{before}"
+    );
+    assert_eq!(before["registered"], json!([]), "{before}");
+
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &hourly])
+        .start();
+    let after = list();
+    let row = &after["configured"][0];
+    assert_eq!(row["registered"], json!(true), "{after}");
+    let next = row["next"].as_str().expect("next");
+    assert!(
+        next.ends_with(":00:00+09:00"),
+        "the next run is on the hour, shown in Tokyo time: {next}"
+    );
+    let next_ms = row["nextMs"].as_i64().expect("nextMs");
+    assert!(
+        next_ms > now_ms() && next_ms <= now_ms() + 3_600_000,
+        "{after}"
+    );
+    assert_eq!(
+        after["registered"][0]["owner"],
+        json!("drowl-host"),
+        "{after}"
+    );
+    assert_eq!(after["registered"][0]["nextMs"], json!(next_ms), "{after}");
+    drop(daemon);
+
+    // A restart with the same file leaves the pending run as it is ...
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let reg = q.get_repeatable_jobs().await.expect("list").remove(0);
+    let run = format!("{}{}", reg.run_id_stem(), reg.next);
+    let added_at = q.get_job(&run).await.expect("get").expect("run").timestamp;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    drop(
+        Serve::new(&queue, plugins.path())
+            .args(&["--schedules", &hourly])
+            .start(),
+    );
+    let again = q.get_job(&run).await.expect("get").expect("run");
+    assert_eq!(again.timestamp, added_at, "the pending run was added again");
+    // ... and restarts a schedule whose chain broke (its next run lost).
+    {
+        use fred::prelude::{KeysInterface, SortedSetsInterface};
+        let _: i64 = q.client().zrem(q.key("delayed"), &run).await.expect("zrem");
+        let _: i64 = q.client().del(q.key(&run)).await.expect("del");
+    }
+    drop(
+        Serve::new(&queue, plugins.path())
+            .args(&["--schedules", &hourly])
+            .start(),
+    );
+    let reg = q.get_repeatable_jobs().await.expect("list").remove(0);
+    let rec = q
+        .get_job(&format!("{}{}", reg.run_id_stem(), reg.next))
+        .await
+        .expect("get")
+        .expect("the next run is back");
+    assert_eq!(rec.state, JobState::Delayed);
+    q.close().await.expect("close");
+
+    for (entry, expected) in [
+        (
+            format!(r#"{{"name":"bad-cron","cron":"0 * * *","job":{TICK_JOB}}}"#),
+            r#"schedule "bad-cron": cron:"#,
+        ),
+        (
+            format!(
+                r#"{{"name":"bad-tz","cron":"0 * * * *","tz":"Asia/Nowhere","job":{TICK_JOB}}}"#
+            ),
+            r#"schedule "bad-tz": tz: unknown time zone"#,
+        ),
+        (
+            r#"{"name":"bad-job","cron":"0 * * * *","job":{"type":"event_ingestion","name":"probe","input":[1]}}"#
+                .to_owned(),
+            r#"schedule "bad-job": job:"#,
+        ),
+    ] {
+        let file = schedules_file(dir.path(), "bad.json", &entry);
+        let (status, log) = Serve::new(&queue, plugins.path())
+            .args(&["--schedules", &file])
+            .refused();
+        assert!(!status.success());
+        assert!(log.contains(expected), "expected {expected:?} in:\n{log}");
+    }
+    obliterate(&queue).await;
+}
+
+/// Issue 12: the next runs the daemon schedules are the ones Bull's client computes
+/// (cron-parser), for 5- and 6-field expressions, across zones and a DST change.
+#[tokio::test]
+async fn cron_next_runs_match_bulls_client() {
+    let _redis = RedisInUse::acquire();
+    // 2026-03-29 00:30 UTC: Europe/Berlin goes from UTC+1 to UTC+2 at 01:00 UTC.
+    let dst = 1_774_744_200_000_i64;
+    let cases = [
+        ("0 * * * *", "Asia/Tokyo", 1_700_000_000_123_i64),
+        ("*/15 9-17 * * 1-5", "America/New_York", 1_700_000_000_000),
+        ("30 2 * * *", "Europe/Berlin", dst),
+        ("0 3 * * *", "Europe/Berlin", dst),
+        ("*/15 2 * * *", "Europe/Berlin", dst),
+        ("*/15 2 * * *", "Europe/Berlin", 1_774_745_400_000),
+        ("30 * * * *", "Europe/Berlin", dst),
+        // 2026-10-25: Europe/Berlin goes back from UTC+2 to UTC+1 at 01:00 UTC.
+        ("30 2 * * *", "Europe/Berlin", 1_792_886_400_000),
+        ("*/20 2 * * *", "Europe/Berlin", 1_792_890_300_000),
+        ("30 * * * *", "Europe/Berlin", 1_792_888_800_000),
+        ("*/10 * * * * *", "UTC", 1_700_000_000_500),
+        ("0 0 1,15 * 3", "UTC", 1_700_000_000_000),
+        ("0 12 L * *", "UTC", 1_700_000_000_000),
+    ];
+    let json_cases: Vec<Value> = cases
+        .iter()
+        .map(|(cron, tz, after)| json!({"cron": cron, "tz": tz, "after": after}))
+        .collect();
+    let out = scenario(
+        "cron_next",
+        &[&Value::Array(json_cases).to_string()],
+        "cron-next-unused",
+    )
+    .await;
+    let bull: Vec<i64> = serde_json::from_value(out["extra"].clone()).expect("next runs");
+    for ((cron, tz, after), expected) in cases.iter().zip(bull) {
+        let ours = drowl_bull::next_cron_run(cron, Some(tz), *after).expect(cron);
+        assert_eq!(ours, Some(expected), "{cron} in {tz} after {after}");
+    }
+}

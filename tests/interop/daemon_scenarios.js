@@ -397,6 +397,35 @@ const scenarios = {
     return expectCounts(q, { completed: 3, active: 0, waiting: 0, delayed: 0, failed: 0 });
   },
 
+  // A schedule from `serve --schedules` as drowl's API sees it: `getRepeatableJobs()`
+  // lists it with the configured cron and zone, and its pending run is a `repeat:` job of
+  // the same key. argv[3]: {name, idPrefix, cron, tz}.
+  async schedule_listed(q) {
+    const want = JSON.parse(process.argv[3]);
+    const all = await q.getRepeatableJobs();
+    const mine = all.filter(r => r.id && r.id.startsWith(want.idPrefix));
+    assert.strictEqual(mine.length, 1, `one schedule ${want.idPrefix}: ${JSON.stringify(all)}`);
+    const r = mine[0];
+    assert.strictEqual(r.name, want.name);
+    assert.strictEqual(r.cron, want.cron);
+    assert.strictEqual(r.tz, want.tz);
+    assert.ok(r.next > Date.now() - 5000, `next run ${r.next} is current`);
+    const prefix = 'repeat:' + md5(r.name + r.id + ':' + md5(r.key)) + ':';
+    const pending = await q.getJob(prefix + r.next);
+    assert.ok(pending, `the run due at ${r.next} exists as ${prefix}${r.next}`);
+    return { repeatables: all };
+  },
+
+  // When Bull's client (cron-parser, as in repeatable.js getNextMillis) says each cron
+  // next fires. argv[3]: [{cron, tz, after}] → [next ms].
+  async cron_next() {
+    const parser = require('cron-parser');
+    const cases = JSON.parse(process.argv[3]);
+    return cases.map(c =>
+      parser.parseExpression(c.cron, { currentDate: new Date(c.after), tz: c.tz }).next().getTime()
+    );
+  },
+
   // Global pause keeps jobs in `paused`; resume lets the daemon take them.
   async pause_resume(q) {
     await q.pause();

@@ -17,7 +17,8 @@ use crate::keys::Keys;
 use crate::repeat;
 use crate::scripts::Scripts;
 use crate::scripts::calls::{
-    AddJob, AddLog, GetJob, GetJobCounts, PauseResume, RepeatEntry, UpdateProgress,
+    AddJob, AddLog, GetJob, GetJobCounts, PauseResume, RemoveRepeatable, RepeatEntry,
+    UpdateProgress,
 };
 
 /// Milliseconds since the epoch, the unit of every Bull timestamp.
@@ -316,6 +317,30 @@ impl Queue {
             .zrange(self.core.keys.key("repeat"), 0, -1, None, false, None, true)
             .await?;
         Ok(v.into_iter().map(|(k, s)| (k, s as i64)).collect())
+    }
+
+    /// Registered schedules, soonest first, read as Bull's `getRepeatableJobs(0, -1, true)`.
+    pub async fn get_repeatable_jobs(&self) -> Result<Vec<repeat::RepeatableJob>, QueueError> {
+        Ok(self
+            .get_repeatable_keys()
+            .await?
+            .into_iter()
+            .map(|(key, next)| repeat::RepeatableJob::from_key(&key, next))
+            .collect())
+    }
+
+    /// Unregister a schedule and drop its pending run (Bull's `removeRepeatableByKey`).
+    /// Returns whether it was registered. A worker holding a run of it schedules no next
+    /// one, as it checks the schedule is still registered.
+    pub async fn remove_repeatable_by_key(&self, key: &str) -> Result<bool, QueueError> {
+        let stem = repeat::RepeatableJob::from_key(key, 0).run_id_stem();
+        let call = RemoveRepeatable {
+            prefix: self.core.keys.base(),
+            run_id_stem: &stem,
+            key,
+        };
+        let reply = self.core.scripts.run(&self.core.client, &call).await?;
+        Ok(redis_i64(&reply) == Some(1))
     }
 
     /// Delete every key of this queue (for tests and operators resetting a queue). Not

@@ -259,3 +259,66 @@ async fn real_bull_worker_processes_rust_added_jobs() {
     assert!(delayed.processed_on.expect("processed") >= delayed.timestamp.expect("ts") + 300);
     q.obliterate().await.expect("clean");
 }
+
+/// Schedules the real client registers read as its `getRepeatableJobs()` reads them, and
+/// `remove_repeatable_by_key` removes one with its pending run (the run id rebuilt from
+/// the key is the one Bull created).
+#[tokio::test]
+async fn repeatables_from_bull_are_listed_and_removed() {
+    let _redis = RedisInUse::acquire();
+    let name = unique_queue("repeatables");
+    let specs = json!([
+        {"name": "nightly", "data": {"k": 1},
+         "opts": {"jobId": "night", "repeat": {"cron": "0 3 * * *", "tz": "Europe/Berlin"}}},
+        {"name": "hourly", "data": {}, "opts": {"repeat": {"every": 3_600_000}}}
+    ]);
+    let out = node("bull_tool.js", &["add", &specs.to_string()], &name, &[]);
+    assert_success("bull add", &out);
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(name))
+        .await
+        .expect("connect");
+    let listed = q.get_repeatable_jobs().await.expect("list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let nightly = listed
+        .iter()
+        .find(|r| r.name == "nightly")
+        .expect("nightly listed");
+    assert_eq!(nightly.id.as_deref(), Some("night"));
+    assert_eq!(nightly.cron.as_deref(), Some("0 3 * * *"));
+    assert_eq!(nightly.tz.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(nightly.every, None);
+    let hourly = listed.iter().find(|r| r.name == "hourly").expect("hourly");
+    assert_eq!(
+        (hourly.every, hourly.cron.as_deref()),
+        (Some(3_600_000), None)
+    );
+
+    let run = format!("{}{}", nightly.run_id_stem(), nightly.next);
+    assert_eq!(
+        q.get_job(&run)
+            .await
+            .expect("get")
+            .expect("pending run")
+            .state,
+        JobState::Delayed
+    );
+    assert!(
+        q.remove_repeatable_by_key(&nightly.key)
+            .await
+            .expect("remove")
+    );
+    assert!(
+        q.get_job(&run).await.expect("get").is_none(),
+        "pending run removed"
+    );
+    let left = q.get_repeatable_jobs().await.expect("list");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].name, "hourly");
+    assert_eq!(q.get_job_counts().await.expect("counts").delayed, 1);
+    assert!(
+        !q.remove_repeatable_by_key(&nightly.key)
+            .await
+            .expect("again")
+    );
+    q.obliterate().await.expect("clean");
+}

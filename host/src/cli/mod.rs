@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod plugin;
 pub mod queue_args;
 pub mod run_plugin;
+pub mod schedules;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Enqueue(enqueue::EnqueueArgs),
     /// Show queue counts, or one job's state.
     Jobs(jobs::JobsArgs),
+    /// List the configured schedules and the repeatable jobs in Redis, with next runs.
+    Schedules(schedules::SchedulesArgs),
 }
 
 /// Entry point of the binary.
@@ -62,6 +65,7 @@ pub fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(*args).await,
             Command::Enqueue(args) => enqueue::run(args).await,
             Command::Jobs(args) => jobs::run(args).await,
+            Command::Schedules(args) => schedules::run(args).await,
         }
     });
     std::process::ExitCode::from(code)

@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// directory and its digest.
     #[arg(long, env = "DROWL_PLUGIN_CONFIG")]
     pub plugin_config: Option<PathBuf>,
+    /// Schedules as JSON, `{"schedules": [{"name", "cron", "tz", "job", "options"}]}`,
+    /// registered at start as Bull repeatable jobs; `drowl-host.` schedules the file no
+    /// longer lists are removed from Redis (see `queue::schedules`).
+    #[arg(long, env = "DROWL_SCHEDULES", value_name = "FILE")]
+    pub schedules: Option<PathBuf>,
     /// Jobs run at once in this process.
     #[arg(long, env = "DROWL_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
@@ -338,6 +343,12 @@ pub async fn run(args: ServeArgs) -> u8 {
             Err(e) => return fail(e),
         }
     }
+    // A bad schedule stops the daemon before anything starts.
+    let schedules = match args.schedules.as_deref().map(crate::queue::schedules::load) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return fail(e),
+    };
     if let Err(e) = std::fs::create_dir_all(&args.data.data_dir) {
         return fail(format!(
             "cannot create data dir {}: {e}",
@@ -450,6 +461,20 @@ pub async fn run(args: ServeArgs) -> u8 {
         Ok(q) => q,
         Err(e) => return fail(e),
     };
+    // Without --schedules the daemon leaves the repeatables alone (a daemon started
+    // without the file must not remove the others' schedules).
+    if let Some(schedules) = &schedules {
+        match crate::queue::schedules::sync(&queue, schedules).await {
+            Ok(r) => tracing::info!(
+                added = ?r.added,
+                kept = ?r.kept,
+                restarted = ?r.restarted,
+                removed = ?r.removed,
+                "schedules registered"
+            ),
+            Err(e) => return fail(e),
+        }
+    }
     let follow_up_queue = match connect_queue(&qconfig, &shown_url, startup_timeout).await {
         Ok(q) => q,
         Err(e) => return fail(e),

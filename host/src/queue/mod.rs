@@ -9,6 +9,7 @@
 pub mod defaults;
 pub mod metrics;
 pub mod mirror;
+pub mod schedules;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -226,6 +226,7 @@ impl Serve {
             .env_remove("DROWL_STARTUP_TIMEOUT_MS")
             .env_remove("DROWL_DATA_DIR")
             .env_remove("DROWL_PLUGIN_DIR")
+            .env_remove("DROWL_SCHEDULES")
             .env(
                 "RUST_LOG",
                 std::env::var("DAEMON_LOG").unwrap_or_else(|_| "warn,drowl_bull=info".into()),

@@ -596,6 +596,32 @@ impl ScriptCall for GetJob<'_> {
     }
 }
 
+/// removeRepeatable: unregister a schedule and drop its pending run. Replies 1 when the
+/// schedule was registered, else 0.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RemoveRepeatable<'a> {
+    /// `<prefix>:<queue>:`.
+    pub(crate) prefix: &'a str,
+    /// `repeat:<md5>:`, the schedule's run ids without their millis.
+    pub(crate) run_id_stem: &'a str,
+    /// The member of `P:repeat`.
+    pub(crate) key: &'a str,
+}
+
+impl ScriptCall for RemoveRepeatable<'_> {
+    fn script(scripts: &Scripts) -> &Script {
+        &scripts.remove_repeatable
+    }
+
+    fn invocation(&self) -> Invocation {
+        argv(vec![
+            self.prefix.to_owned(),
+            self.run_id_stem.to_owned(),
+            self.key.to_owned(),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The ARGV layouts, pinned: each list is what the call sites sent before the calls

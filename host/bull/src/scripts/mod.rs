@@ -114,6 +114,7 @@ pub(crate) struct Scripts {
     add_log: Script,
     get_job_counts: Script,
     get_job: Script,
+    remove_repeatable: Script,
 }
 
 impl Scripts {
@@ -137,6 +138,10 @@ impl Scripts {
             add_log: Script::new("addLog", include_str!("add_log.lua")),
             get_job_counts: Script::new("getJobCounts", include_str!("get_job_counts.lua")),
             get_job: Script::new("getJob", include_str!("get_job.lua")),
+            remove_repeatable: Script::new(
+                "removeRepeatable",
+                include_str!("remove_repeatable.lua"),
+            ),
         })
     }
 

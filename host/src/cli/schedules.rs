@@ -1,0 +1,99 @@
+//! `drowl-host schedules`: the configured schedules and the repeatables registered in
+//! Redis, with their next runs. Read-only: registering and removing is `serve`'s job.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::exit;
+use super::queue_args::QueueArgs;
+use crate::queue::schedules::{self, format_in_zone, is_owned};
+
+/// Arguments of `schedules`.
+#[derive(Debug, Args)]
+pub struct SchedulesArgs {
+    /// The schedules file `serve` is given (`{"schedules": [...]}`); without it, only what
+    /// is registered in Redis is listed.
+    #[arg(long, env = "DROWL_SCHEDULES", value_name = "FILE")]
+    pub schedules: Option<PathBuf>,
+    /// The queue.
+    #[command(flatten)]
+    pub queue: QueueArgs,
+}
+
+/// Runs the command; prints JSON: `configured` (each schedule of the file, its repeat key,
+/// whether Redis has it and its next run) and `registered` (every repeatable in Redis,
+/// `owner` "drowl-host" for those from a schedules file, "other" for the API's own).
+pub async fn run(args: SchedulesArgs) -> u8 {
+    let configured = match args.schedules.as_deref().map(schedules::load).transpose() {
+        Ok(c) => c.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let queue = match args.queue.connect().await {
+        Ok(q) => q,
+        Err(code) => return code,
+    };
+    let registered = match queue.get_repeatable_jobs().await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot read the repeatable jobs: {e}");
+            return exit::USAGE;
+        }
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut rows = Vec::new();
+    for s in &configured {
+        let key = match s.repeat_key() {
+            Ok(k) => k,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        };
+        let in_redis = registered.iter().find(|r| r.key == key);
+        // Redis's score is the run already scheduled; without one, what `serve` would
+        // schedule now.
+        let next = match in_redis {
+            Some(r) => Some(r.next),
+            None => s.next_run_after(now).ok().flatten(),
+        };
+        rows.push(json!({
+            "name": s.name,
+            "cron": s.cron,
+            "tz": s.tz,
+            "job": s.job,
+            "options": s.options,
+            "key": key,
+            "registered": in_redis.is_some(),
+            "next": next.map(|n| format_in_zone(n, Some(&s.tz))),
+            "nextMs": next,
+        }));
+    }
+    let listed: Vec<_> = registered
+        .iter()
+        .map(|r| {
+            json!({
+                "key": r.key,
+                "name": r.name,
+                "id": r.id,
+                "cron": r.cron,
+                "tz": r.tz,
+                "every": r.every,
+                "next": format_in_zone(r.next, r.tz.as_deref()),
+                "nextMs": r.next,
+                "owner": if is_owned(r) { "drowl-host" } else { "other" },
+            })
+        })
+        .collect();
+    let out = json!({
+        "queue": args.queue.queue,
+        "configured": rows,
+        "registered": listed,
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    exit::OK
+}
