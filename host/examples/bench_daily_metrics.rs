@@ -11,8 +11,8 @@
 //! (40,000 with an identity; 10,000 people of two accounts and 2,000 of three, linked),
 //! keyword matches on a fifth of the events (50 keywords); 3 runs. The fixture is
 //! generated inside PostgreSQL (`generate_series`), not sent row by row. PostgreSQL:
-//! `DROWL_BENCH_PG_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`); a
-//! `drowl_bench_<random>` database is created and dropped. The time is PostgreSQL's (one
+//! `DROWL_TEST_PG_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`); a
+//! `drowl_test_<random>` database is created and dropped. The time is PostgreSQL's (one
 //! call, four statements), so the build profile hardly matters.
 
 use std::time::{Duration, Instant};
@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use drowl_host::storage::postgres::PostgresStore;
 use drowl_host::storage::{DayRange, EventStore};
-use sqlx::{Connection, Executor, PgConnection};
 
 /// The fixture, in set-based SQL: `$1` events.
 const FIXTURE: [&str; 5] = [
@@ -73,22 +72,9 @@ async fn main() -> Result<()> {
         .collect::<Result<_, _>>()?;
     let events = args.first().copied().unwrap_or(1_000_000).max(1);
     let runs = args.get(1).copied().unwrap_or(3).max(1);
-    let admin = std::env::var("DROWL_BENCH_PG_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin_conn = PgConnection::connect(&admin)
-        .await
-        .context("PostgreSQL admin URL")?;
-    let db = format!("drowl_bench_{}", uuid::Uuid::new_v4().simple());
-    admin_conn
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await?;
-    let mut url = url::Url::parse(&admin)?;
-    url.set_path(&db);
-    let result = bench(url.as_str(), events, runs).await;
-    admin_conn
-        .execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str())
-        .await?;
-    result
+    // A database of its own, dropped afterwards (the test suite's helper).
+    let db = drowl_testkit::storage::TestDb::create().await;
+    bench(&db.url, events, runs).await
 }
 
 async fn bench(url: &str, events: i64, runs: i64) -> Result<()> {

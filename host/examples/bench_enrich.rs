@@ -16,8 +16,8 @@
 //! Defaults: 100,000 events (half with the text this host extracts, half as drowl's API
 //! stores them: a GitHub-shaped raw payload and no text) and 50 tracked keywords; two
 //! runs, the second a rerun that must store nothing new. The fixture is generated inside
-//! PostgreSQL (`generate_series`). PostgreSQL: `DROWL_BENCH_PG_ADMIN_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`); a `drowl_bench_<random>` database is
+//! PostgreSQL (`generate_series`). PostgreSQL: `DROWL_TEST_PG_ADMIN_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); a `drowl_test_<random>` database is
 //! created and dropped.
 
 use std::path::Path;
@@ -29,7 +29,7 @@ use drowl_host::runtime::{EngineSettings, Runtime};
 use drowl_host::storage::postgres::PostgresConfig;
 use drowl_host::storage::{self, Storage, StorageConfig};
 use serde_json::json;
-use sqlx::{Connection, Executor as _, PgConnection};
+use sqlx::{Connection, PgConnection};
 
 /// Technologies a DevRel team tracks; the fixture's texts mention them.
 const TERMS: [&str; 10] = [
@@ -83,22 +83,9 @@ async fn main() -> Result<()> {
         .collect::<Result<_, _>>()?;
     let events = args.first().copied().unwrap_or(100_000).max(1);
     let keywords = args.get(1).copied().unwrap_or(50).max(TERMS.len() as i64);
-    let admin = std::env::var("DROWL_BENCH_PG_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin_conn = PgConnection::connect(&admin)
-        .await
-        .context("PostgreSQL admin URL")?;
-    let db = format!("drowl_bench_{}", uuid::Uuid::new_v4().simple());
-    admin_conn
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await?;
-    let mut url = url::Url::parse(&admin)?;
-    url.set_path(&db);
-    let result = bench(url.as_str(), events, keywords).await;
-    admin_conn
-        .execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str())
-        .await?;
-    result
+    // A database of its own, dropped afterwards (the test suite's helper).
+    let db = drowl_testkit::storage::TestDb::create().await;
+    bench(&db.url, events, keywords).await
 }
 
 /// An executor over `storage` with the keywords plugin installed, as the daemon builds it.
