@@ -177,10 +177,12 @@ impl ReadyPlugin {
             max_requests_per_job: budget.max_http_requests,
             ..policy.egress_limits
         };
+        let values = config.values_map();
+        let declared = declared_hosts(&loaded.manifest, &values);
         let egress_policy = EgressPolicy::new(
-            &loaded.manifest.outbound_hosts,
+            &declared,
             &grants,
-            &config.values_map(),
+            &values,
             policy.allowed_networks.clone(),
             limits,
         )
@@ -323,4 +325,34 @@ impl Registry {
             None
         }
     }
+}
+
+/// The manifest's outbound hosts as the egress policy should read them: a `{{key}}`
+/// template naming an *optional* config field the operator left unset declares nothing,
+/// so a plugin whose extra hosts are optional (the feed plugin's `feeds`) loads and
+/// reaches only its fixed hosts. A template naming a required or undeclared field is
+/// kept, and [`EgressPolicy::new`] refuses it, naming the field: that is a mistake the
+/// operator must hear about at load.
+fn declared_hosts(
+    manifest: &crate::manifest::Manifest,
+    values: &std::collections::HashMap<String, String>,
+) -> Vec<String> {
+    manifest
+        .outbound_hosts
+        .iter()
+        .filter(|entry| {
+            let Some(key) = entry
+                .trim()
+                .strip_prefix("{{")
+                .and_then(|r| r.strip_suffix("}}"))
+                .map(str::trim)
+            else {
+                return true;
+            };
+            let optional = manifest.config.iter().any(|f| f.key == key && !f.required);
+            let unset = values.get(key).is_none_or(|v| v.trim().is_empty());
+            !(optional && unset)
+        })
+        .cloned()
+        .collect()
 }

@@ -831,3 +831,60 @@ async fn secrets_stay_out_of_cursors_follow_ups_and_messages() {
         "no cursor was saved"
     );
 }
+
+/// The feed plugin's `feeds` is optional: without it the plugin loads, and its
+/// `{{feeds}}` outbound host declares nothing, so it may reach only its fixed hosts
+/// (dev.to, Zenn, Qiita) the operator grants; with it, each listed feed's origin too.
+#[tokio::test]
+async fn an_optional_outbound_template_left_unset_declares_nothing() {
+    use drowl_host::jobs::{PluginSettings, ReadyPlugin};
+    use drowl_host::runtime::{EngineSettings, Runtime};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = drowl_host::storage::open_embedded(dir.path())
+        .await
+        .unwrap();
+    let runtime = Runtime::new(&EngineSettings::default()).unwrap();
+    let feed = component("feed-plugin");
+    let allowed = async |policy: &HostPolicy| {
+        let loaded = runtime.load_file(&feed).await.unwrap();
+        ReadyPlugin::prepare(loaded, policy, &storage).map(|p| {
+            p.env
+                .egress
+                .policy()
+                .allowed()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        })
+    };
+    let all = HostPolicy {
+        default_grants: vec!["*".to_owned()],
+        ..HostPolicy::default()
+    };
+    assert_eq!(
+        allowed(&all).await.expect("loads without `feeds`"),
+        [
+            "https://dev.to:443",
+            "https://qiita.com:443",
+            "https://zenn.dev:443"
+        ]
+    );
+    let mut with_feeds = all.clone();
+    with_feeds.plugins.insert(
+        "feed".into(),
+        PluginSettings {
+            config: [(
+                "feeds".to_owned(),
+                "https://blog.example.com/index.xml".to_owned(),
+            )]
+            .into(),
+            ..PluginSettings::default()
+        },
+    );
+    assert!(
+        allowed(&with_feeds)
+            .await
+            .unwrap()
+            .contains(&"https://blog.example.com:443".to_owned())
+    );
+}

@@ -53,17 +53,14 @@ fn manifest() -> Manifest {
         )
         .license("Apache-2.0")
         .capability(Capability::EventIngestion)
-        .config(
-            ConfigField::string("feeds", "Feeds")
-                .description(
-                    "The feeds to ingest, as URLs separated by commas or new lines, e.g. \
+        .config(ConfigField::string("feeds", "Feeds").description(
+            "The feeds to ingest, as URLs separated by commas or new lines, e.g. \
                      `https://zenn.dev/topics/rust/feed, https://blog.example.com/index.xml`. \
                      A job naming no `url` reads each of them (one job and cursor per feed); \
                      their origins are the hosts this plugin may reach besides dev.to, Zenn \
-                     and Qiita, once the operator grants them.",
-                )
-                .required(),
-        );
+                     and Qiita, once the operator grants them. Optional: without it the \
+                     plugin reads feeds on dev.to, Zenn and Qiita named by each job.",
+        ));
     for source in settings::all_sources() {
         m = m.source(source);
     }
@@ -165,7 +162,7 @@ mod tests {
         );
         assert_eq!(m.config.len(), 1);
         assert_eq!(m.config[0].key, "feeds");
-        assert!(m.config[0].required);
+        assert!(!m.config[0].required, "feeds is optional");
         assert!(matches!(m.config[0].field_type, FieldType::String));
     }
 }
