@@ -5,6 +5,7 @@
 
 mod bounds;
 mod cli;
+mod contract;
 mod github;
 mod identity;
 mod ingestion;
