@@ -1111,6 +1111,109 @@ async fn log_lines_of_a_job_carry_its_id_type_and_plugin() {
     obliterate(&queue).await;
 }
 
+/// `POST /jobs/:id/process`, drowl's development endpoint: off unless `serve` is started
+/// with `--process-endpoint` (404 naming the flag); then a job delayed by an hour runs at
+/// once, a failed job runs again (its attempts made kept), and a completed or unknown job
+/// is refused (409, 404).
+#[tokio::test]
+async fn the_process_endpoint_runs_a_delayed_or_failed_job_now() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("process");
+    let plugins = plugin_dir();
+    let off = Serve::new(&queue, plugins.path())
+        .name("serve without the process endpoint")
+        .start();
+    let (code, body) = off.post("/jobs/1/process").await;
+    assert_eq!(code, 404, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--process-endpoint"),
+        "{body}"
+    );
+    drop(off);
+
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--process-endpoint")
+        .name("serve with the process endpoint")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("connect");
+    let probe = |mode: &str| {
+        json!({"type": "event_ingestion", "name": "probe",
+               "input": {"pluginId": "hostile", "mode": mode, "count": 1, "tag": mode}})
+    };
+    let state = |id: String| {
+        let q = &q;
+        async move { q.get_job(&id).await.ok().flatten() }
+    };
+    let delayed = q
+        .add(
+            "probe",
+            probe("ok"),
+            drowl_bull::JobOptions::new().delay(3_600_000),
+        )
+        .await
+        .expect("add a delayed job")
+        .to_string();
+    let failing = q
+        .add("probe", probe("panic"), Default::default())
+        .await
+        .expect("add a failing job")
+        .to_string();
+    eventually(
+        Duration::from_secs(20),
+        "the panicking job failed",
+        || async {
+            state(failing.clone())
+                .await
+                .filter(|j| j.state == JobState::Failed)
+        },
+    )
+    .await;
+
+    let (code, body) = daemon.post(&format!("/jobs/{delayed}/process")).await;
+    assert_eq!((code, &body["was"]), (202, &json!("delayed")), "{body}");
+    eventually(
+        Duration::from_secs(20),
+        "the promoted job completed",
+        || async {
+            state(delayed.clone())
+                .await
+                .filter(|j| j.state == JobState::Completed)
+        },
+    )
+    .await;
+
+    let (code, body) = daemon.post(&format!("/jobs/{failing}/process")).await;
+    assert_eq!((code, &body["was"]), (202, &json!("failed")), "{body}");
+    let again = eventually(
+        Duration::from_secs(20),
+        "the retried job ran again",
+        || async {
+            state(failing.clone())
+                .await
+                .filter(|j| j.state == JobState::Failed && j.attempts_made == 2)
+        },
+    )
+    .await;
+    assert!(
+        again
+            .failed_reason
+            .unwrap_or_default()
+            .contains("panicked on purpose")
+    );
+
+    let (code, body) = daemon.post(&format!("/jobs/{delayed}/process")).await;
+    assert_eq!(code, 409, "a completed job: {body}");
+    let (code, body) = daemon.post("/jobs/no-such-job/process").await;
+    assert_eq!(code, 404, "{body}");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// Issue #11: drowl's `github-events` job verbatim (`{pluginId: "github-plugin", source,
 /// since}`, no target, no options) against `serve` with the github plugin configured with
 /// three `targets` and pointed at the recorded GitHub API: one follow-up per target, each

@@ -33,7 +33,7 @@ pub use error::{HandlerError, QueueError};
 pub use job::{
     Backoff, DateValue, JobCounts, JobId, JobOptions, JobRecord, JobState, KeepJobs, RepeatOptions,
 };
-pub use queue::Queue;
+pub use queue::{Queue, RanNow};
 pub use repeat::{RepeatableJob, next_cron_run, repeatable_key};
 pub use worker::{
     ActiveJob, CancelReason, FailureInfo, JobHandler, JobInfo, JobObserver, NoopObserver, Worker,

@@ -343,6 +343,25 @@ impl Queue {
         Ok(redis_i64(&reply) == Some(1))
     }
 
+    /// Makes a delayed or failed job ready to run at once (Bull's `job.promote()` and
+    /// `job.retry()` in one): what it was, or why it could not be run now.
+    pub async fn run_now(&self, id: &str) -> Result<RanNow, QueueError> {
+        let call = crate::scripts::calls::RunNow {
+            prefix: self.core.keys.base(),
+            id,
+            now_ms: now_ms(),
+            token: &self.core.token,
+        };
+        let reply = self.core.scripts.run(&self.core.client, &call).await?;
+        Ok(match redis_i64(&reply) {
+            Some(1) => RanNow::Promoted,
+            Some(2) => RanNow::Retried,
+            Some(0) => RanNow::NotFound,
+            Some(-1) => RanNow::Running,
+            _ => RanNow::NotDelayedOrFailed,
+        })
+    }
+
     /// Delete every key of this queue (for tests and operators resetting a queue). Not
     /// atomic; do not run it while workers are active.
     pub async fn obliterate(&self) -> Result<u64, QueueError> {
@@ -422,4 +441,19 @@ pub(crate) fn hash_from_flat(v: RedisValue) -> HashMap<String, String> {
         }
     }
     out
+}
+
+/// What [`Queue::run_now`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RanNow {
+    /// A delayed job now waits to run.
+    Promoted,
+    /// A failed job now waits to run again (its attempts made are kept).
+    Retried,
+    /// No job has that id.
+    NotFound,
+    /// The job is running (its lock is held).
+    Running,
+    /// The job is waiting already, or has completed.
+    NotDelayedOrFailed,
 }

@@ -89,6 +89,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DROWL_STARTUP_TIMEOUT_MS", value_name = "MS",
           default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub startup_timeout_ms: u64,
+    /// Serve `POST /jobs/:id/process`, which makes a delayed or failed job run now. For
+    /// development, as drowl's own worker: off unless asked for, since anyone who can
+    /// reach the port could rerun jobs.
+    #[arg(long, env = "DROWL_PROCESS_ENDPOINT")]
+    pub process_endpoint: bool,
     /// Bull lock duration in ms (raised to the plugin deadline plus a margin if shorter).
     #[arg(long, default_value_t = 30_000)]
     pub lock_duration_ms: u64,
@@ -513,6 +518,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         concurrency: args.concurrency,
         storage,
         redis_url: shown_url,
+        process_endpoint: args.process_endpoint,
     });
     let local = listener
         .local_addr()

@@ -8,6 +8,8 @@
 //!   directory and say so in `message`.
 //! - `GET /`: version, queue, installed plugins, counts and the jobs running here (503
 //!   without counts while Redis does not answer).
+//! - `POST /jobs/:id/process` (with `--process-endpoint`, for development): runs a
+//!   delayed or failed job now.
 //! - `GET /metrics`: Prometheus text format ([`crate::queue::metrics`]); queue depth is
 //!   read from Redis per scrape and left at its last value while Redis does not answer.
 
@@ -42,6 +44,8 @@ pub struct AppState {
     pub storage: Storage,
     /// `REDIS_URL` without its password, for health messages.
     pub redis_url: String,
+    /// Whether `POST /jobs/:id/process` is served (`--process-endpoint`).
+    pub process_endpoint: bool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -58,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/", get(status))
         .route("/metrics", get(metrics))
+        .route("/jobs/{id}/process", axum::routing::post(process_job))
         .with_state(state)
 }
 
@@ -195,6 +200,61 @@ async fn health(State(s): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body)).into_response()
+}
+
+/// `POST /jobs/:id/process`: a delayed job is promoted, a failed one retried, so that a
+/// developer need not wait for a delay or a backoff. 404 while the endpoint is off.
+async fn process_job(
+    State(s): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    use drowl_bull::RanNow;
+    if !s.process_endpoint {
+        return ApiError(
+            StatusCode::NOT_FOUND,
+            "POST /jobs/:id/process is off; it is for development: start serve with \
+             --process-endpoint (DROWL_PROCESS_ENDPOINT=true) to use it"
+                .into(),
+        )
+        .into_response();
+    }
+    let ran = match tokio::time::timeout(REDIS_ANSWER, s.queue.run_now(&id)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("redis: {e}"))
+                .into_response();
+        }
+        Err(_) => {
+            return ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("redis: no answer within {} ms", REDIS_ANSWER.as_millis()),
+            )
+            .into_response();
+        }
+    };
+    let (code, was) = match ran {
+        RanNow::Promoted => (StatusCode::ACCEPTED, "delayed"),
+        RanNow::Retried => (StatusCode::ACCEPTED, "failed"),
+        RanNow::NotFound => {
+            return ApiError(StatusCode::NOT_FOUND, format!("no job {id} in this queue"))
+                .into_response();
+        }
+        RanNow::Running => {
+            return ApiError(StatusCode::CONFLICT, format!("job {id} is running")).into_response();
+        }
+        RanNow::NotDelayedOrFailed => {
+            return ApiError(
+                StatusCode::CONFLICT,
+                format!("job {id} is neither delayed nor failed (waiting or completed)"),
+            )
+            .into_response();
+        }
+    };
+    (
+        code,
+        Json(json!({ "status": "waiting", "id": id, "was": was })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

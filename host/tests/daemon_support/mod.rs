@@ -335,6 +335,22 @@ impl Daemon {
         (status, resp.text().await.unwrap_or_default())
     }
 
+    /// POST `path` (no body) on the status server: status code and JSON body.
+    pub(crate) async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        let url = format!("http://{}{path}", self.addr());
+        let resp = reqwest::Client::new()
+            .post(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     /// Sends a signal (`TERM`, `KILL`, …).
     pub(crate) fn signal(&self, sig: &str) {
         self.proc.signal(sig);

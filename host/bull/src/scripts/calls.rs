@@ -622,6 +622,33 @@ impl ScriptCall for RemoveRepeatable<'_> {
     }
 }
 
+/// `run_now.lua`: a delayed or failed job made ready to run at once.
+pub(crate) struct RunNow<'a> {
+    /// `<prefix>:<queue>:`.
+    pub(crate) prefix: &'a str,
+    /// The job.
+    pub(crate) id: &'a str,
+    /// Now, in ms since the epoch (`retriedOn`).
+    pub(crate) now_ms: i64,
+    /// The caller's token, for the `waiting@token` event channel.
+    pub(crate) token: &'a str,
+}
+
+impl ScriptCall for RunNow<'_> {
+    fn script(scripts: &Scripts) -> &Script {
+        &scripts.run_now
+    }
+
+    fn invocation(&self) -> Invocation {
+        argv(vec![
+            self.prefix.to_owned(),
+            self.id.to_owned(),
+            self.now_ms.to_string(),
+            self.token.to_owned(),
+        ])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The ARGV layouts, pinned: each list is what the call sites sent before the calls

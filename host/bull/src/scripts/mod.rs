@@ -115,6 +115,7 @@ pub(crate) struct Scripts {
     get_job_counts: Script,
     get_job: Script,
     remove_repeatable: Script,
+    run_now: Script,
 }
 
 impl Scripts {
@@ -142,6 +143,7 @@ impl Scripts {
                 "removeRepeatable",
                 include_str!("remove_repeatable.lua"),
             ),
+            run_now: Script::new("runNow", include_str!("run_now.lua")),
         })
     }
 
