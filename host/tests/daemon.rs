@@ -1059,6 +1059,7 @@ async fn metrics_count_jobs_by_type_plugin_and_outcome() {
         r#"drowl_jobs_finished_total{job_type="event_ingestion",plugin="hostile",outcome="invalid-output"} 1"#,
         r#"drowl_jobs_finished_total{job_type="event_ingestion",plugin="other",outcome="plugin-not-found"} 1"#,
         r#"drowl_job_duration_seconds_count{job_type="event_ingestion",plugin="hostile"} 4"#,
+        r#"drowl_instantiate_seconds_count{job_type="event_ingestion",plugin="hostile"} 4"#,
         r#"drowl_events_stored_total{job_type="event_ingestion",plugin="hostile"} 6"#,
         r#"drowl_budget_violations_total{plugin="hostile",kind="log-bytes"} 1"#,
         r#"drowl_queue_jobs{state="completed"} 3"#,

@@ -107,6 +107,8 @@ impl PluginEnv {
 pub struct Usage {
     /// Wall-clock time of the job, in milliseconds.
     pub wall_ms: u64,
+    /// Time instantiating the plugin took, in microseconds (part of `wall_ms`).
+    pub instantiate_us: u64,
     /// Peak linear memory of the plugin instance, in bytes.
     pub peak_memory_bytes: u64,
     /// Fuel consumed, when fuel metering is on.

@@ -109,6 +109,7 @@ impl StoreState for PluginState {
         let egress = self.http.job.usage();
         let usage = Usage {
             wall_ms: stats.wall_ms,
+            instantiate_us: stats.instantiate_us,
             peak_memory_bytes: stats.peak_memory_bytes,
             fuel_consumed: stats.fuel_consumed,
             http_requests: egress.requests,

@@ -74,6 +74,7 @@ pub struct Metrics {
     started: Family<JobLabels, Counter>,
     finished: Family<OutcomeLabels, Counter>,
     duration: Family<JobLabels, Histogram>,
+    instantiate: Family<JobLabels, Histogram>,
     events_stored: Family<JobLabels, Counter>,
     object_bytes: Family<JobLabels, Counter>,
     egress_requests: Family<EgressLabels, Counter>,
@@ -90,6 +91,11 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+fn instantiate_histogram() -> Histogram {
+    // 2 us to about 0.5 s: a pooled, precompiled instance takes tens of microseconds.
+    Histogram::new(exponential_buckets(0.000_002, 2.0, 18))
+}
+
 fn seconds_histogram() -> Histogram {
     // 1 ms to about 4.4 min: no-op jobs take a millisecond, drowl's deadline is 5 min.
     Histogram::new(exponential_buckets(0.001, 2.0, 19))
@@ -102,6 +108,9 @@ impl Default for Metrics {
         let finished = Family::<OutcomeLabels, Counter>::default();
         let duration =
             Family::<JobLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> _);
+        let instantiate = Family::<JobLabels, Histogram>::new_with_constructor(
+            instantiate_histogram as fn() -> _,
+        );
         let events_stored = Family::<JobLabels, Counter>::default();
         let object_bytes = Family::<JobLabels, Counter>::default();
         let egress_requests = Family::<EgressLabels, Counter>::default();
@@ -122,6 +131,11 @@ impl Default for Metrics {
             "job_duration_seconds",
             "Wall time of a job attempt, by type and plugin",
             duration.clone(),
+        );
+        registry.register(
+            "instantiate_seconds",
+            "Time creating a job's store and instantiating its plugin, by type and plugin",
+            instantiate.clone(),
         );
         registry.register(
             "events_stored",
@@ -158,6 +172,7 @@ impl Default for Metrics {
             started,
             finished,
             duration,
+            instantiate,
             events_stored,
             object_bytes,
             egress_requests,
@@ -219,6 +234,9 @@ impl Metrics {
                 .inc_by(events_stored);
         }
         let Some(report) = report else { return };
+        self.instantiate
+            .get_or_create(labels)
+            .observe(report.usage.instantiate_us as f64 / 1e6);
         if report.usage.object_bytes_written > 0 {
             self.object_bytes
                 .get_or_create(labels)

@@ -82,6 +82,8 @@ pub struct PluginInstance<T: StoreState> {
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
     role: RoleInstance,
     started: Instant,
+    /// How long instantiating took, for the job's usage and the daemon's metrics.
+    instantiate_us: u64,
     deadline: Instant,
     budget: Budget,
     fuel_start: Option<u64>,
@@ -154,11 +156,13 @@ impl<T: StoreState> PluginInstance<T> {
             .await
             .ok_or(CallError::Timeout(budget.timeout))?
             .map_err(|e| classify(store.data(), e, budget))?;
+        let instantiate_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Ok(Self {
             store,
             _slot: slot,
             role,
             started,
+            instantiate_us,
             deadline,
             budget: *budget,
             fuel_start,
@@ -304,6 +308,7 @@ impl<T: StoreState> PluginInstance<T> {
         let sandbox = state.sandbox();
         let stats = RunStats {
             wall_ms,
+            instantiate_us: self.instantiate_us,
             peak_memory_bytes: sandbox.limiter.peak_memory as u64,
             fuel_consumed,
             bytes_from_plugin: sandbox.bytes_from_plugin,

@@ -91,6 +91,8 @@ impl Sandbox {
 pub struct RunStats {
     /// Wall-clock time from instantiation to the end of the job, in milliseconds.
     pub wall_ms: u64,
+    /// Time creating the store and instantiating the plugin took, in microseconds.
+    pub instantiate_us: u64,
     /// Peak linear memory of the instance, in bytes.
     pub peak_memory_bytes: u64,
     /// Fuel consumed, when the engine meters fuel.

@@ -633,9 +633,14 @@ async fn each_job_records_what_it_used() {
     assert_eq!(usage.http_bytes_out, 0);
     assert!(usage.peak_memory_bytes >= 1 << 16, "{usage:?}");
     assert!(usage.bytes_from_plugin > 26, "{usage:?}");
+    assert!(
+        usage.instantiate_us > 0 && usage.instantiate_us <= usage.wall_ms * 1000 + 1000,
+        "{usage:?}"
+    );
     let recorded = &done.output["usage"];
     for key in [
         "wallMs",
+        "instantiateUs",
         "peakMemoryBytes",
         "httpRequests",
         "httpBytesIn",
