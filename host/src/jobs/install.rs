@@ -28,6 +28,17 @@ use crate::storage::Storage;
 /// Why the plugins directory cannot be installed as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
+    /// The directory does not exist: the operator has not installed any plugin yet.
+    #[error(
+        "plugin dir {dir} does not exist: create it and put plugin components (*.wasm) in \
+         it (scripts/build-plugins.sh builds the first-party ones into \
+         target/wasm32-wasip2/release/), or point --plugins (DROWL_PLUGIN_DIR) at the \
+         directory that holds them"
+    )]
+    Missing {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// The directory cannot be listed.
     #[error("plugin dir {dir}: {source}")]
     Dir {
@@ -218,9 +229,14 @@ impl InstallPlan {
         dir: &Path,
         plugins: &HashMap<String, PluginSettings>,
     ) -> Result<Self, InstallError> {
-        let dir_err = |source| InstallError::Dir {
-            dir: dir.to_path_buf(),
-            source,
+        let dir_err = |source: std::io::Error| match source.kind() {
+            std::io::ErrorKind::NotFound => InstallError::Missing {
+                dir: dir.to_path_buf(),
+            },
+            _ => InstallError::Dir {
+                dir: dir.to_path_buf(),
+                source,
+            },
         };
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(dir_err)?
@@ -481,6 +497,21 @@ mod tests {
         ] {
             assert!(id_for_file_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_missing_plugin_dir_says_how_to_get_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("plugins.d");
+        let e = InstallPlan::new(&missing, &HashMap::new())
+            .expect_err("a missing dir is an error")
+            .to_string();
+        assert!(e.contains("plugins.d does not exist"), "{e}");
+        assert!(
+            e.contains("scripts/build-plugins.sh") && e.contains("--plugins"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "one line: {e}");
     }
 
     fn dir_with(files: &[&str]) -> tempfile::TempDir {
