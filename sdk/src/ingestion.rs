@@ -97,3 +97,33 @@ macro_rules! ingestion_plugin {
         };
     };
 }
+
+/// Longest follow-up job name the host accepts, in bytes.
+pub const MAX_JOB_NAME_BYTES: usize = 200;
+
+/// Ends a job that names none of the things a plugin tracks (drowl's scheduled
+/// `github-events`, a feed job with no `url`) by fanning it out: one `event_ingestion`
+/// follow-up per `(name, input)`, each naming its one target as a job from drowl's API
+/// would, so each keeps its own cursor and they spread over the daemons; `since`, when
+/// the job had one, is passed on. Names are cut to [`MAX_JOB_NAME_BYTES`] on a character
+/// boundary. Follow-ups are enqueued only if this job completes, under ids derived from
+/// its own, so a retry enqueues none twice. Returns the empty last page the job ends with.
+pub fn fan_out(
+    jobs: impl IntoIterator<Item = (String, serde_json::Value)>,
+    since: Option<&str>,
+) -> Result<IngestBatch, JobError> {
+    let mut n = 0usize;
+    for (mut name, mut input) in jobs {
+        if let Some(since) = since {
+            input["since"] = serde_json::Value::String(since.to_owned());
+        }
+        while name.len() > MAX_JOB_NAME_BYTES {
+            name.pop();
+        }
+        crate::queue::enqueue("event_ingestion", &name, &input)
+            .map_err(|e| JobError::permanent(crate::queue::describe_error(&e)))?;
+        n += 1;
+    }
+    crate::log::info(&format!("enqueued {n} ingestion jobs, one per target"));
+    Ok(IngestBatch::last_page(Vec::new()))
+}

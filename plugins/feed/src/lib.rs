@@ -110,28 +110,18 @@ impl Ingestion for FeedPlugin {
     }
 }
 
-/// A job naming no feed: one follow-up job per configured feed, each naming it as a job
-/// from drowl's API would, so each keeps its own cursor. Follow-ups are enqueued only if
-/// this job completes, under ids derived from this job's, so a retry enqueues none twice.
+/// A job naming no feed: one follow-up job per configured feed, as a job naming it
+/// directly (see [`drowl_plugin_sdk::ingestion::fan_out`]).
 fn fan_out(name: &str, feeds: &[url::Url], since: Option<String>) -> Result<IngestBatch, JobError> {
-    for feed in feeds {
-        let mut input = serde_json::json!({ "url": feed.as_str() });
-        if let Some(since) = &since {
-            input["since"] = serde_json::Value::String(since.clone());
-        }
-        // The host takes names of up to 200 bytes; cut on a character boundary.
-        let mut job_name = format!("{name} {feed}");
-        while job_name.len() > 200 {
-            job_name.pop();
-        }
-        queue::enqueue("event_ingestion", &job_name, &input)
-            .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
-    }
-    log::info(&format!(
-        "enqueued one ingestion job per configured feed ({})",
-        feeds.len()
-    ));
-    Ok(IngestBatch::last_page(Vec::new()))
+    drowl_plugin_sdk::ingestion::fan_out(
+        feeds.iter().map(|feed| {
+            (
+                format!("{name} {feed}"),
+                serde_json::json!({ "url": feed.as_str() }),
+            )
+        }),
+        since.as_deref(),
+    )
 }
 
 // The macro exports the world only when building the wasm component (native unit-test

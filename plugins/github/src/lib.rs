@@ -129,28 +129,19 @@ impl Ingestion for GithubPlugin {
     }
 }
 
-/// A job naming no target: one follow-up job per configured target, each naming it as a
-/// job from drowl's API would, so each keeps its own cursor and they run side by side on
-/// every daemon. Follow-ups are enqueued only if this job completes, under ids derived
-/// from this job's, so a retry of it enqueues none twice.
+/// A job naming no target: one follow-up job per configured target, as a job naming it
+/// directly (see [`drowl_plugin_sdk::ingestion::fan_out`]).
 fn fan_out(name: &str, targets: &[Target], since: Option<String>) -> Result<IngestBatch, JobError> {
-    for target in targets {
-        let (key, value) = target.input_key();
-        let mut input = serde_json::json!({ key: value, "source": mapping::SOURCE });
-        if let Some(since) = &since {
-            input["since"] = serde_json::Value::String(since.clone());
-        }
-        // The host takes names of up to 200 bytes; logins and repository names are ASCII.
-        let mut job_name = format!("{name} {key}:{value}");
-        job_name.truncate(200);
-        queue::enqueue("event_ingestion", &job_name, &input)
-            .map_err(|e| JobError::permanent(queue::describe_error(&e)))?;
-    }
-    log::info(&format!(
-        "enqueued one ingestion job per configured target ({})",
-        targets.len()
-    ));
-    Ok(IngestBatch::last_page(Vec::new()))
+    drowl_plugin_sdk::ingestion::fan_out(
+        targets.iter().map(|target| {
+            let (key, value) = target.input_key();
+            (
+                format!("{name} {key}:{value}"),
+                serde_json::json!({ key: value, "source": mapping::SOURCE }),
+            )
+        }),
+        since.as_deref(),
+    )
 }
 
 // The macro exports the world only when building the wasm component (native unit-test
