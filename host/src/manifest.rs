@@ -115,6 +115,59 @@ pub struct Manifest {
     /// Home page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub homepage: Option<String>,
+    /// How its webhook deliveries are verified and identified, when it receives them
+    /// (contract 0.2.0's `webhooks.spec`, read at load with the manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSpec>,
+}
+
+/// How a delivery's signature is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Verification {
+    /// GitHub's `X-Hub-Signature-256: sha256=<hex>`.
+    GithubSignature,
+    /// A hex HMAC-SHA256 of the body in `header`, after `prefix`.
+    HmacSha256 {
+        /// Header name, compared case-insensitively.
+        header: String,
+        /// What precedes the digest.
+        prefix: String,
+    },
+}
+
+/// What a plugin's webhook endpoint expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSpec {
+    /// How deliveries are verified.
+    pub verification: Verification,
+    /// The header with each delivery's unique id.
+    pub delivery_id_header: String,
+    /// The header naming the kind of delivery, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_header: Option<String>,
+}
+
+impl From<crate::bindings::webhook::exports::drowl::plugin0_2_0::webhooks::WebhookSpec>
+    for WebhookSpec
+{
+    fn from(
+        s: crate::bindings::webhook::exports::drowl::plugin0_2_0::webhooks::WebhookSpec,
+    ) -> Self {
+        use crate::bindings::webhook::exports::drowl::plugin0_2_0::webhooks::Verification as V;
+        Self {
+            verification: match s.verification {
+                V::GithubSignature => Verification::GithubSignature,
+                V::HmacSha256(h) => Verification::HmacSha256 {
+                    header: h.header,
+                    prefix: h.prefix,
+                },
+            },
+            delivery_id_header: s.delivery_id_header,
+            event_header: s.event_header,
+        }
+    }
 }
 
 /// Why a manifest was refused.
@@ -163,6 +216,7 @@ impl From<wit::Manifest> for Manifest {
             },
             license: m.license,
             homepage: m.homepage,
+            webhook: None,
         }
     }
 }
@@ -307,6 +361,7 @@ mod tests {
             resources: ResourceRequest::default(),
             license: None,
             homepage: None,
+            webhook: None,
         }
     }
 

@@ -1215,6 +1215,134 @@ async fn the_process_endpoint_runs_a_delayed_or_failed_job_now() {
     obliterate(&queue).await;
 }
 
+/// Issue #11 and #12: a github component built against contract 0.1.0 (kept as it was
+/// built) and the identity plugin (0.2.0) in one daemon on PostgreSQL, driven by the real
+/// `bull` client. The 0.1.0 plugin ingests octocat's events and observes the account; an
+/// `identity_resolution` job naming no identities runs the identity plugin, which links
+/// it to the Zenn account drowl's API stored that points back at it with the same
+/// username, and leaves an unrelated same-name account alone. The same job again writes
+/// nothing.
+#[tokio::test]
+async fn a_0_1_0_connector_and_the_0_2_0_identity_plugin_share_one_daemon() {
+    use drowl_host::storage::postgres::PostgresStore;
+    use drowl_host::storage::{EventStore as _, IdentityRecord};
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    let store = PostgresStore::connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let account = |platform: &str, user: &str, name: &str, metadata: Value| IdentityRecord {
+        platform: platform.into(),
+        platform_user_id: format!("{platform}-{user}"),
+        platform_username: Some(user.into()),
+        display_name: Some(name.into()),
+        profile_url: Some(format!("https://{platform}.example/{user}")),
+        avatar_url: None,
+        metadata,
+    };
+    store
+        .upsert_identities(&[
+            account(
+                "zenn",
+                "octocat",
+                "Octo",
+                json!({"github_username": "octocat"}),
+            ),
+            account("x", "monalisa", "Mona Lisa Octocat", json!({})),
+        ])
+        .await
+        .expect("identities");
+    let (_, api) = fixture_server::start_with(fixture_server::Options::new(
+        fixture_server::github_fixtures(),
+    ))
+    .await
+    .expect("fixture server");
+    let fixture = repo_root().join("tests/fixtures/contract-0.1.0/github_plugin.wasm");
+    let plugins = plugin_dir_with(&[
+        (fixture.as_path(), "github_plugin.wasm"),
+        (
+            Path::new(drowl_test_artifacts::IDENTITY_PLUGIN),
+            "identity_plugin.wasm",
+        ),
+    ]);
+    let settings = tempfile::NamedTempFile::new().expect("settings file");
+    std::fs::write(
+        settings.path(),
+        json!({"github": {"config": {"api-base-url": api.base_url()},
+                          "allowHosts": [api.base_url()]}})
+        .to_string(),
+    )
+    .expect("write settings");
+    let queue = unique_queue("contracts");
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--allow-network", "127.0.0.1/32", "--plugin-config"])
+        .arg(settings.path().display().to_string())
+        .env("DATABASE_URL", &db.url)
+        .name("serve with a 0.1.0 and a 0.2.0 plugin")
+        .start();
+    let (_, health) = daemon.get("/").await;
+    let loaded = health["plugins"].to_string();
+    assert!(
+        loaded.contains("github") && loaded.contains("identity"),
+        "both plugins loaded: {health}"
+    );
+    let ingest = json!({"type": "event_ingestion", "name": "github-events",
+        "input": {"pluginId": "github-plugin", "source": "github", "user": "octocat"}})
+    .to_string();
+    let out = scenario("drowl_job", &[&ingest], &queue).await;
+    assert!(out["extra"]["failedReason"].is_null(), "{out}");
+    assert_eq!(out["extra"]["output"]["eventsStored"], 77, "{out}");
+
+    let resolve = json!({"type": "identity_resolution", "name": "resolve-identities", "input": {}})
+        .to_string();
+    let first = scenario("drowl_job", &[&resolve], &queue).await;
+    assert!(first["extra"]["failedReason"].is_null(), "{first}");
+    assert_eq!(first["extra"]["output"]["linksCreated"], 1, "{first}");
+    let pool = pg_pool(&db).await;
+    let octocat = store
+        .identity_id("github", "583231")
+        .await
+        .unwrap()
+        .expect("the 0.1.0 plugin observed octocat (GitHub user id 583231)");
+    let zenn = store
+        .identity_id("zenn", "zenn-octocat")
+        .await
+        .unwrap()
+        .expect("zenn id");
+    let rows = sqlx::query(
+        "SELECT identity_id_1, identity_id_2, link_source, plugin_id, reason, is_active
+           FROM identity_links",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("identity_links");
+    assert_eq!(rows.len(), 1, "only the corroborated pair");
+    let r = &rows[0];
+    let (one, two) = if octocat < zenn {
+        (&octocat, &zenn)
+    } else {
+        (&zenn, &octocat)
+    };
+    assert_eq!(r.get::<String, _>("identity_id_1"), *one);
+    assert_eq!(r.get::<String, _>("identity_id_2"), *two);
+    assert_eq!(r.get::<String, _>("link_source"), "plugin_heuristic");
+    assert_eq!(r.get::<String, _>("plugin_id"), "identity");
+    assert!(r.get::<String, _>("reason").contains("octocat"));
+    assert!(r.get::<bool, _>("is_active"));
+
+    let again = scenario("drowl_job", &[&resolve], &queue).await;
+    assert_eq!(again["extra"]["output"]["linksCreated"], 0, "{again}");
+    let id = |out: &Value| {
+        out["extra"]["id"]
+            .as_str()
+            .map_or_else(|| out["extra"]["id"].to_string(), str::to_owned)
+    };
+    let row = final_job_row(&pool, &id(&first)).await;
+    assert_eq!(row["status"], "completed", "{row:?}");
+    assert_eq!(row["plugin_id"], "identity", "{row:?}");
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
 /// Issue #11: drowl's `github-events` job verbatim (`{pluginId: "github-plugin", source,
 /// since}`, no target, no options) against `serve` with the github plugin configured with
 /// three `targets` and pointed at the recorded GitHub API: one follow-up per target, each

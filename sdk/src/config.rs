@@ -1,6 +1,6 @@
 //! The plugin's configuration, typed and validated by the host against the manifest.
 
-use crate::bindings::drowl::plugin::config as wit;
+use crate::bindings::drowl::plugin0_1_0::config as wit;
 
 /// The value of a non-secret field declared in the manifest, default applied.
 pub fn get(key: &str) -> Option<String> {

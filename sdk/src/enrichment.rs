@@ -3,13 +3,13 @@
 #[doc(hidden)]
 pub mod world {
     crate::role_world!(
-        "enrichment-plugin",
+        "drowl:plugin/enrichment-plugin@0.1.0",
         "__drowl_export_enrichment_world",
         "::drowl_plugin_sdk::enrichment::world"
     );
 }
 
-pub use world::exports::drowl::plugin::enrichment::{
+pub use world::exports::drowl::plugin0_1_0::enrichment::{
     EnrichRequest, EnrichResult, IdentityLink, Keyword, KeywordMatch, LinkConfidence, MatchStrategy,
 };
 
@@ -46,7 +46,7 @@ macro_rules! enrichment_plugin {
         const _: () = {
             struct __DrowlEnrichmentExport;
 
-            impl $crate::enrichment::world::exports::drowl::plugin::plugin::Guest
+            impl $crate::enrichment::world::exports::drowl::plugin0_1_0::plugin::Guest
                 for __DrowlEnrichmentExport
             {
                 fn describe() -> $crate::Manifest {
@@ -54,7 +54,7 @@ macro_rules! enrichment_plugin {
                 }
             }
 
-            impl $crate::enrichment::world::exports::drowl::plugin::enrichment::Guest
+            impl $crate::enrichment::world::exports::drowl::plugin0_1_0::enrichment::Guest
                 for __DrowlEnrichmentExport
             {
                 fn enrich(

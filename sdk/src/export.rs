@@ -3,13 +3,13 @@
 #[doc(hidden)]
 pub mod world {
     crate::role_world!(
-        "export-plugin",
+        "drowl:plugin/export-plugin@0.1.0",
         "__drowl_export_export_world",
         "::drowl_plugin_sdk::export::world"
     );
 }
 
-pub use world::exports::drowl::plugin::export::{ExportRequest, ExportResult};
+pub use world::exports::drowl::plugin0_1_0::export::{ExportRequest, ExportResult};
 
 use crate::{JobError, Manifest};
 
@@ -34,13 +34,13 @@ macro_rules! export_plugin {
         const _: () = {
             struct __DrowlExportExport;
 
-            impl $crate::export::world::exports::drowl::plugin::plugin::Guest for __DrowlExportExport {
+            impl $crate::export::world::exports::drowl::plugin0_1_0::plugin::Guest for __DrowlExportExport {
                 fn describe() -> $crate::Manifest {
                     <$plugin as $crate::export::Export>::manifest()
                 }
             }
 
-            impl $crate::export::world::exports::drowl::plugin::export::Guest for __DrowlExportExport {
+            impl $crate::export::world::exports::drowl::plugin0_1_0::export::Guest for __DrowlExportExport {
                 fn deliver(
                     req: $crate::export::ExportRequest,
                 ) -> ::core::result::Result<$crate::export::ExportResult, $crate::JobError> {

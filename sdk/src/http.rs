@@ -4,7 +4,7 @@
 //! following it is a new request that is checked again.
 
 use crate::JobError;
-use crate::bindings::drowl::plugin::http as wit;
+use crate::bindings::drowl::plugin0_1_0::http as wit;
 
 pub use wit::{HttpError, Response};
 

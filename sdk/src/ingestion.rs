@@ -2,14 +2,23 @@
 
 #[doc(hidden)]
 pub mod world {
+    // With `webhook` too, the connector world: 0.1.0's ingestion plus 0.2.0's webhooks,
+    // exported together by `connector_plugin!`.
+    #[cfg(not(feature = "webhook"))]
     crate::role_world!(
-        "ingestion-plugin",
+        "drowl:plugin/ingestion-plugin@0.1.0",
+        "__drowl_export_ingestion_world",
+        "::drowl_plugin_sdk::ingestion::world"
+    );
+    #[cfg(feature = "webhook")]
+    crate::role_world!(
+        "connector-plugin",
         "__drowl_export_ingestion_world",
         "::drowl_plugin_sdk::ingestion::world"
     );
 }
 
-pub use world::exports::drowl::plugin::ingestion::{IngestBatch, IngestRequest};
+pub use world::exports::drowl::plugin0_1_0::ingestion::{IngestBatch, IngestRequest};
 
 use crate::{Event, JobError, Manifest};
 
@@ -64,8 +73,21 @@ impl IngestRequest {
     }
 }
 
+/// With the `webhook` feature a connector also exports `webhooks`: use
+/// [`crate::connector_plugin!`] instead.
+#[cfg(feature = "webhook")]
+#[macro_export]
+macro_rules! ingestion_plugin {
+    ($plugin:ty) => {
+        ::core::compile_error!(
+            "drowl-plugin-sdk's `webhook` feature is on: export the plugin with connector_plugin! (it implements Ingestion and Webhook)"
+        );
+    };
+}
+
 /// Exports `$plugin` (a type implementing [`Ingestion`]) as the component's
 /// `ingestion-plugin` world. Invoke it once, at the root of the plugin crate.
+#[cfg(not(feature = "webhook"))]
 #[macro_export]
 macro_rules! ingestion_plugin {
     ($plugin:ty) => {
@@ -75,7 +97,7 @@ macro_rules! ingestion_plugin {
         const _: () = {
             struct __DrowlIngestionExport;
 
-            impl $crate::ingestion::world::exports::drowl::plugin::plugin::Guest
+            impl $crate::ingestion::world::exports::drowl::plugin0_1_0::plugin::Guest
                 for __DrowlIngestionExport
             {
                 fn describe() -> $crate::Manifest {
@@ -83,7 +105,7 @@ macro_rules! ingestion_plugin {
                 }
             }
 
-            impl $crate::ingestion::world::exports::drowl::plugin::ingestion::Guest
+            impl $crate::ingestion::world::exports::drowl::plugin0_1_0::ingestion::Guest
                 for __DrowlIngestionExport
             {
                 fn ingest(

@@ -1,6 +1,6 @@
 //! A key-value store private to this plugin (cursors, caches, ETags).
 
-use crate::bindings::drowl::plugin::kv as wit;
+use crate::bindings::drowl::plugin0_1_0::kv as wit;
 
 pub use wit::KvError;
 

@@ -7,11 +7,13 @@
 //!
 //! # Overview
 //!
-//! 1. Enable the role of your plugin as a feature: `ingestion`, `enrichment` or `export`.
-//! 2. Implement the role's trait ([`ingestion::Ingestion`], [`enrichment::Enrichment`] or
-//!    [`export::Export`]).
+//! 1. Enable the role of your plugin as a feature: `ingestion`, `enrichment`, `export`,
+//!    `identity` or `webhook` (a connector that fetches and receives enables `ingestion`
+//!    and `webhook`, and exports with [`connector_plugin!`]).
+//! 2. Implement the role's trait ([`ingestion::Ingestion`], [`enrichment::Enrichment`],
+//!    [`export::Export`] or [`identity::Identity`]).
 //! 3. Invoke the role's macro once ([`ingestion_plugin!`], [`enrichment_plugin!`],
-//!    [`export_plugin!`]).
+//!    [`export_plugin!`], [`identity_plugin!`]).
 //! 4. `cargo build --release --target wasm32-wasip2`: the `.wasm` in
 //!    `target/wasm32-wasip2/release/` is a component drowl-host loads as it is.
 //!
@@ -22,7 +24,7 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! drowl-plugin-sdk = { version = "0.1", features = ["ingestion"] }
+//! drowl-plugin-sdk = { version = "0.2", features = ["ingestion"] }
 //! ```
 //!
 //! ```ignore
@@ -56,9 +58,18 @@
 //!
 //! # Compatibility
 //!
-//! | SDK   | WIT package          | drowl-host |
-//! |-------|----------------------|------------|
-//! | 0.1.x | `drowl:plugin@0.1.0` | ≥ 0.1.0    |
+//! The SDK builds against the newest contract, `drowl:plugin@0.2.0`. 0.2.0 only *adds* to
+//! 0.1.0 (the identity role and its `directory` import); every interface 0.1.0 released
+//! keeps its `@0.1.0` name. So an ingestion, enrichment or export plugin built with this
+//! SDK still needs only `drowl:plugin@0.1.0` and runs on any drowl-host, while an identity
+//! plugin needs a host that runs 0.2.0. `drowl-host plugin check` prints the contract a
+//! component needs.
+//!
+//! | SDK   | builds against       | role                          | component needs      | drowl-host |
+//! |-------|----------------------|-------------------------------|----------------------|------------|
+//! | 0.1.x | `drowl:plugin@0.1.0` | ingestion, enrichment, export | `drowl:plugin@0.1.0` | ≥ 0.1.0    |
+//! | 0.2.x | `drowl:plugin@0.2.0` | ingestion, enrichment, export | `drowl:plugin@0.1.0` | ≥ 0.1.0    |
+//! | 0.2.x | `drowl:plugin@0.2.0` | identity                      | `drowl:plugin@0.2.0` | ≥ 0.2.0    |
 
 extern crate self as drowl_plugin_sdk;
 
@@ -74,8 +85,12 @@ pub mod queue;
 pub mod enrichment;
 #[cfg(feature = "export")]
 pub mod export;
+#[cfg(feature = "identity")]
+pub mod identity;
 #[cfg(feature = "ingestion")]
 pub mod ingestion;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use builders::{ConfigFieldBuilder, EventBuilder, ManifestBuilder};
 
@@ -102,13 +117,13 @@ macro_rules! role_world {
             path: "wit",
             runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
             with: {
-                "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin::types,
-                "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin::log,
-                "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin::config,
-                "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin::kv,
-                "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin::objects,
-                "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin::http,
-                "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin::queue,
+                "drowl:plugin/types@0.1.0": crate::bindings::drowl::plugin0_1_0::types,
+                "drowl:plugin/log@0.1.0": crate::bindings::drowl::plugin0_1_0::log,
+                "drowl:plugin/config@0.1.0": crate::bindings::drowl::plugin0_1_0::config,
+                "drowl:plugin/kv@0.1.0": crate::bindings::drowl::plugin0_1_0::kv,
+                "drowl:plugin/objects@0.1.0": crate::bindings::drowl::plugin0_1_0::objects,
+                "drowl:plugin/http@0.1.0": crate::bindings::drowl::plugin0_1_0::http,
+                "drowl:plugin/queue@0.1.0": crate::bindings::drowl::plugin0_1_0::queue,
             },
             pub_export_macro: $public,
             export_macro_name: $export_macro,
@@ -122,14 +137,14 @@ pub(crate) use role_world;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "host-api",
+        world: "drowl:plugin/host-api@0.1.0",
         path: "wit",
         runtime_path: "::drowl_plugin_sdk::__private::wit_bindgen::rt",
         type_section_suffix: "drowl-host-api",
     });
 }
 
-pub use bindings::drowl::plugin::types::{
+pub use bindings::drowl::plugin0_1_0::types::{
     Author, Capability, ConfigField, Event, FieldType, IdentityObservation, JobContext, JobError,
     Manifest, ResourceRequest, RetryInfo, StoredEvent,
 };
@@ -187,8 +202,15 @@ pub mod prelude {
     };
     #[cfg(feature = "export")]
     pub use crate::export::{Export, ExportRequest, ExportResult};
+    #[cfg(feature = "identity")]
+    pub use crate::identity::{
+        Identity, IndexEntry, KnownIdentity, LinkConfidence, ProposedLink, ResolveRequest,
+        ResolveResult,
+    };
     #[cfg(feature = "ingestion")]
     pub use crate::ingestion::{IngestBatch, IngestRequest, Ingestion};
+    #[cfg(feature = "webhook")]
+    pub use crate::webhook::{Delivery, DeliveryResult, Webhook, WebhookManifest, WebhookSpec};
     pub use crate::{
         Author, Capability, ConfigField, Event, FieldType, IdentityObservation, JobContext,
         JobError, Manifest, StoredEvent, config, http, kv, log, objects, queue,

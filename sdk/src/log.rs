@@ -1,6 +1,6 @@
 //! Structured logging into the job's record; lines are attributed to the plugin and job.
 
-use crate::bindings::drowl::plugin::log as wit;
+use crate::bindings::drowl::plugin0_1_0::log as wit;
 
 pub use wit::Level;
 

@@ -1,6 +1,6 @@
 //! Object storage under this plugin's own prefix.
 
-use crate::bindings::drowl::plugin::objects as wit;
+use crate::bindings::drowl::plugin0_1_0::objects as wit;
 
 pub use wit::ObjectError;
 

@@ -1,6 +1,6 @@
 //! Follow-up jobs and progress reporting.
 
-use crate::bindings::drowl::plugin::queue as wit;
+use crate::bindings::drowl::plugin0_1_0::queue as wit;
 
 pub use wit::{NewJob, QueueError};
 

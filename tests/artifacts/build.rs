@@ -25,6 +25,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("github-plugin", "GITHUB_PLUGIN", "plugins/github"),
     ("feed-plugin", "FEED_PLUGIN", "plugins/feed"),
     ("keywords-plugin", "KEYWORDS_PLUGIN", "plugins/keywords"),
+    ("identity-plugin", "IDENTITY_PLUGIN", "plugins/identity"),
     ("hostile-plugin", "HOSTILE_PLUGIN", "tests/plugins/hostile"),
     (
         "slow-describe-plugin",
@@ -38,6 +39,8 @@ const PLUGINS: &[(&str, &str, &str)] = &[
 const SHARED_SOURCES: &[&str] = &[
     "sdk/src",
     "sdk/wit",
+    // `sdk/wit` is a link to the newest contract, which reads older ones from `wit/`.
+    "wit",
     "sdk/Cargo.toml",
     "Cargo.toml",
     "Cargo.lock",

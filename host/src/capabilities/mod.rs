@@ -14,6 +14,7 @@
 //! the host functions takes a namespace, prefix or credential from the guest.
 
 pub mod config;
+pub mod directory;
 pub mod http;
 pub mod kv;
 pub mod log;
@@ -36,7 +37,7 @@ pub use tag::CallTag;
 
 use crate::manifest::Manifest;
 use crate::runtime::{Budget, CallError, Runtime, RuntimeError};
-use crate::storage::{KvStore, ObjectStore};
+use crate::storage::{EventStore, KvStore, ObjectStore};
 
 /// The runtime with drowl's imports linked: what every command runs plugins with.
 pub type PluginRuntime = Runtime<PluginState>;
@@ -64,6 +65,9 @@ pub struct PluginEnv {
     pub egress: http::egress::EgressClient,
     /// Jobs for other plugins (or the host) this plugin may enqueue as follow-ups.
     pub follow_up_grants: Arc<[crate::policy::FollowUpGrant]>,
+    /// Where `directory.find` reads identities: set only for identity plugins, the one
+    /// world that imports `directory` (the loader refuses it anywhere else).
+    pub identities: Option<Arc<dyn EventStore>>,
 }
 
 /// The job a store serves, as the capabilities need to know it.
@@ -175,7 +179,8 @@ pub fn add_to_linker(
     kv::add_to_linker(linker)?;
     objects::add_to_linker(linker)?;
     http::add_to_linker(linker)?;
-    queue::add_to_linker(linker)
+    queue::add_to_linker(linker)?;
+    directory::add_to_linker(linker)
 }
 
 impl Runtime<PluginState> {

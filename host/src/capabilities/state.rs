@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
 use super::config::{ConfigCtx, ConfigView};
+use super::directory::{DirectoryCtx, DirectoryView};
 use super::http::egress::{EgressClient, EgressPolicy};
 use super::http::{HttpCtx, HttpView};
 use super::kv::{KvCtx, KvView};
@@ -28,6 +29,7 @@ pub struct PluginState {
     objects: ObjectsCtx,
     http: HttpCtx,
     queue: QueueCtx,
+    directory: DirectoryCtx,
 }
 
 impl std::fmt::Debug for PluginState {
@@ -72,6 +74,7 @@ impl PluginState {
             )
             .with_plugin_quota(budget.max_object_bytes_per_plugin),
             http: HttpCtx::new(tag.clone(), env.egress.clone(), deadline),
+            directory: DirectoryCtx::new(tag.clone(), env.identities.clone()),
             queue: QueueCtx::new(tag, budget.max_follow_ups, scope, job.progress)
                 .with_secrets(env.redactor.clone()),
             env,
@@ -81,6 +84,11 @@ impl PluginState {
     /// The plugin's environment.
     pub fn env(&self) -> &PluginEnv {
         &self.env
+    }
+
+    /// The job's `directory` context: what it was shown.
+    pub fn directory_mut(&mut self) -> &mut DirectoryCtx {
+        &mut self.directory
     }
 }
 
@@ -175,6 +183,12 @@ impl HttpView for PluginState {
     }
 }
 
+impl DirectoryView for PluginState {
+    fn directory(&mut self) -> &mut DirectoryCtx {
+        &mut self.directory
+    }
+}
+
 impl QueueView for PluginState {
     fn queue(&mut self) -> &mut QueueCtx {
         &mut self.queue
@@ -266,5 +280,6 @@ fn describe_env() -> Arc<PluginEnv> {
         objects: Arc::new(NoBackend),
         egress,
         follow_up_grants: Arc::from(Vec::new()),
+        identities: None,
     })
 }

@@ -2,7 +2,8 @@
 //!
 //! `drowl-host run-plugin` and the daemon both hand a [`JobRequest`] to the
 //! [`Executor`], which routes it by type to one module per job type: [`ingest`],
-//! [`enrich`] (keyword extraction, plugin-backed identity resolution) and [`export`].
+//! [`enrich`] (keyword extraction, and identity resolution by a 0.1.0 enrichment plugin),
+//! [`resolve`] (identity resolution by an identity plugin, contract 0.2.0) and [`export`].
 //! Each implements one trait (`handler::PluginJob`); the executor owns what every job
 //! shares: finding the plugin, starting its instance, and concluding the job with the
 //! instance's report. `identity_resolution` jobs naming two identities instead of a
@@ -24,6 +25,7 @@ mod link;
 pub mod model;
 pub mod output;
 pub mod registry;
+pub mod resolve;
 pub mod text;
 
 use std::sync::Arc;
@@ -73,9 +75,9 @@ impl Executor {
     pub fn named_plugin<'a>(&self, job: &'a JobRequest) -> Option<&'a str> {
         match job.job_type {
             JobType::KeywordExtraction => job.input_str("pluginId").or(Some("keywords")),
-            JobType::IdentityResolution | JobType::EventIngestion | JobType::DataExport => {
-                job.input_str("pluginId")
-            }
+            JobType::IdentityResolution if link::is_link_request(job) => None,
+            JobType::IdentityResolution => job.input_str("pluginId").or(Some("identity")),
+            JobType::EventIngestion | JobType::DataExport => job.input_str("pluginId"),
             _ => None,
         }
     }
@@ -104,15 +106,22 @@ impl Executor {
                 };
                 self.run(&keywords, job, progress).await
             }
-            JobType::IdentityResolution if job.input_str("pluginId").is_some() => {
-                let identities = enrich::Enrich {
-                    default_plugin: None,
-                };
-                self.run(&identities, job, progress).await
-            }
             // A person linking two identities by hand: the host writes the link itself.
             JobType::IdentityResolution if link::is_link_request(job) => {
                 link::run(&self.storage, job).await
+            }
+            // Otherwise a plugin resolves: an identity plugin (0.2.0; `identity` unless
+            // the job names another), or a 0.1.0 enrichment plugin the job names.
+            JobType::IdentityResolution => {
+                let named = job.input_str("pluginId").unwrap_or("identity");
+                if self.registry.role_of(named) == Some(Role::Enrichment) {
+                    let identities = enrich::Enrich {
+                        default_plugin: None,
+                    };
+                    self.run(&identities, job, progress).await
+                } else {
+                    self.run(&resolve::Resolve, job, progress).await
+                }
             }
             JobType::DataExport => self.run(&export::Export, job, progress).await,
             // drowl's daily rollups: computed by the host in SQL, no plugin.
@@ -123,12 +132,6 @@ impl Executor {
                 "this drowl-host has no handler for {} jobs{}",
                 other.as_str(),
                 match other {
-                    JobType::IdentityResolution => {
-                        " without `input.pluginId` (name an enrichment plugin that resolves \
-                         identities) or `input.identityId1` and `input.identityId2` (link two \
-                         identities)"
-                            .to_owned()
-                    }
                     JobType::Analytics => format!(
                         " named `{}`; the host computes `{}` only",
                         job.name,

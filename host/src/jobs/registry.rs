@@ -217,6 +217,7 @@ impl ReadyPlugin {
                 .chain(&settings.follow_ups)
                 .cloned()
                 .collect(),
+            identities: (loaded.role == Role::Resolution).then(|| storage.events.clone()),
         });
         Ok(Self {
             loaded,
@@ -280,6 +281,13 @@ impl Registry {
     /// A plugin by id.
     pub fn get(&self, id: &str) -> Option<Arc<ReadyPlugin>> {
         self.plugins.get(id).cloned()
+    }
+
+    /// The world of plugin `id` (drowl's API may write it as `<id>-plugin`), if installed.
+    pub fn role_of(&self, id: &str) -> Option<Role> {
+        self.get(id)
+            .or_else(|| id.strip_suffix("-plugin").and_then(|bare| self.get(bare)))
+            .map(|p| p.role())
     }
 
     /// Installed ids, sorted.

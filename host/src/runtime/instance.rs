@@ -15,9 +15,9 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::fault::HostFault;
 use super::limits::Budget;
-use super::loader::RolePre;
+use super::loader::{PluginPre, RoleIndices};
 use super::state::{RunStats, StoreState};
-use crate::bindings::{enrichment, export, ingestion, types};
+use crate::bindings::{enrichment, export, identity, ingestion, types, webhook};
 
 /// How a call into a plugin failed, by category.
 ///
@@ -68,11 +68,17 @@ impl CallError {
     }
 }
 
+/// The role's export, loaded into this instance.
 enum RoleInstance {
-    Ingestion(ingestion::IngestionPlugin),
-    Enrichment(enrichment::EnrichmentPlugin),
-    Export(export::ExportPlugin),
+    Ingestion(ingestion::exports::drowl::plugin::ingestion::Guest),
+    Enrichment(enrichment::exports::drowl::plugin::enrichment::Guest),
+    Export(export::exports::drowl::plugin::export::Guest),
+    Resolution(identity::exports::drowl::plugin0_2_0::resolution::Guest),
+    Webhook,
 }
+
+/// The `webhooks` export's types.
+pub type WebhooksGuest = webhook::exports::drowl::plugin0_2_0::webhooks::Guest;
 
 /// A live instance for one job. Dropping it frees everything the job allocated.
 pub struct PluginInstance<T: StoreState> {
@@ -80,7 +86,9 @@ pub struct PluginInstance<T: StoreState> {
     /// The pool slot this instance occupies, released when it is dropped (after the
     /// store, so the slot is free by the time another job gets the permit).
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    describe: ingestion::exports::drowl::plugin::plugin::Guest,
     role: RoleInstance,
+    webhooks: Option<WebhooksGuest>,
     started: Instant,
     /// How long instantiating took, for the job's usage and the daemon's metrics.
     instantiate_us: u64,
@@ -106,7 +114,7 @@ impl<T: StoreState> PluginInstance<T> {
     /// store's data from the job's deadline.
     pub(crate) async fn start(
         engine: &Engine,
-        pre: &RolePre<T>,
+        pre: &PluginPre<T>,
         budget: &Budget,
         state: impl FnOnce(Instant) -> T,
         slot: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -136,23 +144,29 @@ impl<T: StoreState> PluginInstance<T> {
             .fuel
             .and_then(|fuel| store.set_fuel(fuel).ok().map(|()| fuel));
         let instantiate = async {
-            match pre {
-                RolePre::Ingestion(p) => p
-                    .instantiate_async(&mut store)
-                    .await
-                    .map(RoleInstance::Ingestion),
-                RolePre::Enrichment(p) => p
-                    .instantiate_async(&mut store)
-                    .await
-                    .map(RoleInstance::Enrichment),
-                RolePre::Export(p) => p
-                    .instantiate_async(&mut store)
-                    .await
-                    .map(RoleInstance::Export),
-            }
+            let instance = pre.pre.instantiate_async(&mut store).await?;
+            let describe = pre.describe.load(&mut store, &instance)?;
+            let role = match &pre.role {
+                RoleIndices::Ingestion(i) => {
+                    RoleInstance::Ingestion(i.load(&mut store, &instance)?)
+                }
+                RoleIndices::Enrichment(i) => {
+                    RoleInstance::Enrichment(i.load(&mut store, &instance)?)
+                }
+                RoleIndices::Export(i) => RoleInstance::Export(i.load(&mut store, &instance)?),
+                RoleIndices::Resolution(i) => {
+                    RoleInstance::Resolution(i.load(&mut store, &instance)?)
+                }
+                RoleIndices::Webhook => RoleInstance::Webhook,
+            };
+            let webhooks = match &pre.webhooks {
+                Some(w) => Some(w.load(&mut store, &instance)?),
+                None => None,
+            };
+            wasmtime::Result::Ok((describe, role, webhooks))
         };
         // Instantiation runs guest code too (start functions), so it has the same bound.
-        let role = within_deadline(deadline, instantiate)
+        let (describe, role, webhooks) = within_deadline(deadline, instantiate)
             .await
             .ok_or(CallError::Timeout(budget.timeout))?
             .map_err(|e| classify(store.data(), e, budget))?;
@@ -160,7 +174,9 @@ impl<T: StoreState> PluginInstance<T> {
         Ok(Self {
             store,
             _slot: slot,
+            describe,
             role,
+            webhooks,
             started,
             instantiate_us,
             deadline,
@@ -194,18 +210,42 @@ impl<T: StoreState> PluginInstance<T> {
     /// Calls `describe`.
     pub async fn describe(&mut self) -> Result<types::Manifest, CallError> {
         self.check_usable()?;
-        let store = &mut self.store;
-        let r = match &self.role {
-            RoleInstance::Ingestion(i) => {
-                within_deadline(self.deadline, i.drowl_plugin_plugin().call_describe(store)).await
-            }
-            RoleInstance::Enrichment(i) => {
-                within_deadline(self.deadline, i.drowl_plugin_plugin().call_describe(store)).await
-            }
-            RoleInstance::Export(i) => {
-                within_deadline(self.deadline, i.drowl_plugin_plugin().call_describe(store)).await
-            }
+        let call = self.describe.call_describe(&mut self.store);
+        let r = within_deadline(self.deadline, call).await;
+        self.settle(r)
+    }
+
+    /// Calls `webhooks.spec` (the plugin must export `webhooks`).
+    pub async fn webhook_spec(
+        &mut self,
+    ) -> Result<webhook::exports::drowl::plugin0_2_0::webhooks::WebhookSpec, CallError> {
+        self.check_usable()?;
+        let Some(w) = &self.webhooks else {
+            return Err(CallError::Trap(
+                "this plugin does not receive webhooks".into(),
+            ));
         };
+        let call = w.call_spec(&mut self.store);
+        let r = within_deadline(self.deadline, call).await;
+        self.settle(r)
+    }
+
+    /// Calls `webhooks.handle` (the plugin must export `webhooks`).
+    pub async fn handle_delivery(
+        &mut self,
+        delivery: &webhook::exports::drowl::plugin0_2_0::webhooks::Delivery,
+    ) -> Result<
+        Result<webhook::exports::drowl::plugin0_2_0::webhooks::DeliveryResult, types::JobError>,
+        CallError,
+    > {
+        self.check_usable()?;
+        let Some(w) = &self.webhooks else {
+            return Err(CallError::Trap(
+                "this plugin does not receive webhooks".into(),
+            ));
+        };
+        let call = w.call_handle(&mut self.store, delivery);
+        let r = within_deadline(self.deadline, call).await;
         self.settle(r)
     }
 
@@ -223,7 +263,7 @@ impl<T: StoreState> PluginInstance<T> {
                 "this plugin is not an ingestion plugin".into(),
             ));
         };
-        let call = i.drowl_plugin_ingestion().call_ingest(&mut self.store, req);
+        let call = i.call_ingest(&mut self.store, req);
         let r = within_deadline(self.deadline, call).await;
         self.settle(r)
     }
@@ -242,9 +282,7 @@ impl<T: StoreState> PluginInstance<T> {
                 "this plugin is not an enrichment plugin".into(),
             ));
         };
-        let call = i
-            .drowl_plugin_enrichment()
-            .call_enrich(&mut self.store, req);
+        let call = i.call_enrich(&mut self.store, req);
         let r = within_deadline(self.deadline, call).await;
         self.settle(r)
     }
@@ -263,7 +301,26 @@ impl<T: StoreState> PluginInstance<T> {
                 "this plugin is not an export plugin".into(),
             ));
         };
-        let call = i.drowl_plugin_export().call_deliver(&mut self.store, req);
+        let call = i.call_deliver(&mut self.store, req);
+        let r = within_deadline(self.deadline, call).await;
+        self.settle(r)
+    }
+
+    /// Calls `resolve` (the plugin must be an identity plugin).
+    pub async fn resolve(
+        &mut self,
+        req: &identity::exports::drowl::plugin0_2_0::resolution::ResolveRequest,
+    ) -> Result<
+        Result<identity::exports::drowl::plugin0_2_0::resolution::ResolveResult, types::JobError>,
+        CallError,
+    > {
+        self.check_usable()?;
+        let RoleInstance::Resolution(i) = &self.role else {
+            return Err(CallError::Trap(
+                "this plugin is not an identity plugin".into(),
+            ));
+        };
+        let call = i.call_resolve(&mut self.store, req);
         let r = within_deadline(self.deadline, call).await;
         self.settle(r)
     }

@@ -17,11 +17,22 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::Role;
 use super::state::StoreState;
-use crate::bindings::{enrichment, export, ingestion};
+use crate::bindings::{enrichment, export, identity, ingestion, webhook};
+use crate::manifest::WebhookSpec;
 use crate::manifest::{Manifest, ManifestError};
 
 /// The WIT package versions of `drowl:plugin` this host can run.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
+
+/// The interfaces of each contract version a plugin may import. 0.2.0 reuses every
+/// 0.1.0 interface under its 0.1.0 name and adds `directory` (see `crate::bindings`).
+const IMPORTABLE: &[(&str, &[&str])] = &[
+    (
+        "0.1.0",
+        &["types", "log", "config", "kv", "objects", "http", "queue"],
+    ),
+    ("0.2.0", &["directory"]),
+];
 
 /// WASI interfaces a plugin may import. They are all provided with nothing granted
 /// (no preopened directories, no environment, no sockets).
@@ -87,7 +98,7 @@ pub enum LoadError {
     },
     /// The component exports none of the drowl worlds.
     #[error(
-        "{name} exports none of drowl's plugin worlds (ingestion-plugin, enrichment-plugin, export-plugin); build it with drowl-plugin-sdk and one of its role features. It exports: {exports}"
+        "{name} exports none of drowl's plugin worlds (ingestion-plugin, enrichment-plugin, export-plugin, identity-plugin); build it with drowl-plugin-sdk and one of its role features. It exports: {exports}"
     )]
     NoWorld {
         /// File name.
@@ -124,20 +135,43 @@ pub enum LoadError {
     },
 }
 
-/// The role-specific pre-instantiated component.
-pub(crate) enum RolePre<T: 'static> {
-    Ingestion(ingestion::IngestionPluginPre<T>),
-    Enrichment(enrichment::EnrichmentPluginPre<T>),
-    Export(export::ExportPluginPre<T>),
+/// Where the `describe` export is (`drowl:plugin/plugin@0.1.0`, which every world of
+/// every contract version exports).
+pub(crate) type DescribeIndices = ingestion::exports::drowl::plugin::plugin::GuestIndices;
+/// Where the `webhooks` export is (`drowl:plugin/webhooks@0.2.0`).
+pub(crate) type WebhooksIndices = webhook::exports::drowl::plugin0_2_0::webhooks::GuestIndices;
+
+/// Where the role's export is, found once at load.
+#[derive(Clone)]
+pub(crate) enum RoleIndices {
+    Ingestion(ingestion::exports::drowl::plugin::ingestion::GuestIndices),
+    Enrichment(enrichment::exports::drowl::plugin::enrichment::GuestIndices),
+    Export(export::exports::drowl::plugin::export::GuestIndices),
+    Resolution(identity::exports::drowl::plugin0_2_0::resolution::GuestIndices),
+    /// A webhook-only plugin: everything it does is in its `webhooks` export.
+    Webhook,
+}
+
+/// A component ready to instantiate, with the exports its jobs call located once.
+///
+/// Exports are found interface by interface rather than world by world: contract versions
+/// are additive (a 0.2.0 connector exports 0.1.0's `ingestion` and 0.2.0's `webhooks`), so
+/// one set of interface bindings serves every component whatever version it targets.
+pub(crate) struct PluginPre<T: 'static> {
+    pub(crate) pre: InstancePre<T>,
+    pub(crate) describe: DescribeIndices,
+    pub(crate) role: RoleIndices,
+    pub(crate) webhooks: Option<WebhooksIndices>,
 }
 
 // By hand: a derive would require `T: Clone`, and the store data never is.
-impl<T: 'static> Clone for RolePre<T> {
+impl<T: 'static> Clone for PluginPre<T> {
     fn clone(&self) -> Self {
-        match self {
-            Self::Ingestion(p) => Self::Ingestion(p.clone()),
-            Self::Enrichment(p) => Self::Enrichment(p.clone()),
-            Self::Export(p) => Self::Export(p.clone()),
+        Self {
+            pre: self.pre.clone(),
+            describe: self.describe.clone(),
+            role: self.role.clone(),
+            webhooks: self.webhooks.clone(),
         }
     }
 }
@@ -158,7 +192,7 @@ pub struct LoadedPlugin<T: 'static> {
     pub imports: Vec<String>,
     /// Its exports, for `plugin check`.
     pub exports: Vec<String>,
-    pub(crate) pre: RolePre<T>,
+    pub(crate) pre: PluginPre<T>,
 }
 
 // By hand: a derive would require `T: Clone`.
@@ -208,11 +242,22 @@ pub struct PluginReport<'a> {
 }
 
 impl<T: 'static> LoadedPlugin<T> {
+    /// The WIT world it implements (`connector-plugin` for an ingestion plugin that also
+    /// receives webhooks).
+    pub fn world(&self) -> &'static str {
+        self.role.world_with(self.pre.webhooks.is_some())
+    }
+
+    /// Whether it receives webhook deliveries (it exports `webhooks`).
+    pub fn receives_webhooks(&self) -> bool {
+        self.pre.webhooks.is_some()
+    }
+
     /// The report `plugin check` prints.
     pub fn report(&self) -> PluginReport<'_> {
         PluginReport {
             manifest: &self.manifest,
-            world: self.role.world(),
+            world: self.world(),
             wit_version: &self.wit_version,
             sha256: &self.sha256,
             size: self.size,
@@ -227,6 +272,11 @@ impl<T: 'static> LoadedPlugin<T> {
 /// carry layer 1 (`01 00`).
 fn is_component(bytes: &[u8]) -> bool {
     bytes.get(6..8) == Some(&[1, 0])
+}
+
+/// A contract version's position, for ordering (`0.10.0` after `0.2.0`).
+fn version_order(v: &str) -> Vec<u64> {
+    v.split('.').map(|p| p.parse().unwrap_or(0)).collect()
 }
 
 /// Splits `drowl:plugin/kv@0.1.0` into (`kv`, `0.1.0`).
@@ -310,10 +360,9 @@ pub(crate) async fn load<T: StoreState>(
     }
     for i in &imports {
         let ok = match drowl_interface(i) {
-            Some((iface, _)) => matches!(
-                iface,
-                "types" | "log" | "config" | "kv" | "objects" | "http" | "queue"
-            ),
+            Some((iface, version)) => IMPORTABLE
+                .iter()
+                .any(|(v, ifaces)| *v == version && ifaces.contains(&iface)),
             None => ALLOWED_WASI.iter().any(|p| i.starts_with(p)),
         };
         if !ok {
@@ -329,12 +378,17 @@ pub(crate) async fn load<T: StoreState>(
             .iter()
             .any(|e| drowl_interface(e).is_some_and(|(i, _)| i == iface))
     };
+    let receives_webhooks = exported("webhooks");
     let role = if exported("ingestion") {
         Role::Ingestion
     } else if exported("enrichment") {
         Role::Enrichment
     } else if exported("export") {
         Role::Export
+    } else if exported("resolution") {
+        Role::Resolution
+    } else if receives_webhooks {
+        Role::Webhook
     } else {
         return Err(LoadError::NoWorld {
             name: name.to_owned(),
@@ -345,9 +399,27 @@ pub(crate) async fn load<T: StoreState>(
             },
         });
     };
+    // Reading drowl's identities is the identity role's alone: the linker serves
+    // `directory` to every store, so the role is what keeps it from other plugins.
+    if role != Role::Resolution
+        && let Some(i) = imports
+            .iter()
+            .find(|i| drowl_interface(i).is_some_and(|(iface, _)| iface == "directory"))
+    {
+        return Err(LoadError::UnknownImport {
+            name: name.to_owned(),
+            import: i.clone(),
+            hint: format!(
+                " to a plugin of the {} world; only identity plugins (identity-plugin) read drowl's identities",
+                role.world()
+            ),
+        });
+    }
+    // The newest version among its interfaces: the contract the component needs (a
+    // 0.2.0 component also uses the 0.1.0 interfaces 0.2.0 kept).
     let wit_version = versions
         .into_iter()
-        .next()
+        .max_by(|a, b| version_order(a).cmp(&version_order(b)))
         .unwrap_or_else(|| SUPPORTED_WIT_VERSIONS[0].to_owned());
 
     let pre: InstancePre<T> =
@@ -361,17 +433,37 @@ pub(crate) async fn load<T: StoreState>(
         name: name.to_owned(),
         message: format!(
             "the {} world's exports do not match drowl:plugin@{wit_version}: {e:#}",
-            role.world()
+            role.world_with(receives_webhooks)
         ),
     };
-    let role_pre = match role {
-        Role::Ingestion => {
-            RolePre::Ingestion(ingestion::IngestionPluginPre::new(pre).map_err(describe_err)?)
-        }
-        Role::Enrichment => {
-            RolePre::Enrichment(enrichment::EnrichmentPluginPre::new(pre).map_err(describe_err)?)
-        }
-        Role::Export => RolePre::Export(export::ExportPluginPre::new(pre).map_err(describe_err)?),
+    let role_indices = match role {
+        Role::Ingestion => RoleIndices::Ingestion(
+            ingestion::exports::drowl::plugin::ingestion::GuestIndices::new(&pre)
+                .map_err(describe_err)?,
+        ),
+        Role::Enrichment => RoleIndices::Enrichment(
+            enrichment::exports::drowl::plugin::enrichment::GuestIndices::new(&pre)
+                .map_err(describe_err)?,
+        ),
+        Role::Export => RoleIndices::Export(
+            export::exports::drowl::plugin::export::GuestIndices::new(&pre)
+                .map_err(describe_err)?,
+        ),
+        Role::Resolution => RoleIndices::Resolution(
+            identity::exports::drowl::plugin0_2_0::resolution::GuestIndices::new(&pre)
+                .map_err(describe_err)?,
+        ),
+        Role::Webhook => RoleIndices::Webhook,
+    };
+    let plugin_pre = PluginPre {
+        describe: DescribeIndices::new(&pre).map_err(describe_err)?,
+        webhooks: if receives_webhooks {
+            Some(WebhooksIndices::new(&pre).map_err(describe_err)?)
+        } else {
+            None
+        },
+        role: role_indices,
+        pre,
     };
 
     let slot = match slots {
@@ -390,14 +482,18 @@ pub(crate) async fn load<T: StoreState>(
     };
     let mut instance = super::instance::PluginInstance::start(
         engine,
-        &role_pre,
+        &plugin_pre,
         &limits.budget,
         describe_state,
         slot,
     )
     .await
     .map_err(describe_failed)?;
-    let manifest: Manifest = instance.describe().await.map_err(describe_failed)?.into();
+    let mut manifest: Manifest = instance.describe().await.map_err(describe_failed)?.into();
+    if plugin_pre.webhooks.is_some() {
+        let spec = instance.webhook_spec().await.map_err(describe_failed)?;
+        manifest.webhook = Some(WebhookSpec::from(spec));
+    }
     manifest
         .validate(crate::HOST_VERSION, limits.max_manifest_bytes)
         .map_err(|source| LoadError::Manifest {
@@ -430,6 +526,6 @@ pub(crate) async fn load<T: StoreState>(
         size: bytes.len(),
         imports,
         exports,
-        pre: role_pre,
+        pre: plugin_pre,
     })
 }

@@ -46,6 +46,10 @@ pub enum Role {
     Enrichment,
     /// `export-plugin`.
     Export,
+    /// `identity-plugin` (contract 0.2.0): proposes links between identities.
+    Resolution,
+    /// `webhook-plugin` (contract 0.2.0): only receives pushed deliveries.
+    Webhook,
 }
 
 impl Role {
@@ -55,6 +59,17 @@ impl Role {
             Self::Ingestion => "ingestion-plugin",
             Self::Enrichment => "enrichment-plugin",
             Self::Export => "export-plugin",
+            Self::Resolution => "identity-plugin",
+            Self::Webhook => "webhook-plugin",
+        }
+    }
+
+    /// The world's name, given whether the component also exports `webhooks` (an
+    /// ingestion plugin that does is a `connector-plugin`).
+    pub fn world_with(self, webhooks: bool) -> &'static str {
+        match (self, webhooks) {
+            (Self::Ingestion, true) => "connector-plugin",
+            (role, _) => role.world(),
         }
     }
 
@@ -64,6 +79,8 @@ impl Role {
             Self::Ingestion => &["event_ingestion", "webhook", "scheduled"],
             Self::Enrichment => &["keyword_extraction", "identity_resolution", "analytics"],
             Self::Export => &["export"],
+            Self::Resolution => &["identity_resolution"],
+            Self::Webhook => &["webhook"],
         }
     }
 }

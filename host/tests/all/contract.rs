@@ -75,3 +75,65 @@ fn released_wit_is_frozen_byte_for_byte() {
         );
     }
 }
+
+/// `plugin check` prints the contract each component needs: the 0.1.0 fixtures and a
+/// 0.1.0-role plugin built with the 0.2.0 SDK need 0.1.0 (0.2.0 reuses its interfaces),
+/// the identity plugin needs 0.2.0 and imports its `directory`.
+#[test]
+fn plugin_check_prints_the_contract_each_component_needs() {
+    use crate::support::*;
+    let dir = tempfile::tempdir().unwrap();
+    for (path, world, version) in [
+        (
+            contract_0_1_0_fixture("github_plugin.wasm"),
+            "ingestion-plugin",
+            "0.1.0",
+        ),
+        (
+            contract_0_1_0_fixture("keywords_plugin.wasm"),
+            "enrichment-plugin",
+            "0.1.0",
+        ),
+        (component("keywords-plugin"), "enrichment-plugin", "0.1.0"),
+        (component("identity-plugin"), "identity-plugin", "0.2.0"),
+    ] {
+        let out = drowl_host(&["plugin", "check", path.to_str().unwrap()], dir.path());
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let json = stdout_json(&out);
+        assert_eq!(json["world"], world, "{}", path.display());
+        assert_eq!(json["witVersion"], version, "{}", path.display());
+        if version == "0.2.0" {
+            let imports = json["imports"].as_array().unwrap();
+            assert!(
+                imports.iter().any(|i| i == "drowl:plugin/directory@0.2.0"),
+                "{imports:?}"
+            );
+            assert!(
+                imports.iter().any(|i| i == "drowl:plugin/log@0.1.0"),
+                "0.2.0 reuses the 0.1.0 host interfaces: {imports:?}"
+            );
+        }
+    }
+}
+
+/// `directory` is only for identity plugins: a component of another role that imports
+/// it is refused at load, naming the import and the role.
+#[test]
+fn only_identity_plugins_may_import_the_directory() {
+    use crate::support::*;
+    let dir = tempfile::tempdir().unwrap();
+    let wat = r#"(component
+      (import "drowl:plugin/directory@0.2.0" (instance))
+      (instance $ingestion)
+      (export "drowl:plugin/ingestion@0.1.0" (instance $ingestion))
+    )"#;
+    std::fs::write(dir.path().join("d.wasm"), wat::parse_str(wat).unwrap()).unwrap();
+    let out = drowl_host(&["plugin", "check", "d.wasm"], dir.path());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("imports `drowl:plugin/directory@0.2.0`")
+            && err.contains("ingestion-plugin world"),
+        "{err}"
+    );
+}

@@ -49,10 +49,20 @@ fn user_job(user: &str) -> serde_json::Value {
 /// only until it reaches what it already has; a reset re-run stores nothing twice.
 #[tokio::test]
 async fn pages_resume_at_the_high_water_mark_and_reruns_are_idempotent() {
+    high_water_mark(component("github-plugin")).await;
+}
+
+/// The same, unchanged, with the github component built against contract 0.1.0 before
+/// 0.2.0 existed (issue #12: every 0.1.0 component keeps loading and running).
+#[tokio::test]
+async fn a_github_component_built_for_contract_0_1_0_passes_the_same_test() {
+    high_water_mark(contract_0_1_0_fixture("github_plugin.wasm")).await;
+}
+
+async fn high_water_mark(github: std::path::PathBuf) {
     let srv = server(Some("ghp_fixture_token")).await;
     let api = srv.base_url();
     let dir = tempfile::tempdir().unwrap();
-    let github = component("github-plugin");
     let exec = executor(
         dir.path(),
         &[&github],

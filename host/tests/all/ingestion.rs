@@ -256,9 +256,19 @@ async fn event_ids_of_any_length_are_all_scanned_and_budgets_continue() {
 /// once; an inline term drowl does not track is reported, not added.
 #[tokio::test]
 async fn keyword_extraction_runs_over_stored_events() {
+    keyword_extraction(component("keywords-plugin")).await;
+}
+
+/// The same, unchanged, with the keywords component built against contract 0.1.0 before
+/// 0.2.0 existed, next to a hostile plugin built against 0.2.0's SDK (issue #12).
+#[tokio::test]
+async fn a_keywords_component_built_for_contract_0_1_0_passes_the_same_test() {
+    keyword_extraction(contract_0_1_0_fixture("keywords_plugin.wasm")).await;
+}
+
+async fn keyword_extraction(keywords: std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let hostile = component("hostile-plugin");
-    let keywords = component("keywords-plugin");
     let exec = executor(dir.path(), &[&hostile, &keywords], HostPolicy::default()).await;
     exec.storage()
         .events

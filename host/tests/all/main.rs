@@ -11,5 +11,6 @@ mod identity;
 mod ingestion;
 mod links;
 mod production;
+mod resolution;
 mod sandbox;
 mod support;

@@ -85,6 +85,14 @@ pub(crate) async fn executor_with(
     Executor::new(runtime, storage, registry)
 }
 
+/// A component built against contract 0.1.0 before 0.2.0 existed, kept as it was built
+/// (`tests/fixtures/contract-0.1.0/`): `github_plugin.wasm` or `keywords_plugin.wasm`.
+pub(crate) fn contract_0_1_0_fixture(file: &str) -> PathBuf {
+    let path = root().join("tests/fixtures/contract-0.1.0").join(file);
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
 /// A job request from drowl's JSON.
 pub(crate) fn job(id: &str, v: serde_json::Value) -> drowl_host::jobs::JobRequest {
     drowl_host::jobs::JobRequest::from_value(id, &v).unwrap()

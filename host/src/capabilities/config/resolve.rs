@@ -208,6 +208,7 @@ mod tests {
             resources: ResourceRequest::default(),
             license: None,
             homepage: None,
+            webhook: None,
         }
     }
 

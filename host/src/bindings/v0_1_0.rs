@@ -1,12 +1,9 @@
-//! The host side of `drowl:plugin@0.1.0`, generated from `wit/v0.1.0`.
+//! The host side of `drowl:plugin@0.1.0`, generated from `wit/v0.1.0` (frozen).
 //!
 //! `host_api` holds the imports every world shares (implemented once, in
 //! the capabilities layer); each role module reuses them through `with` and only adds
 //! its own exports. Every import is async (HTTP and storage are) and trappable, so a host
 //! function can end a misbehaving plugin's call with a trap instead of an answer.
-
-#![allow(missing_docs, reason = "generated code")]
-#![allow(unreachable_pub, reason = "generated code")]
 
 /// Imports shared by all worlds.
 pub mod host_api {
@@ -43,5 +40,3 @@ macro_rules! role_world {
 role_world!(ingestion, "ingestion-plugin");
 role_world!(enrichment, "enrichment-plugin");
 role_world!(export, "export-plugin");
-
-pub use host_api::drowl::plugin::types;
