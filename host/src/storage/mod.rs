@@ -212,6 +212,71 @@ pub struct WriteOutcome {
     pub existing: u64,
 }
 
+/// A stored account, as identity-resolution plugins read it (`directory.find`, and the
+/// batches of `resolve`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KnownIdentity {
+    /// `identities.id`.
+    pub id: String,
+    /// Platform name.
+    pub platform: String,
+    /// The platform's stable account id.
+    pub platform_user_id: String,
+    /// Handle.
+    pub platform_username: Option<String>,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Profile URL.
+    pub profile_url: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// Extra facts, a JSON object.
+    pub metadata: serde_json::Value,
+    /// When the row was first stored.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A place in the order identity resolution reads identities in: by `created_at`, then
+/// by `id` among identities stored at the same instant.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdentityPosition {
+    /// `identities.created_at` of the last identity read.
+    pub created_at: DateTime<Utc>,
+    /// Its `identities.id`.
+    pub id: String,
+}
+
+/// A link an identity-resolution plugin proposes between two stored identities.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProposedLink {
+    /// One `identities.id` (the pair is ordered when stored).
+    pub a: String,
+    /// The other.
+    pub b: String,
+    /// `high`, `medium`, `low` or `suggested`.
+    pub confidence: String,
+    /// 0.0 to 1.0.
+    pub score: f32,
+    /// Why, for the person reviewing it.
+    pub reason: String,
+}
+
+/// What one `resolve` call concluded, checked by the jobs layer and stored at once by
+/// [`EventStore::save_resolution`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ResolutionBatch {
+    /// The plugin whose index the keys belong to (and `identity_links.plugin_id`).
+    pub plugin_id: String,
+    /// Per identity of the batch, its lookup keys: they replace the keys the plugin had
+    /// for that identity.
+    pub index: Vec<(String, Vec<String>)>,
+    /// Links to write as `plugin_heuristic`, only for pairs with no link at all.
+    pub links: Vec<ProposedLink>,
+}
+
+/// `identity_links.link_source` of a link a plugin's heuristics proposed.
+pub const LINK_SOURCE_HEURISTIC: &str = "plugin_heuristic";
+
 /// What [`EventStore::link_identities`] did: the pair as stored, and whether the link is new.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LinkOutcome {
@@ -382,6 +447,48 @@ pub trait EventStore: Send + Sync + 'static {
         confidence: &str,
         reason: &str,
     ) -> Result<LinkOutcome>;
+    /// Up to `limit` identities stored after `after` (all of them from the start when
+    /// `None`), in [`IdentityPosition`] order: the batches identity resolution reads.
+    async fn identities_after(
+        &self,
+        after: Option<&IdentityPosition>,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let _ = (after, limit);
+        Err(StorageError::Unavailable(format!(
+            "{} cannot list identities yet",
+            self.backend()
+        )))
+    }
+    /// Up to `limit` identities `plugin_id` indexed under `key` (see
+    /// [`Self::save_resolution`]), oldest first: `directory.find`. Another plugin's keys
+    /// are never consulted.
+    async fn find_indexed_identities(
+        &self,
+        plugin_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let _ = (plugin_id, key, limit);
+        Err(StorageError::Unavailable(format!(
+            "{} has no identity index yet",
+            self.backend()
+        )))
+    }
+    /// Stores one resolution batch in one transaction: each indexed identity's keys are
+    /// replaced by the batch's, and each proposed link is written (ordered pair,
+    /// `link_source` [`LINK_SOURCE_HEURISTIC`], `plugin_id`) only when the pair has no
+    /// `identity_links` row at all, active or not, so a link a person made, changed or
+    /// removed is never overridden or brought back. `inserted` counts links written,
+    /// `existing` proposals skipped. Re-running the same batch changes nothing. An id
+    /// with no `identities` row is [`StorageError::Invalid`] naming it.
+    async fn save_resolution(&self, batch: &ResolutionBatch) -> Result<WriteOutcome> {
+        let _ = batch;
+        Err(StorageError::Unavailable(format!(
+            "{} cannot store identity resolution yet",
+            self.backend()
+        )))
+    }
     /// Records keyword matches; an existing (`event_id`, `keyword_id`) is left untouched.
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome>;
     /// Returns the active keywords from the `keywords` table.
