@@ -49,6 +49,7 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
         "keyword_matches",
         "metrics_daily_events",
         "metrics_daily_keywords",
+        "identity_index",
     ] {
         let n = count(
             &store,
@@ -97,7 +98,7 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
             "SELECT count(*) FROM _sqlx_migrations WHERE success"
         )
         .await,
-        3
+        4
     );
 }
 
@@ -166,6 +167,7 @@ async fn the_sqlite_schema_defines_the_tables_and_columns_of_the_postgres_migrat
         "keyword_matches",
         "plugin_kv",
         "jobs",
+        "identity_index",
     ] {
         assert!(
             pg_columns.iter().any(|(t, _, _)| t == table),
