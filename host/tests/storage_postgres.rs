@@ -220,6 +220,60 @@ async fn postgres_store_follows_the_shared_rules() {
     tc::run_all(store.clone(), store.clone()).await;
 }
 
+/// `identity_links` read and edited with PostgreSQL's own SQL, for the link checks.
+struct PgLinks(Arc<PostgresStore>);
+
+#[async_trait::async_trait]
+impl tc::ReadLinks for PgLinks {
+    async fn links_between(&self, a: &str, b: &str) -> Vec<tc::StoredLink> {
+        let rows: Vec<(String, String, String, String, f32, Option<String>, bool)> =
+            sqlx::query_as(
+                "SELECT identity_id_1, identity_id_2, confidence, link_source, \
+                 confidence_score, plugin_id, is_active FROM identity_links \
+                 WHERE (identity_id_1, identity_id_2) IN (($1, $2), ($2, $1)) \
+                 ORDER BY is_active, created_at",
+            )
+            .bind(a)
+            .bind(b)
+            .fetch_all(self.0.pool())
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(
+                |(one, two, confidence, source, score, plugin, active)| tc::StoredLink {
+                    identity_id_1: one,
+                    identity_id_2: two,
+                    confidence,
+                    link_source: source,
+                    confidence_score: score,
+                    plugin_id: plugin,
+                    is_active: active,
+                },
+            )
+            .collect()
+    }
+    async fn remove_links(&self, a: &str, b: &str) {
+        sqlx::query(
+            "UPDATE identity_links SET is_active = false \
+             WHERE (identity_id_1, identity_id_2) IN (($1, $2), ($2, $1))",
+        )
+        .bind(a)
+        .bind(b)
+        .execute(self.0.pool())
+        .await
+        .unwrap();
+    }
+}
+
+/// The suggested-link rule every backend follows
+/// (`tc::suggested_links_never_revive_removed_ones`).
+#[tokio::test]
+async fn postgres_suggested_links_follow_the_shared_rules() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    tc::suggested_links_never_revive_removed_ones(&*store, &PgLinks(store.clone())).await;
+}
+
 /// The same hand-counted daily metrics as the SQLite store (`tc::daily_metrics_are_counted_by_hand`).
 #[tokio::test]
 async fn postgres_daily_metrics_are_counted_by_hand() {

@@ -429,6 +429,102 @@ pub async fn manual_links_are_ordered_and_updated_in_place(s: &dyn EventStore) {
     );
 }
 
+/// An `identity_links` row as the link checks compare it, whatever the backend's column
+/// types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLink {
+    /// `identity_id_1`.
+    pub identity_id_1: String,
+    /// `identity_id_2`.
+    pub identity_id_2: String,
+    /// `confidence`.
+    pub confidence: String,
+    /// `link_source`.
+    pub link_source: String,
+    /// `confidence_score`.
+    pub confidence_score: f32,
+    /// `plugin_id` (`None` for a person's link).
+    pub plugin_id: Option<String>,
+    /// `is_active`.
+    pub is_active: bool,
+}
+
+/// Reads and edits `identity_links` rows for the link checks, with each backend's own
+/// SQL: the [`EventStore`] neither lists links nor removes them (drowl's UI does that).
+#[async_trait]
+pub trait ReadLinks: Send + Sync {
+    /// Every row between the two identities, in either column order (so a row stored
+    /// unordered shows), inactive ones first.
+    async fn links_between(&self, a: &str, b: &str) -> Vec<StoredLink>;
+    /// Marks every row between the two identities inactive, as a person removing the
+    /// link in drowl's UI does.
+    async fn remove_links(&self, a: &str, b: &str);
+}
+
+/// The rows between `a` and `b`, checked to be stored as the ordered pair.
+async fn ordered_rows(read: &dyn ReadLinks, a: &str, b: &str) -> Vec<StoredLink> {
+    let rows = read.links_between(a, b).await;
+    let (one, two) = if a < b { (a, b) } else { (b, a) };
+    for r in &rows {
+        assert_eq!(
+            (r.identity_id_1.as_str(), r.identity_id_2.as_str()),
+            (one, two),
+            "stored as the ordered pair"
+        );
+    }
+    rows
+}
+
+/// An enrichment plugin's suggested link never brings back a link a person removed,
+/// whether the removed link was a person's or an earlier suggestion: only a pair with no
+/// link row at all gets one.
+pub async fn suggested_links_never_revive_removed_ones(s: &dyn EventStore, read: &dyn ReadLinks) {
+    let t = tag();
+    let (ua, ub, uc) = (format!("{t}-a"), format!("{t}-b"), format!("{t}-c"));
+    let ab = link(("github", &ua), ("x", &ub));
+    assert_eq!(
+        s.insert_identity_links(std::slice::from_ref(&ab))
+            .await
+            .unwrap()
+            .inserted,
+        1
+    );
+    let id =
+        |p: &'static str, u: String| async move { s.identity_id(p, &u).await.unwrap().unwrap() };
+    let (a, b) = (id("github", ua.clone()).await, id("x", ub.clone()).await);
+    read.remove_links(&a, &b).await;
+    assert_eq!(
+        s.insert_identity_links(&[ab]).await.unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 1
+        }
+    );
+    let rows = ordered_rows(read, &a, &b).await;
+    assert_eq!(
+        rows.iter().map(|r| r.is_active).collect::<Vec<_>>(),
+        [false],
+        "{rows:?}"
+    );
+
+    // A person's link, removed.
+    s.upsert_identities(&[identity("zenn", &uc, None)])
+        .await
+        .unwrap();
+    let c = id("zenn", uc.clone()).await;
+    s.link_identities(&a, &c, "high", "asked").await.unwrap();
+    read.remove_links(&a, &c).await;
+    let ac = link(("zenn", &uc), ("github", &ua));
+    assert_eq!(s.insert_identity_links(&[ac]).await.unwrap().existing, 1);
+    let rows = ordered_rows(read, &a, &c).await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.link_source.as_str(), r.is_active))
+            .collect::<Vec<_>>(),
+        [("user_manual", false)]
+    );
+}
+
 /// A match is stored once per (event, keyword) and only for a stored event.
 pub async fn keyword_matches_are_unique(s: &dyn EventStore) {
     let t = tag();

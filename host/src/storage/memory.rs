@@ -2,9 +2,10 @@
 //!
 //! It implements every storage trait with the same observable rules as the real backends
 //! (idempotent inserts keyed the same way, ordered-pair identity links with one active
-//! link per pair, matches only for stored events, byte-ordered key listing, the `jobs`
-//! table's conflict rule), so a test written against it means the same thing against
-//! SQLite or PostgreSQL. Nothing is persisted; it is not meant for production.
+//! link per pair and plugin links only for pairs with none at all, matches only for
+//! stored events, byte-ordered key listing, the `jobs` table's conflict rule), so a test
+//! written against it means the same thing against SQLite or PostgreSQL. Nothing is
+//! persisted; it is not meant for production.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -80,6 +81,13 @@ impl State {
             })
             .id
             .clone()
+    }
+
+    /// Whether the ordered pair has any link row, active or removed.
+    fn pair_has_link(&self, one: &str, two: &str) -> bool {
+        self.links
+            .iter()
+            .any(|x| x.identity_id_1 == one && x.identity_id_2 == two)
     }
 }
 
@@ -362,11 +370,8 @@ impl EventStore for MemoryStore {
         }
         let mut out = WriteOutcome::default();
         for (l, one, two) in rows {
-            let active_exists = s
-                .links
-                .iter()
-                .any(|x| x.is_active && x.identity_id_1 == one && x.identity_id_2 == two);
-            if active_exists {
+            // Any row, active or removed: a suggestion never brings back a removed link.
+            if s.pair_has_link(&one, &two) {
                 out.existing += 1;
             } else {
                 out.inserted += 1;
@@ -695,6 +700,42 @@ mod tests {
         async fn count(&self) -> i64 {
             self.lock().map_or(0, |s| s.jobs.len() as i64)
         }
+    }
+
+    #[async_trait]
+    impl tc::ReadLinks for MemoryStore {
+        async fn links_between(&self, a: &str, b: &str) -> Vec<tc::StoredLink> {
+            let mut rows: Vec<tc::StoredLink> = self
+                .links()
+                .into_iter()
+                .filter(|l| {
+                    (l.identity_id_1 == a && l.identity_id_2 == b)
+                        || (l.identity_id_1 == b && l.identity_id_2 == a)
+                })
+                .map(|l| tc::StoredLink {
+                    identity_id_1: l.identity_id_1,
+                    identity_id_2: l.identity_id_2,
+                    confidence: l.record.confidence,
+                    link_source: l.record.link_source,
+                    confidence_score: l.record.confidence_score,
+                    // A person's link has no plugin (stored as "").
+                    plugin_id: Some(l.record.plugin_id).filter(|p| !p.is_empty()),
+                    is_active: l.is_active,
+                })
+                .collect();
+            rows.sort_by_key(|r| r.is_active);
+            rows
+        }
+        async fn remove_links(&self, a: &str, b: &str) {
+            self.deactivate_links(a, b);
+            self.deactivate_links(b, a);
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_suggested_links_follow_the_shared_rules() {
+        let store = MemoryStore::new();
+        tc::suggested_links_never_revive_removed_ones(&store, &store).await;
     }
 
     #[tokio::test]

@@ -423,7 +423,12 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>>;
     /// Upserts observed accounts; a re-observation refreshes names and `last_verified_at`.
     async fn upsert_identities(&self, identities: &[IdentityRecord]) -> Result<WriteOutcome>;
-    /// Records suggested links, keeping drowl's ordered-pair and one-active-link rules.
+    /// Records the links enrichment plugins suggested, as ordered pairs, each only when
+    /// the pair has no `identity_links` row at all, active or not: a pair's active link
+    /// (a person's or an earlier suggestion) is kept as it is, and a plugin's suggestion
+    /// never brings back a link a person removed (see [`Self::link_identities`]).
+    /// Accounts seen only through a link get an `identities` row. `inserted` counts links
+    /// written, `existing` suggestions skipped.
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome>;
     /// The id (`identities.id`) of the account (`platform`, `platform_user_id`), if it
     /// has been observed.

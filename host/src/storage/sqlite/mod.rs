@@ -581,6 +581,54 @@ mod tests {
         tc::run_all(store.clone(), store.clone()).await;
     }
 
+    #[async_trait]
+    impl tc::ReadLinks for SqliteStore {
+        async fn links_between(&self, a: &str, b: &str) -> Vec<tc::StoredLink> {
+            let rows: Vec<(String, String, String, String, f64, Option<String>, bool)> =
+                sqlx::query_as(
+                    "SELECT identity_id_1, identity_id_2, confidence, link_source, \
+                     confidence_score, plugin_id, is_active FROM identity_links \
+                     WHERE (identity_id_1, identity_id_2) IN (VALUES (?1, ?2), (?2, ?1)) \
+                     ORDER BY is_active, created_at",
+                )
+                .bind(a)
+                .bind(b)
+                .fetch_all(self.write_pool())
+                .await
+                .unwrap();
+            rows.into_iter()
+                .map(
+                    |(one, two, confidence, source, score, plugin, active)| tc::StoredLink {
+                        identity_id_1: one,
+                        identity_id_2: two,
+                        confidence,
+                        link_source: source,
+                        confidence_score: score as f32,
+                        plugin_id: plugin,
+                        is_active: active,
+                    },
+                )
+                .collect()
+        }
+        async fn remove_links(&self, a: &str, b: &str) {
+            sqlx::query(
+                "UPDATE identity_links SET is_active = 0 \
+                 WHERE (identity_id_1, identity_id_2) IN (VALUES (?1, ?2), (?2, ?1))",
+            )
+            .bind(a)
+            .bind(b)
+            .execute(self.write_pool())
+            .await
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_suggested_links_follow_the_shared_rules() {
+        let (_dir, store) = open().await;
+        tc::suggested_links_never_revive_removed_ones(&*store, &*store).await;
+    }
+
     #[tokio::test]
     async fn ping_says_where_the_database_is_and_fails_once_closed() {
         let (_dir, store) = open().await;
@@ -663,27 +711,6 @@ mod tests {
                 .await
                 .unwrap();
         assert!(one < two);
-        // An inactive (retracted) link does not block a new active one.
-        sqlx::query("UPDATE identity_links SET is_active = 0")
-            .execute(store.write_pool())
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .insert_identity_links(&[link("u1", "u2")])
-                .await
-                .unwrap()
-                .inserted,
-            1
-        );
-        assert_eq!(
-            store
-                .insert_identity_links(&[link("u1", "u2")])
-                .await
-                .unwrap()
-                .existing,
-            1
-        );
         // The database itself refuses an unordered pair and a second active link.
         let unordered = sqlx::query(
             "INSERT INTO identity_links (id, identity_id_1, identity_id_2, confidence, \
@@ -704,6 +731,24 @@ mod tests {
         .await
         .map_err(db_err);
         assert!(matches!(second_active, Err(StorageError::Invalid(_))));
+        // A link a person removed (inactive) is not brought back by a suggestion.
+        sqlx::query("UPDATE identity_links SET is_active = 0")
+            .execute(store.write_pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .insert_identity_links(&[link("u1", "u2")])
+                .await
+                .unwrap()
+                .existing,
+            1
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM identity_links")
+            .fetch_one(store.write_pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 
     /// A person's link lands as drowl's API reads it, is updated in place, and a removed
