@@ -33,17 +33,19 @@ use sqlx::sqlite::{
 
 use self::errors::db_err;
 use super::common::{
-    check_manual_link, daily_metrics_from_rows, prefix_upper_bound, ts_to_text, unknown_identity,
+    check_identities_exist, check_manual_link, daily_metrics_from_rows, prefix_upper_bound,
+    ts_to_text,
 };
 use super::rows::{
-    IdentityIdRow, KeywordRecordRow, StoredEventRow, event_rows, identity_rows, json_rows,
-    keyword_rows, link_accounts, link_rows, match_rows, outcome_from_existing,
-    outcome_from_inserted,
+    IdentityIdRow, KeywordRecordRow, KnownIdentityRow, LinkRow, StoredEventRow, event_rows,
+    identity_rows, json_rows, keyword_rows, link_accounts, link_rows, match_rows,
+    outcome_from_existing, outcome_from_inserted, resolution_rows,
 };
 use super::{
     DailyMetrics, DailyMetricsOutcome, DayRange, EventFilter, EventStore, IdentityLinkRecord,
-    IdentityRecord, KeywordMatchRecord, KeywordRecord, KvStore, LinkOutcome, NewEvent, Result,
-    StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE, WriteOutcome,
+    IdentityPosition, IdentityRecord, KeywordMatchRecord, KeywordRecord, KnownIdentity, KvStore,
+    LinkOutcome, NewEvent, ResolutionBatch, Result, StorageError, StoredEvent,
+    USER_MANUAL_LINK_SOURCE, WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -62,6 +64,11 @@ mod sql {
         include_str!("queries/existing_identity_ids.sql");
     pub(super) const COUNT_ACTIVE_LINK: &str = include_str!("queries/count_active_link.sql");
     pub(super) const LINK_IDENTITIES: &str = include_str!("queries/link_identities.sql");
+    pub(super) const IDENTITIES_AFTER: &str = include_str!("queries/identities_after.sql");
+    pub(super) const FIND_INDEXED_IDENTITIES: &str =
+        include_str!("queries/find_indexed_identities.sql");
+    pub(super) const DELETE_IDENTITY_KEYS: &str = include_str!("queries/delete_identity_keys.sql");
+    pub(super) const INSERT_IDENTITY_KEYS: &str = include_str!("queries/insert_identity_keys.sql");
     pub(super) const INSERT_KEYWORD_MATCHES: &str =
         include_str!("queries/insert_keyword_matches.sql");
     pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
@@ -220,6 +227,40 @@ impl SqliteStore {
     }
 }
 
+/// Which of `ids` have an `identities` row, read in `tx`.
+async fn existing_identity_ids(
+    tx: &mut sqlx::SqliteTransaction<'_>,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>> {
+    let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING_IDENTITY_IDS)
+        .bind(json_rows(ids)?)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(existing.into_iter().collect())
+}
+
+/// Writes plugin-proposed links (`insert_identity_links.sql`: only pairs with no link row
+/// at all) in `tx`, `now` their creation time; returns how many were written. Enrichment
+/// suggestions and resolution batches share it, so both follow the one rule about links a
+/// person made or removed.
+async fn insert_links(
+    tx: &mut sqlx::SqliteTransaction<'_>,
+    rows: Vec<LinkRow<'_>>,
+    now: &str,
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
+        .bind(json_rows_with_ids(rows)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(res.rows_affected())
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn insert_events(&self, events: &[NewEvent]) -> Result<WriteOutcome> {
@@ -305,15 +346,10 @@ impl EventStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        let rows = json_rows_with_ids(link_rows(links, ids)?)?;
-        let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
-            .bind(rows)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let rows = link_rows(links, ids)?;
+        let inserted = insert_links(&mut tx, rows, &now).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(outcome_from_inserted(links.len(), res.rows_affected()))
+        Ok(outcome_from_inserted(links.len(), inserted))
     }
 
     async fn identity_id(&self, platform: &str, platform_user_id: &str) -> Result<Option<String>> {
@@ -338,18 +374,8 @@ impl EventStore for SqliteStore {
     ) -> Result<LinkOutcome> {
         let (one, two, score) = check_manual_link(a, b, confidence)?;
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING_IDENTITY_IDS)
-            .bind(a)
-            .bind(b)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if let Some(missing) = [a, b]
-            .into_iter()
-            .find(|id| !existing.iter().any(|e| e == id))
-        {
-            return Err(unknown_identity(missing));
-        }
+        let existing = existing_identity_ids(&mut tx, &[a, b]).await?;
+        check_identities_exist(&[a, b], |id| existing.contains(id))?;
         let active: i64 = sqlx::query_scalar(sql::COUNT_ACTIVE_LINK)
             .bind(one)
             .bind(two)
@@ -374,6 +400,73 @@ impl EventStore for SqliteStore {
             identity_id_2: two.to_owned(),
             created: active == 0,
         })
+    }
+
+    async fn identities_after(
+        &self,
+        after: Option<&IdentityPosition>,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        // '' sorts before every stored timestamp: from the start.
+        let (created_at, id) = match after {
+            Some(p) => (ts_to_text(&p.created_at), p.id.as_str()),
+            None => (String::new(), ""),
+        };
+        let rows: Vec<KnownIdentityRow> = sqlx::query_as(sql::IDENTITIES_AFTER)
+            .bind(created_at)
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(KnownIdentity::from).collect())
+    }
+
+    async fn find_indexed_identities(
+        &self,
+        plugin_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let rows: Vec<KnownIdentityRow> = sqlx::query_as(sql::FIND_INDEXED_IDENTITIES)
+            .bind(plugin_id)
+            .bind(key)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(KnownIdentity::from).collect())
+    }
+
+    async fn save_resolution(&self, batch: &ResolutionBatch) -> Result<WriteOutcome> {
+        let rows = resolution_rows(batch)?;
+        if rows.named.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let total = rows.links.len();
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let existing = existing_identity_ids(&mut tx, &rows.named).await?;
+        // Returning drops the transaction, which rolls it back: nothing was written yet.
+        check_identities_exist(&rows.named, |id| existing.contains(id))?;
+        if !rows.indexed.is_empty() {
+            sqlx::query(sql::DELETE_IDENTITY_KEYS)
+                .bind(&batch.plugin_id)
+                .bind(json_rows(&rows.indexed)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        if !rows.keys.is_empty() {
+            sqlx::query(sql::INSERT_IDENTITY_KEYS)
+                .bind(&batch.plugin_id)
+                .bind(json_rows(&rows.keys)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let inserted = insert_links(&mut tx, rows.links, &now_text()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome_from_inserted(total, inserted))
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
