@@ -265,13 +265,66 @@ impl tc::ReadLinks for PgLinks {
     }
 }
 
-/// The suggested-link rule every backend follows
-/// (`tc::suggested_links_never_revive_removed_ones`).
+/// The resolution-batch and suggested-link rules every backend follows
+/// (`tc::resolution_links_follow_the_rules`, `tc::suggested_links_never_revive_removed_ones`).
 #[tokio::test]
-async fn postgres_suggested_links_follow_the_shared_rules() {
+async fn postgres_identity_resolution_follows_the_shared_rules() {
     let db = TestDb::create().await;
     let store = migrated(&db, InsertMode::Unnest).await;
-    tc::suggested_links_never_revive_removed_ones(&*store, &PgLinks(store.clone())).await;
+    let read = PgLinks(store.clone());
+    tc::resolution_links_follow_the_rules(&*store, &read).await;
+    tc::suggested_links_never_revive_removed_ones(&*store, &read).await;
+}
+
+/// Identity resolution's batches and lookups are index scans. With sequential scans,
+/// bitmap scans and sorts priced out, a batch read the (created_at, id "C") index could
+/// not serve in order would still show a `Sort` (or another scan); the key lookup, with
+/// sequential scans priced out, starts from identity_index's primary key.
+#[tokio::test]
+async fn identity_resolution_reads_use_their_indexes() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    let mut conn = store.pool().acquire().await.unwrap();
+    sqlx::raw_sql("SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan = |rows: Vec<(String,)>| rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+    let after = chrono::Utc::now();
+    let batches = plan(
+        sqlx::query_as(&format!(
+            "EXPLAIN {}",
+            include_str!("../src/storage/postgres/queries/identities_after.sql")
+        ))
+        .bind(Some(after))
+        .bind("some-id")
+        .bind(100_i64)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap(),
+    );
+    assert!(
+        batches.contains("Index Scan using identities_created_at_id_idx")
+            && !batches.contains("Sort"),
+        "{batches}"
+    );
+    sqlx::raw_sql("RESET enable_bitmapscan; RESET enable_sort")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let find = plan(
+        sqlx::query_as(&format!(
+            "EXPLAIN {}",
+            include_str!("../src/storage/postgres/queries/find_indexed_identities.sql")
+        ))
+        .bind("resolver")
+        .bind("name:alice")
+        .bind(10_i64)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap(),
+    );
+    assert!(find.contains("identity_index_pkey"), "{find}");
 }
 
 /// The same hand-counted daily metrics as the SQLite store (`tc::daily_metrics_are_counted_by_hand`).

@@ -865,8 +865,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn memory_suggested_links_follow_the_shared_rules() {
+    async fn memory_identity_resolution_follows_the_shared_rules() {
         let store = MemoryStore::new();
+        tc::resolution_links_follow_the_rules(&store, &store).await;
         tc::suggested_links_never_revive_removed_ones(&store, &store).await;
     }
 

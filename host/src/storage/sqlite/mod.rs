@@ -717,9 +717,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sqlite_suggested_links_follow_the_shared_rules() {
+    async fn sqlite_identity_resolution_follows_the_shared_rules() {
         let (_dir, store) = open().await;
+        tc::resolution_links_follow_the_rules(&*store, &*store).await;
         tc::suggested_links_never_revive_removed_ones(&*store, &*store).await;
+    }
+
+    /// Identity resolution's statements run on the indexes 0003 adds, not on table scans.
+    #[tokio::test]
+    async fn identity_resolution_reads_use_their_indexes() {
+        let (_dir, store) = open().await;
+        let plan = |sql: &'static str| {
+            let store = store.clone();
+            async move {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .bind("")
+                        .bind("")
+                        .bind(10_i64)
+                        .fetch_all(&store.reader)
+                        .await
+                        .unwrap();
+                rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+            }
+        };
+        let batches = plan(sql::IDENTITIES_AFTER).await;
+        assert!(
+            batches.contains("SEARCH identities USING INDEX identities_created_at_id_idx")
+                && !batches.contains("TEMP B-TREE"),
+            "{batches}"
+        );
+        let find = plan(sql::FIND_INDEXED_IDENTITIES).await;
+        assert!(find.contains("SEARCH x USING PRIMARY KEY"), "{find}");
     }
 
     #[tokio::test]
