@@ -49,6 +49,7 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
         "keyword_matches",
         "metrics_daily_events",
         "metrics_daily_keywords",
+        "identity_index",
     ] {
         let n = count(
             &store,
@@ -97,7 +98,7 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
             "SELECT count(*) FROM _sqlx_migrations WHERE success"
         )
         .await,
-        3
+        4
     );
 }
 
@@ -166,6 +167,7 @@ async fn the_sqlite_schema_defines_the_tables_and_columns_of_the_postgres_migrat
         "keyword_matches",
         "plugin_kv",
         "jobs",
+        "identity_index",
     ] {
         assert!(
             pg_columns.iter().any(|(t, _, _)| t == table),
@@ -216,6 +218,113 @@ async fn postgres_store_follows_the_shared_rules() {
     let db = TestDb::create().await;
     let store = migrated(&db, InsertMode::Unnest).await;
     tc::run_all(store.clone(), store.clone()).await;
+}
+
+/// `identity_links` read and edited with PostgreSQL's own SQL, for the link checks.
+struct PgLinks(Arc<PostgresStore>);
+
+#[async_trait::async_trait]
+impl tc::ReadLinks for PgLinks {
+    async fn links_between(&self, a: &str, b: &str) -> Vec<tc::StoredLink> {
+        let rows: Vec<(String, String, String, String, f32, Option<String>, bool)> =
+            sqlx::query_as(
+                "SELECT identity_id_1, identity_id_2, confidence, link_source, \
+                 confidence_score, plugin_id, is_active FROM identity_links \
+                 WHERE (identity_id_1, identity_id_2) IN (($1, $2), ($2, $1)) \
+                 ORDER BY is_active, created_at",
+            )
+            .bind(a)
+            .bind(b)
+            .fetch_all(self.0.pool())
+            .await
+            .unwrap();
+        rows.into_iter()
+            .map(
+                |(one, two, confidence, source, score, plugin, active)| tc::StoredLink {
+                    identity_id_1: one,
+                    identity_id_2: two,
+                    confidence,
+                    link_source: source,
+                    confidence_score: score,
+                    plugin_id: plugin,
+                    is_active: active,
+                },
+            )
+            .collect()
+    }
+    async fn remove_links(&self, a: &str, b: &str) {
+        sqlx::query(
+            "UPDATE identity_links SET is_active = false \
+             WHERE (identity_id_1, identity_id_2) IN (($1, $2), ($2, $1))",
+        )
+        .bind(a)
+        .bind(b)
+        .execute(self.0.pool())
+        .await
+        .unwrap();
+    }
+}
+
+/// The resolution-batch and suggested-link rules every backend follows
+/// (`tc::resolution_links_follow_the_rules`, `tc::suggested_links_never_revive_removed_ones`).
+#[tokio::test]
+async fn postgres_identity_resolution_follows_the_shared_rules() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    let read = PgLinks(store.clone());
+    tc::resolution_links_follow_the_rules(&*store, &read).await;
+    tc::suggested_links_never_revive_removed_ones(&*store, &read).await;
+}
+
+/// Identity resolution's batches and lookups are index scans. With sequential scans,
+/// bitmap scans and sorts priced out, a batch read the (created_at, id "C") index could
+/// not serve in order would still show a `Sort` (or another scan); the key lookup, with
+/// sequential scans priced out, starts from identity_index's primary key.
+#[tokio::test]
+async fn identity_resolution_reads_use_their_indexes() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    let mut conn = store.pool().acquire().await.unwrap();
+    sqlx::raw_sql("SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan = |rows: Vec<(String,)>| rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n");
+    let after = chrono::Utc::now();
+    let batches = plan(
+        sqlx::query_as(&format!(
+            "EXPLAIN {}",
+            include_str!("../src/storage/postgres/queries/identities_after.sql")
+        ))
+        .bind(Some(after))
+        .bind("some-id")
+        .bind(100_i64)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap(),
+    );
+    assert!(
+        batches.contains("Index Scan using identities_created_at_id_idx")
+            && !batches.contains("Sort"),
+        "{batches}"
+    );
+    sqlx::raw_sql("RESET enable_bitmapscan; RESET enable_sort")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let find = plan(
+        sqlx::query_as(&format!(
+            "EXPLAIN {}",
+            include_str!("../src/storage/postgres/queries/find_indexed_identities.sql")
+        ))
+        .bind("resolver")
+        .bind("name:alice")
+        .bind(10_i64)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap(),
+    );
+    assert!(find.contains("identity_index_pkey"), "{find}");
 }
 
 /// The same hand-counted daily metrics as the SQLite store (`tc::daily_metrics_are_counted_by_hand`).

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{IdentityRecord, KeywordRecord, StorageError};
+use super::{IdentityRecord, KeywordRecord, ProposedLink, ResolutionBatch, StorageError};
 
 /// Fixed-width UTC timestamp format used where timestamps are stored as text (SQLite):
 /// fixed width makes string order equal time order, so range filters work on text. It is
@@ -133,6 +133,81 @@ pub(crate) fn check_manual_link<'a>(
     })?;
     let (one, two) = ordered_pair(a, b)?;
     Ok((one, two, score))
+}
+
+/// The confidences a plugin may propose a link with: not `manual`, which says a person
+/// made the link.
+pub(crate) const PROPOSED_LINK_CONFIDENCES: [&str; 4] = ["high", "medium", "low", "suggested"];
+
+/// A link a resolution plugin proposed, as every backend stores it: the ordered pair, the
+/// confidence (one of [`PROPOSED_LINK_CONFIDENCES`]) and the score clamped to 0..=1 (a
+/// heuristic's score is a ranking, not a checked fact, so a slightly-off one is kept
+/// rather than failing the batch; a NaN says nothing and is refused).
+pub(crate) fn proposed_link(l: &ProposedLink) -> Result<(&str, &str, f32), StorageError> {
+    if !PROPOSED_LINK_CONFIDENCES.contains(&l.confidence.as_str()) {
+        return Err(StorageError::Invalid(format!(
+            "proposed link confidence `{}` is not one of {}",
+            l.confidence,
+            PROPOSED_LINK_CONFIDENCES.join(", ")
+        )));
+    }
+    if l.score.is_nan() {
+        return Err(StorageError::Invalid(format!(
+            "proposed link between {} and {} has no score (NaN)",
+            l.a, l.b
+        )));
+    }
+    let (one, two) = ordered_pair(&l.a, &l.b)?;
+    Ok((one, two, l.score.clamp(0.0, 1.0)))
+}
+
+/// A resolution batch's index, as every backend writes it: the identities whose keys are
+/// replaced (each once, sorted), and the (identity, key) rows that replace them (each
+/// once, sorted, so overlapping batches lock rows in the same order). An identity named
+/// twice gets the keys of both entries.
+pub(crate) fn resolution_index(batch: &ResolutionBatch) -> (Vec<&str>, Vec<(&str, &str)>) {
+    let mut indexed: Vec<&str> = batch.index.iter().map(|(id, _)| id.as_str()).collect();
+    indexed.sort_unstable();
+    indexed.dedup();
+    let mut keys: Vec<(&str, &str)> = batch
+        .index
+        .iter()
+        .flat_map(|(id, keys)| keys.iter().map(move |k| (id.as_str(), k.as_str())))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    (indexed, keys)
+}
+
+/// Every identity id a resolution batch names (indexed or linked), each once, sorted:
+/// all must exist before anything of the batch is written.
+pub(crate) fn resolution_identities(batch: &ResolutionBatch) -> Vec<&str> {
+    let mut ids: Vec<&str> = batch
+        .index
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .chain(
+            batch
+                .links
+                .iter()
+                .flat_map(|l| [l.a.as_str(), l.b.as_str()]),
+        )
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Fails with [`unknown_identity`] for the first of `named` that `exists` says is not
+/// stored.
+pub(crate) fn check_identities_exist(
+    named: &[&str],
+    exists: impl Fn(&str) -> bool,
+) -> Result<(), StorageError> {
+    match named.iter().find(|id| !exists(id)) {
+        Some(missing) => Err(unknown_identity(missing)),
+        None => Ok(()),
+    }
 }
 
 /// The error for a link request naming an identity that does not exist.

@@ -1,5 +1,7 @@
 //! One behavioural suite every storage backend must pass: [`run_all`] for an
-//! [`EventStore`] and [`KvStore`], [`object_prefix_bytes`] for an [`ObjectStore`],
+//! [`EventStore`] and [`KvStore`], [`resolution_links_follow_the_rules`] and
+//! [`suggested_links_never_revive_removed_ones`] for an [`EventStore`] whose links a
+//! [`ReadLinks`] can read, [`object_prefix_bytes`] for an [`ObjectStore`],
 //! [`job_rows_follow_the_rules`] for a [`JobStore`].
 //!
 //! The memory and SQLite backends run it as unit tests; the PostgreSQL (and SQLite)
@@ -77,6 +79,8 @@ pub async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
     identities_upsert(&*events).await;
     identity_links_are_ordered_with_one_active(&*events).await;
     manual_links_are_ordered_and_updated_in_place(&*events).await;
+    identities_are_read_in_batches_in_order(&*events).await;
+    indexed_identities_are_found_by_key_per_plugin(&*events).await;
     keyword_matches_are_unique(&*events).await;
     keywords_upsert(&*events).await;
     kv_namespaces_are_isolated(&*kv).await;
@@ -426,6 +430,524 @@ pub async fn manual_links_are_ordered_and_updated_in_place(s: &dyn EventStore) {
     assert!(
         matches!(&e, StorageError::Invalid(m) if m.contains("certain")),
         "{e}"
+    );
+}
+
+/// An `identity_links` row as the link checks compare it, whatever the backend's column
+/// types.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLink {
+    /// `identity_id_1`.
+    pub identity_id_1: String,
+    /// `identity_id_2`.
+    pub identity_id_2: String,
+    /// `confidence`.
+    pub confidence: String,
+    /// `link_source`.
+    pub link_source: String,
+    /// `confidence_score`.
+    pub confidence_score: f32,
+    /// `plugin_id` (`None` for a person's link).
+    pub plugin_id: Option<String>,
+    /// `is_active`.
+    pub is_active: bool,
+}
+
+/// Reads and edits `identity_links` rows for the link checks, with each backend's own
+/// SQL: the [`EventStore`] neither lists links nor removes them (drowl's UI does that).
+#[async_trait]
+pub trait ReadLinks: Send + Sync {
+    /// Every row between the two identities, in either column order (so a row stored
+    /// unordered shows), inactive ones first.
+    async fn links_between(&self, a: &str, b: &str) -> Vec<StoredLink>;
+    /// Marks every row between the two identities inactive, as a person removing the
+    /// link in drowl's UI does.
+    async fn remove_links(&self, a: &str, b: &str);
+}
+
+/// Identities as identity resolution reads them: pages of `identities_after` in
+/// (`created_at`, `id`) order, byte order for ids, that resume exactly after a position,
+/// two identities stored at the same instant (one batch) included, and each identity
+/// read back as stored. Works on a shared database: it only relies on the order.
+pub async fn identities_are_read_in_batches_in_order(s: &dyn EventStore) {
+    use crate::storage::IdentityPosition;
+    let t = tag();
+    let mut first = identity("github", &format!("{t}-1a"), Some("ann"));
+    first.display_name = Some("Ann Example".into());
+    first.profile_url = Some("https://github.com/ann".into());
+    first.metadata = json!({"emails": ["ann@example.com"], "seen": 1});
+    let second = identity("x", &format!("{t}-1b"), None);
+    s.upsert_identities(&[first.clone(), second]).await.unwrap();
+    // A later batch, at a later instant whatever its id.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    s.upsert_identities(&[identity("zenn", &format!("{t}-2"), None)])
+        .await
+        .unwrap();
+    let id =
+        |p: &'static str, u: String| async move { s.identity_id(p, &u).await.unwrap().unwrap() };
+    let (a, b, c) = (
+        id("github", format!("{t}-1a")).await,
+        id("x", format!("{t}-1b")).await,
+        id("zenn", format!("{t}-2")).await,
+    );
+
+    let all = s.identities_after(None, u32::MAX).await.unwrap();
+    let key = |i: &crate::storage::KnownIdentity| (i.created_at, i.id.clone());
+    assert!(
+        all.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "not in strict (created_at, id) order: {:?}",
+        all.iter().map(key).collect::<Vec<_>>()
+    );
+    // Pages of two, each resuming after the last identity of the previous page, read
+    // every identity once, in the same order.
+    let mut paged = Vec::new();
+    let mut after: Option<IdentityPosition> = None;
+    loop {
+        let page = s.identities_after(after.as_ref(), 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(IdentityPosition {
+            created_at: last.created_at,
+            id: last.id.clone(),
+        });
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+
+    let at = |id: &str| {
+        all.iter()
+            .position(|i| i.id == id)
+            .unwrap_or_else(|| panic!("identity {id} not read"))
+    };
+    let (ia, ib, ic) = (at(&a), at(&b), at(&c));
+    // One batch, one instant: the tie is broken by id, and resuming after the first of
+    // the two still reads the second.
+    assert_eq!(all[ia].created_at, all[ib].created_at);
+    assert!(all[ic].created_at > all[ia].created_at);
+    let (lo, hi) = if a < b { (ia, ib) } else { (ib, ia) };
+    assert_eq!(hi, lo + 1, "identities of one instant are adjacent, by id");
+    assert!(hi < ic, "a later instant comes later");
+    let resumed = s
+        .identities_after(
+            Some(&IdentityPosition {
+                created_at: all[lo].created_at,
+                id: all[lo].id.clone(),
+            }),
+            u32::MAX,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resumed, all[lo + 1..]);
+    assert!(
+        s.identities_after(None, 0).await.unwrap().is_empty(),
+        "limit 0 reads nothing"
+    );
+
+    // Read back as stored.
+    let got = &all[ia];
+    assert_eq!(
+        (
+            got.platform.as_str(),
+            got.platform_user_id.as_str(),
+            got.platform_username.as_deref(),
+            got.display_name.as_deref(),
+            got.profile_url.as_deref(),
+            got.avatar_url.as_deref(),
+            &got.metadata,
+        ),
+        (
+            "github",
+            first.platform_user_id.as_str(),
+            Some("ann"),
+            Some("Ann Example"),
+            Some("https://github.com/ann"),
+            None,
+            &first.metadata,
+        )
+    );
+    let age = Utc::now() - got.created_at;
+    assert!(
+        age >= chrono::Duration::zero() && age < chrono::Duration::minutes(5),
+        "created_at {} is not when it was stored",
+        got.created_at
+    );
+}
+
+/// Up to `limit` ids `plugin` finds under `key`.
+async fn found(s: &dyn EventStore, plugin: &str, key: &str, limit: u32) -> Vec<String> {
+    s.find_indexed_identities(plugin, key, limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect()
+}
+
+/// A resolution batch of `plugin` that only indexes.
+fn index_batch(plugin: &str, index: &[(&str, &[&str])]) -> crate::storage::ResolutionBatch {
+    crate::storage::ResolutionBatch {
+        plugin_id: plugin.into(),
+        index: index
+            .iter()
+            .map(|(id, keys)| {
+                (
+                    (*id).to_owned(),
+                    keys.iter().map(|k| (*k).to_owned()).collect(),
+                )
+            })
+            .collect(),
+        links: Vec::new(),
+    }
+}
+
+/// `directory.find`: a plugin finds the identities it indexed under exactly that key,
+/// oldest first, at most `limit`, and never through another plugin's keys; a batch
+/// replaces the keys of its identities (an empty list removes them) and leaves other
+/// identities' and other plugins' keys alone.
+pub async fn indexed_identities_are_found_by_key_per_plugin(s: &dyn EventStore) {
+    let [x, y, z] = three_identities(s).await;
+    // A later batch: `w` is the newest of the four, whatever its id.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let [w, _, _] = three_identities(s).await;
+    let t = tag();
+    let (pa, pb) = (format!("resolver-{t}-a"), format!("resolver-{t}-b"));
+    let alice = "name:alice";
+    let ok = WriteOutcome::default();
+    assert_eq!(
+        s.save_resolution(&index_batch(
+            &pa,
+            &[
+                (&w, &[alice]),
+                (&x, &[alice, "email:alice@example.com", alice]),
+                (&y, &[alice]),
+            ],
+        ))
+        .await
+        .unwrap(),
+        ok
+    );
+    assert_eq!(
+        s.save_resolution(&index_batch(&pb, &[(&z, &[alice]), (&x, &["only-b"])]))
+            .await
+            .unwrap(),
+        ok
+    );
+
+    // Oldest first: x and y were stored at one instant (by id), w later.
+    let (first, second) = if x < y { (&x, &y) } else { (&y, &x) };
+    assert_eq!(
+        found(s, &pa, alice, 10).await,
+        [first.clone(), second.clone(), w.clone()]
+    );
+    assert_eq!(
+        found(s, &pa, alice, 2).await,
+        [first.clone(), second.clone()]
+    );
+    assert!(found(s, &pa, alice, 0).await.is_empty());
+    // Plugin B's keys are invisible to plugin A, and the other way round.
+    assert!(found(s, &pa, "only-b", 10).await.is_empty());
+    assert_eq!(found(s, &pb, alice, 10).await, [z.as_str()]);
+    assert_eq!(found(s, &pb, "only-b", 10).await, [x.as_str()]);
+    // Exact keys only.
+    for near in ["name:alic", "name:alice ", "NAME:ALICE", ""] {
+        assert!(found(s, &pa, near, 10).await.is_empty(), "{near:?}");
+    }
+    // Found identities read as identities_after reads them.
+    let got = s
+        .find_indexed_identities(&pa, "email:alice@example.com", 10)
+        .await
+        .unwrap();
+    let listed = s.identities_after(None, u32::MAX).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(listed.contains(&got[0]), "{got:?}");
+
+    // Re-saving x replaces its keys, for this plugin only; y and w keep theirs.
+    s.save_resolution(&index_batch(&pa, &[(&x, &["email:new@example.com"])]))
+        .await
+        .unwrap();
+    assert_eq!(found(s, &pa, alice, 10).await, [y.clone(), w.clone()]);
+    assert!(
+        found(s, &pa, "email:alice@example.com", 10)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found(s, &pa, "email:new@example.com", 10).await,
+        [x.as_str()]
+    );
+    assert_eq!(found(s, &pb, "only-b", 10).await, [x.as_str()]);
+    // The same batch again changes nothing; an empty list removes an identity's keys.
+    s.save_resolution(&index_batch(&pa, &[(&x, &["email:new@example.com"])]))
+        .await
+        .unwrap();
+    assert_eq!(
+        found(s, &pa, "email:new@example.com", 10).await,
+        [x.as_str()]
+    );
+    s.save_resolution(&index_batch(&pa, &[(&y, &[])]))
+        .await
+        .unwrap();
+    assert_eq!(found(s, &pa, alice, 10).await, [w.as_str()]);
+    assert_eq!(
+        s.save_resolution(&index_batch(&pa, &[])).await.unwrap(),
+        ok,
+        "an empty batch"
+    );
+}
+
+/// A proposed link between `a` and `b`.
+fn proposed(a: &str, b: &str, confidence: &str, score: f32) -> crate::storage::ProposedLink {
+    crate::storage::ProposedLink {
+        a: a.into(),
+        b: b.into(),
+        confidence: confidence.into(),
+        score,
+        reason: format!("{a} looks like {b}"),
+    }
+}
+
+/// The rows between `a` and `b`, checked to be stored as the ordered pair.
+async fn ordered_rows(read: &dyn ReadLinks, a: &str, b: &str) -> Vec<StoredLink> {
+    let rows = read.links_between(a, b).await;
+    let (one, two) = if a < b { (a, b) } else { (b, a) };
+    for r in &rows {
+        assert_eq!(
+            (r.identity_id_1.as_str(), r.identity_id_2.as_str()),
+            (one, two),
+            "stored as the ordered pair"
+        );
+    }
+    rows
+}
+
+/// `save_resolution`'s links: written as ordered pairs with `plugin_heuristic`, the
+/// plugin's id, the confidence and the clamped score; skipped when the pair has any
+/// link row (a person's, active or removed; an earlier proposal); re-saving changes
+/// nothing. An unknown id is invalid, naming it, and nothing of the batch is written;
+/// so is a self-link or a confidence a plugin may not claim.
+pub async fn resolution_links_follow_the_rules(s: &dyn EventStore, read: &dyn ReadLinks) {
+    use crate::storage::{LINK_SOURCE_HEURISTIC, ResolutionBatch, StorageError};
+    let [a, b, c] = three_identities(s).await;
+    let [d, e, f] = three_identities(s).await;
+    let t = tag();
+    let plugin = format!("resolver-{t}");
+    let batch = |links: Vec<crate::storage::ProposedLink>| ResolutionBatch {
+        plugin_id: plugin.clone(),
+        index: Vec::new(),
+        links,
+    };
+
+    let first = batch(vec![
+        proposed(&b, &a, "high", 0.8),
+        proposed(&a, &c, "medium", 1.7),
+        proposed(&c, &b, "low", -0.2),
+    ]);
+    assert_eq!(
+        s.save_resolution(&first).await.unwrap(),
+        WriteOutcome {
+            inserted: 3,
+            existing: 0
+        }
+    );
+    for (x, y, confidence, score) in [
+        (&a, &b, "high", 0.8),
+        (&a, &c, "medium", 1.0),
+        (&b, &c, "low", 0.0),
+    ] {
+        let rows = ordered_rows(read, x, y).await;
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let r = &rows[0];
+        assert_eq!(
+            (
+                r.confidence.as_str(),
+                r.link_source.as_str(),
+                r.plugin_id.as_deref(),
+                r.is_active
+            ),
+            (
+                confidence,
+                LINK_SOURCE_HEURISTIC,
+                Some(plugin.as_str()),
+                true
+            )
+        );
+        assert!((r.confidence_score - score).abs() < 1e-6, "{r:?}");
+    }
+    // The same batch again, and the pair named twice in one batch: nothing new.
+    assert_eq!(
+        s.save_resolution(&first).await.unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 3
+        }
+    );
+    assert_eq!(ordered_rows(read, &a, &b).await.len(), 1);
+    assert_eq!(
+        s.save_resolution(&batch(vec![
+            proposed(&e, &f, "low", 0.3),
+            proposed(&f, &e, "high", 0.9),
+        ]))
+        .await
+        .unwrap(),
+        WriteOutcome {
+            inserted: 1,
+            existing: 1
+        }
+    );
+    let rows = ordered_rows(read, &e, &f).await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.confidence.as_str())
+            .collect::<Vec<_>>(),
+        ["low"]
+    );
+
+    // A person's link, active: kept as the person made it.
+    s.link_identities(&d, &e, "medium", "asked").await.unwrap();
+    assert_eq!(
+        s.save_resolution(&batch(vec![proposed(&e, &d, "high", 0.9)]))
+            .await
+            .unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 1
+        }
+    );
+    let rows = ordered_rows(read, &d, &e).await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.link_source.as_str(), r.confidence.as_str(), r.is_active))
+            .collect::<Vec<_>>(),
+        [("user_manual", "medium", true)]
+    );
+    // A person's link, removed: not brought back.
+    s.link_identities(&d, &f, "high", "asked").await.unwrap();
+    read.remove_links(&d, &f).await;
+    assert_eq!(
+        s.save_resolution(&batch(vec![proposed(&d, &f, "high", 0.9)]))
+            .await
+            .unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 1
+        }
+    );
+    let rows = ordered_rows(read, &d, &f).await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.link_source.as_str(), r.is_active))
+            .collect::<Vec<_>>(),
+        [("user_manual", false)]
+    );
+    // A removed proposal is not brought back by the next batch either.
+    read.remove_links(&a, &b).await;
+    assert_eq!(s.save_resolution(&first).await.unwrap().inserted, 0);
+    assert!(
+        ordered_rows(read, &a, &b)
+            .await
+            .iter()
+            .all(|r| !r.is_active)
+    );
+
+    // An unknown id, indexed or linked: invalid, naming it, and nothing written (the
+    // keys the plugin had stay).
+    s.save_resolution(&index_batch(&plugin, &[(&d, &["k-old"])]))
+        .await
+        .unwrap();
+    let missing = format!("{t}-missing");
+    for bad in [
+        ResolutionBatch {
+            plugin_id: plugin.clone(),
+            index: vec![
+                (d.clone(), vec!["k-new".into()]),
+                (missing.clone(), vec!["k-new".into()]),
+            ],
+            links: vec![proposed(&e, &a, "high", 0.9)],
+        },
+        ResolutionBatch {
+            plugin_id: plugin.clone(),
+            index: vec![(d.clone(), vec!["k-new".into()])],
+            links: vec![
+                proposed(&e, &a, "high", 0.9),
+                proposed(&a, &missing, "low", 0.2),
+            ],
+        },
+    ] {
+        let err = s.save_resolution(&bad).await.unwrap_err();
+        assert!(
+            matches!(&err, StorageError::Invalid(m) if m.contains(&missing)),
+            "{err}"
+        );
+        assert!(found(s, &plugin, "k-new", 10).await.is_empty());
+        assert_eq!(found(s, &plugin, "k-old", 10).await, [d.as_str()]);
+        assert!(read.links_between(&a, &e).await.is_empty());
+    }
+    // A self-link, or a confidence a plugin may not claim: invalid, nothing written.
+    for bad in [
+        proposed(&a, &a, "high", 0.9),
+        proposed(&a, &e, "manual", 0.9),
+        proposed(&a, &e, "certain", 0.9),
+        proposed(&a, &e, "high", f32::NAN),
+    ] {
+        let bad = ResolutionBatch {
+            plugin_id: plugin.clone(),
+            index: vec![(d.clone(), vec!["k-new".into()])],
+            links: vec![bad],
+        };
+        let err = s.save_resolution(&bad).await.unwrap_err();
+        assert!(matches!(err, StorageError::Invalid(_)), "{err}");
+        assert!(found(s, &plugin, "k-new", 10).await.is_empty());
+        assert!(read.links_between(&a, &e).await.is_empty());
+    }
+}
+
+/// An enrichment plugin's suggested link never brings back a link a person removed,
+/// whether the removed link was a person's or an earlier suggestion: only a pair with no
+/// link row at all gets one.
+pub async fn suggested_links_never_revive_removed_ones(s: &dyn EventStore, read: &dyn ReadLinks) {
+    let t = tag();
+    let (ua, ub, uc) = (format!("{t}-a"), format!("{t}-b"), format!("{t}-c"));
+    let ab = link(("github", &ua), ("x", &ub));
+    assert_eq!(
+        s.insert_identity_links(std::slice::from_ref(&ab))
+            .await
+            .unwrap()
+            .inserted,
+        1
+    );
+    let id =
+        |p: &'static str, u: String| async move { s.identity_id(p, &u).await.unwrap().unwrap() };
+    let (a, b) = (id("github", ua.clone()).await, id("x", ub.clone()).await);
+    read.remove_links(&a, &b).await;
+    assert_eq!(
+        s.insert_identity_links(&[ab]).await.unwrap(),
+        WriteOutcome {
+            inserted: 0,
+            existing: 1
+        }
+    );
+    let rows = ordered_rows(read, &a, &b).await;
+    assert_eq!(
+        rows.iter().map(|r| r.is_active).collect::<Vec<_>>(),
+        [false],
+        "{rows:?}"
+    );
+
+    // A person's link, removed.
+    s.upsert_identities(&[identity("zenn", &uc, None)])
+        .await
+        .unwrap();
+    let c = id("zenn", uc.clone()).await;
+    s.link_identities(&a, &c, "high", "asked").await.unwrap();
+    read.remove_links(&a, &c).await;
+    let ac = link(("zenn", &uc), ("github", &ua));
+    assert_eq!(s.insert_identity_links(&[ac]).await.unwrap().existing, 1);
+    let rows = ordered_rows(read, &a, &c).await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.link_source.as_str(), r.is_active))
+            .collect::<Vec<_>>(),
+        [("user_manual", false)]
     );
 }
 

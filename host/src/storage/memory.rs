@@ -2,25 +2,28 @@
 //!
 //! It implements every storage trait with the same observable rules as the real backends
 //! (idempotent inserts keyed the same way, ordered-pair identity links with one active
-//! link per pair, matches only for stored events, byte-ordered key listing, the `jobs`
-//! table's conflict rule), so a test written against it means the same thing against
-//! SQLite or PostgreSQL. Nothing is persisted; it is not meant for production.
+//! link per pair and plugin links only for pairs with none at all, a per-plugin identity
+//! index, matches only for stored events, byte-ordered key listing, the `jobs` table's
+//! conflict rule), so a test written against it means the same thing against SQLite or
+//! PostgreSQL. Nothing is persisted; it is not meant for production.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::common::{
-    check_link_score, check_manual_link, dedup_identities, dedup_keywords, metadata_json,
-    ordered_pair, unknown_identity,
+    check_identities_exist, check_link_score, check_manual_link, dedup_identities, dedup_keywords,
+    metadata_json, ordered_pair, proposed_link, resolution_identities, resolution_index,
+    unknown_identity,
 };
 use super::{
     DailyMetrics, DailyMetricsOutcome, DayRange, EventFilter, EventStore, IdentityLinkRecord,
-    IdentityRecord, JobStatus, JobStore, JobUpdate, KeywordMatchRecord, KeywordRecord, KvStore,
-    LinkOutcome, NewEvent, ObjectKey, ObjectStore, Result, StorageError, StoredEvent,
-    USER_MANUAL_LINK_SOURCE, WriteOutcome,
+    IdentityPosition, IdentityRecord, JobStatus, JobStore, JobUpdate, KeywordMatchRecord,
+    KeywordRecord, KnownIdentity, KvStore, LINK_SOURCE_HEURISTIC, LinkOutcome, NewEvent, ObjectKey,
+    ObjectStore, ResolutionBatch, Result, StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE,
+    WriteOutcome,
 };
 
 /// An identity row, as the tables hold it.
@@ -32,6 +35,31 @@ pub struct MemoryIdentity {
     pub record: IdentityRecord,
     /// When it was last observed.
     pub last_verified_at: DateTime<Utc>,
+    /// When it was first stored (`identities.created_at`): the same instant for every
+    /// identity of one batch, as the SQL backends' one statement per batch gives.
+    pub created_at: DateTime<Utc>,
+}
+
+impl MemoryIdentity {
+    fn known(&self) -> KnownIdentity {
+        let r = &self.record;
+        KnownIdentity {
+            id: self.id.clone(),
+            platform: r.platform.clone(),
+            platform_user_id: r.platform_user_id.clone(),
+            platform_username: r.platform_username.clone(),
+            display_name: r.display_name.clone(),
+            profile_url: r.profile_url.clone(),
+            avatar_url: r.avatar_url.clone(),
+            metadata: r.metadata.clone(),
+            created_at: self.created_at,
+        }
+    }
+
+    /// Its place in the order identity resolution reads identities in.
+    fn position(&self) -> (DateTime<Utc>, &str) {
+        (self.created_at, &self.id)
+    }
 }
 
 /// An identity-link row, with its ordered pair of identity ids.
@@ -53,6 +81,8 @@ struct State {
     event_keys: HashSet<(String, String)>,
     identities: HashMap<(String, String), MemoryIdentity>,
     links: Vec<MemoryLink>,
+    /// `identity_index` rows: (plugin id, key, identity id).
+    identity_index: BTreeSet<(String, String, String)>,
     keywords: BTreeMap<String, (KeywordRecord, bool)>,
     matches: BTreeMap<(String, String), KeywordMatchRecord>,
     kv: BTreeMap<(String, String), Vec<u8>>,
@@ -63,6 +93,7 @@ struct State {
 
 impl State {
     fn identity_id(&mut self, account: &(String, String)) -> String {
+        let now = Utc::now();
         self.identities
             .entry(account.clone())
             .or_insert_with(|| MemoryIdentity {
@@ -76,11 +107,38 @@ impl State {
                     avatar_url: None,
                     metadata: serde_json::json!({}),
                 },
-                last_verified_at: Utc::now(),
+                last_verified_at: now,
+                created_at: now,
             })
             .id
             .clone()
     }
+
+    /// The identity whose `identities.id` is `id`.
+    fn identity_by_id(&self, id: &str) -> Option<&MemoryIdentity> {
+        self.identities.values().find(|i| i.id == id)
+    }
+
+    /// Whether the ordered pair has any link row, active or removed.
+    fn pair_has_link(&self, one: &str, two: &str) -> bool {
+        self.links
+            .iter()
+            .any(|x| x.identity_id_1 == one && x.identity_id_2 == two)
+    }
+}
+
+/// `identities` in identity-resolution order (`created_at`, then `id`), at most `limit`.
+fn oldest_first<'a>(
+    identities: impl Iterator<Item = &'a MemoryIdentity>,
+    limit: u32,
+) -> Vec<KnownIdentity> {
+    let mut found: Vec<&MemoryIdentity> = identities.collect();
+    found.sort_by(|a, b| a.position().cmp(&b.position()));
+    found
+        .into_iter()
+        .take(limit as usize)
+        .map(MemoryIdentity::known)
+        .collect()
 }
 
 /// Every storage trait in memory, behind one mutex. For tests only.
@@ -340,6 +398,7 @@ impl EventStore for MemoryStore {
                             id,
                             record,
                             last_verified_at: now,
+                            created_at: now,
                         },
                     );
                 }
@@ -362,11 +421,8 @@ impl EventStore for MemoryStore {
         }
         let mut out = WriteOutcome::default();
         for (l, one, two) in rows {
-            let active_exists = s
-                .links
-                .iter()
-                .any(|x| x.is_active && x.identity_id_1 == one && x.identity_id_2 == two);
-            if active_exists {
+            // Any row, active or removed: a suggestion never brings back a removed link.
+            if s.pair_has_link(&one, &two) {
                 out.existing += 1;
             } else {
                 out.inserted += 1;
@@ -446,6 +502,87 @@ impl EventStore for MemoryStore {
             identity_id_2: two.to_owned(),
             created,
         })
+    }
+
+    async fn identities_after(
+        &self,
+        after: Option<&IdentityPosition>,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let s = self.lock()?;
+        let after = after.map(|p| (p.created_at, p.id.as_str()));
+        Ok(oldest_first(
+            s.identities
+                .values()
+                .filter(|i| after.is_none_or(|a| i.position() > a)),
+            limit,
+        ))
+    }
+
+    async fn find_indexed_identities(
+        &self,
+        plugin_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let s = self.lock()?;
+        let from = (plugin_id.to_owned(), key.to_owned(), String::new());
+        let indexed = s
+            .identity_index
+            .range(from..)
+            .take_while(|(p, k, _)| p == plugin_id && k == key)
+            .filter_map(|(_, _, id)| s.identity_by_id(id));
+        Ok(oldest_first(indexed, limit))
+    }
+
+    async fn save_resolution(&self, batch: &ResolutionBatch) -> Result<WriteOutcome> {
+        // Check everything before writing anything, as the SQL backends' transaction does.
+        let links = batch
+            .links
+            .iter()
+            .map(|l| proposed_link(l).map(|pair| (l, pair)))
+            .collect::<Result<Vec<_>>>()?;
+        let (indexed, keys) = resolution_index(batch);
+        let mut s = self.lock()?;
+        check_identities_exist(&resolution_identities(batch), |id| {
+            s.identity_by_id(id).is_some()
+        })?;
+        let plugin = &batch.plugin_id;
+        s.identity_index
+            .retain(|(p, _, id)| !(p == plugin && indexed.contains(&id.as_str())));
+        for (id, key) in keys {
+            s.identity_index
+                .insert((plugin.clone(), key.to_owned(), id.to_owned()));
+        }
+        let mut out = WriteOutcome::default();
+        for (l, (one, two, score)) in links {
+            if s.pair_has_link(one, two) {
+                out.existing += 1;
+                continue;
+            }
+            let account = |id: &str| {
+                s.identity_by_id(id)
+                    .map(|i| (i.record.platform.clone(), i.record.platform_user_id.clone()))
+                    .unwrap_or_default()
+            };
+            let record = IdentityLinkRecord {
+                a: account(one),
+                b: account(two),
+                confidence: l.confidence.clone(),
+                link_source: LINK_SOURCE_HEURISTIC.to_owned(),
+                confidence_score: score,
+                reason: l.reason.clone(),
+                plugin_id: plugin.clone(),
+            };
+            s.links.push(MemoryLink {
+                identity_id_1: one.to_owned(),
+                identity_id_2: two.to_owned(),
+                record,
+                is_active: true,
+            });
+            out.inserted += 1;
+        }
+        Ok(out)
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
@@ -695,6 +832,43 @@ mod tests {
         async fn count(&self) -> i64 {
             self.lock().map_or(0, |s| s.jobs.len() as i64)
         }
+    }
+
+    #[async_trait]
+    impl tc::ReadLinks for MemoryStore {
+        async fn links_between(&self, a: &str, b: &str) -> Vec<tc::StoredLink> {
+            let mut rows: Vec<tc::StoredLink> = self
+                .links()
+                .into_iter()
+                .filter(|l| {
+                    (l.identity_id_1 == a && l.identity_id_2 == b)
+                        || (l.identity_id_1 == b && l.identity_id_2 == a)
+                })
+                .map(|l| tc::StoredLink {
+                    identity_id_1: l.identity_id_1,
+                    identity_id_2: l.identity_id_2,
+                    confidence: l.record.confidence,
+                    link_source: l.record.link_source,
+                    confidence_score: l.record.confidence_score,
+                    // A person's link has no plugin (stored as "").
+                    plugin_id: Some(l.record.plugin_id).filter(|p| !p.is_empty()),
+                    is_active: l.is_active,
+                })
+                .collect();
+            rows.sort_by_key(|r| r.is_active);
+            rows
+        }
+        async fn remove_links(&self, a: &str, b: &str) {
+            self.deactivate_links(a, b);
+            self.deactivate_links(b, a);
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_identity_resolution_follows_the_shared_rules() {
+        let store = MemoryStore::new();
+        tc::resolution_links_follow_the_rules(&store, &store).await;
+        tc::suggested_links_never_revive_removed_ones(&store, &store).await;
     }
 
     #[tokio::test]

@@ -423,7 +423,12 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>>;
     /// Upserts observed accounts; a re-observation refreshes names and `last_verified_at`.
     async fn upsert_identities(&self, identities: &[IdentityRecord]) -> Result<WriteOutcome>;
-    /// Records suggested links, keeping drowl's ordered-pair and one-active-link rules.
+    /// Records the links enrichment plugins suggested, as ordered pairs, each only when
+    /// the pair has no `identity_links` row at all, active or not: a pair's active link
+    /// (a person's or an earlier suggestion) is kept as it is, and a plugin's suggestion
+    /// never brings back a link a person removed (see [`Self::link_identities`]).
+    /// Accounts seen only through a link get an `identities` row. `inserted` counts links
+    /// written, `existing` suggestions skipped.
     async fn insert_identity_links(&self, links: &[IdentityLinkRecord]) -> Result<WriteOutcome>;
     /// The id (`identities.id`) of the account (`platform`, `platform_user_id`), if it
     /// has been observed.
@@ -453,13 +458,7 @@ pub trait EventStore: Send + Sync + 'static {
         &self,
         after: Option<&IdentityPosition>,
         limit: u32,
-    ) -> Result<Vec<KnownIdentity>> {
-        let _ = (after, limit);
-        Err(StorageError::Unavailable(format!(
-            "{} cannot list identities yet",
-            self.backend()
-        )))
-    }
+    ) -> Result<Vec<KnownIdentity>>;
     /// Up to `limit` identities `plugin_id` indexed under `key` (see
     /// [`Self::save_resolution`]), oldest first: `directory.find`. Another plugin's keys
     /// are never consulted.
@@ -468,27 +467,18 @@ pub trait EventStore: Send + Sync + 'static {
         plugin_id: &str,
         key: &str,
         limit: u32,
-    ) -> Result<Vec<KnownIdentity>> {
-        let _ = (plugin_id, key, limit);
-        Err(StorageError::Unavailable(format!(
-            "{} has no identity index yet",
-            self.backend()
-        )))
-    }
+    ) -> Result<Vec<KnownIdentity>>;
     /// Stores one resolution batch in one transaction: each indexed identity's keys are
     /// replaced by the batch's, and each proposed link is written (ordered pair,
     /// `link_source` [`LINK_SOURCE_HEURISTIC`], `plugin_id`) only when the pair has no
     /// `identity_links` row at all, active or not, so a link a person made, changed or
     /// removed is never overridden or brought back. `inserted` counts links written,
     /// `existing` proposals skipped. Re-running the same batch changes nothing. An id
-    /// with no `identities` row is [`StorageError::Invalid`] naming it.
-    async fn save_resolution(&self, batch: &ResolutionBatch) -> Result<WriteOutcome> {
-        let _ = batch;
-        Err(StorageError::Unavailable(format!(
-            "{} cannot store identity resolution yet",
-            self.backend()
-        )))
-    }
+    /// with no `identities` row is [`StorageError::Invalid`] naming it, and nothing of
+    /// the batch is written; so is a link from an identity to itself, a confidence other
+    /// than those of [`ProposedLink::confidence`], or a NaN score (other scores are
+    /// clamped to 0..=1: a heuristic's score ranks, it is not a checked fact).
+    async fn save_resolution(&self, batch: &ResolutionBatch) -> Result<WriteOutcome>;
     /// Records keyword matches; an existing (`event_id`, `keyword_id`) is left untouched.
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome>;
     /// Returns the active keywords from the `keywords` table.

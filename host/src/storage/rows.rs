@@ -19,11 +19,13 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use super::common::{
-    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair, ts_to_text,
+    check_link_score, dedup_identities, dedup_keywords, metadata_json, ordered_pair, proposed_link,
+    resolution_identities, resolution_index, ts_to_text,
 };
 use super::{
-    IdentityLinkRecord, IdentityRecord, JobUpdate, KeywordMatchRecord, KeywordRecord, NewEvent,
-    Result, StorageError, StoredEvent, WriteOutcome,
+    IdentityLinkRecord, IdentityRecord, JobUpdate, KeywordMatchRecord, KeywordRecord,
+    KnownIdentity, LINK_SOURCE_HEURISTIC, NewEvent, ResolutionBatch, Result, StorageError,
+    StoredEvent, WriteOutcome,
 };
 
 /// One column of `rows`, for a backend that binds a batch column by column.
@@ -286,6 +288,92 @@ pub(crate) fn link_rows<'a>(
         (&x.identity_id_1, &x.identity_id_2).cmp(&(&y.identity_id_1, &y.identity_id_2))
     });
     Ok(rows)
+}
+
+/// An `identities` row as identity resolution reads it; both backends return `metadata`
+/// as a JSON object (SQLite as its text).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KnownIdentityRow {
+    id: String,
+    platform: String,
+    platform_user_id: String,
+    platform_username: Option<String>,
+    display_name: Option<String>,
+    profile_url: Option<String>,
+    avatar_url: Option<String>,
+    #[sqlx(json)]
+    metadata: Value,
+    created_at: DateTime<Utc>,
+}
+
+impl From<KnownIdentityRow> for KnownIdentity {
+    fn from(r: KnownIdentityRow) -> Self {
+        Self {
+            id: r.id,
+            platform: r.platform,
+            platform_user_id: r.platform_user_id,
+            platform_username: r.platform_username,
+            display_name: r.display_name,
+            profile_url: r.profile_url,
+            avatar_url: r.avatar_url,
+            metadata: r.metadata,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// One `identity_index` row of a resolution batch (its `plugin_id` is the batch's).
+#[derive(Debug, Serialize)]
+pub(crate) struct IndexKeyRow<'a> {
+    pub(crate) identity_id: &'a str,
+    pub(crate) index_key: &'a str,
+}
+
+/// What one resolution batch writes, checked whole before anything is.
+#[derive(Debug)]
+pub(crate) struct ResolutionRows<'a> {
+    /// Every identity id the batch names, once: all must exist.
+    pub(crate) named: Vec<&'a str>,
+    /// The identities whose keys are replaced, once each.
+    pub(crate) indexed: Vec<&'a str>,
+    /// Their new keys, each (identity, key) once.
+    pub(crate) keys: Vec<IndexKeyRow<'a>>,
+    /// The proposed links as `identity_links` rows (`plugin_heuristic`), ordered by pair.
+    pub(crate) links: Vec<LinkRow<'a>>,
+}
+
+/// The rows of a resolution batch (`EventStore::save_resolution`):
+/// fails on a self-link, an unknown confidence or a NaN score before anything is written.
+pub(crate) fn resolution_rows(batch: &ResolutionBatch) -> Result<ResolutionRows<'_>> {
+    let mut links = Vec::with_capacity(batch.links.len());
+    for l in &batch.links {
+        let (one, two, score) = proposed_link(l)?;
+        links.push(LinkRow {
+            identity_id_1: one.to_owned(),
+            identity_id_2: two.to_owned(),
+            confidence: &l.confidence,
+            link_source: LINK_SOURCE_HEURISTIC,
+            confidence_score: score,
+            reason: &l.reason,
+            plugin_id: &batch.plugin_id,
+        });
+    }
+    links.sort_by(|x, y| {
+        (&x.identity_id_1, &x.identity_id_2).cmp(&(&y.identity_id_1, &y.identity_id_2))
+    });
+    let (indexed, keys) = resolution_index(batch);
+    Ok(ResolutionRows {
+        named: resolution_identities(batch),
+        indexed,
+        keys: keys
+            .into_iter()
+            .map(|(identity_id, index_key)| IndexKeyRow {
+                identity_id,
+                index_key,
+            })
+            .collect(),
+        links,
+    })
 }
 
 /// The rows of a keyword-match batch (the records themselves), ordered by

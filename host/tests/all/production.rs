@@ -737,6 +737,29 @@ impl EventStore for CutBeforeInsert {
     ) -> storage::Result<storage::LinkOutcome> {
         self.inner.link_identities(a, b, confidence, reason).await
     }
+    async fn identities_after(
+        &self,
+        after: Option<&storage::IdentityPosition>,
+        limit: u32,
+    ) -> storage::Result<Vec<storage::KnownIdentity>> {
+        self.inner.identities_after(after, limit).await
+    }
+    async fn find_indexed_identities(
+        &self,
+        plugin_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> storage::Result<Vec<storage::KnownIdentity>> {
+        self.inner
+            .find_indexed_identities(plugin_id, key, limit)
+            .await
+    }
+    async fn save_resolution(
+        &self,
+        batch: &storage::ResolutionBatch,
+    ) -> storage::Result<WriteOutcome> {
+        self.inner.save_resolution(batch).await
+    }
     async fn insert_keyword_matches(
         &self,
         m: &[KeywordMatchRecord],

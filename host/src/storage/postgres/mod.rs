@@ -35,16 +35,19 @@ use self::errors::{connect_err, pg_err};
 pub use self::jobs::PostgresJobStore;
 pub use self::migrations::MigrationInfo;
 use super::common::{
-    check_manual_link, daily_metrics_from_rows, prefix_upper_bound, unknown_identity,
+    check_identities_exist, check_manual_link, daily_metrics_from_rows, prefix_upper_bound,
+    unknown_identity,
 };
 use super::rows::{
-    EventRow, IdentityIdRow, KeywordRecordRow, StoredEventRow, column, event_rows, identity_rows,
-    keyword_rows, link_accounts, link_rows, match_rows, outcome_from_flags, outcome_from_inserted,
+    EventRow, IdentityIdRow, KeywordRecordRow, KnownIdentityRow, LinkRow, StoredEventRow, column,
+    event_rows, identity_rows, keyword_rows, link_accounts, link_rows, match_rows,
+    outcome_from_flags, outcome_from_inserted, resolution_rows,
 };
 use super::{
     DailyMetrics, DailyMetricsOutcome, DayRange, EventFilter, EventStore, IdentityLinkRecord,
-    IdentityRecord, KeywordMatchRecord, KeywordRecord, KvStore, LinkOutcome, NewEvent, Result,
-    StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE, WriteOutcome,
+    IdentityPosition, IdentityRecord, KeywordMatchRecord, KeywordRecord, KnownIdentity, KvStore,
+    LinkOutcome, NewEvent, ResolutionBatch, Result, StorageError, StoredEvent,
+    USER_MANUAL_LINK_SOURCE, WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -65,6 +68,11 @@ mod sql {
     pub(super) const EXISTING_IDENTITY_IDS: &str =
         include_str!("queries/existing_identity_ids.sql");
     pub(super) const LINK_IDENTITIES: &str = include_str!("queries/link_identities.sql");
+    pub(super) const IDENTITIES_AFTER: &str = include_str!("queries/identities_after.sql");
+    pub(super) const FIND_INDEXED_IDENTITIES: &str =
+        include_str!("queries/find_indexed_identities.sql");
+    pub(super) const DELETE_IDENTITY_KEYS: &str = include_str!("queries/delete_identity_keys.sql");
+    pub(super) const INSERT_IDENTITY_KEYS: &str = include_str!("queries/insert_identity_keys.sql");
     pub(super) const INSERT_KEYWORD_MATCHES: &str =
         include_str!("queries/insert_keyword_matches.sql");
     pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
@@ -348,6 +356,27 @@ fn copy_text_field(out: &mut Vec<u8>, f: Option<&str>) {
     }
 }
 
+/// Writes plugin-proposed links (`insert_identity_links.sql`: only pairs with no link row
+/// at all) in `tx`; returns how many were written. Enrichment suggestions and resolution
+/// batches share it, so both follow the one rule about links a person made or removed.
+async fn insert_links(tx: &mut sqlx::PgTransaction<'_>, rows: &[LinkRow<'_>]) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
+        .bind(column(rows, |r| r.identity_id_1.as_str()))
+        .bind(column(rows, |r| r.identity_id_2.as_str()))
+        .bind(column(rows, |r| r.confidence))
+        .bind(column(rows, |r| r.link_source))
+        .bind(column(rows, |r| r.confidence_score))
+        .bind(column(rows, |r| r.reason))
+        .bind(column(rows, |r| r.plugin_id))
+        .execute(&mut **tx)
+        .await
+        .map_err(pg_err)?;
+    Ok(res.rows_affected())
+}
+
 #[async_trait]
 impl EventStore for PostgresStore {
     async fn insert_events(&self, events: &[NewEvent]) -> Result<WriteOutcome> {
@@ -426,19 +455,9 @@ impl EventStore for PostgresStore {
             .await
             .map_err(pg_err)?;
         let rows = link_rows(links, ids)?;
-        let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
-            .bind(column(&rows, |r| r.identity_id_1.as_str()))
-            .bind(column(&rows, |r| r.identity_id_2.as_str()))
-            .bind(column(&rows, |r| r.confidence))
-            .bind(column(&rows, |r| r.link_source))
-            .bind(column(&rows, |r| r.confidence_score))
-            .bind(column(&rows, |r| r.reason))
-            .bind(column(&rows, |r| r.plugin_id))
-            .execute(&mut *tx)
-            .await
-            .map_err(pg_err)?;
+        let inserted = insert_links(&mut tx, &rows).await?;
         tx.commit().await.map_err(pg_err)?;
-        Ok(outcome_from_inserted(links.len(), res.rows_affected()))
+        Ok(outcome_from_inserted(links.len(), inserted))
     }
 
     async fn identity_id(&self, platform: &str, platform_user_id: &str) -> Result<Option<String>> {
@@ -487,6 +506,74 @@ impl EventStore for PostgresStore {
             identity_id_2: two.to_owned(),
             created,
         })
+    }
+
+    async fn identities_after(
+        &self,
+        after: Option<&IdentityPosition>,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let rows: Vec<KnownIdentityRow> = sqlx::query_as(sql::IDENTITIES_AFTER)
+            .bind(after.map(|p| p.created_at))
+            .bind(after.map_or("", |p| p.id.as_str()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.into_iter().map(KnownIdentity::from).collect())
+    }
+
+    async fn find_indexed_identities(
+        &self,
+        plugin_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let rows: Vec<KnownIdentityRow> = sqlx::query_as(sql::FIND_INDEXED_IDENTITIES)
+            .bind(plugin_id)
+            .bind(key)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.into_iter().map(KnownIdentity::from).collect())
+    }
+
+    async fn save_resolution(&self, batch: &ResolutionBatch) -> Result<WriteOutcome> {
+        let rows = resolution_rows(batch)?;
+        if rows.named.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let mut tx = self.pool.begin().await.map_err(pg_err)?;
+        let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING_IDENTITY_IDS)
+            .bind(&rows.named)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(pg_err)?;
+        let existing: std::collections::HashSet<&str> =
+            existing.iter().map(String::as_str).collect();
+        // Returning drops the transaction, which rolls it back: nothing was written yet.
+        check_identities_exist(&rows.named, |id| existing.contains(id))?;
+        if !rows.indexed.is_empty() {
+            sqlx::query(sql::DELETE_IDENTITY_KEYS)
+                .bind(&batch.plugin_id)
+                .bind(&rows.indexed)
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_err)?;
+        }
+        if !rows.keys.is_empty() {
+            sqlx::query(sql::INSERT_IDENTITY_KEYS)
+                .bind(&batch.plugin_id)
+                .bind(column(&rows.keys, |k| k.index_key))
+                .bind(column(&rows.keys, |k| k.identity_id))
+                .execute(&mut *tx)
+                .await
+                .map_err(pg_err)?;
+        }
+        let inserted = insert_links(&mut tx, &rows.links).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(outcome_from_inserted(rows.links.len(), inserted))
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {

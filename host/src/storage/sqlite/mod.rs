@@ -33,17 +33,19 @@ use sqlx::sqlite::{
 
 use self::errors::db_err;
 use super::common::{
-    check_manual_link, daily_metrics_from_rows, prefix_upper_bound, ts_to_text, unknown_identity,
+    check_identities_exist, check_manual_link, daily_metrics_from_rows, prefix_upper_bound,
+    ts_to_text,
 };
 use super::rows::{
-    IdentityIdRow, KeywordRecordRow, StoredEventRow, event_rows, identity_rows, json_rows,
-    keyword_rows, link_accounts, link_rows, match_rows, outcome_from_existing,
-    outcome_from_inserted,
+    IdentityIdRow, KeywordRecordRow, KnownIdentityRow, LinkRow, StoredEventRow, event_rows,
+    identity_rows, json_rows, keyword_rows, link_accounts, link_rows, match_rows,
+    outcome_from_existing, outcome_from_inserted, resolution_rows,
 };
 use super::{
     DailyMetrics, DailyMetricsOutcome, DayRange, EventFilter, EventStore, IdentityLinkRecord,
-    IdentityRecord, KeywordMatchRecord, KeywordRecord, KvStore, LinkOutcome, NewEvent, Result,
-    StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE, WriteOutcome,
+    IdentityPosition, IdentityRecord, KeywordMatchRecord, KeywordRecord, KnownIdentity, KvStore,
+    LinkOutcome, NewEvent, ResolutionBatch, Result, StorageError, StoredEvent,
+    USER_MANUAL_LINK_SOURCE, WriteOutcome,
 };
 
 /// The queries this backend runs, one file each in `queries/`.
@@ -62,6 +64,11 @@ mod sql {
         include_str!("queries/existing_identity_ids.sql");
     pub(super) const COUNT_ACTIVE_LINK: &str = include_str!("queries/count_active_link.sql");
     pub(super) const LINK_IDENTITIES: &str = include_str!("queries/link_identities.sql");
+    pub(super) const IDENTITIES_AFTER: &str = include_str!("queries/identities_after.sql");
+    pub(super) const FIND_INDEXED_IDENTITIES: &str =
+        include_str!("queries/find_indexed_identities.sql");
+    pub(super) const DELETE_IDENTITY_KEYS: &str = include_str!("queries/delete_identity_keys.sql");
+    pub(super) const INSERT_IDENTITY_KEYS: &str = include_str!("queries/insert_identity_keys.sql");
     pub(super) const INSERT_KEYWORD_MATCHES: &str =
         include_str!("queries/insert_keyword_matches.sql");
     pub(super) const ACTIVE_KEYWORDS: &str = include_str!("queries/active_keywords.sql");
@@ -220,6 +227,40 @@ impl SqliteStore {
     }
 }
 
+/// Which of `ids` have an `identities` row, read in `tx`.
+async fn existing_identity_ids(
+    tx: &mut sqlx::SqliteTransaction<'_>,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>> {
+    let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING_IDENTITY_IDS)
+        .bind(json_rows(ids)?)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(existing.into_iter().collect())
+}
+
+/// Writes plugin-proposed links (`insert_identity_links.sql`: only pairs with no link row
+/// at all) in `tx`, `now` their creation time; returns how many were written. Enrichment
+/// suggestions and resolution batches share it, so both follow the one rule about links a
+/// person made or removed.
+async fn insert_links(
+    tx: &mut sqlx::SqliteTransaction<'_>,
+    rows: Vec<LinkRow<'_>>,
+    now: &str,
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
+        .bind(json_rows_with_ids(rows)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(res.rows_affected())
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn insert_events(&self, events: &[NewEvent]) -> Result<WriteOutcome> {
@@ -305,15 +346,10 @@ impl EventStore for SqliteStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db_err)?;
-        let rows = json_rows_with_ids(link_rows(links, ids)?)?;
-        let res = sqlx::query(sql::INSERT_IDENTITY_LINKS)
-            .bind(rows)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let rows = link_rows(links, ids)?;
+        let inserted = insert_links(&mut tx, rows, &now).await?;
         tx.commit().await.map_err(db_err)?;
-        Ok(outcome_from_inserted(links.len(), res.rows_affected()))
+        Ok(outcome_from_inserted(links.len(), inserted))
     }
 
     async fn identity_id(&self, platform: &str, platform_user_id: &str) -> Result<Option<String>> {
@@ -338,18 +374,8 @@ impl EventStore for SqliteStore {
     ) -> Result<LinkOutcome> {
         let (one, two, score) = check_manual_link(a, b, confidence)?;
         let mut tx = self.writer.begin().await.map_err(db_err)?;
-        let existing: Vec<String> = sqlx::query_scalar(sql::EXISTING_IDENTITY_IDS)
-            .bind(a)
-            .bind(b)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if let Some(missing) = [a, b]
-            .into_iter()
-            .find(|id| !existing.iter().any(|e| e == id))
-        {
-            return Err(unknown_identity(missing));
-        }
+        let existing = existing_identity_ids(&mut tx, &[a, b]).await?;
+        check_identities_exist(&[a, b], |id| existing.contains(id))?;
         let active: i64 = sqlx::query_scalar(sql::COUNT_ACTIVE_LINK)
             .bind(one)
             .bind(two)
@@ -374,6 +400,73 @@ impl EventStore for SqliteStore {
             identity_id_2: two.to_owned(),
             created: active == 0,
         })
+    }
+
+    async fn identities_after(
+        &self,
+        after: Option<&IdentityPosition>,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        // '' sorts before every stored timestamp: from the start.
+        let (created_at, id) = match after {
+            Some(p) => (ts_to_text(&p.created_at), p.id.as_str()),
+            None => (String::new(), ""),
+        };
+        let rows: Vec<KnownIdentityRow> = sqlx::query_as(sql::IDENTITIES_AFTER)
+            .bind(created_at)
+            .bind(id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(KnownIdentity::from).collect())
+    }
+
+    async fn find_indexed_identities(
+        &self,
+        plugin_id: &str,
+        key: &str,
+        limit: u32,
+    ) -> Result<Vec<KnownIdentity>> {
+        let rows: Vec<KnownIdentityRow> = sqlx::query_as(sql::FIND_INDEXED_IDENTITIES)
+            .bind(plugin_id)
+            .bind(key)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(KnownIdentity::from).collect())
+    }
+
+    async fn save_resolution(&self, batch: &ResolutionBatch) -> Result<WriteOutcome> {
+        let rows = resolution_rows(batch)?;
+        if rows.named.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let total = rows.links.len();
+        let mut tx = self.writer.begin().await.map_err(db_err)?;
+        let existing = existing_identity_ids(&mut tx, &rows.named).await?;
+        // Returning drops the transaction, which rolls it back: nothing was written yet.
+        check_identities_exist(&rows.named, |id| existing.contains(id))?;
+        if !rows.indexed.is_empty() {
+            sqlx::query(sql::DELETE_IDENTITY_KEYS)
+                .bind(&batch.plugin_id)
+                .bind(json_rows(&rows.indexed)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        if !rows.keys.is_empty() {
+            sqlx::query(sql::INSERT_IDENTITY_KEYS)
+                .bind(&batch.plugin_id)
+                .bind(json_rows(&rows.keys)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        let inserted = insert_links(&mut tx, rows.links, &now_text()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(outcome_from_inserted(total, inserted))
     }
 
     async fn insert_keyword_matches(&self, matches: &[KeywordMatchRecord]) -> Result<WriteOutcome> {
@@ -581,6 +674,83 @@ mod tests {
         tc::run_all(store.clone(), store.clone()).await;
     }
 
+    #[async_trait]
+    impl tc::ReadLinks for SqliteStore {
+        async fn links_between(&self, a: &str, b: &str) -> Vec<tc::StoredLink> {
+            let rows: Vec<(String, String, String, String, f64, Option<String>, bool)> =
+                sqlx::query_as(
+                    "SELECT identity_id_1, identity_id_2, confidence, link_source, \
+                     confidence_score, plugin_id, is_active FROM identity_links \
+                     WHERE (identity_id_1, identity_id_2) IN (VALUES (?1, ?2), (?2, ?1)) \
+                     ORDER BY is_active, created_at",
+                )
+                .bind(a)
+                .bind(b)
+                .fetch_all(self.write_pool())
+                .await
+                .unwrap();
+            rows.into_iter()
+                .map(
+                    |(one, two, confidence, source, score, plugin, active)| tc::StoredLink {
+                        identity_id_1: one,
+                        identity_id_2: two,
+                        confidence,
+                        link_source: source,
+                        confidence_score: score as f32,
+                        plugin_id: plugin,
+                        is_active: active,
+                    },
+                )
+                .collect()
+        }
+        async fn remove_links(&self, a: &str, b: &str) {
+            sqlx::query(
+                "UPDATE identity_links SET is_active = 0 \
+                 WHERE (identity_id_1, identity_id_2) IN (VALUES (?1, ?2), (?2, ?1))",
+            )
+            .bind(a)
+            .bind(b)
+            .execute(self.write_pool())
+            .await
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_identity_resolution_follows_the_shared_rules() {
+        let (_dir, store) = open().await;
+        tc::resolution_links_follow_the_rules(&*store, &*store).await;
+        tc::suggested_links_never_revive_removed_ones(&*store, &*store).await;
+    }
+
+    /// Identity resolution's statements run on the indexes 0003 adds, not on table scans.
+    #[tokio::test]
+    async fn identity_resolution_reads_use_their_indexes() {
+        let (_dir, store) = open().await;
+        let plan = |sql: &'static str| {
+            let store = store.clone();
+            async move {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .bind("")
+                        .bind("")
+                        .bind(10_i64)
+                        .fetch_all(&store.reader)
+                        .await
+                        .unwrap();
+                rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+            }
+        };
+        let batches = plan(sql::IDENTITIES_AFTER).await;
+        assert!(
+            batches.contains("SEARCH identities USING INDEX identities_created_at_id_idx")
+                && !batches.contains("TEMP B-TREE"),
+            "{batches}"
+        );
+        let find = plan(sql::FIND_INDEXED_IDENTITIES).await;
+        assert!(find.contains("SEARCH x USING PRIMARY KEY"), "{find}");
+    }
+
     #[tokio::test]
     async fn ping_says_where_the_database_is_and_fails_once_closed() {
         let (_dir, store) = open().await;
@@ -663,27 +833,6 @@ mod tests {
                 .await
                 .unwrap();
         assert!(one < two);
-        // An inactive (retracted) link does not block a new active one.
-        sqlx::query("UPDATE identity_links SET is_active = 0")
-            .execute(store.write_pool())
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .insert_identity_links(&[link("u1", "u2")])
-                .await
-                .unwrap()
-                .inserted,
-            1
-        );
-        assert_eq!(
-            store
-                .insert_identity_links(&[link("u1", "u2")])
-                .await
-                .unwrap()
-                .existing,
-            1
-        );
         // The database itself refuses an unordered pair and a second active link.
         let unordered = sqlx::query(
             "INSERT INTO identity_links (id, identity_id_1, identity_id_2, confidence, \
@@ -704,6 +853,24 @@ mod tests {
         .await
         .map_err(db_err);
         assert!(matches!(second_active, Err(StorageError::Invalid(_))));
+        // A link a person removed (inactive) is not brought back by a suggestion.
+        sqlx::query("UPDATE identity_links SET is_active = 0")
+            .execute(store.write_pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .insert_identity_links(&[link("u1", "u2")])
+                .await
+                .unwrap()
+                .existing,
+            1
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM identity_links")
+            .fetch_one(store.write_pool())
+            .await
+            .unwrap();
+        assert_eq!(rows, 1);
     }
 
     /// A person's link lands as drowl's API reads it, is updated in place, and a removed

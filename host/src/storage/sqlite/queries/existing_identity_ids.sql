@@ -1,2 +1,2 @@
--- Which of the identity ids ?1 and ?2 exist.
-SELECT id FROM identities WHERE id IN (?1, ?2)
+-- Which of the identity ids in ?1 (a JSON array) exist.
+SELECT id FROM identities WHERE id IN (SELECT value FROM json_each(?1))
