@@ -1338,7 +1338,7 @@ async fn a_0_1_0_connector_and_the_0_2_0_identity_plugin_share_one_daemon() {
     };
     let row = final_job_row(&pool, &id(&first)).await;
     assert_eq!(row["status"], "completed", "{row:?}");
-    assert_eq!(row["plugin_id"], "identity", "{row:?}");
+    assert_eq!(row["output"]["pluginId"], "identity", "{row:?}");
     drop(daemon);
     obliterate(&queue).await;
 }
