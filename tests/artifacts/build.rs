@@ -26,6 +26,7 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ("feed-plugin", "FEED_PLUGIN", "plugins/feed"),
     ("keywords-plugin", "KEYWORDS_PLUGIN", "plugins/keywords"),
     ("identity-plugin", "IDENTITY_PLUGIN", "plugins/identity"),
+    ("export-plugin", "EXPORT_PLUGIN", "plugins/export"),
     ("hostile-plugin", "HOSTILE_PLUGIN", "tests/plugins/hostile"),
     (
         "slow-describe-plugin",

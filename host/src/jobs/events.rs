@@ -64,12 +64,33 @@ pub fn filter_from_input(input: &serde_json::Value) -> Result<EventFilter, JobFa
             b.to_rfc3339()
         )));
     }
+    // `eventType` (one) and `eventTypes` (several) select by type together.
+    let mut event_types: Option<Vec<String>> = s("eventType")?.map(|t| vec![t]);
+    if let Some(list) = input.get("eventTypes").filter(|v| !v.is_null()) {
+        let list = list.as_array().ok_or_else(|| {
+            JobFailure::InvalidJob("input.eventTypes must be an array of strings".into())
+        })?;
+        let mut all = event_types.take().unwrap_or_default();
+        for (i, v) in list.iter().enumerate() {
+            match v.as_str().filter(|v| !v.trim().is_empty()) {
+                Some(t) => all.push(t.to_owned()),
+                None => {
+                    return Err(JobFailure::InvalidJob(format!(
+                        "input.eventTypes[{i}] must be a non-empty string, not {v}"
+                    )));
+                }
+            }
+        }
+        event_types = Some(all);
+    }
     Ok(EventFilter {
         ids,
         source: s("source")?,
         plugin_id: s("sourcePluginId")?,
         since,
         until,
+        event_types,
+        keyword: s("keyword")?,
     })
 }
 

@@ -1,5 +1,17 @@
-//! `data_export`: hand stored events to an export plugin in pages.
+//! `data_export`: hand the selected stored events to an export plugin in pages, resumably,
+//! and record what was written in a manifest object.
+//!
+//! Events are selected by the input's filters (`since`/`until`, `source`, `eventType`/
+//! `eventTypes`, `keyword`, `eventIds`, `sourcePluginId`) and handed over in id order.
+//! After each page the plugin delivered, the host saves where it is under the job's id, so
+//! a job that crashes or fails mid-way resumes on its retry after the last delivered page
+//! instead of delivering everything again; memory stays one page whatever the size of the
+//! export. When the last page is delivered, the host writes a manifest object under the
+//! plugin's prefix (`exports/<job id>/manifest.json`) listing every location the plugin
+//! reported (object keys, URLs), the filter and the count, so a reader knows the export
+//! is complete and what it consists of.
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::events::{EVENTS_PER_CALL, filter_from_input, to_wit_event};
@@ -7,10 +19,47 @@ use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
 use super::model::{JobFailure, JobRequest};
 use crate::bindings::export::exports::drowl::plugin::export as wit;
 use crate::runtime::Role;
-use crate::storage::{EventFilter, Storage};
+use crate::storage::{EventFilter, ObjectKey, Storage, StorageError};
+
+/// KV namespace where the host keeps each export job's progress; no plugin id can equal
+/// it.
+pub const PROGRESS_NAMESPACE: &str = "drowl-host/exports";
+
+/// Where an export job stands, saved after every delivered page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportProgress {
+    /// The id of the last event delivered.
+    pub after: Option<String>,
+    /// Events delivered so far.
+    pub delivered: u64,
+    /// Calls made so far.
+    pub calls: u32,
+    /// Every location the plugin reported, in order.
+    pub locations: Vec<String>,
+}
+
+/// The manifest's key for `job_id`, relative to the plugin's object prefix.
+pub fn manifest_key(job_id: &str) -> String {
+    let safe: String = job_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("exports/{safe}/manifest.json")
+}
 
 /// An export job: the selected events handed to an export plugin in pages.
 pub(crate) struct Export;
+
+fn storage_invalid(e: impl std::fmt::Display) -> JobFailure {
+    JobFailure::from(StorageError::Invalid(e.to_string()))
+}
 
 impl PluginJob for Export {
     type Prepared = EventFilter;
@@ -30,15 +79,20 @@ impl PluginJob for Export {
     ) -> Result<serde_json::Value, JobFailure> {
         let (storage, plugin, job) = (call.storage, call.plugin, call.job);
         let instance = &mut *call.instance;
-        let (mut after, mut delivered, mut calls, mut locations) =
-            (None::<String>, 0u64, 0u32, Vec::new());
+        let kv = &storage.kv;
+        let progress_key = format!("{}/{}", plugin.id(), job.id);
+        let mut progress: ExportProgress = match kv.get(PROGRESS_NAMESPACE, &progress_key).await? {
+            Some(v) => serde_json::from_slice(&v).unwrap_or_default(),
+            None => ExportProgress::default(),
+        };
+        let resumed_after = progress.after.clone();
         loop {
             let events = storage
                 .events
-                .list_events(&filter, after.as_deref(), EVENTS_PER_CALL)
+                .list_events(&filter, progress.after.as_deref(), EVENTS_PER_CALL)
                 .await?;
             let Some(last) = events.last() else { break };
-            after = Some(last.id.clone());
+            let last = last.id.clone();
             let req = wit::ExportRequest {
                 job: job_context(job),
                 events: events.iter().map(to_wit_event).collect(),
@@ -48,21 +102,60 @@ impl PluginJob for Export {
                 .deliver(&req)
                 .await?
                 .map_err(|e| plugin_failure(e, plugin))?;
-            calls += 1;
-            delivered += u64::from(r.delivered);
             if let Some(l) = &r.location {
                 super::output::text("location", l, 0, super::output::MAX_URL_BYTES)?;
             }
-            locations.extend(r.location);
+            progress.calls += 1;
+            progress.delivered += u64::from(r.delivered);
+            progress.locations.extend(r.location);
+            progress.after = Some(last);
+            // Saved once the page is delivered: a crash after this resumes past it.
+            let saved = serde_json::to_vec(&progress).map_err(storage_invalid)?;
+            kv.set(PROGRESS_NAMESPACE, &progress_key, &saved).await?;
             if (events.len() as u32) < EVENTS_PER_CALL {
                 break;
             }
         }
+        let key = ObjectKey::plugin_object(plugin.id(), &manifest_key(&job.id))
+            .map_err(storage_invalid)?;
+        let manifest = json!({
+            "jobId": job.id,
+            "pluginId": plugin.id(),
+            "filter": job.input,
+            "events": progress.delivered,
+            "calls": progress.calls,
+            "locations": progress.locations,
+            "completedAt": chrono::Utc::now().to_rfc3339(),
+        });
+        let body = serde_json::to_vec_pretty(&manifest).map_err(storage_invalid)?;
+        storage
+            .objects
+            .put(&key, body.into(), "application/json")
+            .await?;
         Ok(json!({
             "pluginId": plugin.id(),
-            "calls": calls,
-            "delivered": delivered,
-            "locations": locations,
+            "resumedAfter": resumed_after,
+            "calls": progress.calls,
+            "delivered": progress.delivered,
+            "locations": progress.locations,
+            "manifest": storage.objects.describe(&key),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_key_is_a_valid_relative_key_for_any_job_id() {
+        for id in ["42", "repeat:abc:1700000000", "a/b/../c", "ジョブ"] {
+            let key = manifest_key(id);
+            assert!(
+                ObjectKey::plugin_object("export", &key).is_ok(),
+                "{id} -> {key}"
+            );
+        }
+        assert_eq!(manifest_key("42"), "exports/42/manifest.json");
     }
 }

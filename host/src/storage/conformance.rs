@@ -83,6 +83,7 @@ pub async fn run_all(events: Arc<dyn EventStore>, kv: Arc<dyn KvStore>) {
     indexed_identities_are_found_by_key_per_plugin(&*events).await;
     keyword_matches_are_unique(&*events).await;
     keywords_upsert(&*events).await;
+    events_are_selected_by_keyword(&*events).await;
     kv_namespaces_are_isolated(&*kv).await;
     kv_list_keys_prefix_and_limit(&*kv).await;
     kv_namespace_bytes(&*kv).await;
@@ -205,6 +206,30 @@ pub async fn list_events_filters_and_pages(s: &dyn EventStore) {
     assert_eq!(
         s.list_events(&by_plugin, None, 10).await.unwrap()[0].id,
         b[8].id
+    );
+    let by_type = EventFilter {
+        event_types: Some(vec![b[7].event_type.clone(), "no-such-type".into()]),
+        ids: None,
+        source: Some(b[7].source.clone()),
+        ..EventFilter::default()
+    };
+    assert!(
+        s.list_events(&by_type, None, 1000)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.event_type == b[7].event_type),
+        "only the types asked for"
+    );
+    let none_of_type = EventFilter {
+        event_types: Some(vec![format!("type-{t}-none")]),
+        ..EventFilter::default()
+    };
+    assert!(
+        s.list_events(&none_of_type, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
     let window = EventFilter {
         plugin_id: Some("github".into()),
@@ -984,6 +1009,54 @@ pub async fn keyword_matches_are_unique(s: &dyn EventStore) {
             .await
             .is_err()
     );
+}
+
+/// A keyword filter selects the events with a stored match of that keyword, by id or by
+/// term in any case (what `data_export` filters on).
+pub async fn events_are_selected_by_keyword(s: &dyn EventStore) {
+    let t = tag();
+    let b = batch(&t, 3, 10);
+    s.insert_events(&b).await.unwrap();
+    let term = format!("Term{t}");
+    s.upsert_keywords(&[KeywordRecord {
+        id: format!("{t}-kw"),
+        term: term.clone(),
+        category: "technology".into(),
+        match_strategy: "word_boundary".into(),
+        regex_pattern: None,
+        synonyms: Vec::new(),
+    }])
+    .await
+    .unwrap();
+    s.insert_keyword_matches(&[KeywordMatchRecord {
+        event_id: b[1].id.clone(),
+        keyword_id: format!("{t}-kw"),
+        matched_text: term.clone(),
+        position: 0,
+        occurrences: 1,
+        plugin_id: "keywords".into(),
+    }])
+    .await
+    .unwrap();
+    for want in [format!("{t}-kw"), term.to_uppercase()] {
+        let f = EventFilter {
+            keyword: Some(want.clone()),
+            ..EventFilter::default()
+        };
+        let got: Vec<String> = s
+            .list_events(&f, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(got, vec![b[1].id.clone()], "keyword {want}");
+    }
+    let none = EventFilter {
+        keyword: Some(format!("{t}-other")),
+        ..EventFilter::default()
+    };
+    assert!(s.list_events(&none, None, 10).await.unwrap().is_empty());
 }
 
 /// Keywords are created, then updated in place; synonyms round-trip.

@@ -306,7 +306,7 @@ fn to_stored(e: &NewEvent) -> StoredEvent {
     }
 }
 
-fn matches_filter(e: &NewEvent, f: &EventFilter) -> bool {
+fn matches_filter(s: &State, e: &NewEvent, f: &EventFilter) -> bool {
     if let Some(ids) = &f.ids {
         return ids.contains(&e.id);
     }
@@ -314,6 +314,17 @@ fn matches_filter(e: &NewEvent, f: &EventFilter) -> bool {
         && f.plugin_id.as_ref().is_none_or(|p| *p == e.plugin_id)
         && f.since.is_none_or(|t| e.occurred_at >= t)
         && f.until.is_none_or(|t| e.occurred_at < t)
+        && f.event_types
+            .as_ref()
+            .is_none_or(|types| types.contains(&e.event_type))
+        && f.keyword.as_ref().is_none_or(|want| {
+            s.matches.keys().any(|(event, keyword)| {
+                event == &e.id
+                    && s.keywords.get(keyword).is_some_and(|(k, _)| {
+                        k.id == *want || k.term.to_lowercase() == want.to_lowercase()
+                    })
+            })
+        })
 }
 
 #[async_trait]
@@ -348,7 +359,7 @@ impl EventStore for MemoryStore {
         Ok(s.events
             .range((start, std::ops::Bound::Unbounded))
             .map(|(_, e)| e)
-            .filter(|e| matches_filter(e, filter))
+            .filter(|e| matches_filter(&s, e, filter))
             .take(limit as usize)
             .map(to_stored)
             .collect())

@@ -129,6 +129,13 @@ pub struct EventFilter {
     pub since: Option<DateTime<Utc>>,
     /// Only events that occurred before this instant.
     pub until: Option<DateTime<Utc>>,
+    /// Only events of these types (`push`, `star`, ...).
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// Only events with a stored match of this keyword, named by `keywords.id` or by its
+    /// term (case-insensitive).
+    #[serde(default)]
+    pub keyword: Option<String>,
 }
 
 /// An account observed on a platform, to be upserted by (`platform`, `platform_user_id`).

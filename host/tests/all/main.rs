@@ -6,6 +6,7 @@
 mod bounds;
 mod cli;
 mod contract;
+mod export;
 mod github;
 mod identity;
 mod ingestion;

@@ -1021,3 +1021,52 @@ async fn run_plugin_uses_production_storage_when_asked() {
         stderr(&out)
     );
 }
+
+/// Issue #12: a `data_export` of stored events to the S3 server (moto_server) with the
+/// `export` plugin, events in PostgreSQL: the parts and the manifest are read back from
+/// the bucket and compared with what the filter selects.
+#[tokio::test]
+async fn an_export_to_s3_is_read_back_and_compared() {
+    let db = TestDb::create().await;
+    let s3server = S3Server::start().await;
+    let s3cfg = fresh_bucket(&s3server.endpoint).await;
+    let storage = open(&production(&db.url, &s3cfg, true)).await;
+    let export = component("export-plugin");
+    let exec = executor_with(storage, &[&export], HostPolicy::default()).await;
+    let storage = exec.storage();
+    crate::export::seed(storage, &drowl_host::storage::conformance::tag()).await;
+    let input = json!({ "pluginId": "export", "source": "zenn", "keyword": "Rust" });
+    let out = exec
+        .execute(
+            &job(
+                "exp-s3",
+                json!({ "type": "data_export", "name": "export-events", "input": input }),
+            ),
+            None,
+        )
+        .await
+        .unwrap()
+        .output;
+    let want = crate::export::selected(
+        storage,
+        &EventFilter {
+            source: Some("zenn".into()),
+            keyword: Some("rust".into()),
+            ..EventFilter::default()
+        },
+    )
+    .await;
+    assert!(!want.is_empty());
+    crate::export::check_export(storage, "exp-s3", &out, &want).await;
+    let s3 = S3Store::connect(&s3cfg).await.unwrap();
+    let keys = bucket_keys(&s3).await;
+    assert!(
+        keys.iter()
+            .any(|k| k.ends_with("plugins/export/objects/exports/exp-s3/manifest.json")),
+        "{keys:?}"
+    );
+    for l in out["locations"].as_array().unwrap() {
+        let l = l.as_str().unwrap();
+        assert!(keys.iter().any(|k| k.ends_with(l)), "{l} in {keys:?}");
+    }
+}

@@ -409,7 +409,9 @@ impl EventStore for PostgresStore {
                 .bind(filter.since)
                 .bind(filter.until)
                 .bind(after)
-                .bind(i64::from(limit)),
+                .bind(i64::from(limit))
+                .bind(filter.event_types.as_deref())
+                .bind(filter.keyword.as_deref()),
         };
         let rows = query.fetch_all(&self.pool).await.map_err(pg_err)?;
         Ok(rows.into_iter().map(StoredEvent::from).collect())

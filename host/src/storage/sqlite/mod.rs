@@ -299,7 +299,14 @@ impl EventStore for SqliteStore {
                 .bind(filter.since.as_ref().map(ts_to_text))
                 .bind(filter.until.as_ref().map(ts_to_text))
                 .bind(after)
-                .bind(i64::from(limit)),
+                .bind(i64::from(limit))
+                .bind(
+                    filter
+                        .event_types
+                        .as_ref()
+                        .map(|t| serde_json::Value::from(t.clone()).to_string()),
+                )
+                .bind(filter.keyword.as_deref()),
         };
         let rows = query.fetch_all(&self.reader).await.map_err(db_err)?;
         Ok(rows.into_iter().map(StoredEvent::from).collect())

@@ -1,6 +1,8 @@
 -- Events after ?5 in id order, at most ?6, matching the filters that are not NULL:
 -- ?1 source, ?2 plugin_id, ?3 occurred at or after, ?4 occurred before (times in the
--- stored text form, which sorts as time does). ?5 is the last id of the previous page,
+-- stored text form, which sorts as time does), ?7 one of these event types (a JSON
+-- array), ?8 a stored match of this keyword (its id, or its term in any case). ?5 is the
+-- last id of the previous page,
 -- or '' for the first (host ids are never empty); the primary key serves both the
 -- `id >` bound and the ordering.
 SELECT id, source, external_id, event_type, occurred_at, raw_payload, storage_key, text,
@@ -11,5 +13,12 @@ SELECT id, source, external_id, event_type, occurred_at, raw_payload, storage_ke
    AND (?2 IS NULL OR plugin_id = ?2)
    AND (?3 IS NULL OR occurred_at >= ?3)
    AND (?4 IS NULL OR occurred_at < ?4)
+   AND (?7 IS NULL OR event_type IN (SELECT value FROM json_each(?7)))
+   AND (?8 IS NULL OR EXISTS (
+        SELECT 1
+          FROM keyword_matches m
+          JOIN keywords k ON k.id = m.keyword_id
+         WHERE m.event_id = events.id
+           AND (k.id = ?8 OR lower(k.term) = lower(?8))))
  ORDER BY id
  LIMIT ?6
