@@ -5,6 +5,9 @@
 //       adds each job with queue.add(name, data, opts) and prints the ids as JSON.
 //   node bull_tool.js inspect '<json array of ids>'
 //       prints {id: {state, json}} as the bull client reads the jobs.
+//   node bull_tool.js list '<json array of states>' [start end]
+//       prints {state: [ids]} as the bull client's getRanges([state], start, end) lists
+//       them (newest first).
 //   node bull_tool.js work [concurrency]
 //       a Bull worker processing the same job actions as examples/noop_worker.rs (return,
 //       fail, sleep, record); exits on SIGTERM/SIGINT. Prints "ready" once processing.
@@ -31,6 +34,14 @@ async function inspect(q, ids) {
   for (const id of ids) {
     const job = await q.getJob(id);
     out[id] = job ? { state: await job.getState(), json: job.toJSON() } : null;
+  }
+  console.log(JSON.stringify(out));
+}
+
+async function list(q, states, start, end) {
+  const out = {};
+  for (const state of states) {
+    out[state] = await q.getRanges([state], start, end, false);
   }
   console.log(JSON.stringify(out));
 }
@@ -67,12 +78,13 @@ async function work(q, concurrency) {
 }
 
 async function main() {
-  const [cmd, arg] = process.argv.slice(2);
+  const [cmd, arg, start, end] = process.argv.slice(2);
   const q = new Queue(QUEUE, REDIS_URL, { prefix: PREFIX });
   try {
     await q.isReady();
     if (cmd === 'add') await add(q, JSON.parse(arg));
     else if (cmd === 'inspect') await inspect(q, JSON.parse(arg));
+    else if (cmd === 'list') await list(q, JSON.parse(arg), Number(start || 0), Number(end || -1));
     else if (cmd === 'work') await work(q, Number(arg || 1));
     else throw new Error(`unknown command ${cmd}`);
   } finally {

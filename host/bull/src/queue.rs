@@ -277,6 +277,73 @@ impl Queue {
         )))
     }
 
+    /// Ids of the jobs in `state` from `start` to `end` (inclusive, 0-based; −1 is the
+    /// last), newest first, as Bull's `getRanges([state], start, end, false)` reads them:
+    /// `wait`, `active` and `paused` from their pushing end, `completed` and `failed` by
+    /// finish time, `delayed` latest due first. [`JobState::Unknown`] has no list: empty.
+    ///
+    /// Why: a dashboard lists the latest failed or completed jobs without reading every
+    /// job of the queue.
+    pub async fn job_ids(
+        &self,
+        state: JobState,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<JobId>, QueueError> {
+        use fred::prelude::{ListInterface, SortedSetsInterface};
+        let client = &self.core.client;
+        let ids: Vec<String> = match state {
+            JobState::Waiting => {
+                client
+                    .lrange(self.core.keys.key("wait"), start, end)
+                    .await?
+            }
+            JobState::Active => {
+                client
+                    .lrange(self.core.keys.key("active"), start, end)
+                    .await?
+            }
+            JobState::Paused => {
+                client
+                    .lrange(self.core.keys.key("paused"), start, end)
+                    .await?
+            }
+            JobState::Completed | JobState::Failed | JobState::Delayed => {
+                let key = match state {
+                    JobState::Completed => "completed",
+                    JobState::Failed => "failed",
+                    _ => "delayed",
+                };
+                // ZRANGE … REV: ZREVRANGE's successor.
+                client
+                    .zrange(self.core.keys.key(key), start, end, None, true, None, false)
+                    .await?
+            }
+            JobState::Unknown => Vec::new(),
+        };
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    /// The jobs [`Queue::job_ids`] lists, read as [`Queue::get_job`] reads them (side by
+    /// side on the one connection); a job removed in between is left out, and each
+    /// record's `state` is where the job is when it is read.
+    pub async fn jobs(
+        &self,
+        state: JobState,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<JobRecord>, QueueError> {
+        let ids = self.job_ids(state, start, end).await?;
+        let reads = ids.iter().map(|id| self.get_job(id.as_str()));
+        let mut out = Vec::with_capacity(ids.len());
+        for record in futures::future::join_all(reads).await {
+            if let Some(r) = record? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// Pause the queue globally (Bull's `queue.pause()`): `wait` is renamed to `paused` and
     /// new jobs go there until [`Queue::resume`].
     pub async fn pause(&self) -> Result<(), QueueError> {

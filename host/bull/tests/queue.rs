@@ -322,3 +322,114 @@ async fn repeatables_from_bull_are_listed_and_removed() {
     );
     q.obliterate().await.expect("clean");
 }
+
+/// `job_ids` and `jobs` list each state as the real client's `getRanges([state], start,
+/// end)` does (newest first), whole and in part; `jobs` reads each listed job.
+#[tokio::test]
+async fn job_lists_read_as_bulls_get_ranges() {
+    let _redis = RedisInUse::acquire();
+    let name = unique_queue("job-lists");
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(name.clone()))
+        .await
+        .expect("connect");
+    let add = |data: Value, opts: JobOptions| {
+        let q = q.clone();
+        async move { q.add("__default__", data, opts).await.expect("add") }
+    };
+    for v in 0..3 {
+        add(json!({"action": "return", "value": v}), JobOptions::new()).await;
+    }
+    for n in 0..2 {
+        add(
+            json!({"action": "fail", "message": format!("nope {n}")}),
+            JobOptions::new(),
+        )
+        .await;
+    }
+    for d in [60_000, 120_000, 90_000] {
+        add(json!({}), JobOptions::new().delay(d)).await;
+    }
+    {
+        let mut bull = std::process::Command::new("node");
+        bull.arg("bull_tool.js")
+            .args(["work", "1"])
+            .current_dir(interop_dir())
+            .env("QUEUE", &name)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let _bull = Proc {
+            child: bull.spawn().expect("node"),
+            name: "bull worker".into(),
+        };
+        let end = Instant::now() + Duration::from_secs(15);
+        loop {
+            let c = q.get_job_counts().await.expect("counts");
+            if c.completed == 3 && c.failed == 2 {
+                break;
+            }
+            assert!(Instant::now() < end, "bull worker did not finish: {c:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for v in 0..3 {
+        add(json!({"waiting": v}), JobOptions::new()).await;
+    }
+    let states = [
+        ("waiting", JobState::Waiting),
+        ("delayed", JobState::Delayed),
+        ("completed", JobState::Completed),
+        ("failed", JobState::Failed),
+    ];
+    let names = json!(states.iter().map(|(n, _)| *n).collect::<Vec<_>>()).to_string();
+    for (start, end) in [(0, -1), (1, 2), (0, 0)] {
+        let out = node(
+            "bull_tool.js",
+            &["list", &names, &start.to_string(), &end.to_string()],
+            &name,
+            &[],
+        );
+        assert_success("bull_tool list", &out);
+        let bull: HashMap<String, Vec<String>> =
+            serde_json::from_slice(&out.stdout).expect("bull's lists");
+        for (n, state) in states {
+            let ours: Vec<String> = q
+                .job_ids(state, start, end)
+                .await
+                .expect("job_ids")
+                .into_iter()
+                .map(|id| id.0)
+                .collect();
+            assert_eq!(ours, bull[n], "{n} {start}..{end}");
+            let records = q.jobs(state, start, end).await.expect("jobs");
+            assert_eq!(
+                records.iter().map(|r| r.id.0.clone()).collect::<Vec<_>>(),
+                ours,
+                "{n}"
+            );
+            assert!(records.iter().all(|r| r.state == state), "{n}: {records:?}");
+        }
+    }
+    // Whole lists have every job, newest first.
+    let failed = q.jobs(JobState::Failed, 0, -1).await.expect("failed");
+    assert_eq!(
+        failed
+            .iter()
+            .map(|r| r.failed_reason.clone().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["nope 1", "nope 0"]
+    );
+    assert_eq!(
+        q.job_ids(JobState::Waiting, 0, -1)
+            .await
+            .expect("ids")
+            .len(),
+        3
+    );
+    assert!(
+        q.job_ids(JobState::Unknown, 0, -1)
+            .await
+            .expect("ids")
+            .is_empty()
+    );
+    q.obliterate().await.expect("clean");
+}
