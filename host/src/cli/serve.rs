@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// Budgets and grants (grants here apply to every plugin).
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    /// The dashboard at /ui.
+    #[command(flatten)]
+    pub ui: crate::http::ui::UiArgs,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -424,12 +427,16 @@ pub async fn run(args: ServeArgs) -> u8 {
     // file before it; installed in file order.
     let files: Vec<PathBuf> = plan.files().map(Path::to_path_buf).collect();
     let mut loaded = Vec::new();
+    let mut not_loaded = Vec::new();
     for (file, result) in runtime.load_files(files, PARALLEL_LOADS).await {
         // One bad plugin must not keep the others from serving: it is reported and skipped,
         // and jobs naming it fail with "not installed".
         match result {
             Ok(l) => loaded.push((file, l)),
-            Err(e) => tracing::error!(file = %file.display(), "plugin not loaded: {e}"),
+            Err(e) => {
+                tracing::error!(file = %file.display(), "plugin not loaded: {e}");
+                not_loaded.push((file, e.to_string()));
+            }
         }
     }
     let registry = match plan.build(loaded, &policy, &storage) {
@@ -437,6 +444,7 @@ pub async fn run(args: ServeArgs) -> u8 {
         Err(e) => return fail(e),
     };
     let plugin_ids = registry.ids();
+    let plugin_views = crate::http::ui::PluginView::list(&registry, &not_loaded);
     if plugin_ids.is_empty() {
         tracing::warn!(dir = %args.plugins.display(), "no plugins installed; every plugin job will fail");
     }
@@ -510,7 +518,8 @@ pub async fn run(args: ServeArgs) -> u8 {
         .with_job_defaults(job_defaults.picker())
         .with_observer(mirror);
 
-    let app = crate::http::router(crate::http::AppState {
+    let ui_queue = queue.clone();
+    let mut app = crate::http::router(crate::http::AppState {
         queue,
         stats: stats.clone(),
         plugins: plugin_ids.clone(),
@@ -520,17 +529,41 @@ pub async fn run(args: ServeArgs) -> u8 {
         redis_url: shown_url,
         process_endpoint: args.process_endpoint,
     });
+    let ui_note = if args.ui.enabled {
+        {
+            let access = crate::http::ui::UiAccess::new(args.ui.ui_token.clone());
+            let note = if access.token_required() {
+                " · dashboard on /ui (token required)"
+            } else {
+                " · dashboard on /ui (loopback only)"
+            };
+            app = app.merge(crate::http::ui::router(crate::http::ui::UiState {
+                queue: ui_queue,
+                stats: stats.clone(),
+                defaults: job_defaults.clone(),
+                plugins: plugin_views.into(),
+                queue_name: args.queue.queue.clone(),
+                concurrency: args.concurrency,
+                access: Arc::new(access),
+            }));
+            note.to_owned()
+        }
+    } else {
+        String::new()
+    };
     let local = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tokio::spawn(async move {
+        // The peer address: the dashboard answers loopback only unless a token is set.
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("http server stopped: {e}");
         }
     });
     eprintln!(
-        "drowl-host {} serving queue {} ({} plugins: {}) · status on http://{local}/",
+        "drowl-host {} serving queue {} ({} plugins: {}) · status on http://{local}/{ui_note}",
         crate::HOST_VERSION,
         args.queue.queue,
         plugin_ids.len(),

@@ -12,6 +12,9 @@
 //!   delayed or failed job now.
 //! - `GET /metrics`: Prometheus text format ([`crate::queue::metrics`]); queue depth is
 //!   read from Redis per scrape and left at its last value while Redis does not answer.
+//! - `/ui`: the dashboard for people ([`ui`], its own router, merged by `serve`).
+
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -73,13 +73,7 @@ impl Executor {
     /// spells it), or `None` for the jobs the host computes itself; for metrics, which
     /// label by plugin before the job has run. Kept next to [`Self::execute`]'s routing.
     pub fn named_plugin<'a>(&self, job: &'a JobRequest) -> Option<&'a str> {
-        match job.job_type {
-            JobType::KeywordExtraction => job.input_str("pluginId").or(Some("keywords")),
-            JobType::IdentityResolution if link::is_link_request(job) => None,
-            JobType::IdentityResolution => job.input_str("pluginId").or(Some("identity")),
-            JobType::EventIngestion | JobType::DataExport => job.input_str("pluginId"),
-            _ => None,
-        }
+        plugin_named_by(job)
     }
 
     /// The installed plugins.
@@ -224,6 +218,18 @@ impl Executor {
             )));
         }
         Ok(plugin)
+    }
+}
+
+/// The plugin a job names or would run by default (see [`Executor::named_plugin`]), for
+/// those that have no executor at hand: the dashboard labels queued jobs with it.
+pub fn plugin_named_by(job: &JobRequest) -> Option<&str> {
+    match job.job_type {
+        JobType::KeywordExtraction => job.input_str("pluginId").or(Some("keywords")),
+        JobType::IdentityResolution if link::is_link_request(job) => None,
+        JobType::IdentityResolution => job.input_str("pluginId").or(Some("identity")),
+        JobType::EventIngestion | JobType::DataExport => job.input_str("pluginId"),
+        _ => None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! [`Executor`], enqueues its follow-ups, and maps failures onto Bull's retry semantics;
 //! [`Mirror`] writes each state change into drowl's `jobs` table.
 
+pub mod activity;
 pub mod defaults;
 pub mod metrics;
 pub mod mirror;
@@ -70,6 +71,8 @@ pub struct DaemonStats {
     pub postponed: AtomicU64,
     /// What `GET /metrics` exposes.
     pub metrics: metrics::Metrics,
+    /// Per-minute counts and the latest attempts' usage and egress, for `/ui`.
+    pub activity: activity::Activity,
 }
 
 /// Where this process's Bull worker loop is.
@@ -404,12 +407,25 @@ impl DrowlHandler {
         let seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(done) => {
+                let events = done.output["eventsStored"].as_u64().unwrap_or(0);
                 self.stats.metrics.finished(
                     &labels,
                     "completed",
                     seconds,
                     done.report.as_ref(),
-                    done.output["eventsStored"].as_u64().unwrap_or(0),
+                    events,
+                );
+                self.stats.activity.record(
+                    activity::Attempt::new(
+                        &request.id,
+                        request.attempt,
+                        &labels.job_type,
+                        &labels.plugin,
+                        "completed",
+                        started.elapsed(),
+                        done.report.as_ref(),
+                    ),
+                    events,
                 );
                 let mut output = done.output;
                 if let Some(report) = &done.report
@@ -439,6 +455,18 @@ impl DrowlHandler {
                     failed.failure.code(),
                     seconds,
                     failed.report.as_deref(),
+                    0,
+                );
+                self.stats.activity.record(
+                    activity::Attempt::new(
+                        &request.id,
+                        request.attempt,
+                        &labels.job_type,
+                        &labels.plugin,
+                        failed.failure.code(),
+                        started.elapsed(),
+                        failed.report.as_deref(),
+                    ),
                     0,
                 );
                 let message = failed.failure.to_string();
