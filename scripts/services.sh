@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure what the test suite talks to is there: PostgreSQL and Redis (started with the
 # machine's own commands if they are down), moto_server in .venv (a real S3-compatible
-# server process), and the real `bull` npm client in tests/interop.
+# server process), the real `bull` npm client in tests/interop, and Debian's Chromium with
+# its WebDriver (the dashboard's browser test, host/tests/dashboard.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,4 +23,10 @@ fi
 if [ ! -f tests/interop/node_modules/bull/package.json ]; then
   echo "installing bull from npm" >&2
   (cd tests/interop && npm ci --silent --no-audit --no-fund)
+fi
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "installing chromium and chromium-driver" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver >/dev/null
 fi

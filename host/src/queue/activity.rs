@@ -23,6 +23,8 @@ pub const MINUTES: usize = 60;
 pub const ATTEMPTS_KEPT: usize = 500;
 /// Requests kept per attempt; the rest are counted in [`Attempt::requests_dropped`].
 pub const REQUESTS_KEPT: usize = 100;
+/// Bytes of a failure's message kept.
+pub const ERROR_KEPT: usize = 2_000;
 
 /// Counts for one minute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -51,6 +53,9 @@ pub struct Attempt {
     pub plugin: String,
     /// `completed`, or the failure's code.
     pub outcome: String,
+    /// The failure's message (as Bull's `failedReason` has it, secrets masked), at most
+    /// [`ERROR_KEPT`] bytes.
+    pub error: Option<String>,
     /// When it ended.
     pub finished_at: DateTime<Utc>,
     /// How long it ran, in milliseconds.
@@ -65,7 +70,7 @@ pub struct Attempt {
 
 impl Attempt {
     /// An attempt that ended now, with what its report says (a host-computed job has no
-    /// report).
+    /// report). Add the failure's message with [`Attempt::failed_with`].
     pub fn new(
         job_id: &str,
         attempt: u32,
@@ -82,12 +87,24 @@ impl Attempt {
             job_type: job_type.to_owned(),
             plugin: plugin.to_owned(),
             outcome: outcome.to_owned(),
+            error: None,
             finished_at: Utc::now(),
             elapsed_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             usage: report.map(|r| r.usage.clone()),
             requests: requests.iter().take(REQUESTS_KEPT).cloned().collect(),
             requests_dropped: requests.len().saturating_sub(REQUESTS_KEPT),
         }
+    }
+
+    /// The attempt with its failure's message, cut to [`ERROR_KEPT`] bytes.
+    #[must_use]
+    pub fn failed_with(mut self, message: &str) -> Self {
+        let mut end = message.len().min(ERROR_KEPT);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.error = Some(message[..end].to_owned());
+        self
     }
 }
 
@@ -263,5 +280,12 @@ mod tests {
         );
         assert_eq!((a.requests.len(), a.requests_dropped), (REQUESTS_KEPT, 7));
         assert_eq!(a.usage, Some(Usage::default()));
+        let long = "é".repeat(ERROR_KEPT);
+        let failed = a.failed_with(&long);
+        let kept = failed.error.expect("kept");
+        assert!(
+            kept.len() <= ERROR_KEPT && long.starts_with(&kept),
+            "cut on a char boundary"
+        );
     }
 }

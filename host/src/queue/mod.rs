@@ -466,7 +466,8 @@ impl DrowlHandler {
                         failed.failure.code(),
                         started.elapsed(),
                         failed.report.as_deref(),
-                    ),
+                    )
+                    .failed_with(&failed.failure.to_string()),
                     0,
                 );
                 let message = failed.failure.to_string();

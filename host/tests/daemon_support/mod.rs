@@ -227,6 +227,8 @@ impl Serve {
             .env_remove("DROWL_DATA_DIR")
             .env_remove("DROWL_PLUGIN_DIR")
             .env_remove("DROWL_SCHEDULES")
+            .env_remove("DROWL_UI")
+            .env_remove("DROWL_UI_TOKEN")
             .env(
                 "RUST_LOG",
                 std::env::var("DAEMON_LOG").unwrap_or_else(|_| "warn,drowl_bull=info".into()),

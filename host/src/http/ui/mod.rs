@@ -45,7 +45,7 @@ pub struct UiArgs {
     /// Serve the dashboard at /ui: `on` or `off`. Without --ui-token it answers requests
     /// from this machine only (loopback addresses, under a loopback Host name).
     #[arg(long = "ui", env = "DROWL_UI", value_name = "on|off", default_value = "on",
-          value_parser = parse_switch)]
+          action = clap::ArgAction::Set, value_parser = parse_switch)]
     pub enabled: bool,
     /// A token that opens /ui from anywhere (and is then required from everyone): sent
     /// as `Authorization: Bearer TOKEN`, or kept in a cookie after opening

@@ -29,7 +29,8 @@ th{font-weight:600;color:#57606a;font-size:12px}td.num{text-align:right;white-sp
 button{font:inherit;padding:2px 10px;border:1px solid #8c959f;border-radius:4px;background:#fff;cursor:pointer}
 button:hover{background:#eef0f2}
 pre{background:#f6f8fa;padding:8px;border-radius:4px;overflow:auto;max-height:360px;font-size:12px}
-.chart .axis{stroke:#8c959f}.chart .tick,.chart .panel{font-size:10px;fill:#57606a}
+.chart{width:100%;max-width:1000px;height:auto}.chart .axis{stroke:#8c959f}
+table.usage{width:auto;min-width:460px}.chart .tick,.chart .panel{font-size:10px;fill:#57606a}
 .chart .completed{fill:#43a047}.chart .failed{fill:#e53935}.chart .events{fill:#1e88e5}
 .legend span{margin-right:14px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 "#;
@@ -132,6 +133,16 @@ fn retry_form(id: &str, csrf: &str) -> Markup {
     }
 }
 
+/// `n of m`, or `n (m allowed)` for a job run more often than its attempts allow (a
+/// failed job retried by hand keeps its attempts made).
+fn attempts(n: u32, allowed: u32) -> String {
+    if n <= allowed {
+        format!("{n} of {allowed}")
+    } else {
+        format!("{n} ({allowed} allowed)")
+    }
+}
+
 fn plugin_cell(p: Option<&str>) -> Markup {
     html! { @match p { Some(p) => (p), None => span.muted { "host" } } }
 }
@@ -196,7 +207,7 @@ pub(super) fn dashboard(d: &Dashboard<'_>) -> Markup {
                             tr {
                                 td { (job_link(&r.id)) }
                                 td { (r.job_type) } td { (r.name) } td { (plugin_cell(r.plugin.as_deref())) }
-                                td.num { (r.attempts_made + 1) " of " (r.attempts_allowed) }
+                                td.num { (attempts(r.attempts_made + 1, r.attempts_allowed)) }
                                 td { (time(r.processed_on)) }
                                 td.num { (r.progress) }
                                 td.muted { @if d.here.iter().any(|a| a.id == r.id) { "here" } }
@@ -218,7 +229,7 @@ pub(super) fn dashboard(d: &Dashboard<'_>) -> Markup {
                             tr id=(format!("failed-{}", r.id)) {
                                 td { (job_link(&r.id)) }
                                 td { (r.job_type) } td { (r.name) } td { (plugin_cell(r.plugin.as_deref())) }
-                                td.num { (r.attempts_made) " of " (r.attempts_allowed) }
+                                td.num { (attempts(r.attempts_made, r.attempts_allowed)) }
                                 td.reason { (r.failed_reason.as_deref().unwrap_or("")) }
                                 td { (time(r.finished_on)) }
                                 td { (retry_form(&r.id, d.csrf)) }
@@ -240,7 +251,7 @@ pub(super) fn dashboard(d: &Dashboard<'_>) -> Markup {
                             tr id=(format!("completed-{}", r.id)) {
                                 td { (job_link(&r.id)) }
                                 td { (r.job_type) } td { (r.name) } td { (plugin_cell(r.plugin.as_deref())) }
-                                td.num { (r.attempts_made + 1) " of " (r.attempts_allowed) }
+                                td.num { (attempts(r.attempts_made + 1, r.attempts_allowed)) }
                                 td { (time(r.finished_on)) }
                                 td.num { @if let Some(ms) = r.run_ms() { (ms) " ms" } }
                                 td.num { (r.returnvalue.as_ref().and_then(|v| v.get("eventsStored")).and_then(Value::as_u64).map(|n| n.to_string()).unwrap_or_default()) }
@@ -409,7 +420,7 @@ pub(super) fn job(p: &JobPage<'_>) -> Markup {
                 tr { th { "type" } td { (r.job_type) } }
                 tr { th { "name" } td { (r.name) } }
                 tr { th { "plugin" } td { (plugin_cell(r.plugin.as_deref())) } }
-                tr { th { "attempts made" } td { (r.attempts_made) " of " (r.attempts_allowed) " allowed" } }
+                tr { th { "failed attempts" } td { (attempts(r.attempts_made, r.attempts_allowed)) } }
                 tr { th { "added" } td { (time(r.added)) } }
                 tr { th { "last started" } td { (time(r.processed_on)) } }
                 tr { th { "finished" } td { (time(r.finished_on)) } }
@@ -422,7 +433,9 @@ pub(super) fn job(p: &JobPage<'_>) -> Markup {
                 p { (retry_form(&r.id, p.csrf)) }
             }
         }
-        @if let Some(u) = r.usage() {
+        // Each attempt run here shows its own usage; otherwise the result's, which any
+        // daemon may have written.
+        @if let (Some(u), true) = (r.usage(), p.attempts.is_empty()) {
             section #usage {
                 h2 { "Usage (from the job's result)" }
                 (usage_table(u, p.plugin))
@@ -436,6 +449,7 @@ pub(super) fn job(p: &JobPage<'_>) -> Markup {
             }
             @for a in p.attempts {
                 h2 { "Attempt " (a.attempt) ": " (a.outcome) span.muted { " · " (a.finished_at.format("%Y-%m-%d %H:%M:%S UTC")) " · " (a.elapsed_ms) " ms · " (a.plugin) } }
+                @if let Some(e) = &a.error { p.reason { (e) } }
                 @if let Some(u) = usage_of(a) { (usage_table(&u, p.plugin)) }
                 h2 { "Egress" }
                 @if a.requests.is_empty() { p.muted { "No outbound requests." } }
