@@ -220,7 +220,8 @@ mod tests {
     #[test]
     fn counts_land_in_their_minute_and_the_last_hour_is_kept() {
         let activity = Activity::default();
-        let t0 = DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 60, 0).expect("time");
+        // A whole minute (1.8e9 s is 30 million minutes).
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
         activity.record(at("1", "completed", t0), 3);
         activity.record(at("2", "timeout", t0 + chrono::Duration::seconds(59)), 0);
         activity.record(at("3", "completed", t0 + chrono::Duration::minutes(2)), 4);
