@@ -3413,6 +3413,80 @@ async fn a_schedule_fires_once_per_tick_on_two_daemons() {
     obliterate(&queue).await;
 }
 
+/// Issue 12: a plugin's default schedule (the feed plugin suggests `every-30-minutes`),
+/// enabled by name in the schedules file, is registered as a Bull repeatable with the
+/// plugin's cron and job, `pluginId` set and the operator's zone; `drowl-host schedules`
+/// shows it enabled; a default the plugin does not suggest stops `serve` naming what it
+/// does suggest.
+#[tokio::test]
+async fn a_plugin_default_schedule_is_registered_when_the_operator_enables_it() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("schedules-default");
+    let plugins = plugin_dir_with(&[(
+        Path::new(drowl_test_artifacts::FEED_PLUGIN),
+        "feed_plugin.wasm",
+    )]);
+    let dir = tempfile::tempdir().expect("dir");
+    let enabled = schedules_file(
+        dir.path(),
+        "schedules.json",
+        r#"{"name":"feeds","plugin":"feed","default":"every-30-minutes","tz":"Asia/Tokyo"}"#,
+    );
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &enabled])
+        .name("serve with a plugin default schedule")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let reg = q.get_repeatable_jobs().await.expect("list");
+    assert_eq!(reg.len(), 1, "{reg:?}");
+    assert_eq!(reg[0].cron.as_deref(), Some("*/30 * * * *"));
+    assert_eq!(reg[0].tz.as_deref(), Some("Asia/Tokyo"));
+    assert_eq!(reg[0].name, "feed-entries");
+    let run = q
+        .get_job(&format!("{}{}", reg[0].run_id_stem(), reg[0].next))
+        .await
+        .expect("get")
+        .expect("the next run is pending");
+    assert_eq!(
+        run.data,
+        json!({"type": "event_ingestion", "name": "feed-entries",
+               "input": {"pluginId": "feed"}}),
+        "the plugin's job, with pluginId set"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+        .args(["schedules", "--schedules", &enabled, "--queue", &queue])
+        .args(["--redis-url", REDIS_URL])
+        .output()
+        .expect("run schedules");
+    assert_success("drowl-host schedules", &out);
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let row = &listed["configured"][0];
+    assert_eq!(
+        (&row["plugin"], &row["default"], &row["registered"]),
+        (&json!("feed"), &json!("every-30-minutes"), &json!(true)),
+        "{listed}"
+    );
+    drop(daemon);
+    q.close().await.expect("close");
+
+    let unknown = schedules_file(
+        dir.path(),
+        "unknown.json",
+        r#"{"name":"feeds","plugin":"feed","default":"hourly"}"#,
+    );
+    let (status, log) = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &unknown])
+        .refused();
+    assert!(!status.success());
+    assert!(
+        log.contains("plugin `feed` suggests no schedule `hourly`; it suggests: every-30-minutes"),
+        "{log}"
+    );
+    obliterate(&queue).await;
+}
+
 /// Issue 12: `drowl-host schedules` lists the file's schedules and what Redis holds, with
 /// the next run in the schedule's zone; `serve` refuses a bad schedule naming it and the
 /// field.

@@ -46,7 +46,26 @@ pub async fn run(args: SchedulesArgs) -> u8 {
     };
     let now = chrono::Utc::now().timestamp_millis();
     let mut rows = Vec::new();
-    for s in &configured {
+    // A plugin default is resolved by `serve`, which loads the plugins; here it is shown
+    // as enabled, with what Redis has under its name.
+    for u in &configured.defaults {
+        let prefix = format!("{}{}.", schedules::OWNER_PREFIX, u.name);
+        let in_redis = registered
+            .iter()
+            .find(|r| r.id.as_deref().is_some_and(|id| id.starts_with(&prefix)));
+        rows.push(json!({
+            "name": u.name,
+            "plugin": u.plugin,
+            "default": u.default,
+            "cron": in_redis.and_then(|r| r.cron.clone()).or_else(|| u.cron.clone()),
+            "tz": in_redis.and_then(|r| r.tz.clone()).or_else(|| u.tz.clone()),
+            "key": in_redis.map(|r| r.key.clone()),
+            "registered": in_redis.is_some(),
+            "next": in_redis.map(|r| format_in_zone(r.next, r.tz.as_deref())),
+            "nextMs": in_redis.map(|r| r.next),
+        }));
+    }
+    for s in &configured.own {
         let key = match s.repeat_key() {
             Ok(k) => k,
             Err(e) => {

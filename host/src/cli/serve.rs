@@ -436,6 +436,19 @@ pub async fn run(args: ServeArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    // Enabled plugin defaults are looked up now that the plugins are loaded; a schedule
+    // naming a plugin or default that is not there stops the start like any bad schedule.
+    let schedules = match schedules.map(|set| {
+        set.resolve(|id| {
+            registry
+                .get(id)
+                .map(|p| p.loaded.manifest.default_schedules.clone())
+        })
+    }) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return fail(e),
+    };
     let plugin_ids = registry.ids();
     if plugin_ids.is_empty() {
         tracing::warn!(dir = %args.plugins.display(), "no plugins installed; every plugin job will fail");

@@ -61,6 +61,7 @@ fn manifest() -> Manifest {
         .min_host_version("0.2.0")
         .capability(Capability::EventIngestion)
         .capability(Capability::Webhook)
+        .capability(Capability::Scheduled)
         .source(mapping::SOURCE)
         .config(
             ConfigField::url("api-base-url", "API base URL")
@@ -184,6 +185,28 @@ fn fan_out(name: &str, targets: &[Target], since: Option<String>) -> Result<Inge
 
 // The macro exports the connector world (ingestion and webhooks) only when building the
 // wasm component (native unit-test builds skip it), so no cfg is needed here.
+/// What the plugin suggests: drowl's `github-events` job every hour, which (naming no
+/// target) reads every entry of the `targets` config, each from its own cursor. The
+/// operator enables it by name.
+pub fn default_schedules() -> Vec<DefaultSchedule> {
+    vec![
+        DefaultSchedule::new(
+            "hourly",
+            "0 * * * *",
+            "event_ingestion",
+            "github-events",
+            &serde_json::json!({ "source": "github" }),
+        )
+        .description("Ingests every configured target (`targets`) once an hour."),
+    ]
+}
+
+impl Schedules for GithubPlugin {
+    fn default_schedules() -> Vec<DefaultSchedule> {
+        default_schedules()
+    }
+}
+
 drowl_plugin_sdk::connector_plugin!(GithubPlugin);
 
 #[cfg(test)]
@@ -198,7 +221,11 @@ mod tests {
         assert_eq!(m.min_host_version, "0.2.0");
         assert!(matches!(
             m.capabilities.as_slice(),
-            [Capability::EventIngestion, Capability::Webhook]
+            [
+                Capability::EventIngestion,
+                Capability::Webhook,
+                Capability::Scheduled
+            ]
         ));
         assert_eq!(
             m.outbound_hosts,
