@@ -91,13 +91,22 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
     )
     .await;
     assert_eq!(gin, 1, "drowl's JSONB GIN index on events");
+    // Every file of migrations/ is applied, once.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .expect("migrations/")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert!(files >= 4, "{files} migrations");
     assert_eq!(
         count(
             &store,
             "SELECT count(*) FROM _sqlx_migrations WHERE success"
         )
         .await,
-        3
+        i64::try_from(files).expect("a few files")
     );
 }
 
@@ -166,6 +175,7 @@ async fn the_sqlite_schema_defines_the_tables_and_columns_of_the_postgres_migrat
         "keyword_matches",
         "plugin_kv",
         "jobs",
+        "webhook_deliveries",
     ] {
         assert!(
             pg_columns.iter().any(|(t, _, _)| t == table),
@@ -216,6 +226,7 @@ async fn postgres_store_follows_the_shared_rules() {
     let db = TestDb::create().await;
     let store = migrated(&db, InsertMode::Unnest).await;
     tc::run_all(store.clone(), store.clone()).await;
+    tc::webhook_deliveries_are_stored_once(store.clone()).await;
 }
 
 /// The same hand-counted daily metrics as the SQLite store (`tc::daily_metrics_are_counted_by_hand`).
