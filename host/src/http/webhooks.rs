@@ -350,7 +350,7 @@ pub(super) async fn receive(
     } else {
         "duplicate"
     };
-    tracing::info!(plugin = %id, delivery = %delivery_id, event = ?event, job = %job.id, status, "webhook delivery received");
+    tracing::info!(plugin = %id, delivery = %delivery_id, event = event.as_deref().unwrap_or_default(), job = %job.id, status, "webhook delivery received");
     (
         StatusCode::ACCEPTED,
         Json(json!({

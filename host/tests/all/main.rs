@@ -14,3 +14,4 @@ mod production;
 mod resolution;
 mod sandbox;
 mod support;
+mod webhooks;
