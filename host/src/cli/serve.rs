@@ -758,6 +758,21 @@ mod tests {
         );
     }
 
+    /// The webhook body cap is 1 MiB unless set; zero is refused, naming the flag.
+    #[test]
+    fn the_webhook_body_cap_defaults_to_one_mib() {
+        assert_eq!(serve(&[]).map(|a| a.webhook_max_body_bytes), Ok(1_048_576));
+        assert_eq!(
+            serve(&["--webhook-max-body-bytes", "26214400"]).map(|a| a.webhook_max_body_bytes),
+            Ok(26_214_400)
+        );
+        let e = first_line("--webhook-max-body-bytes", "0");
+        assert!(
+            e.starts_with("error: invalid value '0' for '--webhook-max-body-bytes <BYTES>'"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn type_limits_parse_or_say_what_is_wrong() {
         let a = serve(&[
