@@ -7,7 +7,8 @@
 //! 2. it must have a key (its config `webhook-secret`): without one no delivery can be
 //!    verified, and every delivery is refused (503) with what the operator must set;
 //! 3. the body may be at most `--webhook-max-body-bytes` (413): a `Content-Length` over
-//!    it is refused before reading, and a body without one is read only up to it;
+//!    it is refused before reading, and a body without one is read only up to it; a
+//!    body must arrive within 30 s (408);
 //! 4. the signature the plugin's spec names must be an HMAC-SHA256 of the body under
 //!    that key (401 when missing, malformed or wrong; compared in constant time);
 //! 5. the delivery-id header the spec names must be there (400).
@@ -49,6 +50,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// How long queueing a verified delivery may take before the sender is told to retry
 /// (GitHub gives up on an answer after 10 s).
 const QUEUE_ANSWER: Duration = Duration::from_secs(5);
+
+/// How long a delivery's body may take to arrive: a sender that trickles it (or stops)
+/// holds a connection and a buffer, not the daemon.
+const BODY_ARRIVAL: Duration = Duration::from_secs(30);
 
 /// GitHub's signature header and the prefix of its value.
 const GITHUB_SIGNATURE: (&str, &str) = ("x-hub-signature-256", "sha256=");
@@ -136,23 +141,31 @@ pub fn verify_signature(
 enum BodyError {
     /// Over the limit: nothing more was read.
     TooLarge,
+    /// Not all there within the time allowed.
+    TooSlow,
     /// The connection failed while reading.
     Read(String),
 }
 
-/// Reads `body` up to `limit` bytes: a longer one is abandoned as soon as it passes the
-/// limit, whether or not it announced its length.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let mut stream = body.into_data_stream();
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge);
+/// Reads `body` up to `limit` bytes within `within`: a longer one is abandoned as soon
+/// as it passes the limit, whether or not it announced its length, and a slower one at
+/// the deadline.
+async fn read_body(body: Body, limit: usize, within: Duration) -> Result<Bytes, BodyError> {
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
+            if buf.len() + chunk.len() > limit {
+                return Err(BodyError::TooLarge);
+            }
+            buf.extend_from_slice(&chunk);
         }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .unwrap_or(Err(BodyError::TooSlow))
 }
 
 /// The value of `header` as text, if the request has it; `Err` names what is wrong with
@@ -254,11 +267,21 @@ pub(super) async fn receive(
         tracing::warn!(plugin = %id, bytes = announced, limit, "webhook delivery refused: body too large");
         return too_large();
     }
-    let body = match read_body(body, limit).await {
+    let body = match read_body(body, limit, BODY_ARRIVAL).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
             tracing::warn!(plugin = %id, limit, "webhook delivery refused: body too large");
             return too_large();
+        }
+        Err(BodyError::TooSlow) => {
+            tracing::warn!(plugin = %id, "webhook delivery refused: body too slow");
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s",
+                    BODY_ARRIVAL.as_secs()
+                ),
+            );
         }
         Err(BodyError::Read(e)) => {
             return refuse(
@@ -559,12 +582,13 @@ mod tests {
                 .collect();
             Body::from_stream(futures::stream::iter(parts))
         };
+        let time = Duration::from_secs(10);
         assert_eq!(
-            read_body(chunks(4), 4096).await.ok().map(|b| b.len()),
+            read_body(chunks(4), 4096, time).await.ok().map(|b| b.len()),
             Some(4096)
         );
         assert!(matches!(
-            read_body(chunks(5), 4096).await,
+            read_body(chunks(5), 4096, time).await,
             Err(BodyError::TooLarge)
         ));
         // An endless body is abandoned once past the limit.
@@ -572,8 +596,17 @@ mod tests {
             Ok::<_, std::io::Error>(Bytes::from_static(&[b'x'; 1024]))
         }));
         assert!(matches!(
-            read_body(endless, 1 << 20).await,
+            read_body(endless, 1 << 20, time).await,
             Err(BodyError::TooLarge)
+        ));
+        // A body that stops coming is abandoned at the deadline.
+        let stalled = Body::from_stream(
+            futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"{"))])
+                .chain(futures::stream::pending()),
+        );
+        assert!(matches!(
+            read_body(stalled, 4096, Duration::from_millis(100)).await,
+            Err(BodyError::TooSlow)
         ));
     }
 
