@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
-for pkg in github-plugin feed-plugin keywords-plugin identity-plugin export-plugin hostile-plugin slow-describe-plugin; do
+for pkg in github-plugin feed-plugin keywords-plugin identity-plugin export-plugin hostile-plugin slow-describe-plugin webhook-echo-plugin; do
   cargo build --quiet --release --target wasm32-wasip2 -p "$pkg"
 done
 ls -1 target/wasm32-wasip2/release/*.wasm

@@ -3645,3 +3645,457 @@ async fn cron_next_runs_match_bulls_client() {
         assert_eq!(ours, Some(expected), "{cron} in {tz} after {after}");
     }
 }
+
+// ---- Issue #12: webhook deliveries through the daemon ----
+
+/// The key the echo plugin's deliveries are signed with in these tests.
+const ECHO_KEY: &str = "whsec-echo-4b1d9e7c";
+
+/// The echo plugin's id (from its file name) and the URL a platform posts to.
+const ECHO_URL: &str = "/webhooks/webhook-echo";
+
+/// A hex HMAC-SHA256 of `body` under `key`, as a sender computes it.
+fn hmac_hex(key: &str, body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("key");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A delivery of `n` items, distinct per `tag`.
+fn echo_body(tag: &str, n: usize) -> Vec<u8> {
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("{tag}-{i}"), "text": format!("item {i} of {tag}"),
+                   "at": "2024-05-01T10:00:00Z", "author": "ada"})
+        })
+        .collect();
+    json!({ "items": items }).to_string().into_bytes()
+}
+
+/// POSTs `body` to the echo plugin signed with `key` (unsigned when `None`), as delivery
+/// `id` (none when `None`): status and JSON answer.
+async fn post_echo(
+    daemon: &Daemon,
+    id: Option<&str>,
+    key: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let signature = key.map(|k| hmac_hex(k, &body));
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("x-echo-event", "post"),
+    ];
+    if let Some(id) = id {
+        headers.push(("x-echo-delivery", id));
+    }
+    if let Some(s) = &signature {
+        headers.push(("x-echo-signature", s.as_str()));
+    }
+    let (code, text) = daemon.post_with(ECHO_URL, &headers, body).await;
+    let answer: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the answer is not JSON ({e}): {text:?}"));
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert!(!text.contains(ECHO_KEY), "the key in an answer: {text}");
+    (code, answer)
+}
+
+/// A plugins directory with the echo plugin and the hostile one (an ingestion plugin that
+/// receives no webhooks), and a plugin config giving the echo plugin its key from the
+/// environment, as operators are told to.
+fn webhook_plugins() -> (tempfile::TempDir, tempfile::NamedTempFile) {
+    let plugins = plugin_dir_with(&[
+        (
+            Path::new(drowl_test_artifacts::WEBHOOK_ECHO_PLUGIN),
+            "webhook_echo_plugin.wasm",
+        ),
+        (
+            Path::new(drowl_test_artifacts::HOSTILE_PLUGIN),
+            "hostile_plugin.wasm",
+        ),
+    ]);
+    let config = plugin_config(
+        &json!({"webhook-echo": {"config": {"webhook-secret": "${ECHO_WEBHOOK_SECRET}"}}}),
+    );
+    (plugins, config)
+}
+
+/// Every job Bull holds for `q`, whatever its state.
+async fn bull_jobs(q: &Queue) -> u64 {
+    let c = q.get_job_counts().await.expect("counts");
+    c.waiting + c.active + c.completed + c.failed + c.delayed + c.paused
+}
+
+/// A chunked body with no length, sent on a raw connection until the daemon answers:
+/// the status line of its answer.
+async fn post_chunked_without_length(daemon: &Daemon, chunks: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(daemon.addr())
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {ECHO_URL} HTTP/1.1\r\nHost: drowl\r\nTransfer-Encoding: chunked\r\n\
+         x-echo-delivery: chunked\r\nx-echo-signature: {}\r\n\r\n",
+        "00".repeat(32)
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+    for _ in 0..chunks {
+        // The daemon may stop reading (and close) once past its limit.
+        if s.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Issue #12 end to end, on PostgreSQL and the real Redis queue, as a platform pushing
+/// deliveries sees it: a signed delivery is answered 202 at once and its items appear in
+/// `events` once its job ran; the same delivery again (also eight at once) is 202
+/// `duplicate`, stored once, queued once, its events stored once; a wrong, missing or
+/// malformed signature is 401, a missing delivery id 400, a body over the limit 413 (with
+/// or without a length), a plugin that is not installed or receives no webhooks 404, and
+/// none of them stores anything. The key never reaches an answer, the log, Bull or the
+/// `jobs` table.
+#[tokio::test]
+async fn webhook_deliveries_are_verified_stored_once_and_become_events_in_postgres() {
+    use drowl_host::storage::postgres::PostgresStore;
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    PostgresStore::connect(&db.url)
+        .await
+        .expect("connect")
+        .migrate()
+        .await
+        .expect("migrate");
+    let (plugins, config) = webhook_plugins();
+    let queue = unique_queue("webhooks-pg");
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(config.path().display().to_string())
+        .args(&["--webhook-max-body-bytes", "4096"])
+        .env("DATABASE_URL", &db.url)
+        .env("ECHO_WEBHOOK_SECRET", ECHO_KEY)
+        .env("RUST_LOG", "info")
+        .name("serve receiving webhooks on PostgreSQL")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let pool = pg_pool(&db).await;
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
+    };
+
+    // Signed: accepted at once, then handled by its job.
+    let body = echo_body("d1", 2);
+    let (code, answer) = post_echo(&daemon, Some("d-1"), Some(ECHO_KEY), body.clone()).await;
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"status": "accepted", "pluginId": "webhook-echo", "deliveryId": "d-1",
+               "event": "post", "jobId": "webhook:webhook-echo:d-1"})
+    );
+    let done = finished(&q, "webhook:webhook-echo:d-1", Duration::from_secs(60)).await;
+    assert_eq!(done.failed_reason, None, "{done:?}");
+    assert_eq!(done.name, "webhook post");
+    assert_eq!(
+        done.data,
+        json!({"type": "event_ingestion", "name": "webhook post",
+               "input": {"pluginId": "webhook-echo", "webhookDelivery": "d-1"}})
+    );
+    let out = done.returnvalue.clone().expect("output");
+    assert_eq!(out["eventsStored"], 2, "{out}");
+    assert_eq!(out["duplicates"], 0, "{out}");
+    assert_eq!(out["identities"], 1, "{out}");
+    assert_eq!(out["deliveryId"], "d-1", "{out}");
+    let rows = sqlx::query(
+        "SELECT external_id, event_type, text, plugin_id, actor_platform_user_id
+           FROM events WHERE source = 'echo' ORDER BY external_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("events");
+    let rows: Vec<(String, String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get("external_id"),
+                r.get("event_type"),
+                r.get("text"),
+                r.get("plugin_id"),
+                r.get("actor_platform_user_id"),
+            )
+        })
+        .collect();
+    let row = |i: usize| {
+        (
+            format!("d1-{i}"),
+            "post".to_owned(),
+            format!("item {i} of d1"),
+            "webhook-echo".to_owned(),
+            "ada".to_owned(),
+        )
+    };
+    assert_eq!(rows, [row(0), row(1)]);
+    // Stored as received: the body's bytes, every header with its name lowercased.
+    let stored = sqlx::query(
+        "SELECT event, headers, body, job_id FROM webhook_deliveries
+          WHERE plugin_id = 'webhook-echo' AND delivery_id = 'd-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the delivery");
+    assert_eq!(stored.get::<Vec<u8>, _>("body"), body);
+    assert_eq!(
+        stored.get::<Option<String>, _>("event").as_deref(),
+        Some("post")
+    );
+    assert_eq!(
+        stored.get::<Option<String>, _>("job_id").as_deref(),
+        Some("webhook:webhook-echo:d-1")
+    );
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(stored.get::<Value, _>("headers")).expect("[name, value] pairs");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-echo-delivery").as_deref(), Some("d-1"));
+    assert_eq!(header("x-echo-signature"), Some(hmac_hex(ECHO_KEY, &body)));
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    assert!(
+        headers.iter().all(|(k, _)| *k == k.to_lowercase()),
+        "{headers:?}"
+    );
+    let row = final_job_row(&pool, "webhook:webhook-echo:d-1").await;
+    assert_eq!(row["status"], "completed", "{row:?}");
+    assert_eq!(row["plugin_id"], "webhook-echo", "{row:?}");
+
+    // The same delivery again: acknowledged, stored and queued once, events once.
+    let (code, answer) = post_echo(&daemon, Some("d-1"), Some(ECHO_KEY), body.clone()).await;
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(answer["status"], "duplicate", "{answer}");
+    assert_eq!(answer["jobId"], "webhook:webhook-echo:d-1", "{answer}");
+    // Eight at once of a new one: one stored, one job.
+    let racing = echo_body("race", 1);
+    let posts = (0..8).map(|_| post_echo(&daemon, Some("d-race"), Some(ECHO_KEY), racing.clone()));
+    let answers = futures::future::join_all(posts).await;
+    assert!(answers.iter().all(|(c, _)| *c == 202), "{answers:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(_, a)| a["status"] == "accepted")
+            .count(),
+        1,
+        "{answers:?}"
+    );
+    let raced = finished(&q, "webhook:webhook-echo:d-race", Duration::from_secs(60)).await;
+    assert_eq!(raced.failed_reason, None, "{raced:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bull_jobs(&q).await, 2, "one job per delivery");
+    assert_eq!(
+        count("SELECT count(*) FROM webhook_deliveries").await,
+        2,
+        "one row per delivery"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE source = 'echo'").await,
+        3
+    );
+
+    // Refused before anything is stored.
+    let forged = echo_body("forged", 1);
+    let (code, answer) = post_echo(&daemon, Some("d-2"), Some("another key"), forged.clone()).await;
+    assert_eq!(code, 401, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the x-echo-signature signature does not match the body; the sender's secret must equal the plugin's `webhook-secret`"
+    );
+    let (code, answer) = post_echo(&daemon, Some("d-3"), None, forged.clone()).await;
+    assert_eq!(code, 401, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the request has no x-echo-signature header; deliveries must be signed with the plugin's webhook secret"
+    );
+    // A signature of another body (the body changed on the way).
+    let (code, _) = daemon
+        .post_with(
+            ECHO_URL,
+            &[
+                ("x-echo-delivery", "d-4"),
+                ("x-echo-signature", &hmac_hex(ECHO_KEY, b"{}")),
+            ],
+            forged.clone(),
+        )
+        .await;
+    assert_eq!(code, 401);
+    let (code, answer) = post_echo(&daemon, None, Some(ECHO_KEY), forged.clone()).await;
+    assert_eq!(code, 400, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the request has no x-echo-delivery header, which names the delivery"
+    );
+    let big = echo_body("big", 60);
+    assert!(big.len() > 4096);
+    let (code, answer) = post_echo(&daemon, Some("d-5"), Some(ECHO_KEY), big).await;
+    assert_eq!(code, 413, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the body is over 4096 bytes, the most this drowl-host accepts (--webhook-max-body-bytes)"
+    );
+    let status = post_chunked_without_length(&daemon, 64).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    for (path, says) in [
+        (
+            "/webhooks/nosuch",
+            "no installed plugin `nosuch` receives webhooks",
+        ),
+        (
+            "/webhooks/hostile",
+            "no installed plugin `hostile` receives webhooks",
+        ),
+    ] {
+        let (code, text) = daemon
+            .post_with(path, &[("x-echo-delivery", "d-6")], b"{}".to_vec())
+            .await;
+        assert_eq!(code, 404, "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+    }
+    assert_eq!(count("SELECT count(*) FROM webhook_deliveries").await, 2);
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE source = 'echo'").await,
+        3
+    );
+    assert_eq!(bull_jobs(&q).await, 2, "no job for a refused delivery");
+
+    // The key is nowhere: not in the log (which does record the deliveries), Bull or
+    // the jobs table.
+    let log = daemon.log();
+    assert!(log.contains("webhook delivery received"), "{log}");
+    assert!(log.contains("webhook delivery refused"), "{log}");
+    assert!(!log.contains(ECHO_KEY), "the key reached the daemon's log");
+    for id in ["webhook:webhook-echo:d-1", "webhook:webhook-echo:d-race"] {
+        let record = q.get_job(id).await.expect("redis").expect("job");
+        assert!(!format!("{record:?}").contains(ECHO_KEY), "{record:?}");
+    }
+    let jobs_text: String = sqlx::query_scalar("SELECT string_agg(jobs::text, ' ') FROM jobs")
+        .fetch_one(&pool)
+        .await
+        .expect("jobs");
+    assert!(!jobs_text.contains(ECHO_KEY), "{jobs_text}");
+    pool.close().await;
+    q.close().await.ok();
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Issue #12 on embedded storage: a signed delivery lands in SQLite's
+/// `webhook_deliveries` and its items in `events`. A daemon where the plugin has no key
+/// refuses every delivery with 503 saying what to set, and stores nothing.
+#[tokio::test]
+async fn webhook_deliveries_land_in_embedded_storage_and_need_a_secret() {
+    use drowl_host::storage::sqlite::SqliteStore;
+    use drowl_host::storage::{EventFilter, EventStore as _};
+    let _redis = RedisInUse::acquire();
+    let (plugins, config) = webhook_plugins();
+    let queue = unique_queue("webhooks-lite");
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(config.path().display().to_string())
+        .env("ECHO_WEBHOOK_SECRET", ECHO_KEY)
+        .name("serve receiving webhooks on SQLite")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let (code, answer) = post_echo(
+        &daemon,
+        Some("lite-1"),
+        Some(ECHO_KEY),
+        echo_body("lite", 3),
+    )
+    .await;
+    assert_eq!(code, 202, "{answer}");
+    let done = finished(&q, "webhook:webhook-echo:lite-1", Duration::from_secs(60)).await;
+    assert_eq!(done.failed_reason, None, "{done:?}");
+    assert_eq!(
+        done.returnvalue.as_ref().map(|o| o["eventsStored"].clone()),
+        Some(json!(3))
+    );
+    let store = SqliteStore::open(&daemon.data_dir().join("drowl.db"))
+        .await
+        .expect("the daemon's database");
+    let events = store
+        .list_events(
+            &EventFilter {
+                source: Some("echo".into()),
+                ..EventFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("events");
+    let mut ids: Vec<&str> = events.iter().map(|e| e.external_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["lite-0", "lite-1", "lite-2"]);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_deliveries WHERE job_id = 'webhook:webhook-echo:lite-1'",
+    )
+    .fetch_one(store.write_pool())
+    .await
+    .expect("deliveries");
+    assert_eq!(stored, 1);
+    store.close().await;
+    q.close().await.ok();
+    drop(daemon);
+    obliterate(&queue).await;
+
+    // No key: every delivery is refused, however it is signed.
+    let queue = unique_queue("webhooks-nokey");
+    let daemon = Serve::new(&queue, plugins.path())
+        .name("serve with a webhook plugin but no key")
+        .start();
+    let (code, answer) = post_echo(
+        &daemon,
+        Some("nokey-1"),
+        Some(ECHO_KEY),
+        echo_body("nokey", 1),
+    )
+    .await;
+    assert_eq!(code, 503, "{answer}");
+    let e = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        e.starts_with("plugin `webhook-echo` has no webhook secret, so no delivery can be verified: the operator must set `webhook-secret` in its config"),
+        "{e}"
+    );
+    let store = SqliteStore::open(&daemon.data_dir().join("drowl.db"))
+        .await
+        .expect("the daemon's database");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(store.write_pool())
+        .await
+        .expect("deliveries");
+    assert_eq!(stored, 0);
+    store.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}

@@ -33,6 +33,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "SLOW_DESCRIBE_PLUGIN",
         "tests/plugins/slow-describe",
     ),
+    (
+        "webhook-echo-plugin",
+        "WEBHOOK_ECHO_PLUGIN",
+        "tests/plugins/webhook-echo",
+    ),
 ];
 
 /// What else the components are built from, relative to the workspace root: the SDK with

@@ -94,6 +94,12 @@ pub struct ServeArgs {
     /// reach the port could rerun jobs.
     #[arg(long, env = "DROWL_PROCESS_ENDPOINT")]
     pub process_endpoint: bool,
+    /// The largest webhook body `POST /webhooks/:pluginId` accepts, in bytes; a larger
+    /// one is refused with 413 before more than this is read.
+    #[arg(long, env = "DROWL_WEBHOOK_MAX_BODY_BYTES", value_name = "BYTES",
+          default_value_t = crate::http::webhooks::DEFAULT_MAX_BODY_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_max_body_bytes: u64,
     /// Bull lock duration in ms (raised to the plugin deadline plus a margin if shorter).
     #[arg(long, default_value_t = 30_000)]
     pub lock_duration_ms: u64,
@@ -504,6 +510,7 @@ pub async fn run(args: ServeArgs) -> u8 {
             max_days: args.analytics_max_days,
             utc_offset_seconds: args.analytics_utc_offset,
         });
+    let registry = executor.shared_registry();
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())
         .lineage_cap(policy.caps.max_follow_ups_per_lineage);
     let queue = Arc::new(queue);
@@ -532,6 +539,8 @@ pub async fn run(args: ServeArgs) -> u8 {
         storage,
         redis_url: shown_url,
         process_endpoint: args.process_endpoint,
+        registry,
+        webhook_max_body_bytes: usize::try_from(args.webhook_max_body_bytes).unwrap_or(usize::MAX),
     });
     let local = listener
         .local_addr()
@@ -758,6 +767,21 @@ mod tests {
             e.contains(
                 "plugin `github` lists `token` under secrets, but its config sets no `token`"
             ),
+            "{e}"
+        );
+    }
+
+    /// The webhook body cap is 1 MiB unless set; zero is refused, naming the flag.
+    #[test]
+    fn the_webhook_body_cap_defaults_to_one_mib() {
+        assert_eq!(serve(&[]).map(|a| a.webhook_max_body_bytes), Ok(1_048_576));
+        assert_eq!(
+            serve(&["--webhook-max-body-bytes", "26214400"]).map(|a| a.webhook_max_body_bytes),
+            Ok(26_214_400)
+        );
+        let e = first_line("--webhook-max-body-bytes", "0");
+        assert!(
+            e.starts_with("error: invalid value '0' for '--webhook-max-body-bytes <BYTES>'"),
             "{e}"
         );
     }

@@ -15,3 +15,4 @@ mod production;
 mod resolution;
 mod sandbox;
 mod support;
+mod webhooks;

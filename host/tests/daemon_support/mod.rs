@@ -351,6 +351,27 @@ impl Daemon {
         )
     }
 
+    /// POST `body` to `path` with `headers`: status code and body as text (what a
+    /// platform pushing a webhook sees).
+    pub(crate) async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, String) {
+        let url = format!("http://{}{path}", self.addr());
+        let mut req = reqwest::Client::new().post(&url).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
     /// Sends a signal (`TERM`, `KILL`, …).
     pub(crate) fn signal(&self, sig: &str) {
         self.proc.signal(sig);

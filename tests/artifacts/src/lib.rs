@@ -1,5 +1,5 @@
 //! The plugin components drowl-host's integration tests and benches load: the real
-//! first-party plugins and the test plugins (hostile, slow-describe), compiled for `wasm32-wasip2` in release
+//! first-party plugins and the test plugins (hostile, slow-describe, webhook-echo), compiled for `wasm32-wasip2` in release
 //! (as `scripts/build-plugins.sh` builds them for operators) by this crate's build script.
 //!
 //! Why a crate: a test that runs `cargo build` waits for the target directory's lock,
