@@ -382,3 +382,237 @@ pub(super) fn plugin_check(
         b.max_manifest_bytes,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use clap::{CommandFactory, FromArgMatches, Parser};
+
+    use super::*;
+    use crate::config::LoadedFile;
+
+    #[derive(Debug, Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    #[derive(Debug, Parser)]
+    struct RunPlugin {
+        #[command(flatten)]
+        args: super::super::run_plugin::RunPluginArgs,
+    }
+
+    fn file(text: &str) -> LoadedFile {
+        LoadedFile {
+            path: "drowl.toml".into(),
+            file: crate::config::file::parse(text, Path::new("drowl.toml")).expect("valid"),
+        }
+    }
+
+    /// `serve` with `flags` over `text`: the effective flags, and the settings or the
+    /// problems as lines.
+    fn serve(flags: &[&str], text: &str) -> (ServeArgs, Result<Settings, Vec<String>>) {
+        let command = Serve::command();
+        let matches = command
+            .clone()
+            .try_get_matches_from(std::iter::once("serve").chain(flags.iter().copied()))
+            .expect("flags parse");
+        let mut args = Serve::from_arg_matches(&matches).expect("flags").args;
+        let loaded = file(text);
+        let mut layer = Layer::new(&matches, &command, Some(&loaded));
+        let parts = super::serve(&mut layer, &mut args);
+        let settings = parts
+            .finish(layer)
+            .map_err(|ps| ps.iter().map(ToString::to_string).collect());
+        (args, settings)
+    }
+
+    fn entry<'a>(s: &'a Settings, key: &str) -> &'a crate::config::Entry {
+        s.entries
+            .iter()
+            .find(|e| e.key == key)
+            .unwrap_or_else(|| panic!("no entry {key}"))
+    }
+
+    /// The file fills what the flags leave at their defaults; a flag wins over the file;
+    /// each entry says which.
+    #[test]
+    fn the_file_fills_only_what_flags_leave_at_their_defaults() {
+        let text = "plugins_dir = \"/srv/plugins\"\n[queue]\nname = \"jobs\"\nconcurrency = 8\n\
+                    rate_limit = \"5/250\"\n[budgets]\ntimeout_ms = 2000\nfuel = 99\n\
+                    [analytics]\nutc_offset = \"+09:00\"\n[http]\nport = 3010\n";
+        let (a, s) = serve(&["--concurrency", "3"], text);
+        let s = s.expect("valid");
+        assert_eq!(a.concurrency, 3);
+        assert_eq!(a.queue.queue, "jobs");
+        assert_eq!(a.queue.prefix, "bull");
+        assert_eq!(a.plugins, Path::new("/srv/plugins"));
+        assert_eq!(a.rate_limit, Some((5, Duration::from_millis(250))));
+        assert_eq!(a.sandbox.timeout_ms, 2000);
+        assert_eq!(a.sandbox.fuel, Some(99));
+        assert_eq!(a.analytics_utc_offset, 9 * 3600);
+        assert_eq!(a.worker_port, "3010");
+        let file = Source::File("drowl.toml".into());
+        assert_eq!(
+            entry(&s, "queue.concurrency").sources,
+            [Source::Flag("--concurrency".into())]
+        );
+        assert_eq!(entry(&s, "queue.name").sources, [file.clone()]);
+        assert_eq!(entry(&s, "queue.prefix").sources, [Source::Default]);
+        assert_eq!(
+            entry(&s, "queue.rate_limit").value,
+            Some(toml::Value::String("5/250".into()))
+        );
+        assert_eq!(
+            entry(&s, "analytics.utc_offset").value,
+            Some(toml::Value::String("+09:00".into()))
+        );
+        assert_eq!(
+            entry(&s, "http.port").value,
+            Some(toml::Value::Integer(3010))
+        );
+        assert_eq!(entry(&s, "http.port").sources, [file]);
+
+        // No file at all: every default, as before.
+        let (a, s) = serve(&[], "");
+        assert_eq!((a.concurrency, a.queue.queue.as_str()), (4, "drowl"));
+        assert_eq!(entry(&s.expect("valid"), "budgets.fuel").value, None);
+    }
+
+    /// Per-type settings merge type by type (the flag's wins for its type), grant lists
+    /// add up.
+    #[test]
+    fn per_type_settings_merge_and_grants_add_up() {
+        let text = "[queue.type_limits]\nevent_ingestion = 2\nanalytics = 3\n\
+                    [job_defaults.analytics]\nattempts = 5\nbackoff = \"linear:200\"\n\
+                    [grants]\nhosts = [\"https://a.example\"]\nfollow_ups = [\"*:keywords\"]\n";
+        let (a, s) = serve(
+            &[
+                "--type-limit",
+                "analytics=1",
+                "--job-defaults",
+                "analytics:attempts=2",
+                "--allow-host",
+                "https://b.example",
+            ],
+            text,
+        );
+        let s = s.expect("valid");
+        let limits: HashMap<JobType, usize> = a.type_limits.iter().copied().collect();
+        assert_eq!(limits[&JobType::EventIngestion], 2);
+        assert_eq!(limits[&JobType::Analytics], 1);
+        let d = crate::queue::TypeDefaults::drowl()
+            .with(&a.job_defaults)
+            .of(JobType::Analytics);
+        assert_eq!(d.attempts, 2);
+        assert_eq!(d.backoff, Some(drowl_bull::Backoff::linear(200)));
+        assert_eq!(
+            entry(&s, "job_defaults.analytics.attempts").sources,
+            [Source::Flag("--job-defaults".into())]
+        );
+        assert_eq!(
+            entry(&s, "job_defaults.analytics.backoff").sources,
+            [Source::File("drowl.toml".into())]
+        );
+        assert_eq!(
+            entry(&s, "job_defaults.cleanup.timeout_ms").value,
+            Some(toml::Value::Integer(300_000))
+        );
+        assert_eq!(
+            a.sandbox.allow_host,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(
+            entry(&s, "grants.hosts").sources,
+            [
+                Source::File("drowl.toml".into()),
+                Source::Flag("--allow-host".into())
+            ]
+        );
+        assert_eq!(a.sandbox.allow_follow_up.len(), 1);
+    }
+
+    /// Every problem of the file is reported, each naming its key; nothing wrong is laid
+    /// under the flags.
+    #[test]
+    fn every_invalid_value_is_named_by_its_key() {
+        let text = "startup_timeout_ms = 0\n[queue]\nconcurrency = 0\n\
+                    type_limits = { nope = 1, cleanup = 0 }\n[http]\nhost = \"example.com\"\n\
+                    [analytics]\nmax_days = 0\nutc_offset = \"Asia/Tokyo\"\n\
+                    [job_defaults.analytics]\ntimeout_ms = 400000\n[job_defaults.eat]\nattempts = 1\n";
+        let (a, s) = serve(&[], text);
+        let problems = s.expect_err("invalid");
+        let keys: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(": ").nth(1).unwrap_or_default())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "startup_timeout_ms",
+                "queue.concurrency",
+                "queue.type_limits.cleanup",
+                "queue.type_limits.nope",
+                "http.host",
+                "analytics.max_days",
+                "analytics.utc_offset",
+                "job_defaults.analytics.timeout_ms",
+                "job_defaults.eat",
+            ],
+            "{problems:#?}"
+        );
+        assert!(problems.iter().all(|p| p.starts_with("drowl.toml: ")));
+        assert_eq!(a.worker_host, "0.0.0.0", "a bad host is not used");
+    }
+
+    /// run-plugin reads the plugin's settings from the file; `--config` replaces them key
+    /// by key; a value from the environment is a secret.
+    #[test]
+    fn run_plugin_reads_the_plugins_settings_from_the_file() {
+        let command = RunPlugin::command();
+        let matches = command
+            .clone()
+            .try_get_matches_from([
+                "run-plugin",
+                "x.wasm",
+                "--job",
+                "j.json",
+                "--config",
+                "label=flag",
+            ])
+            .expect("flags parse");
+        let mut args = RunPlugin::from_arg_matches(&matches).expect("flags").args;
+        let loaded = file(
+            "[plugins.hostile]\nconfig = { label = \"file\", token = \"${PATH}\" }\n\
+             grants = { hosts = [\"https://a.example\"] }\n[budgets]\nmax_pages = 7\n",
+        );
+        let mut layer = Layer::new(&matches, &command, Some(&loaded));
+        let settings = run_plugin(&mut layer, &mut args)
+            .finish(layer)
+            .expect("valid");
+        assert_eq!(args.sandbox.max_pages, 7);
+        let policy = settings
+            .policy(&args.sandbox, Some("hostile"))
+            .expect("policy");
+        let p = &policy.plugins["hostile"];
+        assert_eq!(p.config["label"], "flag");
+        assert_eq!(p.config["token"], std::env::var("PATH").expect("PATH"));
+        assert!(p.secret_keys.contains("token"));
+        assert_eq!(p.grants, ["https://a.example"]);
+        let shown = entry(&settings, "plugins.hostile.config").value.clone();
+        assert_eq!(
+            shown.and_then(|v| v.get("token").cloned()),
+            Some(toml::Value::String("${PATH}".into()))
+        );
+    }
+
+    #[test]
+    fn utc_offsets_are_shown_as_written() {
+        assert_eq!(utc_offset(0), "+00:00");
+        assert_eq!(utc_offset(9 * 3600), "+09:00");
+        assert_eq!(utc_offset(-(5 * 3600 + 1800)), "-05:30");
+    }
+}

@@ -13,4 +13,5 @@ mod links;
 mod production;
 mod resolution;
 mod sandbox;
+mod settings_file;
 mod support;
