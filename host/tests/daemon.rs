@@ -2914,6 +2914,86 @@ async fn a_plain_value_from_the_environment_never_reaches_bull() {
     obliterate(&queue).await;
 }
 
+/// Issue 13: a daemon started with nothing but a settings file (`serve --config-file`)
+/// takes its queue, plugins directory, concurrency, listen address and plugin config from
+/// the file: it serves the file's queue, reports the file's concurrency, and a `${VAR}`
+/// config value from the file reaches the plugin and is redacted from Bull's
+/// `failedReason` as a secret (read with the real bull client).
+#[tokio::test]
+async fn a_daemon_started_with_only_a_settings_file_follows_it() {
+    const LABEL: &str = "issue13-label-from-the-settings-file";
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("settings-file");
+    let plugins = plugin_dir();
+    let dir = tempfile::tempdir().expect("settings dir");
+    let file = dir.path().join("drowl.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"plugins_dir = {plugins:?}
+[queue]
+name = "{queue}"
+concurrency = 3
+[http]
+host = "127.0.0.1"
+port = 0
+[plugins.hostile]
+config = {{ label = "${{ISSUE13_LABEL}}" }}
+"#,
+            plugins = plugins.path().display().to_string(),
+        ),
+    )
+    .expect("write settings");
+    // `Serve::new`'s queue and plugins are not passed: the file's are used.
+    let daemon = Serve::new("not-this-queue", Path::new("/nonexistent"))
+        .config_file(&file)
+        .env("ISSUE13_LABEL", LABEL)
+        .name("serve from a settings file")
+        .start();
+    assert!(
+        daemon
+            .log()
+            .contains(&format!("serving queue {queue} (2 plugins")),
+        "{}",
+        daemon.log()
+    );
+    let (code, status) = daemon.get("/").await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["queue"], json!(queue), "{status}");
+    assert_eq!(status["concurrency"], json!(3), "{status}");
+    assert_eq!(
+        status["plugins"],
+        json!(["hostile", "keywords"]),
+        "{status}"
+    );
+    assert!(daemon.addr().ip().is_loopback(), "{}", daemon.addr());
+    let out = scenario("leak_config", &[LABEL], &queue).await;
+    assert!(
+        out["extra"]["failedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failing with label [REDACTED]")),
+        "{out}"
+    );
+    assert!(!daemon.log().contains(LABEL), "{}", daemon.log());
+    drop(daemon);
+    obliterate(&queue).await;
+
+    // A typo in the file stops the start, naming the file, the line and the key.
+    std::fs::write(&file, "[queue]\nconcurency = 3\n").expect("write settings");
+    let (status, log) = Serve::new(&queue, plugins.path())
+        .config_file(&file)
+        .name("serve from a settings file with a typo")
+        .refused();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.contains(&format!(
+            "error: {}:2: queue.concurency: unknown key; known keys: name, prefix, concurrency,",
+            file.display()
+        )),
+        "{log}"
+    );
+}
+
 /// Security row 27 in the daemon: at concurrency 2 with `--timeout-ms 2000`, two jobs
 /// whose plugin waits instead of running (a thread sleep and a `wasi:io/poll`, both
 /// practically forever) fail at their deadline and free both slots, so a good job added

@@ -460,7 +460,7 @@ mod tests {
             entry(&s, "queue.concurrency").sources,
             [Source::Flag("--concurrency".into())]
         );
-        assert_eq!(entry(&s, "queue.name").sources, [file.clone()]);
+        assert_eq!(entry(&s, "queue.name").sources, std::slice::from_ref(&file));
         assert_eq!(entry(&s, "queue.prefix").sources, [Source::Default]);
         assert_eq!(
             entry(&s, "queue.rate_limit").value,

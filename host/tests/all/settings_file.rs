@@ -393,7 +393,9 @@ fn the_example_settings_file_passes_config_check() {
     // documents them all: none is missing from it.
     let example: toml::Table = std::fs::read_to_string(&example).unwrap().parse().unwrap();
     for key in v["settings"].as_object().unwrap().keys() {
-        if key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        if key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             || key.starts_with("job_defaults.")
             || key.starts_with("plugins.")
         {
