@@ -2994,6 +2994,70 @@ config = {{ label = "${{ISSUE13_LABEL}}" }}
     );
 }
 
+/// Issue 13: `enqueue`, `jobs` and `schedules` read the queue (and the schedules) from the
+/// same settings file as `serve`, and a flag still wins over it.
+#[tokio::test]
+async fn the_queue_commands_read_the_settings_file() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("settings-cmds");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("drowl.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[queue]
+name = "{queue}"
+[[schedules]]
+name = "nightly"
+cron = "0 3 * * *"
+tz = "Asia/Tokyo"
+job = {{ type = "cleanup", name = "nightly-cleanup", input = {{}} }}
+"#
+        ),
+    )
+    .expect("write settings");
+    let job = dir.path().join("job.json");
+    std::fs::write(&job, r#"{"type":"cleanup","name":"c","input":{}}"#).expect("job");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+            .args(args)
+            .arg("--config-file")
+            .arg(&file)
+            .args(["--redis-url", REDIS_URL])
+            .env_remove("DROWL_QUEUE")
+            .env_remove("DROWL_SCHEDULES")
+            .output()
+            .expect("run drowl-host");
+        assert_success(&args.join(" "), &out);
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON")
+    };
+    let added = run(&["enqueue", "--job", job.to_str().expect("path")]);
+    assert_eq!(added["queue"], json!(queue), "{added}");
+    let counts = run(&["jobs"]);
+    assert_eq!(counts["queue"], json!(queue), "{counts}");
+    assert_eq!(counts["counts"]["waiting"], json!(1), "{counts}");
+    let other = run(&["jobs", "--queue", "settings-cmds-flag-wins"]);
+    assert_eq!(other["queue"], json!("settings-cmds-flag-wins"), "{other}");
+    let listed = run(&["schedules"]);
+    assert_eq!(listed["queue"], json!(queue), "{listed}");
+    assert_eq!(
+        listed["configured"][0]["name"],
+        json!("nightly"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["configured"][0]["tz"],
+        json!("Asia/Tokyo"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["configured"][0]["registered"],
+        json!(false),
+        "{listed}"
+    );
+    obliterate(&queue).await;
+}
+
 /// Security row 27 in the daemon: at concurrency 2 with `--timeout-ms 2000`, two jobs
 /// whose plugin waits instead of running (a thread sleep and a `wasi:io/poll`, both
 /// practically forever) fail at their deadline and free both slots, so a good job added

@@ -6,7 +6,7 @@
 //! directory (SQLite and files), so a single machine needs no services at all.
 //!
 //! Everything else may also come from one TOML settings file (`--config-file`,
-//! `DROWL_CONFIG_FILE`; [`file`] is its schema): a flag wins over its environment
+//! `DROWL_CONFIG_FILE`; [`file`](mod@file) is its schema): a flag wins over its environment
 //! variable, which wins over the file, which wins over the built-in default (see
 //! [`settings`]). `drowl-host config check` prints the result.
 

@@ -414,3 +414,46 @@ fn the_example_settings_file_passes_config_check() {
         );
     }
 }
+
+/// `plugin check` takes its load budgets from the file's `[budgets]`; `migrate` reads the
+/// file too (and still wants DATABASE_URL from the environment, never from the file).
+#[test]
+fn plugin_check_and_migrate_read_the_settings_file() {
+    let dir = dir_with("[budgets]\nmax_manifest_bytes = 64\n");
+    let hostile = component("hostile-plugin");
+    let out = run(
+        &[
+            "plugin",
+            "check",
+            hostile.to_str().unwrap(),
+            "--config-file",
+            "drowl.toml",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("64"), "{}", stderr(&out));
+    let out = run(
+        &[
+            "plugin",
+            "check",
+            hostile.to_str().unwrap(),
+            "--config-file",
+            "drowl.toml",
+            "--max-manifest-bytes",
+            "1000000",
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "a flag wins: {}", stderr(&out));
+
+    let out = run(&["migrate", "--config-file", "drowl.toml"], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("error: DATABASE_URL is not set"),
+        "{}",
+        stderr(&out)
+    );
+}
