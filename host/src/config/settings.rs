@@ -529,7 +529,14 @@ impl<'a> Layer<'a> {
             Some((path, source)) => match schedules::load(path) {
                 Ok(s) => (s, source),
                 Err(e) => {
-                    self.problem(Problem::file(path, "", e.to_string()));
+                    // Reading and parsing errors name the file already; a schedule's own
+                    // names the schedule and field, and gets the file in front.
+                    self.problem(match e {
+                        schedules::ScheduleError::Invalid { .. } => {
+                            Problem::file(path, "", e.to_string())
+                        }
+                        e => Problem::said(e.to_string()),
+                    });
                     return None;
                 }
             },
