@@ -2914,6 +2914,150 @@ async fn a_plain_value_from_the_environment_never_reaches_bull() {
     obliterate(&queue).await;
 }
 
+/// Issue 13: a daemon started with nothing but a settings file (`serve --config-file`)
+/// takes its queue, plugins directory, concurrency, listen address and plugin config from
+/// the file: it serves the file's queue, reports the file's concurrency, and a `${VAR}`
+/// config value from the file reaches the plugin and is redacted from Bull's
+/// `failedReason` as a secret (read with the real bull client).
+#[tokio::test]
+async fn a_daemon_started_with_only_a_settings_file_follows_it() {
+    const LABEL: &str = "issue13-label-from-the-settings-file";
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("settings-file");
+    let plugins = plugin_dir();
+    let dir = tempfile::tempdir().expect("settings dir");
+    let file = dir.path().join("drowl.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"plugins_dir = {plugins:?}
+[queue]
+name = "{queue}"
+concurrency = 3
+[http]
+host = "127.0.0.1"
+port = 0
+[plugins.hostile]
+config = {{ label = "${{ISSUE13_LABEL}}" }}
+"#,
+            plugins = plugins.path().display().to_string(),
+        ),
+    )
+    .expect("write settings");
+    // `Serve::new`'s queue and plugins are not passed: the file's are used.
+    let daemon = Serve::new("not-this-queue", Path::new("/nonexistent"))
+        .config_file(&file)
+        .env("ISSUE13_LABEL", LABEL)
+        .name("serve from a settings file")
+        .start();
+    assert!(
+        daemon
+            .log()
+            .contains(&format!("serving queue {queue} (2 plugins")),
+        "{}",
+        daemon.log()
+    );
+    let (code, status) = daemon.get("/").await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["queue"], json!(queue), "{status}");
+    assert_eq!(status["concurrency"], json!(3), "{status}");
+    assert_eq!(
+        status["plugins"],
+        json!(["hostile", "keywords"]),
+        "{status}"
+    );
+    assert!(daemon.addr().ip().is_loopback(), "{}", daemon.addr());
+    let out = scenario("leak_config", &[LABEL], &queue).await;
+    assert!(
+        out["extra"]["failedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failing with label [REDACTED]")),
+        "{out}"
+    );
+    assert!(!daemon.log().contains(LABEL), "{}", daemon.log());
+    drop(daemon);
+    obliterate(&queue).await;
+
+    // A typo in the file stops the start, naming the file, the line and the key.
+    std::fs::write(&file, "[queue]\nconcurency = 3\n").expect("write settings");
+    let (status, log) = Serve::new(&queue, plugins.path())
+        .config_file(&file)
+        .name("serve from a settings file with a typo")
+        .refused();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.contains(&format!(
+            "error: {}:2: queue.concurency: unknown key; known keys: name, prefix, concurrency,",
+            file.display()
+        )),
+        "{log}"
+    );
+}
+
+/// Issue 13: `enqueue`, `jobs` and `schedules` read the queue (and the schedules) from the
+/// same settings file as `serve`, and a flag still wins over it.
+#[tokio::test]
+async fn the_queue_commands_read_the_settings_file() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("settings-cmds");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("drowl.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[queue]
+name = "{queue}"
+[[schedules]]
+name = "nightly"
+cron = "0 3 * * *"
+tz = "Asia/Tokyo"
+job = {{ type = "cleanup", name = "nightly-cleanup", input = {{}} }}
+"#
+        ),
+    )
+    .expect("write settings");
+    let job = dir.path().join("job.json");
+    std::fs::write(&job, r#"{"type":"cleanup","name":"c","input":{}}"#).expect("job");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+            .args(args)
+            .arg("--config-file")
+            .arg(&file)
+            .args(["--redis-url", REDIS_URL])
+            .env_remove("DROWL_QUEUE")
+            .env_remove("DROWL_SCHEDULES")
+            .output()
+            .expect("run drowl-host");
+        assert_success(&args.join(" "), &out);
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON")
+    };
+    let added = run(&["enqueue", "--job", job.to_str().expect("path")]);
+    assert_eq!(added["queue"], json!(queue), "{added}");
+    let counts = run(&["jobs"]);
+    assert_eq!(counts["queue"], json!(queue), "{counts}");
+    assert_eq!(counts["counts"]["waiting"], json!(1), "{counts}");
+    let other = run(&["jobs", "--queue", "settings-cmds-flag-wins"]);
+    assert_eq!(other["queue"], json!("settings-cmds-flag-wins"), "{other}");
+    let listed = run(&["schedules"]);
+    assert_eq!(listed["queue"], json!(queue), "{listed}");
+    assert_eq!(
+        listed["configured"][0]["name"],
+        json!("nightly"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["configured"][0]["tz"],
+        json!("Asia/Tokyo"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["configured"][0]["registered"],
+        json!(false),
+        "{listed}"
+    );
+    obliterate(&queue).await;
+}
+
 /// Security row 27 in the daemon: at concurrency 2 with `--timeout-ms 2000`, two jobs
 /// whose plugin waits instead of running (a thread sleep and a `wasi:io/poll`, both
 /// practically forever) fail at their deadline and free both slots, so a good job added

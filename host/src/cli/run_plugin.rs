@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::exit;
-use crate::config::{DataDirArgs, SandboxArgs};
+use crate::config::{DataDirArgs, SandboxArgs, Settings};
 use crate::jobs::{Executor, FailedJob, JobRequest, ReadyPlugin, Registry};
 use crate::runtime::{EngineSettings, Runtime};
 
@@ -37,6 +37,11 @@ pub struct RunPluginArgs {
     /// schema must already be migrated).
     #[arg(long, value_enum, default_value_t = StorageChoice::Embedded)]
     pub storage: StorageChoice,
+    /// Per-plugin settings as JSON, the file `serve --plugin-config` reads: the entry of
+    /// this plugin's id gives its config, secrets and grants (`--config` values go over
+    /// them key by key). The settings file's `[plugins.<id>]` is read too.
+    #[arg(long, env = "DROWL_PLUGIN_CONFIG", value_name = "FILE")]
+    pub plugin_config: Option<PathBuf>,
     /// Budgets, grants and config.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -57,8 +62,9 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     code
 }
 
-/// Runs the command; returns the exit code.
-pub async fn run(args: RunPluginArgs) -> u8 {
+/// Runs the command with `args` holding the effective flags and `resolved` the rest (see
+/// `cli::settings`); returns the exit code.
+pub async fn run(args: RunPluginArgs, resolved: Settings) -> u8 {
     let text = if args.job == "-" {
         let mut s = String::new();
         if let Err(e) = std::io::stdin().read_to_string(&mut s) {
@@ -143,7 +149,7 @@ pub async fn run(args: RunPluginArgs) -> u8 {
             }
         }
     }
-    let policy = match args.sandbox.policy(Some(&plugin_id)) {
+    let policy = match resolved.policy(&args.sandbox, Some(&plugin_id)) {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, e),
     };
@@ -151,11 +157,9 @@ pub async fn run(args: RunPluginArgs) -> u8 {
         StorageChoice::Embedded => crate::storage::open_embedded(&data_dir)
             .await
             .map_err(|e| format!("embedded storage in {}: {e}", args.data.data_dir.display())),
-        StorageChoice::Env => {
-            crate::storage::open(&crate::storage::StorageConfig::from_env(), &data_dir)
-                .await
-                .map_err(|e| format!("storage from the environment: {e}"))
-        }
+        StorageChoice::Env => crate::storage::open(&resolved.storage, &data_dir)
+            .await
+            .map_err(|e| format!("storage from the environment: {e}")),
     };
     let storage = match opened {
         Ok(s) => s,

@@ -13,8 +13,8 @@ use crate::queue::schedules::{self, format_in_zone, is_owned};
 /// Arguments of `schedules`.
 #[derive(Debug, Args)]
 pub struct SchedulesArgs {
-    /// The schedules file `serve` is given (`{"schedules": [...]}`); without it, only what
-    /// is registered in Redis is listed.
+    /// The schedules file `serve` is given (`{"schedules": [...]}`); without it (or the
+    /// settings file's `[[schedules]]`), only what is registered in Redis is listed.
     #[arg(long, env = "DROWL_SCHEDULES", value_name = "FILE")]
     pub schedules: Option<PathBuf>,
     /// The queue.
@@ -25,14 +25,8 @@ pub struct SchedulesArgs {
 /// Runs the command; prints JSON: `configured` (each schedule of the file, its repeat key,
 /// whether Redis has it and its next run) and `registered` (every repeatable in Redis,
 /// `owner` "drowl-host" for those from a schedules file, "other" for the API's own).
-pub async fn run(args: SchedulesArgs) -> u8 {
-    let configured = match args.schedules.as_deref().map(schedules::load).transpose() {
-        Ok(c) => c.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+pub async fn run(args: SchedulesArgs, settings: crate::config::Settings) -> u8 {
+    let configured = settings.schedules.unwrap_or_default();
     let queue = match args.queue.connect().await {
         Ok(q) => q,
         Err(code) => return code,

@@ -302,6 +302,20 @@ pub fn parse_set(text: &str) -> Result<ScheduleSet, ScheduleError> {
         path: String::new(),
         message: e.to_string(),
     })?;
+    validate_all(file)
+}
+
+/// Validates schedules given as a JSON value of the file's shape, `{"schedules": [...]}`
+/// (the settings file's `[[schedules]]`, converted).
+pub fn parse_value(value: Value) -> Result<ScheduleSet, ScheduleError> {
+    let file: ScheduleFile = serde_json::from_value(value).map_err(|e| ScheduleError::Parse {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    validate_all(file)
+}
+
+fn validate_all(file: ScheduleFile) -> Result<ScheduleSet, ScheduleError> {
     let now = chrono::Utc::now().timestamp_millis();
     let mut names = BTreeSet::new();
     let mut set = ScheduleSet::default();
