@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds every plugin component (first-party and test plugins) for wasm32-wasip2 into
-# target/wasm32-wasip2/release, for the demo and for operators. The tests and benches do not
+# target/wasm32-wasip2/plugin (the size-optimised `plugin` profile), for the demo and for operators. The tests and benches do not
 # need it: tests/artifacts' build script builds the same packages into target/test-plugins.
 # Each package is built on its own so the SDK's role features are not unified across
 # plugins: a component must export only its own world.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip2
-for pkg in github-plugin feed-plugin keywords-plugin identity-plugin export-plugin hostile-plugin slow-describe-plugin; do
-  cargo build --quiet --release --target wasm32-wasip2 -p "$pkg"
+for pkg in github-plugin feed-plugin keywords-plugin identity-plugin export-plugin hostile-plugin slow-describe-plugin webhook-echo-plugin; do
+  cargo build --quiet --profile plugin --target wasm32-wasip2 -p "$pkg"
 done
-ls -1 target/wasm32-wasip2/release/*.wasm
+ls -1 target/wasm32-wasip2/plugin/*.wasm

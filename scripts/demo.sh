@@ -24,7 +24,7 @@ api=$(grep -o 'http://127\.0\.0\.1:[0-9]*' <<<"$first")
 echo "   $api" >&2
 
 echo "== event_ingestion: github plugin" >&2
-target/debug/drowl-host run-plugin target/wasm32-wasip2/release/github_plugin.wasm \
+target/debug/drowl-host run-plugin target/wasm32-wasip2/plugin/github_plugin.wasm \
   --job examples/jobs/github-octocat.json \
   --data-dir "$DATA_DIR" \
   --config "api-base-url=$api" \
@@ -47,6 +47,6 @@ db.commit()
 PY
 
 echo "== keyword_extraction: keywords plugin" >&2
-target/debug/drowl-host run-plugin target/wasm32-wasip2/release/keywords_plugin.wasm \
+target/debug/drowl-host run-plugin target/wasm32-wasip2/plugin/keywords_plugin.wasm \
   --job examples/jobs/extract-keywords.json \
   --data-dir "$DATA_DIR"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure what the test suite talks to is there: PostgreSQL and Redis (started with the
 # machine's own commands if they are down), moto_server in .venv (a real S3-compatible
-# server process), the real `bull` npm client in tests/interop, and Debian's Chromium with
-# its WebDriver (the dashboard's browser test, host/tests/dashboard.rs).
+# server process), tests/interop's npm packages: the real `bull` client and GitHub's
+# example webhook payloads (`@octokit/webhooks-examples`, read by plugins/github's tests),
+# and Debian's Chromium with its WebDriver (the dashboard's browser test,
+# host/tests/dashboard.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,8 +22,9 @@ if [ ! -x .venv/bin/moto_server ]; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet 'moto[server]'
 fi
-if [ ! -f tests/interop/node_modules/bull/package.json ]; then
-  echo "installing bull from npm" >&2
+if [ ! -f tests/interop/node_modules/bull/package.json ] ||
+  [ ! -f tests/interop/node_modules/@octokit/webhooks-examples/api.github.com/index.json ]; then
+  echo "installing tests/interop's npm packages (bull, @octokit/webhooks-examples)" >&2
   (cd tests/interop && npm ci --silent --no-audit --no-fund)
 fi
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

@@ -27,7 +27,8 @@
 //! - [`queue`]: the daemon side of the Bull queue (built on the `drowl-bull` crate).
 //! - [`http`]: the daemon's HTTP surface (health, status).
 //! - [`cli`]: the `drowl-host` command line.
-//! - [`config`]: settings from flags and drowl's environment variables.
+//! - [`config`]: settings from flags, drowl's environment variables and the TOML settings
+//!   file, with where each came from (`drowl-host config check`).
 
 pub mod bindings;
 pub mod capabilities;

@@ -119,6 +119,49 @@ pub struct Manifest {
     /// (contract 0.2.0's `webhooks.spec`, read at load with the manifest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSpec>,
+    /// Schedules it suggests, which the operator may enable by name (contract 0.2.0's
+    /// `schedules.defaults`, read at load with the manifest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub default_schedules: Vec<DefaultSchedule>,
+}
+
+/// A schedule a plugin suggests; the operator enables it by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DefaultSchedule {
+    /// Unique within the plugin.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// Cron expression.
+    pub cron: String,
+    /// IANA zone; UTC when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
+    /// drowl job type of each run.
+    pub job_type: String,
+    /// Job name of each run.
+    pub job_name: String,
+    /// The job's input as JSON text (the host sets `pluginId`).
+    pub input: String,
+}
+
+impl From<crate::bindings::scheduled::exports::drowl::plugin0_2_0::schedules::DefaultSchedule>
+    for DefaultSchedule
+{
+    fn from(
+        d: crate::bindings::scheduled::exports::drowl::plugin0_2_0::schedules::DefaultSchedule,
+    ) -> Self {
+        Self {
+            name: d.name,
+            description: d.description,
+            cron: d.cron,
+            tz: d.tz,
+            job_type: d.job_type,
+            job_name: d.job_name,
+            input: d.input,
+        }
+    }
 }
 
 /// How a delivery's signature is checked.
@@ -217,6 +260,7 @@ impl From<wit::Manifest> for Manifest {
             license: m.license,
             homepage: m.homepage,
             webhook: None,
+            default_schedules: Vec::new(),
         }
     }
 }
@@ -362,6 +406,7 @@ mod tests {
             license: None,
             homepage: None,
             webhook: None,
+            default_schedules: Vec::new(),
         }
     }
 

@@ -2914,6 +2914,150 @@ async fn a_plain_value_from_the_environment_never_reaches_bull() {
     obliterate(&queue).await;
 }
 
+/// Issue 13: a daemon started with nothing but a settings file (`serve --config-file`)
+/// takes its queue, plugins directory, concurrency, listen address and plugin config from
+/// the file: it serves the file's queue, reports the file's concurrency, and a `${VAR}`
+/// config value from the file reaches the plugin and is redacted from Bull's
+/// `failedReason` as a secret (read with the real bull client).
+#[tokio::test]
+async fn a_daemon_started_with_only_a_settings_file_follows_it() {
+    const LABEL: &str = "issue13-label-from-the-settings-file";
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("settings-file");
+    let plugins = plugin_dir();
+    let dir = tempfile::tempdir().expect("settings dir");
+    let file = dir.path().join("drowl.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"plugins_dir = {plugins:?}
+[queue]
+name = "{queue}"
+concurrency = 3
+[http]
+host = "127.0.0.1"
+port = 0
+[plugins.hostile]
+config = {{ label = "${{ISSUE13_LABEL}}" }}
+"#,
+            plugins = plugins.path().display().to_string(),
+        ),
+    )
+    .expect("write settings");
+    // `Serve::new`'s queue and plugins are not passed: the file's are used.
+    let daemon = Serve::new("not-this-queue", Path::new("/nonexistent"))
+        .config_file(&file)
+        .env("ISSUE13_LABEL", LABEL)
+        .name("serve from a settings file")
+        .start();
+    assert!(
+        daemon
+            .log()
+            .contains(&format!("serving queue {queue} (2 plugins")),
+        "{}",
+        daemon.log()
+    );
+    let (code, status) = daemon.get("/").await;
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["queue"], json!(queue), "{status}");
+    assert_eq!(status["concurrency"], json!(3), "{status}");
+    assert_eq!(
+        status["plugins"],
+        json!(["hostile", "keywords"]),
+        "{status}"
+    );
+    assert!(daemon.addr().ip().is_loopback(), "{}", daemon.addr());
+    let out = scenario("leak_config", &[LABEL], &queue).await;
+    assert!(
+        out["extra"]["failedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("failing with label [REDACTED]")),
+        "{out}"
+    );
+    assert!(!daemon.log().contains(LABEL), "{}", daemon.log());
+    drop(daemon);
+    obliterate(&queue).await;
+
+    // A typo in the file stops the start, naming the file, the line and the key.
+    std::fs::write(&file, "[queue]\nconcurency = 3\n").expect("write settings");
+    let (status, log) = Serve::new(&queue, plugins.path())
+        .config_file(&file)
+        .name("serve from a settings file with a typo")
+        .refused();
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(
+        log.contains(&format!(
+            "error: {}:2: queue.concurency: unknown key; known keys: name, prefix, concurrency,",
+            file.display()
+        )),
+        "{log}"
+    );
+}
+
+/// Issue 13: `enqueue`, `jobs` and `schedules` read the queue (and the schedules) from the
+/// same settings file as `serve`, and a flag still wins over it.
+#[tokio::test]
+async fn the_queue_commands_read_the_settings_file() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("settings-cmds");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("drowl.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[queue]
+name = "{queue}"
+[[schedules]]
+name = "nightly"
+cron = "0 3 * * *"
+tz = "Asia/Tokyo"
+job = {{ type = "cleanup", name = "nightly-cleanup", input = {{}} }}
+"#
+        ),
+    )
+    .expect("write settings");
+    let job = dir.path().join("job.json");
+    std::fs::write(&job, r#"{"type":"cleanup","name":"c","input":{}}"#).expect("job");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+            .args(args)
+            .arg("--config-file")
+            .arg(&file)
+            .args(["--redis-url", REDIS_URL])
+            .env_remove("DROWL_QUEUE")
+            .env_remove("DROWL_SCHEDULES")
+            .output()
+            .expect("run drowl-host");
+        assert_success(&args.join(" "), &out);
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON")
+    };
+    let added = run(&["enqueue", "--job", job.to_str().expect("path")]);
+    assert_eq!(added["queue"], json!(queue), "{added}");
+    let counts = run(&["jobs"]);
+    assert_eq!(counts["queue"], json!(queue), "{counts}");
+    assert_eq!(counts["counts"]["waiting"], json!(1), "{counts}");
+    let other = run(&["jobs", "--queue", "settings-cmds-flag-wins"]);
+    assert_eq!(other["queue"], json!("settings-cmds-flag-wins"), "{other}");
+    let listed = run(&["schedules"]);
+    assert_eq!(listed["queue"], json!(queue), "{listed}");
+    assert_eq!(
+        listed["configured"][0]["name"],
+        json!("nightly"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["configured"][0]["tz"],
+        json!("Asia/Tokyo"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["configured"][0]["registered"],
+        json!(false),
+        "{listed}"
+    );
+    obliterate(&queue).await;
+}
+
 /// Security row 27 in the daemon: at concurrency 2 with `--timeout-ms 2000`, two jobs
 /// whose plugin waits instead of running (a thread sleep and a `wasi:io/poll`, both
 /// practically forever) fail at their deadline and free both slots, so a good job added
@@ -3413,6 +3557,80 @@ async fn a_schedule_fires_once_per_tick_on_two_daemons() {
     obliterate(&queue).await;
 }
 
+/// Issue 12: a plugin's default schedule (the feed plugin suggests `every-30-minutes`),
+/// enabled by name in the schedules file, is registered as a Bull repeatable with the
+/// plugin's cron and job, `pluginId` set and the operator's zone; `drowl-host schedules`
+/// shows it enabled; a default the plugin does not suggest stops `serve` naming what it
+/// does suggest.
+#[tokio::test]
+async fn a_plugin_default_schedule_is_registered_when_the_operator_enables_it() {
+    let _redis = RedisInUse::acquire();
+    let queue = unique_queue("schedules-default");
+    let plugins = plugin_dir_with(&[(
+        Path::new(drowl_test_artifacts::FEED_PLUGIN),
+        "feed_plugin.wasm",
+    )]);
+    let dir = tempfile::tempdir().expect("dir");
+    let enabled = schedules_file(
+        dir.path(),
+        "schedules.json",
+        r#"{"name":"feeds","plugin":"feed","default":"every-30-minutes","tz":"Asia/Tokyo"}"#,
+    );
+    let daemon = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &enabled])
+        .name("serve with a plugin default schedule")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let reg = q.get_repeatable_jobs().await.expect("list");
+    assert_eq!(reg.len(), 1, "{reg:?}");
+    assert_eq!(reg[0].cron.as_deref(), Some("*/30 * * * *"));
+    assert_eq!(reg[0].tz.as_deref(), Some("Asia/Tokyo"));
+    assert_eq!(reg[0].name, "feed-entries");
+    let run = q
+        .get_job(&format!("{}{}", reg[0].run_id_stem(), reg[0].next))
+        .await
+        .expect("get")
+        .expect("the next run is pending");
+    assert_eq!(
+        run.data,
+        json!({"type": "event_ingestion", "name": "feed-entries",
+               "input": {"pluginId": "feed"}}),
+        "the plugin's job, with pluginId set"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+        .args(["schedules", "--schedules", &enabled, "--queue", &queue])
+        .args(["--redis-url", REDIS_URL])
+        .output()
+        .expect("run schedules");
+    assert_success("drowl-host schedules", &out);
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let row = &listed["configured"][0];
+    assert_eq!(
+        (&row["plugin"], &row["default"], &row["registered"]),
+        (&json!("feed"), &json!("every-30-minutes"), &json!(true)),
+        "{listed}"
+    );
+    drop(daemon);
+    q.close().await.expect("close");
+
+    let unknown = schedules_file(
+        dir.path(),
+        "unknown.json",
+        r#"{"name":"feeds","plugin":"feed","default":"hourly"}"#,
+    );
+    let (status, log) = Serve::new(&queue, plugins.path())
+        .args(&["--schedules", &unknown])
+        .refused();
+    assert!(!status.success());
+    assert!(
+        log.contains("plugin `feed` suggests no schedule `hourly`; it suggests: every-30-minutes"),
+        "{log}"
+    );
+    obliterate(&queue).await;
+}
+
 /// Issue 12: `drowl-host schedules` lists the file's schedules and what Redis holds, with
 /// the next run in the schedule's zone; `serve` refuses a bad schedule naming it and the
 /// field.
@@ -3570,4 +3788,636 @@ async fn cron_next_runs_match_bulls_client() {
         let ours = drowl_bull::next_cron_run(cron, Some(tz), *after).expect(cron);
         assert_eq!(ours, Some(expected), "{cron} in {tz} after {after}");
     }
+}
+
+// ---- Issue #12: webhook deliveries through the daemon ----
+
+/// The key the echo plugin's deliveries are signed with in these tests.
+const ECHO_KEY: &str = "whsec-echo-4b1d9e7c";
+
+/// The echo plugin's id (from its file name) and the URL a platform posts to.
+const ECHO_URL: &str = "/webhooks/webhook-echo";
+
+/// A hex HMAC-SHA256 of `body` under `key`, as a sender computes it.
+fn hmac_hex(key: &str, body: &[u8]) -> String {
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("key");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// A delivery of `n` items, distinct per `tag`.
+fn echo_body(tag: &str, n: usize) -> Vec<u8> {
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"id": format!("{tag}-{i}"), "text": format!("item {i} of {tag}"),
+                   "at": "2024-05-01T10:00:00Z", "author": "ada"})
+        })
+        .collect();
+    json!({ "items": items }).to_string().into_bytes()
+}
+
+/// POSTs `body` to the echo plugin signed with `key` (unsigned when `None`), as delivery
+/// `id` (none when `None`): status and JSON answer.
+async fn post_echo(
+    daemon: &Daemon,
+    id: Option<&str>,
+    key: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let signature = key.map(|k| hmac_hex(k, &body));
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("x-echo-event", "post"),
+    ];
+    if let Some(id) = id {
+        headers.push(("x-echo-delivery", id));
+    }
+    if let Some(s) = &signature {
+        headers.push(("x-echo-signature", s.as_str()));
+    }
+    let (code, text) = daemon.post_with(ECHO_URL, &headers, body).await;
+    let answer: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the answer is not JSON ({e}): {text:?}"));
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert!(!text.contains(ECHO_KEY), "the key in an answer: {text}");
+    (code, answer)
+}
+
+/// A plugins directory with the echo plugin and the hostile one (an ingestion plugin that
+/// receives no webhooks), and a plugin config giving the echo plugin its key from the
+/// environment, as operators are told to.
+fn webhook_plugins() -> (tempfile::TempDir, tempfile::NamedTempFile) {
+    let plugins = plugin_dir_with(&[
+        (
+            Path::new(drowl_test_artifacts::WEBHOOK_ECHO_PLUGIN),
+            "webhook_echo_plugin.wasm",
+        ),
+        (
+            Path::new(drowl_test_artifacts::HOSTILE_PLUGIN),
+            "hostile_plugin.wasm",
+        ),
+    ]);
+    let config = plugin_config(
+        &json!({"webhook-echo": {"config": {"webhook-secret": "${ECHO_WEBHOOK_SECRET}"}}}),
+    );
+    (plugins, config)
+}
+
+/// Every job Bull holds for `q`, whatever its state.
+async fn bull_jobs(q: &Queue) -> u64 {
+    let c = q.get_job_counts().await.expect("counts");
+    c.waiting + c.active + c.completed + c.failed + c.delayed + c.paused
+}
+
+/// A chunked body with no length, sent on a raw connection until the daemon answers:
+/// the status line of its answer.
+async fn post_chunked_without_length(daemon: &Daemon, chunks: usize) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(daemon.addr())
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {ECHO_URL} HTTP/1.1\r\nHost: drowl\r\nTransfer-Encoding: chunked\r\n\
+         x-echo-delivery: chunked\r\nx-echo-signature: {}\r\n\r\n",
+        "00".repeat(32)
+    );
+    s.write_all(head.as_bytes()).await.expect("head");
+    let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+    for _ in 0..chunks {
+        // The daemon may stop reading (and close) once past its limit.
+        if s.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap_or(0);
+    String::from_utf8_lossy(&answer[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Issue #12 end to end, on PostgreSQL and the real Redis queue, as a platform pushing
+/// deliveries sees it: a signed delivery is answered 202 at once and its items appear in
+/// `events` once its job ran; the same delivery again (also eight at once) is 202
+/// `duplicate`, stored once, queued once, its events stored once; a wrong, missing or
+/// malformed signature is 401, a missing delivery id 400, a body over the limit 413 (with
+/// or without a length), a plugin that is not installed or receives no webhooks 404, and
+/// none of them stores anything. The key never reaches an answer, the log, Bull or the
+/// `jobs` table.
+#[tokio::test]
+async fn webhook_deliveries_are_verified_stored_once_and_become_events_in_postgres() {
+    use drowl_host::storage::postgres::PostgresStore;
+    let _redis = RedisInUse::acquire();
+    let db = TestDb::create().await;
+    PostgresStore::connect(&db.url)
+        .await
+        .expect("connect")
+        .migrate()
+        .await
+        .expect("migrate");
+    let (plugins, config) = webhook_plugins();
+    let queue = unique_queue("webhooks-pg");
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(config.path().display().to_string())
+        .args(&["--webhook-max-body-bytes", "4096"])
+        .env("DATABASE_URL", &db.url)
+        .env("ECHO_WEBHOOK_SECRET", ECHO_KEY)
+        .env("RUST_LOG", "info")
+        .name("serve receiving webhooks on PostgreSQL")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let pool = pg_pool(&db).await;
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
+    };
+
+    // Signed: accepted at once, then handled by its job.
+    let body = echo_body("d1", 2);
+    let (code, answer) = post_echo(&daemon, Some("d-1"), Some(ECHO_KEY), body.clone()).await;
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"status": "accepted", "pluginId": "webhook-echo", "deliveryId": "d-1",
+               "event": "post", "jobId": "webhook:webhook-echo:d-1"})
+    );
+    let done = finished(&q, "webhook:webhook-echo:d-1", Duration::from_secs(60)).await;
+    assert_eq!(done.failed_reason, None, "{done:?}");
+    assert_eq!(done.name, "webhook post");
+    assert_eq!(
+        done.data,
+        json!({"type": "event_ingestion", "name": "webhook post",
+               "input": {"pluginId": "webhook-echo", "webhookDelivery": "d-1"}})
+    );
+    let out = done.returnvalue.clone().expect("output");
+    assert_eq!(out["eventsStored"], 2, "{out}");
+    assert_eq!(out["duplicates"], 0, "{out}");
+    assert_eq!(out["identities"], 1, "{out}");
+    assert_eq!(out["deliveryId"], "d-1", "{out}");
+    let rows = sqlx::query(
+        "SELECT external_id, event_type, text, plugin_id, actor_platform_user_id
+           FROM events WHERE source = 'echo' ORDER BY external_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("events");
+    let rows: Vec<(String, String, String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get("external_id"),
+                r.get("event_type"),
+                r.get("text"),
+                r.get("plugin_id"),
+                r.get("actor_platform_user_id"),
+            )
+        })
+        .collect();
+    let row = |i: usize| {
+        (
+            format!("d1-{i}"),
+            "post".to_owned(),
+            format!("item {i} of d1"),
+            "webhook-echo".to_owned(),
+            "ada".to_owned(),
+        )
+    };
+    assert_eq!(rows, [row(0), row(1)]);
+    // Stored as received: the body's bytes, every header with its name lowercased.
+    let stored = sqlx::query(
+        "SELECT event, headers, body, job_id FROM webhook_deliveries
+          WHERE plugin_id = 'webhook-echo' AND delivery_id = 'd-1'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("the delivery");
+    assert_eq!(stored.get::<Vec<u8>, _>("body"), body);
+    assert_eq!(
+        stored.get::<Option<String>, _>("event").as_deref(),
+        Some("post")
+    );
+    assert_eq!(
+        stored.get::<Option<String>, _>("job_id").as_deref(),
+        Some("webhook:webhook-echo:d-1")
+    );
+    let headers: Vec<(String, String)> =
+        serde_json::from_value(stored.get::<Value, _>("headers")).expect("[name, value] pairs");
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-echo-delivery").as_deref(), Some("d-1"));
+    assert_eq!(header("x-echo-signature"), Some(hmac_hex(ECHO_KEY, &body)));
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    assert!(
+        headers.iter().all(|(k, _)| *k == k.to_lowercase()),
+        "{headers:?}"
+    );
+    let row = final_job_row(&pool, "webhook:webhook-echo:d-1").await;
+    assert_eq!(row["status"], "completed", "{row:?}");
+    assert_eq!(row["plugin_id"], "webhook-echo", "{row:?}");
+
+    // The same delivery again: acknowledged, stored and queued once, events once.
+    let (code, answer) = post_echo(&daemon, Some("d-1"), Some(ECHO_KEY), body.clone()).await;
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(answer["status"], "duplicate", "{answer}");
+    assert_eq!(answer["jobId"], "webhook:webhook-echo:d-1", "{answer}");
+    // Eight at once of a new one: one stored, one job.
+    let racing = echo_body("race", 1);
+    let posts = (0..8).map(|_| post_echo(&daemon, Some("d-race"), Some(ECHO_KEY), racing.clone()));
+    let answers = futures::future::join_all(posts).await;
+    assert!(answers.iter().all(|(c, _)| *c == 202), "{answers:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|(_, a)| a["status"] == "accepted")
+            .count(),
+        1,
+        "{answers:?}"
+    );
+    let raced = finished(&q, "webhook:webhook-echo:d-race", Duration::from_secs(60)).await;
+    assert_eq!(raced.failed_reason, None, "{raced:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bull_jobs(&q).await, 2, "one job per delivery");
+    assert_eq!(
+        count("SELECT count(*) FROM webhook_deliveries").await,
+        2,
+        "one row per delivery"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE source = 'echo'").await,
+        3
+    );
+
+    // Refused before anything is stored.
+    let forged = echo_body("forged", 1);
+    let (code, answer) = post_echo(&daemon, Some("d-2"), Some("another key"), forged.clone()).await;
+    assert_eq!(code, 401, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the x-echo-signature signature does not match the body; the sender's secret must equal the plugin's `webhook-secret`"
+    );
+    let (code, answer) = post_echo(&daemon, Some("d-3"), None, forged.clone()).await;
+    assert_eq!(code, 401, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the request has no x-echo-signature header; deliveries must be signed with the plugin's webhook secret"
+    );
+    // A signature of another body (the body changed on the way).
+    let (code, _) = daemon
+        .post_with(
+            ECHO_URL,
+            &[
+                ("x-echo-delivery", "d-4"),
+                ("x-echo-signature", &hmac_hex(ECHO_KEY, b"{}")),
+            ],
+            forged.clone(),
+        )
+        .await;
+    assert_eq!(code, 401);
+    let (code, answer) = post_echo(&daemon, None, Some(ECHO_KEY), forged.clone()).await;
+    assert_eq!(code, 400, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the request has no x-echo-delivery header, which names the delivery"
+    );
+    let big = echo_body("big", 60);
+    assert!(big.len() > 4096);
+    let (code, answer) = post_echo(&daemon, Some("d-5"), Some(ECHO_KEY), big).await;
+    assert_eq!(code, 413, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "the body is over 4096 bytes, the most this drowl-host accepts (--webhook-max-body-bytes)"
+    );
+    let status = post_chunked_without_length(&daemon, 64).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    for (path, says) in [
+        (
+            "/webhooks/nosuch",
+            "no installed plugin `nosuch` receives webhooks",
+        ),
+        (
+            "/webhooks/hostile",
+            "no installed plugin `hostile` receives webhooks",
+        ),
+    ] {
+        let (code, text) = daemon
+            .post_with(path, &[("x-echo-delivery", "d-6")], b"{}".to_vec())
+            .await;
+        assert_eq!(code, 404, "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+    }
+    assert_eq!(count("SELECT count(*) FROM webhook_deliveries").await, 2);
+    assert_eq!(
+        count("SELECT count(*) FROM events WHERE source = 'echo'").await,
+        3
+    );
+    assert_eq!(bull_jobs(&q).await, 2, "no job for a refused delivery");
+
+    // The key is nowhere: not in the log (which does record the deliveries), Bull or
+    // the jobs table.
+    let log = daemon.log();
+    assert!(log.contains("webhook delivery received"), "{log}");
+    assert!(log.contains("webhook delivery refused"), "{log}");
+    assert!(!log.contains(ECHO_KEY), "the key reached the daemon's log");
+    for id in ["webhook:webhook-echo:d-1", "webhook:webhook-echo:d-race"] {
+        let record = q.get_job(id).await.expect("redis").expect("job");
+        assert!(!format!("{record:?}").contains(ECHO_KEY), "{record:?}");
+    }
+    let jobs_text: String = sqlx::query_scalar("SELECT string_agg(jobs::text, ' ') FROM jobs")
+        .fetch_one(&pool)
+        .await
+        .expect("jobs");
+    assert!(!jobs_text.contains(ECHO_KEY), "{jobs_text}");
+    pool.close().await;
+    q.close().await.ok();
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Issue #12 on embedded storage: a signed delivery lands in SQLite's
+/// `webhook_deliveries` and its items in `events`. A daemon where the plugin has no key
+/// refuses every delivery with 503 saying what to set, and stores nothing.
+#[tokio::test]
+async fn webhook_deliveries_land_in_embedded_storage_and_need_a_secret() {
+    use drowl_host::storage::sqlite::SqliteStore;
+    use drowl_host::storage::{EventFilter, EventStore as _};
+    let _redis = RedisInUse::acquire();
+    let (plugins, config) = webhook_plugins();
+    let queue = unique_queue("webhooks-lite");
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(config.path().display().to_string())
+        .env("ECHO_WEBHOOK_SECRET", ECHO_KEY)
+        .name("serve receiving webhooks on SQLite")
+        .start();
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    let (code, answer) = post_echo(
+        &daemon,
+        Some("lite-1"),
+        Some(ECHO_KEY),
+        echo_body("lite", 3),
+    )
+    .await;
+    assert_eq!(code, 202, "{answer}");
+    let done = finished(&q, "webhook:webhook-echo:lite-1", Duration::from_secs(60)).await;
+    assert_eq!(done.failed_reason, None, "{done:?}");
+    assert_eq!(
+        done.returnvalue.as_ref().map(|o| o["eventsStored"].clone()),
+        Some(json!(3))
+    );
+    let store = SqliteStore::open(&daemon.data_dir().join("drowl.db"))
+        .await
+        .expect("the daemon's database");
+    let events = store
+        .list_events(
+            &EventFilter {
+                source: Some("echo".into()),
+                ..EventFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .expect("events");
+    let mut ids: Vec<&str> = events.iter().map(|e| e.external_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["lite-0", "lite-1", "lite-2"]);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_deliveries WHERE job_id = 'webhook:webhook-echo:lite-1'",
+    )
+    .fetch_one(store.write_pool())
+    .await
+    .expect("deliveries");
+    assert_eq!(stored, 1);
+    store.close().await;
+    q.close().await.ok();
+    drop(daemon);
+    obliterate(&queue).await;
+
+    // No key: every delivery is refused, however it is signed.
+    let queue = unique_queue("webhooks-nokey");
+    let daemon = Serve::new(&queue, plugins.path())
+        .name("serve with a webhook plugin but no key")
+        .start();
+    let (code, answer) = post_echo(
+        &daemon,
+        Some("nokey-1"),
+        Some(ECHO_KEY),
+        echo_body("nokey", 1),
+    )
+    .await;
+    assert_eq!(code, 503, "{answer}");
+    let e = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        e.starts_with("plugin `webhook-echo` has no webhook secret, so no delivery can be verified: the operator must set `webhook-secret` in its config"),
+        "{e}"
+    );
+    let store = SqliteStore::open(&daemon.data_dir().join("drowl.db"))
+        .await
+        .expect("the daemon's database");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries")
+        .fetch_one(store.write_pool())
+        .await
+        .expect("deliveries");
+    assert_eq!(stored, 0);
+    store.close().await;
+    drop(daemon);
+    obliterate(&queue).await;
+}
+
+/// Issue #12: every example delivery of the events the github plugin handles (`push`,
+/// `issues`, `issue_comment`, `pull_request`, `star`, `watch`, `fork`, `release`) from
+/// GitHub's own `@octokit/webhooks-examples`, POSTed to `serve`'s `/webhooks/github` as
+/// GitHub sends them: signed correctly each is accepted, and the events PostgreSQL ends up
+/// with are exactly what the plugin's mapping makes of them (run natively here as the
+/// oracle, in the sandbox by the daemon); signed wrongly or unsigned, each is refused with
+/// 401 and nothing is stored.
+#[tokio::test]
+async fn every_github_example_delivery_becomes_the_events_expected() {
+    use drowl_host::storage::postgres::PostgresStore;
+    use drowl_plugin_sdk::JobContext;
+    use drowl_plugin_sdk::webhook::Delivery;
+    const KEY: &str = "whsec-github-7f3a";
+    const EVENTS: [&str; 8] = [
+        "push",
+        "issues",
+        "issue_comment",
+        "pull_request",
+        "star",
+        "watch",
+        "fork",
+        "release",
+    ];
+    let _redis = RedisInUse::acquire();
+    let index_path = repo_root()
+        .join("tests/interop/node_modules/@octokit/webhooks-examples/api.github.com/index.json");
+    let index: Vec<Value> = serde_json::from_slice(
+        &std::fs::read(&index_path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run scripts/services.sh", index_path.display())),
+    )
+    .expect("examples index");
+    let mut deliveries = Vec::new();
+    for entry in &index {
+        let name = entry["name"].as_str().expect("event name");
+        if !EVENTS.contains(&name) {
+            continue;
+        }
+        for (n, example) in entry["examples"]
+            .as_array()
+            .expect("examples")
+            .iter()
+            .enumerate()
+        {
+            deliveries.push((name.to_owned(), format!("{name}-{n}"), example.to_string()));
+        }
+    }
+    assert!(deliveries.len() > 60, "{} examples", deliveries.len());
+
+    // What the plugin's own mapping makes of each, natively.
+    let mut expected = BTreeSet::new();
+    for (event, id, body) in &deliveries {
+        let d = Delivery {
+            job: JobContext {
+                job_id: id.clone(),
+                job_type: "event_ingestion".into(),
+                name: format!("webhook {event}"),
+                attempt: 1,
+                max_attempts: 1,
+                input: "{}".into(),
+                idempotency_key: id.clone(),
+            },
+            delivery_id: id.clone(),
+            event: Some(event.clone()),
+            headers: vec![("x-github-event".into(), event.clone())],
+            body: body.clone().into_bytes(),
+            config: Vec::new(),
+        };
+        let r = github_plugin::webhooks::map_delivery(&d).expect("every example maps");
+        for e in r.events {
+            expected.insert((e.external_id, e.event_type));
+        }
+    }
+    assert!(expected.len() > 20, "{} distinct events", expected.len());
+
+    let db = TestDb::create().await;
+    PostgresStore::connect(&db.url)
+        .await
+        .expect("connect")
+        .migrate()
+        .await
+        .expect("migrate");
+    let plugins = plugin_dir_with(&[(
+        Path::new(drowl_test_artifacts::GITHUB_PLUGIN),
+        "github_plugin.wasm",
+    )]);
+    let config =
+        plugin_config(&json!({"github": {"config": {"webhook-secret": "${GH_HOOK_KEY}"}}}));
+    let queue = unique_queue("github-webhooks");
+    let daemon = Serve::new(&queue, plugins.path())
+        .arg("--plugin-config")
+        .arg(config.path().display().to_string())
+        .env("DATABASE_URL", &db.url)
+        .env("GH_HOOK_KEY", KEY)
+        .concurrency(4)
+        .name("serve receiving GitHub's example deliveries")
+        .start();
+    let pool = pg_pool(&db).await;
+    let post = |event: &str, id: &str, body: &str, signature: Option<String>| {
+        let headers: Vec<(String, String)> = [
+            Some(("content-type".to_owned(), "application/json".to_owned())),
+            Some(("x-github-event".to_owned(), event.to_owned())),
+            Some(("x-github-delivery".to_owned(), id.to_owned())),
+            signature.map(|s| ("x-hub-signature-256".to_owned(), s)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let body = body.as_bytes().to_vec();
+        let daemon = &daemon;
+        async move {
+            let h: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            daemon.post_with("/webhooks/github", &h, body).await
+        }
+    };
+    // Wrongly signed and unsigned first: refused, nothing stored.
+    for (event, id, body) in deliveries.iter().take(10) {
+        let wrong = format!("sha256={}", hmac_hex("not-the-key", body.as_bytes()));
+        assert_eq!(
+            post(event, id, body, Some(wrong)).await.0,
+            401,
+            "{id} signed wrongly"
+        );
+        assert_eq!(post(event, id, body, None).await.0, 401, "{id} unsigned");
+    }
+    let stored = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
+    };
+    assert_eq!(stored("SELECT count(*) FROM webhook_deliveries").await, 0);
+    assert_eq!(stored("SELECT count(*) FROM events").await, 0);
+
+    for (event, id, body) in &deliveries {
+        let signature = format!("sha256={}", hmac_hex(KEY, body.as_bytes()));
+        let (code, answer) = post(event, id, body, Some(signature)).await;
+        assert_eq!(code, 202, "{id}: {answer}");
+    }
+    let q = Queue::connect(&QueueConfig::new(REDIS_URL).queue_name(queue.clone()))
+        .await
+        .expect("queue");
+    for (_, id, _) in &deliveries {
+        let done = finished(
+            &q,
+            &format!("webhook:github:{id}"),
+            Duration::from_secs(120),
+        )
+        .await;
+        assert_eq!(done.failed_reason, None, "{id}: {done:?}");
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT external_id, event_type FROM events WHERE source = 'github' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("events");
+    let got: BTreeSet<(String, String)> = rows.iter().cloned().collect();
+    assert_eq!(rows.len(), got.len(), "each event stored once");
+    assert_eq!(
+        got, expected,
+        "the sandboxed plugin stored what its mapping makes of them"
+    );
+    assert_eq!(
+        stored("SELECT count(*) FROM webhook_deliveries").await,
+        i64::try_from(deliveries.len()).expect("count"),
+        "every delivery stored as received"
+    );
+    q.close().await.expect("close");
+    drop(daemon);
+    obliterate(&queue).await;
 }

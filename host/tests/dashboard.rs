@@ -253,6 +253,22 @@ async fn ui_off_and_ui_token() {
     assert_eq!(off.get_text("/ui").await.0, 404);
     assert!(!off.log().contains("dashboard on /ui"), "{}", off.log());
     drop(off);
+    // The settings file's `[http] ui = false` does the same; the flag wins over it.
+    let settings = tempfile::NamedTempFile::new().expect("settings file");
+    std::fs::write(settings.path(), "[http]\nui = false\n").expect("write");
+    let path = settings.path().display().to_string();
+    let from_file = Serve::new(&queue, plugins.path())
+        .args(&["--config-file", &path])
+        .name("serve with ui = false in its settings file")
+        .start();
+    assert_eq!(from_file.get_text("/ui").await.0, 404);
+    drop(from_file);
+    let flag_wins = Serve::new(&queue, plugins.path())
+        .args(&["--config-file", &path, "--ui", "on"])
+        .name("serve --ui on over the settings file")
+        .start();
+    assert_eq!(flag_wins.get_text("/ui").await.0, 200);
+    drop(flag_wins);
 
     let daemon = Serve::new(&queue, plugins.path())
         .env("DROWL_UI_TOKEN", TOKEN)

@@ -50,6 +50,7 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
         "metrics_daily_events",
         "metrics_daily_keywords",
         "identity_index",
+        "webhook_deliveries",
     ] {
         let n = count(
             &store,
@@ -92,13 +93,22 @@ async fn migrations_apply_from_empty_and_rerun_harmlessly() {
     )
     .await;
     assert_eq!(gin, 1, "drowl's JSONB GIN index on events");
+    // Every file of migrations/ is applied, once.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+        .expect("migrations/")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert!(files >= 4, "{files} migrations");
     assert_eq!(
         count(
             &store,
             "SELECT count(*) FROM _sqlx_migrations WHERE success"
         )
         .await,
-        4
+        i64::try_from(files).expect("a few files")
     );
 }
 
@@ -168,6 +178,7 @@ async fn the_sqlite_schema_defines_the_tables_and_columns_of_the_postgres_migrat
         "plugin_kv",
         "jobs",
         "identity_index",
+        "webhook_deliveries",
     ] {
         assert!(
             pg_columns.iter().any(|(t, _, _)| t == table),
@@ -218,6 +229,7 @@ async fn postgres_store_follows_the_shared_rules() {
     let db = TestDb::create().await;
     let store = migrated(&db, InsertMode::Unnest).await;
     tc::run_all(store.clone(), store.clone()).await;
+    tc::webhook_deliveries_are_stored_once(store.clone()).await;
 }
 
 /// `identity_links` read and edited with PostgreSQL's own SQL, for the link checks.

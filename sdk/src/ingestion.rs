@@ -2,9 +2,11 @@
 
 #[doc(hidden)]
 pub mod world {
-    // With `webhook` too, the connector world: 0.1.0's ingestion plus 0.2.0's webhooks,
-    // exported together by `connector_plugin!`.
-    #[cfg(not(feature = "webhook"))]
+    // With `webhook` too, the connector world: 0.1.0's ingestion plus 0.2.0's webhooks
+    // and schedules, exported together by `connector_plugin!`; with `schedules` alone,
+    // ingestion plus schedules (`scheduled_plugin!`); otherwise 0.1.0's ingestion world,
+    // so a plain connector still needs only contract 0.1.0.
+    #[cfg(not(any(feature = "webhook", feature = "schedules")))]
     crate::role_world!(
         "drowl:plugin/ingestion-plugin@0.1.0",
         "__drowl_export_ingestion_world",
@@ -13,6 +15,12 @@ pub mod world {
     #[cfg(feature = "webhook")]
     crate::role_world!(
         "connector-plugin",
+        "__drowl_export_ingestion_world",
+        "::drowl_plugin_sdk::ingestion::world"
+    );
+    #[cfg(all(feature = "schedules", not(feature = "webhook")))]
+    crate::role_world!(
+        "scheduled-plugin",
         "__drowl_export_ingestion_world",
         "::drowl_plugin_sdk::ingestion::world"
     );
@@ -73,21 +81,45 @@ impl IngestRequest {
     }
 }
 
+// The worlds follow the features, so a wasm build with `webhook` or `schedules` must use
+// the macro that exports them too. Native builds (unit tests; a workspace build unifies
+// every plugin's features) expand every export macro to nothing, so they are all defined
+// there.
+
 /// With the `webhook` feature a connector also exports `webhooks`: use
 /// [`crate::connector_plugin!`] instead.
-#[cfg(feature = "webhook")]
+#[cfg(all(target_arch = "wasm32", feature = "webhook"))]
 #[macro_export]
 macro_rules! ingestion_plugin {
     ($plugin:ty) => {
         ::core::compile_error!(
-            "drowl-plugin-sdk's `webhook` feature is on: export the plugin with connector_plugin! (it implements Ingestion and Webhook)"
+            "drowl-plugin-sdk's `webhook` feature is on: export the plugin with connector_plugin! (it implements Ingestion, Webhook and Schedules)"
+        );
+    };
+}
+
+/// With the `schedules` feature a connector also exports `schedules`: use
+/// [`crate::scheduled_plugin!`] instead.
+#[cfg(all(
+    target_arch = "wasm32",
+    feature = "schedules",
+    not(feature = "webhook")
+))]
+#[macro_export]
+macro_rules! ingestion_plugin {
+    ($plugin:ty) => {
+        ::core::compile_error!(
+            "drowl-plugin-sdk's `schedules` feature is on: export the plugin with scheduled_plugin! (it implements Ingestion and Schedules)"
         );
     };
 }
 
 /// Exports `$plugin` (a type implementing [`Ingestion`]) as the component's
 /// `ingestion-plugin` world. Invoke it once, at the root of the plugin crate.
-#[cfg(not(feature = "webhook"))]
+#[cfg(not(all(
+    target_arch = "wasm32",
+    any(feature = "webhook", feature = "schedules")
+)))]
 #[macro_export]
 macro_rules! ingestion_plugin {
     ($plugin:ty) => {

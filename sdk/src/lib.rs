@@ -9,7 +9,9 @@
 //!
 //! 1. Enable the role of your plugin as a feature: `ingestion`, `enrichment`, `export`,
 //!    `identity` or `webhook` (a connector that fetches and receives enables `ingestion`
-//!    and `webhook`, and exports with [`connector_plugin!`]).
+//!    and `webhook`, and exports with [`connector_plugin!`]; one that suggests schedules
+//!    for itself enables `ingestion` and `schedules`, and exports with
+//!    [`scheduled_plugin!`]).
 //! 2. Implement the role's trait ([`ingestion::Ingestion`], [`enrichment::Enrichment`],
 //!    [`export::Export`] or [`identity::Identity`]).
 //! 3. Invoke the role's macro once ([`ingestion_plugin!`], [`enrichment_plugin!`],
@@ -89,6 +91,8 @@ pub mod export;
 pub mod identity;
 #[cfg(feature = "ingestion")]
 pub mod ingestion;
+#[cfg(all(feature = "ingestion", any(feature = "schedules", feature = "webhook")))]
+pub mod schedules;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
@@ -209,6 +213,8 @@ pub mod prelude {
     };
     #[cfg(feature = "ingestion")]
     pub use crate::ingestion::{IngestBatch, IngestRequest, Ingestion};
+    #[cfg(all(feature = "ingestion", any(feature = "schedules", feature = "webhook")))]
+    pub use crate::schedules::{DefaultSchedule, Schedules};
     #[cfg(feature = "webhook")]
     pub use crate::webhook::{Delivery, DeliveryResult, Webhook, WebhookManifest, WebhookSpec};
     pub use crate::{

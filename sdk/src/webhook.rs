@@ -81,8 +81,9 @@ impl Delivery {
     }
 }
 
-/// Exports `$plugin` (a type implementing [`crate::ingestion::Ingestion`] and
-/// [`Webhook`]) as the component's `connector-plugin` world. Needs the `ingestion` and
+/// Exports `$plugin` (a type implementing [`crate::ingestion::Ingestion`], [`Webhook`]
+/// and [`crate::schedules::Schedules`] — `impl Schedules for T {}` suggests none) as the
+/// component's `connector-plugin` world. Needs the `ingestion` and
 /// `webhook` features. Invoke it once, at the root of the plugin crate.
 #[cfg(feature = "ingestion")]
 #[macro_export]
@@ -110,6 +111,14 @@ macro_rules! connector_plugin {
                 }
             }
 
+            impl $crate::ingestion::world::exports::drowl::plugin0_2_0::schedules::Guest
+                for __DrowlConnectorExport
+            {
+                fn defaults() -> ::std::vec::Vec<$crate::schedules::DefaultSchedule> {
+                    <$plugin as $crate::schedules::Schedules>::default_schedules()
+                }
+            }
+
             impl $crate::ingestion::world::exports::drowl::plugin0_2_0::webhooks::Guest
                 for __DrowlConnectorExport
             {
@@ -132,7 +141,6 @@ macro_rules! connector_plugin {
 /// Exports `$plugin` (a type implementing [`Webhook`] and giving its manifest through
 /// [`WebhookManifest`]) as the component's `webhook-plugin` world. Invoke it once, at the
 /// root of the plugin crate.
-#[cfg(not(feature = "ingestion"))]
 #[macro_export]
 macro_rules! webhook_plugin {
     ($plugin:ty) => {

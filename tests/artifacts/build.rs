@@ -1,4 +1,4 @@
-//! Builds every plugin component for `wasm32-wasip2` (release, as `scripts/build-plugins.sh`
+//! Builds every plugin component for `wasm32-wasip2` (the `plugin` profile, as `scripts/build-plugins.sh`
 //! does), copies them into `OUT_DIR`, and writes the copies' absolute paths as constants
 //! into `$OUT_DIR/components.rs`.
 //!
@@ -32,6 +32,11 @@ const PLUGINS: &[(&str, &str, &str)] = &[
         "slow-describe-plugin",
         "SLOW_DESCRIBE_PLUGIN",
         "tests/plugins/slow-describe",
+    ),
+    (
+        "webhook-echo-plugin",
+        "WEBHOOK_ECHO_PLUGIN",
+        "tests/plugins/webhook-echo",
     ),
 ];
 
@@ -98,7 +103,8 @@ fn main() {
         let status = inner_cargo(&workspace)
             .args([
                 "build",
-                "--release",
+                "--profile",
+                "plugin",
                 "--target",
                 TARGET,
                 "--package",
@@ -113,7 +119,7 @@ fn main() {
             "building {package} for {TARGET} failed ({status}); cargo's messages are above"
         );
         let file = format!("{}.wasm", package.replace('-', "_"));
-        let built = target_dir.join(TARGET).join("release").join(&file);
+        let built = target_dir.join(TARGET).join("plugin").join(&file);
         let wasm = out_dir.join(&file);
         copy_if_changed(&built, &wasm);
         let path = wasm
@@ -121,7 +127,7 @@ fn main() {
             .unwrap_or_else(|| panic!("{} is not UTF-8", wasm.display()));
         writeln!(
             code,
-            "/// The `{package}` component, built for {TARGET} in release.\npub const {constant}: &str = {path:?};"
+            "/// The `{package}` component, built for {TARGET} in the `plugin` profile.\npub const {constant}: &str = {path:?};"
         )
         .expect("write to a String");
         writeln!(all, "    ({package:?}, {constant}),").expect("write to a String");

@@ -15,4 +15,4 @@ pub mod v0_2_0;
 
 pub use v0_1_0::host_api::drowl::plugin::types;
 pub use v0_1_0::{enrichment, export, host_api, ingestion};
-pub use v0_2_0::{identity, webhook};
+pub use v0_2_0::{identity, scheduled, webhook};

@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::exit;
-use crate::config::{DataDirArgs, SandboxArgs};
+use crate::config::{DataDirArgs, SandboxArgs, Settings};
 use crate::jobs::{Executor, FailedJob, JobRequest, ReadyPlugin, Registry};
 use crate::runtime::{EngineSettings, Runtime};
 
@@ -37,6 +37,11 @@ pub struct RunPluginArgs {
     /// schema must already be migrated).
     #[arg(long, value_enum, default_value_t = StorageChoice::Embedded)]
     pub storage: StorageChoice,
+    /// Per-plugin settings as JSON, the file `serve --plugin-config` reads: the entry of
+    /// this plugin's id gives its config, secrets and grants (`--config` values go over
+    /// them key by key). The settings file's `[plugins.<id>]` is read too.
+    #[arg(long, env = "DROWL_PLUGIN_CONFIG", value_name = "FILE")]
+    pub plugin_config: Option<PathBuf>,
     /// Budgets, grants and config.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -57,8 +62,9 @@ fn fail(code: u8, message: impl std::fmt::Display) -> u8 {
     code
 }
 
-/// Runs the command; returns the exit code.
-pub async fn run(args: RunPluginArgs) -> u8 {
+/// Runs the command with `args` holding the effective flags and `resolved` the rest (see
+/// `cli::settings`); returns the exit code.
+pub async fn run(args: RunPluginArgs, resolved: Settings) -> u8 {
     let text = if args.job == "-" {
         let mut s = String::new();
         if let Err(e) = std::io::stdin().read_to_string(&mut s) {
@@ -143,7 +149,7 @@ pub async fn run(args: RunPluginArgs) -> u8 {
             }
         }
     }
-    let policy = match args.sandbox.policy(Some(&plugin_id)) {
+    let policy = match resolved.policy(&args.sandbox, Some(&plugin_id)) {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, e),
     };
@@ -151,11 +157,9 @@ pub async fn run(args: RunPluginArgs) -> u8 {
         StorageChoice::Embedded => crate::storage::open_embedded(&data_dir)
             .await
             .map_err(|e| format!("embedded storage in {}: {e}", args.data.data_dir.display())),
-        StorageChoice::Env => {
-            crate::storage::open(&crate::storage::StorageConfig::from_env(), &data_dir)
-                .await
-                .map_err(|e| format!("storage from the environment: {e}"))
-        }
+        StorageChoice::Env => crate::storage::open(&resolved.storage, &data_dir)
+            .await
+            .map_err(|e| format!("storage from the environment: {e}")),
     };
     let storage = match opened {
         Ok(s) => s,
@@ -172,13 +176,25 @@ pub async fn run(args: RunPluginArgs) -> u8 {
         return fail(exit::INTERNAL, e);
     }
     let executor = Executor::new(runtime, storage, registry);
-    let progress: crate::capabilities::ProgressSink =
-        Arc::new(|p| tracing::debug!(progress = p, "progress"));
+    let bar = progress_bar(&format!(
+        "{} {} with {plugin_id}",
+        job.job_type.as_str(),
+        job.name
+    ));
+    let progress: crate::capabilities::ProgressSink = {
+        let bar = bar.clone();
+        Arc::new(move |p| {
+            bar.set_position(u64::from(p));
+            tracing::debug!(progress = p, "progress");
+        })
+    };
     let head = json!({
         "id": job.id, "type": job.job_type.as_str(), "name": job.name,
     });
     let plugin_json = json!({ "id": plugin_id, "version": version, "sha256": sha });
-    match executor.execute(&job, Some(progress)).await {
+    let result = executor.execute(&job, Some(progress)).await;
+    bar.finish_and_clear();
+    match result {
         Ok(done) => {
             let report = done.report.as_ref();
             let out = json!({
@@ -301,4 +317,22 @@ fn summary(
         u(|u| u.wall_ms),
         human_bytes(u(|u| u.peak_memory_bytes)),
     )
+}
+
+/// A bar of the plugin's reported progress (0 to 100) with the time spent, on stderr when
+/// it is a terminal; hidden otherwise, so scripts and CI logs get only the summary line.
+fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(100);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}] {bar:30} {pos:>3}%")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }

@@ -13,8 +13,8 @@ use crate::queue::schedules::{self, format_in_zone, is_owned};
 /// Arguments of `schedules`.
 #[derive(Debug, Args)]
 pub struct SchedulesArgs {
-    /// The schedules file `serve` is given (`{"schedules": [...]}`); without it, only what
-    /// is registered in Redis is listed.
+    /// The schedules file `serve` is given (`{"schedules": [...]}`); without it (or the
+    /// settings file's `[[schedules]]`), only what is registered in Redis is listed.
     #[arg(long, env = "DROWL_SCHEDULES", value_name = "FILE")]
     pub schedules: Option<PathBuf>,
     /// The queue.
@@ -25,14 +25,8 @@ pub struct SchedulesArgs {
 /// Runs the command; prints JSON: `configured` (each schedule of the file, its repeat key,
 /// whether Redis has it and its next run) and `registered` (every repeatable in Redis,
 /// `owner` "drowl-host" for those from a schedules file, "other" for the API's own).
-pub async fn run(args: SchedulesArgs) -> u8 {
-    let configured = match args.schedules.as_deref().map(schedules::load).transpose() {
-        Ok(c) => c.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::USAGE;
-        }
-    };
+pub async fn run(args: SchedulesArgs, settings: crate::config::Settings) -> u8 {
+    let configured = settings.schedules.unwrap_or_default();
     let queue = match args.queue.connect().await {
         Ok(q) => q,
         Err(code) => return code,
@@ -46,7 +40,26 @@ pub async fn run(args: SchedulesArgs) -> u8 {
     };
     let now = chrono::Utc::now().timestamp_millis();
     let mut rows = Vec::new();
-    for s in &configured {
+    // A plugin default is resolved by `serve`, which loads the plugins; here it is shown
+    // as enabled, with what Redis has under its name.
+    for u in &configured.defaults {
+        let prefix = format!("{}{}.", schedules::OWNER_PREFIX, u.name);
+        let in_redis = registered
+            .iter()
+            .find(|r| r.id.as_deref().is_some_and(|id| id.starts_with(&prefix)));
+        rows.push(json!({
+            "name": u.name,
+            "plugin": u.plugin,
+            "default": u.default,
+            "cron": in_redis.and_then(|r| r.cron.clone()).or_else(|| u.cron.clone()),
+            "tz": in_redis.and_then(|r| r.tz.clone()).or_else(|| u.tz.clone()),
+            "key": in_redis.map(|r| r.key.clone()),
+            "registered": in_redis.is_some(),
+            "next": in_redis.map(|r| format_in_zone(r.next, r.tz.as_deref())),
+            "nextMs": in_redis.map(|r| r.next),
+        }));
+    }
+    for s in &configured.own {
         let key = match s.repeat_key() {
             Ok(k) => k,
             Err(e) => {

@@ -2,19 +2,18 @@
 //! plugins, stores results, mirrors job states into the `jobs` table, and serves health
 //! and status over HTTP.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use drowl_bull::{Queue, Worker};
-use serde::Deserialize;
 
 use super::exit;
 use super::queue_args::QueueArgs;
-use crate::config::{DataDirArgs, SandboxArgs, env_reference, expand_env};
-use crate::jobs::{AnalyticsSettings, Executor, InstallPlan, JobType, PluginSettings};
+use crate::config::{DataDirArgs, SandboxArgs, Settings, parse_rate_limit, parse_type_limit};
+use crate::jobs::{AnalyticsSettings, Executor, InstallPlan, JobType};
 use crate::queue::{
     DaemonStats, DrowlHandler, JobDefaultsOverride, Mirror, TypeDefaults, WorkerPhase,
     min_lock_duration,
@@ -94,6 +93,12 @@ pub struct ServeArgs {
     /// reach the port could rerun jobs.
     #[arg(long, env = "DROWL_PROCESS_ENDPOINT")]
     pub process_endpoint: bool,
+    /// The largest webhook body `POST /webhooks/:pluginId` accepts, in bytes; a larger
+    /// one is refused with 413 before more than this is read.
+    #[arg(long, env = "DROWL_WEBHOOK_MAX_BODY_BYTES", value_name = "BYTES",
+          default_value_t = crate::http::webhooks::DEFAULT_MAX_BODY_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhook_max_body_bytes: u64,
     /// Bull lock duration in ms (raised to the plugin deadline plus a margin if shorter).
     #[arg(long, default_value_t = 30_000)]
     pub lock_duration_ms: u64,
@@ -128,121 +133,13 @@ pub struct ServeArgs {
     pub ui: crate::http::ui::UiArgs,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PluginFileEntry {
-    #[serde(default)]
-    config: BTreeMap<String, String>,
-    #[serde(default)]
-    allow_hosts: Vec<String>,
-    #[serde(default)]
-    sources: Vec<String>,
-    #[serde(default)]
-    platforms: Vec<String>,
-    /// Follow-up jobs for other plugins this plugin may enqueue, as `TYPE:PLUGIN`.
-    #[serde(default)]
-    follow_ups: Vec<String>,
-    /// Config keys whose values are redacted whatever the manifest calls them.
-    #[serde(default)]
-    secrets: Vec<String>,
-    /// The file in the plugins directory installed as this id.
-    #[serde(default)]
-    file: Option<String>,
-    /// The SHA-256 that file must have.
-    #[serde(default)]
-    sha256: Option<String>,
-}
-
-fn load_plugin_settings(path: &PathBuf) -> Result<HashMap<String, PluginSettings>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let entries: HashMap<String, PluginFileEntry> =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut out = HashMap::new();
-    for (id, entry) in entries {
-        let mut config = BTreeMap::new();
-        // Whatever comes from the environment is treated as a secret.
-        let mut secret_keys: BTreeSet<String> = entry
-            .config
-            .iter()
-            .filter(|(_, v)| env_reference(v).is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for (k, v) in entry.config {
-            let v = expand_env(&v)
-                .map_err(|e| format!("{}: plugin `{id}` config `{k}`: {e}", path.display()))?;
-            config.insert(k, v);
-        }
-        for k in entry.secrets {
-            if !config.contains_key(&k) {
-                return Err(format!(
-                    "{}: plugin `{id}` lists `{k}` under secrets, but its config sets no `{k}`",
-                    path.display()
-                ));
-            }
-            secret_keys.insert(k);
-        }
-        let follow_ups = entry
-            .follow_ups
-            .iter()
-            .map(|g| g.parse())
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| format!("{}: plugin `{id}`: {e}", path.display()))?;
-        out.insert(
-            id,
-            PluginSettings {
-                config,
-                secret_keys,
-                grants: entry.allow_hosts,
-                sources: entry.sources,
-                platforms: entry.platforms,
-                follow_ups,
-                file: entry.file,
-                sha256: entry.sha256,
-            },
-        );
-    }
-    Ok(out)
-}
-
-/// `--rate-limit MAX/MS`, as clap's value parser: clap names the flag and the value in
-/// the error, the message says what to write instead.
-fn parse_rate_limit(v: &str) -> Result<(u32, Duration), String> {
-    let bad = || "must look like MAX/MS, e.g. 100/1000".to_owned();
-    let (max, ms) = v.split_once('/').ok_or_else(bad)?;
-    let max: u32 = max.trim().parse().map_err(|_| bad())?;
-    let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
-    if max == 0 || ms == 0 {
-        return Err("MAX and MS must both be at least 1, e.g. 100/1000".to_owned());
-    }
-    Ok((max, Duration::from_millis(ms)))
-}
-
-/// One `--type-limit TYPE=N`, as clap's value parser; N below 1 counts as 1.
-fn parse_type_limit(s: &str) -> Result<(JobType, usize), String> {
-    let (t, n) = s
-        .split_once('=')
-        .ok_or_else(|| "must look like TYPE=N, e.g. event_ingestion=2".to_owned())?;
-    let ty = JobType::parse(t.trim()).ok_or_else(|| {
-        format!(
-            "unknown job type {t:?}; TYPE is one of {}",
-            JobType::names()
-        )
-    })?;
-    let n: usize = n
-        .trim()
-        .parse()
-        .map_err(|_| "N must be a number, e.g. event_ingestion=2".to_owned())?;
-    Ok((ty, n.max(1)))
-}
-
 /// The address the HTTP server listens on: `--listen`/`DROWL_LISTEN` when given,
 /// otherwise `WORKER_HOST:WORKER_PORT`.
 ///
 /// `WORKER_HOST` and `WORKER_PORT` are checked even when `--listen` overrides them: a
 /// wrong value in drowl's settings should be found when it is set, not the day someone
 /// drops the flag.
-fn listen_addr(args: &ServeArgs) -> Result<String, String> {
+pub(super) fn listen_addr(args: &ServeArgs) -> Result<String, String> {
     let host = args.worker_host.trim();
     let ip: std::net::IpAddr = match host {
         "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
@@ -306,7 +203,10 @@ async fn connect_queue(
 
 /// drowl's defaults with the operator's `--job-defaults`; a type's timeout above
 /// `--timeout-ms` is refused, since the plugin's deadline could never reach it.
-fn job_defaults(overrides: &[JobDefaultsOverride], cap: Duration) -> Result<TypeDefaults, String> {
+pub(super) fn job_defaults(
+    overrides: &[JobDefaultsOverride],
+    cap: Duration,
+) -> Result<TypeDefaults, String> {
     for o in overrides {
         if let Some(t) = o.timeout.filter(|t| *t > cap) {
             return Err(format!(
@@ -328,8 +228,9 @@ fn fail(message: impl std::fmt::Display) -> u8 {
     exit::USAGE
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(args: ServeArgs) -> u8 {
+/// Runs the daemon until SIGTERM or SIGINT, with `args` holding the effective flags and
+/// `settings` the rest (see `cli::settings`).
+pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
     let listen = match listen_addr(&args) {
         Ok(l) => l,
         Err(e) => return fail(e),
@@ -345,18 +246,9 @@ pub async fn run(args: ServeArgs) -> u8 {
         Ok(d) => Arc::new(d),
         Err(e) => return fail(e),
     };
-    if let Some(path) = &args.plugin_config {
-        match load_plugin_settings(path) {
-            Ok(p) => policy.plugins = p,
-            Err(e) => return fail(e),
-        }
-    }
-    // A bad schedule stops the daemon before anything starts.
-    let schedules = match args.schedules.as_deref().map(crate::queue::schedules::load) {
-        None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => return fail(e),
-    };
+    // Plugin settings and schedules were read and checked with the other settings.
+    policy.plugins = settings.plugins;
+    let schedules = settings.schedules;
     if let Err(e) = std::fs::create_dir_all(&args.data.data_dir) {
         return fail(format!(
             "cannot create data dir {}: {e}",
@@ -378,8 +270,7 @@ pub async fn run(args: ServeArgs) -> u8 {
 
     // Storage first: a wrong DATABASE_URL or S3 setting stops the daemon at start, not at
     // the first job.
-    let mut storage_config =
-        crate::storage::StorageConfig::from_env().with_migrate_on_start(args.migrate);
+    let mut storage_config = settings.storage.with_migrate_on_start(args.migrate);
     if let Some(pg) = &mut storage_config.postgres {
         pg.connect_timeout = startup_timeout;
     }
@@ -443,6 +334,19 @@ pub async fn run(args: ServeArgs) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    // Enabled plugin defaults are looked up now that the plugins are loaded; a schedule
+    // naming a plugin or default that is not there stops the start like any bad schedule.
+    let schedules = match schedules.map(|set| {
+        set.resolve(|id| {
+            registry
+                .get(id)
+                .map(|p| p.loaded.manifest.default_schedules.clone())
+        })
+    }) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return fail(e),
+    };
     let plugin_ids = registry.ids();
     let plugin_views = crate::http::ui::PluginView::list(&registry, &not_loaded);
     if plugin_ids.is_empty() {
@@ -499,6 +403,7 @@ pub async fn run(args: ServeArgs) -> u8 {
             max_days: args.analytics_max_days,
             utc_offset_seconds: args.analytics_utc_offset,
         });
+    let registry = executor.shared_registry();
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())
         .lineage_cap(policy.caps.max_follow_ups_per_lineage);
     let queue = Arc::new(queue);
@@ -528,6 +433,8 @@ pub async fn run(args: ServeArgs) -> u8 {
         storage,
         redis_url: shown_url,
         process_endpoint: args.process_endpoint,
+        registry,
+        webhook_max_body_bytes: usize::try_from(args.webhook_max_body_bytes).unwrap_or(usize::MAX),
     });
     let ui_note = if args.ui.enabled {
         {
@@ -744,40 +651,17 @@ mod tests {
         }
     }
 
-    /// Values from the environment and keys listed under `secrets` are the plugin's
-    /// secrets whatever its manifest says; `file` and `sha256` pin its file.
+    /// The webhook body cap is 1 MiB unless set; zero is refused, naming the flag.
     #[test]
-    fn plugin_config_marks_environment_values_and_listed_keys_secret() {
-        let f = tempfile::NamedTempFile::new().expect("temp file");
-        let write = |json: serde_json::Value| {
-            std::fs::write(f.path(), json.to_string()).expect("write");
-            load_plugin_settings(&f.path().to_path_buf())
-        };
-        let p = write(serde_json::json!({"github": {
-            "config": {"token": "${PATH}", "user": "octocat", "org": "drowl"},
-            "secrets": ["org"], "file": "gh.wasm", "sha256": "ab"
-        }}))
-        .expect("valid");
-        let g = &p["github"];
-        assert_eq!(g.config["token"], std::env::var("PATH").expect("PATH"));
+    fn the_webhook_body_cap_defaults_to_one_mib() {
+        assert_eq!(serve(&[]).map(|a| a.webhook_max_body_bytes), Ok(1_048_576));
         assert_eq!(
-            g.secret_keys.iter().map(String::as_str).collect::<Vec<_>>(),
-            ["org", "token"]
+            serve(&["--webhook-max-body-bytes", "26214400"]).map(|a| a.webhook_max_body_bytes),
+            Ok(26_214_400)
         );
-        assert_eq!(
-            g.secret_values().collect::<BTreeSet<_>>(),
-            BTreeSet::from(["drowl", g.config["token"].as_str()])
-        );
-        assert_eq!(
-            (g.file.as_deref(), g.sha256.as_deref()),
-            (Some("gh.wasm"), Some("ab"))
-        );
-        let e = write(serde_json::json!({"github": {"config": {}, "secrets": ["token"]}}))
-            .expect_err("a listed key must be set");
+        let e = first_line("--webhook-max-body-bytes", "0");
         assert!(
-            e.contains(
-                "plugin `github` lists `token` under secrets, but its config sets no `token`"
-            ),
+            e.starts_with("error: invalid value '0' for '--webhook-max-body-bytes <BYTES>'"),
             "{e}"
         );
     }
@@ -846,22 +730,5 @@ mod tests {
             e,
             "--job-defaults analytics: timeout=600000 is above --timeout-ms 300000; raise --timeout-ms too"
         );
-    }
-
-    #[test]
-    fn the_plugin_config_file_grants_sources_and_platforms() {
-        let file = tempfile::NamedTempFile::new().expect("settings file");
-        std::fs::write(
-            file.path(),
-            r#"{"github": {"sources": ["github"], "platforms": ["x"]}, "hostile": {}}"#,
-        )
-        .expect("write");
-        let settings = load_plugin_settings(&file.path().to_path_buf()).expect("parses");
-        assert_eq!(settings["github"].sources, ["github"]);
-        assert_eq!(settings["github"].platforms, ["x"]);
-        assert!(settings["hostile"].sources.is_empty());
-        std::fs::write(file.path(), r#"{"github": {"source": ["github"]}}"#).expect("write");
-        let e = load_plugin_settings(&file.path().to_path_buf()).expect_err("a typo is refused");
-        assert!(e.contains("unknown field `source`"), "{e}");
     }
 }

@@ -12,9 +12,12 @@
 //!   delayed or failed job now.
 //! - `GET /metrics`: Prometheus text format ([`crate::queue::metrics`]); queue depth is
 //!   read from Redis per scrape and left at its last value while Redis does not answer.
+//! - `POST /webhooks/:pluginId`: deliveries a platform pushes to a plugin that receives
+//!   webhooks, verified, stored and queued ([`webhooks`]).
 //! - `/ui`: the dashboard for people ([`ui`], its own router, merged by `serve`).
 
 pub mod ui;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +30,7 @@ use axum::{Json, Router};
 use drowl_bull::Queue;
 use serde_json::json;
 
+use crate::jobs::Registry;
 use crate::queue::{DaemonStats, WorkerPhase};
 use crate::storage::{Storage, StorageError};
 
@@ -49,6 +53,10 @@ pub struct AppState {
     pub redis_url: String,
     /// Whether `POST /jobs/:id/process` is served (`--process-endpoint`).
     pub process_endpoint: bool,
+    /// The installed plugins, for `POST /webhooks/:pluginId`.
+    pub registry: Arc<Registry>,
+    /// The largest webhook body accepted, in bytes (`--webhook-max-body-bytes`).
+    pub webhook_max_body_bytes: usize,
 }
 
 impl std::fmt::Debug for AppState {
@@ -66,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(status))
         .route("/metrics", get(metrics))
         .route("/jobs/{id}/process", axum::routing::post(process_job))
+        .route(
+            "/webhooks/{plugin_id}",
+            axum::routing::post(webhooks::receive),
+        )
         .with_state(state)
 }
 

@@ -6,8 +6,11 @@
 //! After each page the plugin delivered, the host saves where it is under the job's id, so
 //! a job that crashes or fails mid-way resumes on its retry after the last delivered page
 //! instead of delivering everything again; memory stays one page whatever the size of the
+//! export. A job that has made its `--max-pages` calls with pages left ends there and
+//! `serve` enqueues its continuation (the same input plus `exportId`, the first job's id,
+//! under which the progress is kept), so no job runs near its deadline however large the
 //! export. When the last page is delivered, the host writes a manifest object under the
-//! plugin's prefix (`exports/<job id>/manifest.json`) listing every location the plugin
+//! plugin's prefix (`exports/<export id>/manifest.json`) listing every location the plugin
 //! reported (object keys, URLs), the filter and the count, so a reader knows the export
 //! is complete and what it consists of.
 
@@ -16,7 +19,7 @@ use serde_json::json;
 
 use super::events::{EVENTS_PER_CALL, filter_from_input, to_wit_event};
 use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
-use super::model::{JobFailure, JobRequest};
+use super::model::{CONTINUATION_KEY, JobFailure, JobRequest};
 use crate::bindings::export::exports::drowl::plugin::export as wit;
 use crate::runtime::Role;
 use crate::storage::{EventFilter, ObjectKey, Storage, StorageError};
@@ -38,6 +41,10 @@ pub struct ExportProgress {
     /// Every location the plugin reported, in order.
     pub locations: Vec<String>,
 }
+
+/// The input field naming the export a continuation job carries on: the id of the job
+/// that started it.
+pub const EXPORT_ID_KEY: &str = "exportId";
 
 /// The manifest's key for `job_id`, relative to the plugin's object prefix.
 pub fn manifest_key(job_id: &str) -> String {
@@ -69,6 +76,14 @@ impl PluginJob for Export {
     }
 
     async fn prepare(&self, _: &Storage, job: &JobRequest) -> Result<EventFilter, JobFailure> {
+        match job.input.get(EXPORT_ID_KEY) {
+            None | Some(serde_json::Value::String(_)) => {}
+            Some(v) => {
+                return Err(JobFailure::InvalidJob(format!(
+                    "input.{EXPORT_ID_KEY} must be the id of the job that started the export, not {v}"
+                )));
+            }
+        }
         filter_from_input(&job.input)
     }
 
@@ -80,13 +95,26 @@ impl PluginJob for Export {
         let (storage, plugin, job) = (call.storage, call.plugin, call.job);
         let instance = &mut *call.instance;
         let kv = &storage.kv;
-        let progress_key = format!("{}/{}", plugin.id(), job.id);
+        let export_id = job
+            .input
+            .get(EXPORT_ID_KEY)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or(&job.id)
+            .to_owned();
+        let progress_key = format!("{}/{export_id}", plugin.id());
         let mut progress: ExportProgress = match kv.get(PROGRESS_NAMESPACE, &progress_key).await? {
             Some(v) => serde_json::from_slice(&v).unwrap_or_default(),
             None => ExportProgress::default(),
         };
         let resumed_after = progress.after.clone();
+        let (mut calls, mut more) = (0u32, false);
         loop {
+            if calls >= plugin.budget.max_pages_per_job {
+                // Pages are left: a continuation goes on from the saved progress, instead
+                // of this job running towards its deadline.
+                more = true;
+                break;
+            }
             let events = storage
                 .events
                 .list_events(&filter, progress.after.as_deref(), EVENTS_PER_CALL)
@@ -105,6 +133,7 @@ impl PluginJob for Export {
             if let Some(l) = &r.location {
                 super::output::text("location", l, 0, super::output::MAX_URL_BYTES)?;
             }
+            calls += 1;
             progress.calls += 1;
             progress.delivered += u64::from(r.delivered);
             progress.locations.extend(r.location);
@@ -116,9 +145,24 @@ impl PluginJob for Export {
                 break;
             }
         }
-        let key = ObjectKey::plugin_object(plugin.id(), &manifest_key(&job.id))
+        if more {
+            let mut next = job.input.clone();
+            next[EXPORT_ID_KEY] = json!(export_id);
+            let mut out = json!({
+                "pluginId": plugin.id(),
+                "exportId": export_id,
+                "resumedAfter": resumed_after,
+                "calls": progress.calls,
+                "delivered": progress.delivered,
+                "locations": progress.locations.len(),
+            });
+            out[CONTINUATION_KEY] = next;
+            return Ok(out);
+        }
+        let key = ObjectKey::plugin_object(plugin.id(), &manifest_key(&export_id))
             .map_err(storage_invalid)?;
         let manifest = json!({
+            "exportId": export_id,
             "jobId": job.id,
             "pluginId": plugin.id(),
             "filter": job.input,
@@ -134,6 +178,7 @@ impl PluginJob for Export {
             .await?;
         Ok(json!({
             "pluginId": plugin.id(),
+            "exportId": export_id,
             "resumedAfter": resumed_after,
             "calls": progress.calls,
             "delivered": progress.delivered,

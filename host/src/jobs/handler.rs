@@ -25,6 +25,13 @@ pub(crate) trait PluginJob: Sync {
     /// The world the job's plugin must implement.
     fn role(&self) -> Role;
 
+    /// What the job needs that `plugin` lacks ("an ingestion-plugin plugin"), for the
+    /// failure naming both, or `None` when `plugin` can run it: by default, a plugin of
+    /// [`Self::role`]'s world.
+    fn lacks(&self, plugin: &ReadyPlugin) -> Option<String> {
+        (plugin.role() != self.role()).then(|| format!("an {} plugin", self.role().world()))
+    }
+
     /// The plugin used when the job's input names none.
     fn default_plugin(&self) -> Option<&'static str> {
         None

@@ -32,7 +32,7 @@ pub enum InstallError {
     #[error(
         "plugin dir {dir} does not exist: create it and put plugin components (*.wasm) in \
          it (scripts/build-plugins.sh builds the first-party ones into \
-         target/wasm32-wasip2/release/), or point --plugins (DROWL_PLUGIN_DIR) at the \
+         target/wasm32-wasip2/plugin/), or point --plugins (DROWL_PLUGIN_DIR) at the \
          directory that holds them"
     )]
     Missing {

@@ -3,7 +3,9 @@
 //! `drowl-host run-plugin` and the daemon both hand a [`JobRequest`] to the
 //! [`Executor`], which routes it by type to one module per job type: [`ingest`],
 //! [`enrich`] (keyword extraction, and identity resolution by a 0.1.0 enrichment plugin),
-//! [`resolve`] (identity resolution by an identity plugin, contract 0.2.0) and [`export`].
+//! [`resolve`] (identity resolution by an identity plugin, contract 0.2.0), [`webhook`]
+//! (an `event_ingestion` job for a stored webhook delivery, contract 0.2.0) and
+//! [`export`].
 //! Each implements one trait (`handler::PluginJob`); the executor owns what every job
 //! shares: finding the plugin, starting its instance, and concluding the job with the
 //! instance's report. `identity_resolution` jobs naming two identities instead of a
@@ -24,9 +26,11 @@ pub mod install;
 mod link;
 pub mod model;
 pub mod output;
+mod page;
 pub mod registry;
 pub mod resolve;
 pub mod text;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -81,6 +85,12 @@ impl Executor {
         &self.registry
     }
 
+    /// The installed plugins, shared: for the daemon's HTTP surface, which looks up the
+    /// plugin a webhook delivery is posted to.
+    pub fn shared_registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
     /// The storage backends.
     pub fn storage(&self) -> &Storage {
         &self.storage
@@ -93,6 +103,10 @@ impl Executor {
         progress: Option<ProgressSink>,
     ) -> Result<CompletedJob, FailedJob> {
         match job.job_type {
+            // A webhook delivery the daemon stored: handed to the plugin that received it.
+            JobType::EventIngestion if webhook::is_delivery_job(job) => {
+                self.run(&webhook::HandleDelivery, job, progress).await
+            }
             JobType::EventIngestion => self.run(&ingest::Ingest, job, progress).await,
             JobType::KeywordExtraction => {
                 let keywords = enrich::Enrich {
@@ -146,7 +160,7 @@ impl Executor {
         job: &JobRequest,
         progress: Option<ProgressSink>,
     ) -> Result<CompletedJob, FailedJob> {
-        let plugin = self.plugin_for(job, kind.default_plugin(), kind.role())?;
+        let plugin = self.plugin_for(job, kind.default_plugin(), kind)?;
         let scope = self.registry.scope(&plugin);
         let prepared = kind.prepare(&self.storage, job).await?;
         let mut instance = self
@@ -174,12 +188,12 @@ impl Executor {
         conclude(instance, result, &plugin.env.redactor)
     }
 
-    /// Finds the plugin a job names in `input.pluginId` (or `default`), of the right role.
-    fn plugin_for(
+    /// Finds the plugin a job names in `input.pluginId` (or `default`), one `kind` can run.
+    fn plugin_for<J: PluginJob>(
         &self,
         job: &JobRequest,
         default: Option<&str>,
-        role: Role,
+        kind: &J,
     ) -> Result<Arc<ReadyPlugin>, JobFailure> {
         let id = match job.input_str("pluginId").or(default) {
             Some(id) => id,
@@ -209,12 +223,11 @@ impl Executor {
                     }
                 ))
             })?;
-        if plugin.role() != role {
+        if let Some(needed) = kind.lacks(&plugin) {
             return Err(JobFailure::PluginNotFound(format!(
-                "plugin `{id}` implements {}, but {} jobs need an {} plugin",
-                plugin.role().world(),
+                "plugin `{id}` implements {}, but {} jobs need {needed}",
+                plugin.loaded.world(),
                 job.job_type.as_str(),
-                role.world()
             )));
         }
         Ok(plugin)

@@ -27,6 +27,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::output::OutputScope;
+use super::webhook::{WEBHOOK_SECRET_KEY, WebhookSecret};
 use crate::capabilities::http::egress::{EgressClient, EgressLimits, EgressPolicy};
 use crate::capabilities::{LoadedPlugin, PluginEnv, Redactor, ResolvedConfig};
 use crate::runtime::{Budget, Role};
@@ -101,6 +102,10 @@ pub struct ReadyPlugin {
     pub budget: Budget,
     /// The sources and platforms granted to it.
     pub grants: OutputGrants,
+    /// The key its webhook deliveries are signed with (config `webhook-secret`), when it
+    /// receives webhooks and the operator set one. Kept here, out of the plugin's config:
+    /// the host verifies deliveries, the plugin never reads the key.
+    pub webhook_secret: Option<WebhookSecret>,
 }
 
 impl ReadyPlugin {
@@ -127,13 +132,29 @@ impl ReadyPlugin {
         storage: &Storage,
     ) -> Result<Self, RegistryError> {
         let settings = policy.plugins.get(&id).cloned().unwrap_or_default();
-        let config =
-            ResolvedConfig::resolve(&loaded.manifest, &settings.config).map_err(|source| {
-                RegistryError::Config {
-                    plugin: id.clone(),
-                    source,
-                }
-            })?;
+        // `webhook-secret` is the host's, for a plugin that receives webhooks: accepted
+        // whether or not the manifest declares it (checked against the declaration when
+        // there is one), then taken out of what the plugin can read.
+        let mut given = settings.config.clone();
+        let webhook_secret = if loaded.receives_webhooks() {
+            let value = given.get(WEBHOOK_SECRET_KEY).cloned();
+            if loaded.manifest.field(WEBHOOK_SECRET_KEY).is_none() {
+                given.remove(WEBHOOK_SECRET_KEY);
+            }
+            value
+        } else {
+            None
+        };
+        let mut config = ResolvedConfig::resolve(&loaded.manifest, &given).map_err(|source| {
+            RegistryError::Config {
+                plugin: id.clone(),
+                source,
+            }
+        })?;
+        if loaded.receives_webhooks() {
+            config.secrets.remove(WEBHOOK_SECRET_KEY);
+            config.values.remove(WEBHOOK_SECRET_KEY);
+        }
         let declared = &loaded.manifest.sources;
         for s in &settings.sources {
             if !declared.contains(s) {
@@ -201,7 +222,8 @@ impl ReadyPlugin {
                 .secrets
                 .values()
                 .map(String::as_str)
-                .chain(settings.secret_values()),
+                .chain(settings.secret_values())
+                .chain(webhook_secret.as_deref()),
         );
         let env = Arc::new(PluginEnv {
             plugin_id: id,
@@ -224,6 +246,7 @@ impl ReadyPlugin {
             env,
             budget,
             grants: output_grants,
+            webhook_secret: webhook_secret.filter(|s| !s.is_empty()).map(WebhookSecret),
         })
     }
 
@@ -283,11 +306,15 @@ impl Registry {
         self.plugins.get(id).cloned()
     }
 
-    /// The world of plugin `id` (drowl's API may write it as `<id>-plugin`), if installed.
-    pub fn role_of(&self, id: &str) -> Option<Role> {
+    /// Plugin `id`, also when written `<id>-plugin` as drowl's API writes ids.
+    pub fn addressed(&self, id: &str) -> Option<Arc<ReadyPlugin>> {
         self.get(id)
             .or_else(|| id.strip_suffix("-plugin").and_then(|bare| self.get(bare)))
-            .map(|p| p.role())
+    }
+
+    /// The world of plugin `id` (drowl's API may write it as `<id>-plugin`), if installed.
+    pub fn role_of(&self, id: &str) -> Option<Role> {
+        self.addressed(id).map(|p| p.role())
     }
 
     /// Installed ids, sorted.

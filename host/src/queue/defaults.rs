@@ -79,6 +79,54 @@ pub struct JobDefaultsOverride {
     pub timeout: Option<Duration>,
 }
 
+impl JobDefaultsOverride {
+    /// An override of `job_type` that replaces nothing yet.
+    pub fn new(job_type: JobType) -> Self {
+        Self {
+            job_type,
+            attempts: None,
+            backoff: None,
+            timeout: None,
+        }
+    }
+
+    /// Sets one setting, `attempts`, `backoff` or `timeout`, from its text (the flag's
+    /// `SETTING=VALUE`, or a key of the settings file's `[job_defaults.<type>]`).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), JobDefaultsError> {
+        let value = value.trim();
+        match key.trim() {
+            "attempts" => {
+                let n = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| JobDefaultsError::Attempts(value.to_owned()))?;
+                self.attempts = Some(n);
+            }
+            "backoff" => {
+                let bad = || JobDefaultsError::Backoff(value.to_owned());
+                let (kind, ms) = value.split_once(':').ok_or_else(bad)?;
+                let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
+                self.backoff = Some(match kind.trim() {
+                    "exponential" => Backoff::drowl_exponential(ms),
+                    "linear" => Backoff::linear(ms),
+                    _ => return Err(bad()),
+                });
+            }
+            "timeout" => {
+                let ms = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
+                    .ok_or_else(|| JobDefaultsError::Timeout(value.to_owned()))?;
+                self.timeout = Some(Duration::from_millis(ms));
+            }
+            _ => return Err(JobDefaultsError::UnknownSetting(format!("{key}={value}"))),
+        }
+        Ok(())
+    }
+}
+
 impl std::str::FromStr for JobDefaultsOverride {
     type Err = JobDefaultsError;
 
@@ -86,49 +134,31 @@ impl std::str::FromStr for JobDefaultsOverride {
         let (ty, settings) = s.split_once(':').ok_or(JobDefaultsError::Shape)?;
         let job_type = JobType::parse(ty.trim())
             .ok_or_else(|| JobDefaultsError::UnknownType(ty.trim().to_owned()))?;
-        let mut out = Self {
-            job_type,
-            attempts: None,
-            backoff: None,
-            timeout: None,
-        };
+        let mut out = Self::new(job_type);
         for setting in settings.split(',').map(str::trim) {
             let (key, value) = setting
                 .split_once('=')
                 .ok_or_else(|| JobDefaultsError::UnknownSetting(setting.to_owned()))?;
-            let value = value.trim();
-            match key.trim() {
-                "attempts" => {
-                    let n = value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| JobDefaultsError::Attempts(value.to_owned()))?;
-                    out.attempts = Some(n);
+            out.set(key, value).map_err(|e| match e {
+                // Quoted as the operator wrote it.
+                JobDefaultsError::UnknownSetting(_) => {
+                    JobDefaultsError::UnknownSetting(setting.to_owned())
                 }
-                "backoff" => {
-                    let bad = || JobDefaultsError::Backoff(value.to_owned());
-                    let (kind, ms) = value.split_once(':').ok_or_else(bad)?;
-                    let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
-                    out.backoff = Some(match kind.trim() {
-                        "exponential" => Backoff::drowl_exponential(ms),
-                        "linear" => Backoff::linear(ms),
-                        _ => return Err(bad()),
-                    });
-                }
-                "timeout" => {
-                    let ms = value
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
-                        .ok_or_else(|| JobDefaultsError::Timeout(value.to_owned()))?;
-                    out.timeout = Some(Duration::from_millis(ms));
-                }
-                _ => return Err(JobDefaultsError::UnknownSetting(setting.to_owned())),
-            }
+                e => e,
+            })?;
         }
         Ok(out)
     }
+}
+
+/// A backoff as `--job-defaults` writes it: `exponential:MS` or `linear:MS` (any other
+/// strategy by its Bull `type`).
+pub fn backoff_setting(b: &Backoff) -> String {
+    let kind = match b.kind.as_str() {
+        Backoff::DROWL_EXPONENTIAL => "exponential",
+        k => k,
+    };
+    format!("{kind}:{}", b.delay.unwrap_or(0))
 }
 
 /// The defaults of every job type: drowl's, with the operator's overrides.

@@ -73,17 +73,132 @@ pub enum ScheduleError {
     Queue(#[from] QueueError),
 }
 
-/// One entry of the file, as written.
+/// One entry of the file, as written: a schedule of its own (`cron`, `job`), or a plugin's
+/// default enabled by name (`plugin`, `default`, optionally overriding `cron`, `tz` and
+/// `options`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ScheduleEntry {
     name: String,
-    cron: String,
+    #[serde(default)]
+    cron: Option<String>,
     #[serde(default)]
     tz: Option<String>,
-    job: Value,
+    #[serde(default)]
+    job: Option<Value>,
     #[serde(default)]
     options: Option<Value>,
+    #[serde(default)]
+    plugin: Option<String>,
+    #[serde(default)]
+    default: Option<String>,
+}
+
+/// A plugin's default schedule the operator enabled, to be resolved once plugins are
+/// loaded ([`ScheduleSet::resolve`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultUse {
+    /// The operator's name for the schedule.
+    pub name: String,
+    /// The plugin's id.
+    pub plugin: String,
+    /// The name of the plugin's default.
+    pub default: String,
+    /// The operator's cron, replacing the default's.
+    pub cron: Option<String>,
+    /// The operator's zone, replacing the default's.
+    pub tz: Option<String>,
+    /// Bull options of every run.
+    pub options: Option<Value>,
+}
+
+/// What a schedules file declares: schedules of its own, and plugin defaults it enables.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScheduleSet {
+    /// Complete schedules.
+    pub own: Vec<Schedule>,
+    /// Plugin defaults enabled by name, not resolved yet.
+    pub defaults: Vec<DefaultUse>,
+}
+
+impl ScheduleSet {
+    /// Every schedule, with each enabled default looked up by `suggested(plugin id)` (the
+    /// loaded plugin's `default_schedules`) and validated like a schedule of the file's
+    /// own; the run's input gets `pluginId`. A plugin that is not loaded, or has no default
+    /// of that name, is an error naming what it does have.
+    pub fn resolve(
+        self,
+        suggested: impl Fn(&str) -> Option<Vec<crate::manifest::DefaultSchedule>>,
+    ) -> Result<Vec<Schedule>, ScheduleError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut out = self.own;
+        let mut names: BTreeSet<String> = out.iter().map(|s| s.name.clone()).collect();
+        for u in self.defaults {
+            let invalid = |field, message: String| ScheduleError::Invalid {
+                schedule: u.name.clone(),
+                field,
+                message,
+            };
+            let Some(defaults) = suggested(&u.plugin) else {
+                return Err(invalid(
+                    "plugin",
+                    format!("plugin `{}` is not loaded", u.plugin),
+                ));
+            };
+            let Some(d) = defaults.iter().find(|d| d.name == u.default) else {
+                let known: Vec<&str> = defaults.iter().map(|d| d.name.as_str()).collect();
+                return Err(invalid(
+                    "default",
+                    format!(
+                        "plugin `{}` suggests no schedule `{}`; it suggests: {}",
+                        u.plugin,
+                        u.default,
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            };
+            let mut input: Value = serde_json::from_str(&d.input).map_err(|e| {
+                invalid(
+                    "default",
+                    format!(
+                        "plugin `{}`'s default `{}` has an input that is not JSON: {e}",
+                        u.plugin, d.name
+                    ),
+                )
+            })?;
+            let Some(fields) = input.as_object_mut() else {
+                return Err(invalid(
+                    "default",
+                    format!(
+                        "plugin `{}`'s default `{}` has an input that is not a JSON object",
+                        u.plugin, d.name
+                    ),
+                ));
+            };
+            fields.insert("pluginId".into(), Value::String(u.plugin.clone()));
+            let entry = ScheduleEntry {
+                name: u.name.clone(),
+                cron: Some(u.cron.clone().unwrap_or_else(|| d.cron.clone())),
+                tz: u.tz.clone().or_else(|| d.tz.clone()),
+                job: Some(serde_json::json!({
+                    "type": d.job_type, "name": d.job_name, "input": input,
+                })),
+                options: u.options.clone(),
+                plugin: None,
+                default: None,
+            };
+            let schedule = validate(entry, now)?;
+            if !names.insert(schedule.name.clone()) {
+                return Err(schedule.invalid("name", "declared twice".to_owned()));
+            }
+            out.push(schedule);
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,13 +273,14 @@ impl Schedule {
 }
 
 /// Reads and validates a schedules file: `{"schedules": [{"name", "cron", "tz", "job",
-/// "options"}]}`.
-pub fn load(path: &Path) -> Result<Vec<Schedule>, ScheduleError> {
+/// "options"}]}`, where an entry may instead enable a plugin's default schedule
+/// (`{"name", "plugin", "default"}`, with optional `cron`, `tz`, `options` overrides).
+pub fn load(path: &Path) -> Result<ScheduleSet, ScheduleError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScheduleError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text).map_err(|e| match e {
+    parse_set(&text).map_err(|e| match e {
         ScheduleError::Parse { message, .. } => ScheduleError::Parse {
             path: path.display().to_string(),
             message,
@@ -173,23 +289,78 @@ pub fn load(path: &Path) -> Result<Vec<Schedule>, ScheduleError> {
     })
 }
 
-/// Parses and validates the text of a schedules file (see [`load`]).
+/// Parses and validates the text of a schedules file that enables no plugin defaults
+/// (see [`parse_set`] for one that may).
 pub fn parse(text: &str) -> Result<Vec<Schedule>, ScheduleError> {
+    parse_set(text)?.resolve(|_| None)
+}
+
+/// Parses and validates the text of a schedules file (see [`load`]); enabled plugin
+/// defaults are checked for shape here and resolved by [`ScheduleSet::resolve`].
+pub fn parse_set(text: &str) -> Result<ScheduleSet, ScheduleError> {
     let file: ScheduleFile = serde_json::from_str(text).map_err(|e| ScheduleError::Parse {
         path: String::new(),
         message: e.to_string(),
     })?;
+    validate_all(file)
+}
+
+/// Validates schedules given as a JSON value of the file's shape, `{"schedules": [...]}`
+/// (the settings file's `[[schedules]]`, converted).
+pub fn parse_value(value: Value) -> Result<ScheduleSet, ScheduleError> {
+    let file: ScheduleFile = serde_json::from_value(value).map_err(|e| ScheduleError::Parse {
+        path: String::new(),
+        message: e.to_string(),
+    })?;
+    validate_all(file)
+}
+
+fn validate_all(file: ScheduleFile) -> Result<ScheduleSet, ScheduleError> {
     let now = chrono::Utc::now().timestamp_millis();
     let mut names = BTreeSet::new();
-    let mut out = Vec::with_capacity(file.schedules.len());
+    let mut set = ScheduleSet::default();
     for entry in file.schedules {
-        let schedule = validate(entry, now)?;
-        if !names.insert(schedule.name.clone()) {
-            return Err(schedule.invalid("name", "declared twice".to_owned()));
+        if !names.insert(entry.name.clone()) {
+            return Err(ScheduleError::Invalid {
+                schedule: entry.name.clone(),
+                field: "name",
+                message: "declared twice".to_owned(),
+            });
         }
-        out.push(schedule);
+        match (entry.plugin.clone(), entry.default.clone()) {
+            (Some(plugin), Some(default)) => {
+                if entry.job.is_some() {
+                    return Err(ScheduleError::Invalid {
+                        schedule: entry.name.clone(),
+                        field: "job",
+                        message: "a schedule enabling a plugin's default takes the job from \
+                                  the plugin; remove `job` (override `cron`, `tz` or \
+                                  `options` instead)"
+                            .to_owned(),
+                    });
+                }
+                set.defaults.push(DefaultUse {
+                    name: entry.name,
+                    plugin,
+                    default,
+                    cron: entry.cron,
+                    tz: entry.tz,
+                    options: entry.options,
+                });
+            }
+            (None, None) => set.own.push(validate(entry, now)?),
+            _ => {
+                return Err(ScheduleError::Invalid {
+                    schedule: entry.name.clone(),
+                    field: "default",
+                    message: "enabling a plugin's default takes both `plugin` (its id) and \
+                              `default` (the name of its schedule)"
+                        .to_owned(),
+                });
+            }
+        }
     }
-    Ok(out)
+    Ok(set)
 }
 
 fn validate(entry: ScheduleEntry, now_ms: i64) -> Result<Schedule, ScheduleError> {
@@ -197,6 +368,18 @@ fn validate(entry: ScheduleEntry, now_ms: i64) -> Result<Schedule, ScheduleError
         schedule: entry.name.clone(),
         field,
         message,
+    };
+    let Some(cron) = entry.cron.clone() else {
+        return Err(invalid(
+            "cron",
+            "missing: give a cron expression, or enable a plugin's default with `plugin` and `default`".to_owned(),
+        ));
+    };
+    let Some(job) = entry.job.clone() else {
+        return Err(invalid(
+            "job",
+            "missing: give the job ({type, name, input}), or enable a plugin's default with `plugin` and `default`".to_owned(),
+        ));
     };
     // The name ends up inside the repeat key, which Bull's client splits on `:`; the `.`
     // separates it from the digest.
@@ -211,8 +394,8 @@ fn validate(entry: ScheduleEntry, now_ms: i64) -> Result<Schedule, ScheduleError
             "must be letters, digits, `-` or `_`".to_owned(),
         ));
     }
-    let request = JobRequest::from_value("schedule", &entry.job)
-        .map_err(|e| invalid("job", e.to_string()))?;
+    let request =
+        JobRequest::from_value("schedule", &job).map_err(|e| invalid("job", e.to_string()))?;
     if request.name.contains(':') {
         return Err(invalid(
             "job.name",
@@ -236,7 +419,7 @@ fn validate(entry: ScheduleEntry, now_ms: i64) -> Result<Schedule, ScheduleError
     }
     let schedule = Schedule {
         name: entry.name.clone(),
-        cron: entry.cron.trim().to_owned(),
+        cron: cron.trim().to_owned(),
         tz,
         job: serde_json::json!({
             "type": request.job_type.as_str(),
@@ -354,6 +537,77 @@ pub fn format_in_zone(ms: i64, tz: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn suggested() -> Vec<crate::manifest::DefaultSchedule> {
+        vec![crate::manifest::DefaultSchedule {
+            name: "hourly".into(),
+            description: String::new(),
+            cron: "0 * * * *".into(),
+            tz: None,
+            job_type: "event_ingestion".into(),
+            job_name: "github-events".into(),
+            input: r#"{"source":"github"}"#.into(),
+        }]
+    }
+
+    fn with_defaults(entries: &str) -> Result<Vec<Schedule>, ScheduleError> {
+        parse_set(&format!(r#"{{"schedules": [{entries}]}}"#))?
+            .resolve(|id| (id == "github").then(suggested))
+    }
+
+    #[test]
+    fn an_enabled_default_becomes_the_plugins_job_with_the_operators_overrides() {
+        let s = with_defaults(
+            r#"{"name":"gh","plugin":"github","default":"hourly","tz":"Asia/Tokyo","options":{"attempts":5}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].cron, "0 * * * *");
+        assert_eq!(s[0].tz, "Asia/Tokyo");
+        assert_eq!(s[0].job_name, "github-events");
+        assert_eq!(
+            s[0].job["input"],
+            serde_json::json!({"source": "github", "pluginId": "github"})
+        );
+        assert_eq!(s[0].options["attempts"], 5);
+        let own_cron = with_defaults(
+            r#"{"name":"gh","plugin":"github","default":"hourly","cron":"*/5 * * * *"}"#,
+        )
+        .unwrap();
+        assert_eq!(own_cron[0].cron, "*/5 * * * *");
+    }
+
+    #[test]
+    fn enabling_a_default_that_is_not_there_names_what_is() {
+        let e = |entries: &str| with_defaults(entries).unwrap_err().to_string();
+        assert!(
+            e(r#"{"name":"x","plugin":"gitlab","default":"hourly"}"#)
+                .contains("plugin `gitlab` is not loaded")
+        );
+        assert!(
+            e(r#"{"name":"x","plugin":"github","default":"daily"}"#)
+                .contains("suggests no schedule `daily`; it suggests: hourly")
+        );
+        assert!(e(r#"{"name":"x","plugin":"github"}"#).contains("both `plugin`"));
+        assert!(
+            e(&format!(
+                r#"{{"name":"x","plugin":"github","default":"hourly","job":{JOB}}}"#
+            ))
+            .contains("remove `job`")
+        );
+        assert!(
+            e(r#"{"name":"x","job":{"type":"analytics","name":"a","input":{}}}"#)
+                .contains("cron: missing")
+        );
+        assert!(
+            e(r#"{"name":"x","plugin":"github","default":"hourly","cron":"0 * *"}"#)
+                .contains("cron")
+        );
+        assert!(
+            e(r#"{"name":"x","plugin":"github","default":"hourly"},{"name":"x","plugin":"github","default":"hourly"}"#)
+                .contains("declared twice")
+        );
+    }
 
     fn one(entry: &str) -> Result<Vec<Schedule>, ScheduleError> {
         parse(&format!(r#"{{"schedules": [{entry}]}}"#))

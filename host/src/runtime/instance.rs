@@ -17,7 +17,7 @@ use super::fault::HostFault;
 use super::limits::Budget;
 use super::loader::{PluginPre, RoleIndices};
 use super::state::{RunStats, StoreState};
-use crate::bindings::{enrichment, export, identity, ingestion, types, webhook};
+use crate::bindings::{enrichment, export, identity, ingestion, scheduled, types, webhook};
 
 /// How a call into a plugin failed, by category.
 ///
@@ -89,6 +89,7 @@ pub struct PluginInstance<T: StoreState> {
     describe: ingestion::exports::drowl::plugin::plugin::Guest,
     role: RoleInstance,
     webhooks: Option<WebhooksGuest>,
+    schedules: Option<scheduled::exports::drowl::plugin0_2_0::schedules::Guest>,
     started: Instant,
     /// How long instantiating took, for the job's usage and the daemon's metrics.
     instantiate_us: u64,
@@ -163,10 +164,14 @@ impl<T: StoreState> PluginInstance<T> {
                 Some(w) => Some(w.load(&mut store, &instance)?),
                 None => None,
             };
-            wasmtime::Result::Ok((describe, role, webhooks))
+            let schedules = match &pre.schedules {
+                Some(s) => Some(s.load(&mut store, &instance)?),
+                None => None,
+            };
+            wasmtime::Result::Ok((describe, role, webhooks, schedules))
         };
         // Instantiation runs guest code too (start functions), so it has the same bound.
-        let (describe, role, webhooks) = within_deadline(deadline, instantiate)
+        let (describe, role, webhooks, schedules) = within_deadline(deadline, instantiate)
             .await
             .ok_or(CallError::Timeout(budget.timeout))?
             .map_err(|e| classify(store.data(), e, budget))?;
@@ -177,6 +182,7 @@ impl<T: StoreState> PluginInstance<T> {
             describe,
             role,
             webhooks,
+            schedules,
             started,
             instantiate_us,
             deadline,
@@ -226,6 +232,20 @@ impl<T: StoreState> PluginInstance<T> {
             ));
         };
         let call = w.call_spec(&mut self.store);
+        let r = within_deadline(self.deadline, call).await;
+        self.settle(r)
+    }
+
+    /// Calls `schedules.defaults` (the plugin must export `schedules`).
+    pub async fn default_schedules(
+        &mut self,
+    ) -> Result<Vec<scheduled::exports::drowl::plugin0_2_0::schedules::DefaultSchedule>, CallError>
+    {
+        self.check_usable()?;
+        let Some(s) = &self.schedules else {
+            return Err(CallError::Trap("this plugin suggests no schedules".into()));
+        };
+        let call = s.call_defaults(&mut self.store);
         let r = within_deadline(self.deadline, call).await;
         self.settle(r)
     }

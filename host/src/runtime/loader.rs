@@ -17,8 +17,8 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::Role;
 use super::state::StoreState;
-use crate::bindings::{enrichment, export, identity, ingestion, webhook};
-use crate::manifest::WebhookSpec;
+use crate::bindings::{enrichment, export, identity, ingestion, scheduled, webhook};
+use crate::manifest::{DefaultSchedule, WebhookSpec};
 use crate::manifest::{Manifest, ManifestError};
 
 /// The WIT package versions of `drowl:plugin` this host can run.
@@ -140,6 +140,8 @@ pub enum LoadError {
 pub(crate) type DescribeIndices = ingestion::exports::drowl::plugin::plugin::GuestIndices;
 /// Where the `webhooks` export is (`drowl:plugin/webhooks@0.2.0`).
 pub(crate) type WebhooksIndices = webhook::exports::drowl::plugin0_2_0::webhooks::GuestIndices;
+/// Where the `schedules` export is (`drowl:plugin/schedules@0.2.0`).
+pub(crate) type SchedulesIndices = scheduled::exports::drowl::plugin0_2_0::schedules::GuestIndices;
 
 /// Where the role's export is, found once at load.
 #[derive(Clone)]
@@ -162,6 +164,7 @@ pub(crate) struct PluginPre<T: 'static> {
     pub(crate) describe: DescribeIndices,
     pub(crate) role: RoleIndices,
     pub(crate) webhooks: Option<WebhooksIndices>,
+    pub(crate) schedules: Option<SchedulesIndices>,
 }
 
 // By hand: a derive would require `T: Clone`, and the store data never is.
@@ -172,6 +175,7 @@ impl<T: 'static> Clone for PluginPre<T> {
             describe: self.describe.clone(),
             role: self.role.clone(),
             webhooks: self.webhooks.clone(),
+            schedules: self.schedules.clone(),
         }
     }
 }
@@ -245,7 +249,8 @@ impl<T: 'static> LoadedPlugin<T> {
     /// The WIT world it implements (`connector-plugin` for an ingestion plugin that also
     /// receives webhooks).
     pub fn world(&self) -> &'static str {
-        self.role.world_with(self.pre.webhooks.is_some())
+        self.role
+            .world_with(self.pre.webhooks.is_some(), self.pre.schedules.is_some())
     }
 
     /// Whether it receives webhook deliveries (it exports `webhooks`).
@@ -379,6 +384,7 @@ pub(crate) async fn load<T: StoreState>(
             .any(|e| drowl_interface(e).is_some_and(|(i, _)| i == iface))
     };
     let receives_webhooks = exported("webhooks");
+    let suggests_schedules = exported("schedules");
     let role = if exported("ingestion") {
         Role::Ingestion
     } else if exported("enrichment") {
@@ -433,7 +439,7 @@ pub(crate) async fn load<T: StoreState>(
         name: name.to_owned(),
         message: format!(
             "the {} world's exports do not match drowl:plugin@{wit_version}: {e:#}",
-            role.world_with(receives_webhooks)
+            role.world_with(receives_webhooks, suggests_schedules)
         ),
     };
     let role_indices = match role {
@@ -459,6 +465,11 @@ pub(crate) async fn load<T: StoreState>(
         describe: DescribeIndices::new(&pre).map_err(describe_err)?,
         webhooks: if receives_webhooks {
             Some(WebhooksIndices::new(&pre).map_err(describe_err)?)
+        } else {
+            None
+        },
+        schedules: if suggests_schedules {
+            Some(SchedulesIndices::new(&pre).map_err(describe_err)?)
         } else {
             None
         },
@@ -493,6 +504,13 @@ pub(crate) async fn load<T: StoreState>(
     if plugin_pre.webhooks.is_some() {
         let spec = instance.webhook_spec().await.map_err(describe_failed)?;
         manifest.webhook = Some(WebhookSpec::from(spec));
+    }
+    if plugin_pre.schedules.is_some() {
+        let defaults = instance
+            .default_schedules()
+            .await
+            .map_err(describe_failed)?;
+        manifest.default_schedules = defaults.into_iter().map(DefaultSchedule::from).collect();
     }
     manifest
         .validate(crate::HOST_VERSION, limits.max_manifest_bytes)

@@ -64,12 +64,14 @@ impl Role {
         }
     }
 
-    /// The world's name, given whether the component also exports `webhooks` (an
-    /// ingestion plugin that does is a `connector-plugin`).
-    pub fn world_with(self, webhooks: bool) -> &'static str {
-        match (self, webhooks) {
-            (Self::Ingestion, true) => "connector-plugin",
-            (role, _) => role.world(),
+    /// The world's name, given whether the component also exports `webhooks` and
+    /// `schedules` (an ingestion plugin that does is a `connector-plugin`, one with only
+    /// schedules a `scheduled-plugin`).
+    pub fn world_with(self, webhooks: bool, schedules: bool) -> &'static str {
+        match (self, webhooks, schedules) {
+            (Self::Ingestion, true, _) => "connector-plugin",
+            (Self::Ingestion, false, true) => "scheduled-plugin",
+            (role, _, _) => role.world(),
         }
     }
 

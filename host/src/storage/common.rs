@@ -278,6 +278,28 @@ pub(crate) fn daily_metrics_from_rows(
     })
 }
 
+/// A delivery's headers as the `webhook_deliveries.headers` column holds them: a JSON
+/// array of `[name, value]` pairs, in order (a header may repeat).
+pub(crate) fn headers_to_json(headers: &[(String, String)]) -> serde_json::Value {
+    serde_json::Value::Array(
+        headers
+            .iter()
+            .map(|(k, v)| serde_json::json!([k, v]))
+            .collect(),
+    )
+}
+
+/// The headers [`headers_to_json`] stored, read back.
+pub(crate) fn headers_from_json(
+    v: serde_json::Value,
+) -> Result<Vec<(String, String)>, StorageError> {
+    serde_json::from_value(v).map_err(|e| {
+        StorageError::Invalid(format!(
+            "webhook_deliveries.headers is not a list of [name, value] pairs: {e}"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,8 @@
 //! [`EventStore`] and [`KvStore`], [`resolution_links_follow_the_rules`] and
 //! [`suggested_links_never_revive_removed_ones`] for an [`EventStore`] whose links a
 //! [`ReadLinks`] can read, [`object_prefix_bytes`] for an [`ObjectStore`],
-//! [`job_rows_follow_the_rules`] for a [`JobStore`].
+//! [`job_rows_follow_the_rules`] for a [`JobStore`], [`webhook_deliveries_are_stored_once`]
+//! for a [`WebhookStore`].
 //!
 //! The memory and SQLite backends run it as unit tests; the PostgreSQL (and SQLite)
 //! integration tests reach it through the `test-support` feature, which drowl-host's
@@ -21,7 +22,8 @@ use serde_json::{Value, json};
 
 use crate::storage::{
     EventFilter, EventStore, IdentityLinkRecord, IdentityRecord, JobStatus, JobStore, JobUpdate,
-    KeywordMatchRecord, KeywordRecord, KvStore, NewEvent, ObjectKey, ObjectStore, WriteOutcome,
+    KeywordMatchRecord, KeywordRecord, KvStore, NewDelivery, NewEvent, ObjectKey, ObjectStore,
+    SavedDelivery, WebhookStore, WriteOutcome,
 };
 
 /// A random tag that keeps one run's rows apart from another's.
@@ -1186,6 +1188,123 @@ pub async fn kv_namespace_bytes(kv: &dyn KvStore) {
         .await
         .unwrap();
     assert_eq!(kv.namespace_bytes(&ns).await.unwrap(), 11 + 5);
+}
+
+/// A delivery as a platform might send it: headers that repeat, a body that is not
+/// UTF-8 and holds NUL (stored as bytes, never as text).
+pub fn delivery(plugin_id: &str, delivery_id: &str) -> NewDelivery {
+    NewDelivery {
+        plugin_id: plugin_id.to_owned(),
+        delivery_id: delivery_id.to_owned(),
+        event: Some("push".into()),
+        headers: vec![
+            ("x-github-delivery".into(), delivery_id.to_owned()),
+            ("x-github-event".into(), "push".into()),
+            ("x-hub-signature-256".into(), "sha256=00ff".into()),
+            ("via".into(), "1.1 proxy-a".into()),
+            ("via".into(), "1.1 proxy-b".into()),
+        ],
+        body: bytes::Bytes::from_static(b"{\"zen\":\"ok\"}\0\xff\xfe"),
+        // Whole microseconds: what every backend keeps of an instant.
+        received_at: Utc
+            .timestamp_opt(1_717_171_717, 123_456_000)
+            .single()
+            .expect("valid time"),
+    }
+}
+
+/// A delivery is stored once per (plugin, delivery id), exactly as received (bytes,
+/// repeated headers in order, event, time); saving it again keeps the first and says so,
+/// with the job recorded for it; concurrent saves of one delivery store it once.
+pub async fn webhook_deliveries_are_stored_once(s: Arc<dyn WebhookStore>) {
+    let t = tag();
+    let plugin = format!("hook-{t}");
+    let first = delivery(&plugin, "d-1");
+    assert_eq!(
+        s.save_delivery(&first).await.unwrap(),
+        SavedDelivery {
+            inserted: true,
+            job_id: None
+        }
+    );
+    let stored = s.delivery(&plugin, "d-1").await.unwrap().expect("stored");
+    assert_eq!(stored.delivery, first);
+    assert_eq!(stored.job_id, None);
+
+    // A redelivery with other bytes (a forged body would not get this far, but a
+    // platform's retry may differ in headers) leaves the first as it was.
+    let mut again = first.clone();
+    again.body = bytes::Bytes::from_static(b"{}");
+    again.event = None;
+    assert_eq!(
+        s.save_delivery(&again).await.unwrap(),
+        SavedDelivery {
+            inserted: false,
+            job_id: None
+        }
+    );
+    s.set_delivery_job(&plugin, "d-1", "webhook:x:d-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.save_delivery(&again).await.unwrap(),
+        SavedDelivery {
+            inserted: false,
+            job_id: Some("webhook:x:d-1".into())
+        }
+    );
+    let stored = s.delivery(&plugin, "d-1").await.unwrap().expect("stored");
+    assert_eq!(stored.delivery, first);
+    assert_eq!(stored.job_id.as_deref(), Some("webhook:x:d-1"));
+
+    // The id is the plugin's: another plugin's delivery of the same id is its own row.
+    let other = delivery(&format!("other-{t}"), "d-1");
+    assert!(s.save_delivery(&other).await.unwrap().inserted);
+    assert_eq!(
+        s.delivery(&other.plugin_id, "d-1")
+            .await
+            .unwrap()
+            .expect("stored")
+            .job_id,
+        None
+    );
+    // No event header, no headers at all, an empty body.
+    let bare = NewDelivery {
+        event: None,
+        headers: vec![],
+        body: bytes::Bytes::new(),
+        ..delivery(&plugin, "d-2")
+    };
+    assert!(s.save_delivery(&bare).await.unwrap().inserted);
+    assert_eq!(
+        s.delivery(&plugin, "d-2")
+            .await
+            .unwrap()
+            .expect("stored")
+            .delivery,
+        bare
+    );
+    assert_eq!(s.delivery(&plugin, "d-3").await.unwrap(), None);
+    // Recording a job for a delivery that is not stored changes nothing.
+    s.set_delivery_job(&plugin, "d-3", "j").await.unwrap();
+    assert_eq!(s.delivery(&plugin, "d-3").await.unwrap(), None);
+
+    // The same new delivery posted eight times at once is stored once.
+    let racing = delivery(&plugin, "d-race");
+    let saves: Vec<_> = (0..8)
+        .map(|_| {
+            let s = s.clone();
+            let d = racing.clone();
+            tokio::spawn(async move { s.save_delivery(&d).await.unwrap() })
+        })
+        .collect();
+    let mut inserted = 0;
+    for save in saves {
+        if save.await.expect("save task").inserted {
+            inserted += 1;
+        }
+    }
+    assert_eq!(inserted, 1);
 }
 
 /// A working event store answers the health check and says what it is.

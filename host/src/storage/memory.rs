@@ -21,9 +21,9 @@ use super::common::{
 use super::{
     DailyMetrics, DailyMetricsOutcome, DayRange, EventFilter, EventStore, IdentityLinkRecord,
     IdentityPosition, IdentityRecord, JobStatus, JobStore, JobUpdate, KeywordMatchRecord,
-    KeywordRecord, KnownIdentity, KvStore, LINK_SOURCE_HEURISTIC, LinkOutcome, NewEvent, ObjectKey,
-    ObjectStore, ResolutionBatch, Result, StorageError, StoredEvent, USER_MANUAL_LINK_SOURCE,
-    WriteOutcome,
+    KeywordRecord, KnownIdentity, KvStore, LINK_SOURCE_HEURISTIC, LinkOutcome, NewDelivery,
+    NewEvent, ObjectKey, ObjectStore, ResolutionBatch, Result, SavedDelivery, StorageError,
+    StoredDelivery, StoredEvent, USER_MANUAL_LINK_SOURCE, WebhookStore, WriteOutcome,
 };
 
 /// An identity row, as the tables hold it.
@@ -89,6 +89,8 @@ struct State {
     objects: BTreeMap<ObjectKey, (bytes::Bytes, String)>,
     /// `jobs` rows, as [`JobUpdate`]s whose `created_at` is always set.
     jobs: BTreeMap<String, JobUpdate>,
+    /// `webhook_deliveries` rows, by (plugin id, delivery id).
+    deliveries: BTreeMap<(String, String), StoredDelivery>,
 }
 
 impl State {
@@ -161,6 +163,7 @@ impl MemoryStore {
             kv: self.clone(),
             jobs: self.clone(),
             objects: self.clone(),
+            webhooks: self.clone(),
         }
     }
 
@@ -809,6 +812,55 @@ impl JobStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl WebhookStore for MemoryStore {
+    async fn save_delivery(&self, d: &NewDelivery) -> Result<SavedDelivery> {
+        let mut state = self.lock()?;
+        let key = (d.plugin_id.clone(), d.delivery_id.clone());
+        if let Some(stored) = state.deliveries.get(&key) {
+            return Ok(SavedDelivery {
+                inserted: false,
+                job_id: stored.job_id.clone(),
+            });
+        }
+        state.deliveries.insert(
+            key,
+            StoredDelivery {
+                delivery: d.clone(),
+                job_id: None,
+            },
+        );
+        Ok(SavedDelivery {
+            inserted: true,
+            job_id: None,
+        })
+    }
+
+    async fn set_delivery_job(
+        &self,
+        plugin_id: &str,
+        delivery_id: &str,
+        job_id: &str,
+    ) -> Result<()> {
+        let mut state = self.lock()?;
+        if let Some(d) = state
+            .deliveries
+            .get_mut(&(plugin_id.to_owned(), delivery_id.to_owned()))
+        {
+            d.job_id = Some(job_id.to_owned());
+        }
+        Ok(())
+    }
+
+    async fn delivery(&self, plugin_id: &str, delivery_id: &str) -> Result<Option<StoredDelivery>> {
+        Ok(self
+            .lock()?
+            .deliveries
+            .get(&(plugin_id.to_owned(), delivery_id.to_owned()))
+            .cloned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,6 +979,7 @@ mod tests {
     async fn memory_store_follows_the_shared_rules() {
         let store = std::sync::Arc::new(MemoryStore::new());
         tc::run_all(store.clone(), store.clone()).await;
+        tc::webhook_deliveries_are_stored_once(store.clone()).await;
         tc::object_store_answers_ping(&*store).await;
         tc::object_prefix_bytes(&*store).await;
         store

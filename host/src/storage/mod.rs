@@ -5,12 +5,13 @@
 //! environment variables, [`StorageConfig::from_env`]). Each trait is chosen on its own,
 //! so `DATABASE_URL` alone gives PostgreSQL with payload files in the data directory:
 //!
-//! | trait           | embedded (default)        | production                 |
-//! |-----------------|---------------------------|----------------------------|
-//! | [`EventStore`]  | SQLite in the data dir    | PostgreSQL (`DATABASE_URL`) |
-//! | [`KvStore`]     | SQLite in the data dir    | PostgreSQL                 |
-//! | [`JobStore`]    | SQLite in the data dir    | PostgreSQL                 |
-//! | [`ObjectStore`] | files under the data dir  | S3 (`S3_ENDPOINT`, ...)    |
+//! | trait            | embedded (default)        | production                  |
+//! |------------------|---------------------------|-----------------------------|
+//! | [`EventStore`]   | SQLite in the data dir    | PostgreSQL (`DATABASE_URL`) |
+//! | [`KvStore`]      | SQLite in the data dir    | PostgreSQL                  |
+//! | [`JobStore`]     | SQLite in the data dir    | PostgreSQL                  |
+//! | [`WebhookStore`] | SQLite in the data dir    | PostgreSQL                  |
+//! | [`ObjectStore`]  | files under the data dir  | S3 (`S3_ENDPOINT`, ...)     |
 //!
 //! Every write is idempotent: events are keyed by (`source`, `external_id`), object keys
 //! are built by the host and deterministic, so a retried or duplicated job stores each
@@ -638,6 +639,64 @@ pub trait JobStore: Send + Sync + 'static {
     async fn mark_lost(&self, id: &str, code: &str, message: &str) -> Result<()>;
 }
 
+/// A verified webhook delivery, as received: what [`WebhookStore::save_delivery`] stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// The plugin it was posted to (the id the operator installed it as).
+    pub plugin_id: String,
+    /// The platform's id for the delivery (the spec's delivery-id header).
+    pub delivery_id: String,
+    /// The kind of delivery (the spec's event header), when the request had it.
+    pub event: Option<String>,
+    /// Every header of the request, names lowercased, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The body exactly as received.
+    pub body: bytes::Bytes,
+    /// When the host received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A stored delivery, read back by the job that handles it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDelivery {
+    /// What was received.
+    pub delivery: NewDelivery,
+    /// The Bull job queued for it, once queued.
+    pub job_id: Option<String>,
+}
+
+/// What [`WebhookStore::save_delivery`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedDelivery {
+    /// `true` when this call stored it; `false` when (`plugin_id`, `delivery_id`) was
+    /// stored already, and was left as it was.
+    pub inserted: bool,
+    /// The job recorded for the stored row ([`WebhookStore::set_delivery_job`]): `None`
+    /// while it has not been queued (just stored, or queueing failed).
+    pub job_id: Option<String>,
+}
+
+/// Webhook deliveries, stored as received before they are acknowledged.
+///
+/// A delivery is keyed by (`plugin_id`, `delivery_id`): the same delivery posted again
+/// (a platform's retry or redelivery) is stored once, and the row says whether a job was
+/// already queued for it, so it is queued once too.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
+    /// Stores a delivery unless one with its (`plugin_id`, `delivery_id`) is stored
+    /// already; either way, says which and what job the stored row records.
+    async fn save_delivery(&self, delivery: &NewDelivery) -> Result<SavedDelivery>;
+    /// Records the job queued for a stored delivery.
+    async fn set_delivery_job(
+        &self,
+        plugin_id: &str,
+        delivery_id: &str,
+        job_id: &str,
+    ) -> Result<()>;
+    /// A stored delivery, if there is one.
+    async fn delivery(&self, plugin_id: &str, delivery_id: &str) -> Result<Option<StoredDelivery>>;
+}
+
 /// Object storage for raw payloads and plugin objects.
 ///
 /// Keys are [`ObjectKey`]s, which only the host can build, so nothing a plugin sends can
@@ -674,6 +733,8 @@ pub struct Storage {
     pub jobs: Arc<dyn JobStore>,
     /// Raw payloads and plugin objects.
     pub objects: Arc<dyn ObjectStore>,
+    /// Webhook deliveries as received.
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 /// Which backends [`open`] uses: production services where configured, the data directory
@@ -772,23 +833,28 @@ pub async fn open(config: &StorageConfig, data_dir: &Path) -> Result<Storage> {
     if let Some(cfg) = &config.s3 {
         cfg.check()?;
     }
-    let (events, kv, jobs): (Arc<dyn EventStore>, Arc<dyn KvStore>, Arc<dyn JobStore>) =
-        match &config.postgres {
-            Some(pg) => {
-                let db = Arc::new(postgres::PostgresStore::connect_with(pg).await?);
-                if config.migrate_on_start {
-                    db.migrate().await?;
-                } else {
-                    db.check_schema().await?;
-                }
-                let jobs = Arc::new(postgres::PostgresJobStore::connect_lazy(pg)?);
-                (db.clone(), db, jobs)
+    type Stores = (
+        Arc<dyn EventStore>,
+        Arc<dyn KvStore>,
+        Arc<dyn JobStore>,
+        Arc<dyn WebhookStore>,
+    );
+    let (events, kv, jobs, webhooks): Stores = match &config.postgres {
+        Some(pg) => {
+            let db = Arc::new(postgres::PostgresStore::connect_with(pg).await?);
+            if config.migrate_on_start {
+                db.migrate().await?;
+            } else {
+                db.check_schema().await?;
             }
-            None => {
-                let db = Arc::new(sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await?);
-                (db.clone(), db.clone(), db)
-            }
-        };
+            let jobs = Arc::new(postgres::PostgresJobStore::connect_lazy(pg)?);
+            (db.clone(), db.clone(), jobs, db)
+        }
+        None => {
+            let db = Arc::new(sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await?);
+            (db.clone(), db.clone(), db.clone(), db)
+        }
+    };
     let objects: Arc<dyn ObjectStore> = match &config.s3 {
         Some(cfg) => Arc::new(s3::S3Store::connect(cfg).await?),
         None => Arc::new(local_fs::LocalFsStore::open(&data_dir.join("objects"))?),
@@ -799,6 +865,7 @@ pub async fn open(config: &StorageConfig, data_dir: &Path) -> Result<Storage> {
         kv,
         jobs,
         objects,
+        webhooks,
     })
 }
 

@@ -1,6 +1,8 @@
 //! `drowl-host run-plugin` and `plugin check` as a user runs them: exit codes, one clear
 //! error line, JSON on stdout.
 
+use std::process::Command;
+
 use serde_json::json;
 
 use crate::support::*;
@@ -620,4 +622,95 @@ fn run_plugin_refuses_secrets_nul_and_foreign_identities() {
     let out = run("foreign-identity", "actor", &["--allow-platform", "github"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["output"]["identities"], 1);
+}
+
+/// Issue #13: the deployment files in `examples/deploy/` stay in step with the binary:
+/// the settings file they mount passes `config check`, every `DROWL_*`/drowl variable
+/// they set is one `serve` reads, every flag they pass is one `serve` has, and every
+/// first-party plugin `scripts/build-plugins.sh` builds is copied into the image.
+#[test]
+fn the_deployment_files_use_what_serve_has() {
+    let deploy = root().join("examples/deploy");
+    let read =
+        |f: &str| std::fs::read_to_string(deploy.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let (dockerfile, compose, unit) = (
+        read("Dockerfile"),
+        read("compose.yaml"),
+        read("drowl-host.service"),
+    );
+    let help = drowl_host(&["serve", "--help"], &root());
+    assert_eq!(help.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    // Variables the files set for the daemon: drowl's own are read by storage/queue, the
+    // DROWL_ ones must be flags' `env`.
+    let drowl_vars = [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "S3_ENDPOINT",
+        "S3_BUCKET",
+        "S3_ACCESS_KEY",
+        "S3_SECRET_KEY",
+        "WORKER_HOST",
+        "WORKER_PORT",
+    ];
+    for text in [&dockerfile, &compose, &unit] {
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("DROWL_") {
+                assert!(
+                    help.contains(&format!("env: {word}")),
+                    "{word} is not read by serve"
+                );
+            }
+        }
+        // How each file starts the daemon: compose's `command:`, the unit's `ExecStart=`,
+        // the image's `CMD`.
+        let invocations = text.lines().filter(|l| {
+            let l = l.trim_start();
+            l.starts_with("command:") || l.starts_with("ExecStart=") || l.starts_with("CMD")
+        });
+        for line in invocations {
+            for flag in line.split(|c: char| c.is_whitespace() || "\"[],".contains(c)) {
+                if let Some(name) = flag.strip_prefix("--") {
+                    assert!(
+                        help.contains(&format!("--{name}")),
+                        "--{name} is not a serve flag"
+                    );
+                }
+            }
+        }
+    }
+    for var in drowl_vars {
+        assert!(
+            compose.contains(var) || dockerfile.contains(var),
+            "the image or compose.yaml sets {var}"
+        );
+    }
+    let script = std::fs::read_to_string(root().join("scripts/build-plugins.sh")).unwrap();
+    for p in ["github", "feed", "keywords", "identity", "export"] {
+        assert!(
+            script.contains(&format!("{p}-plugin")),
+            "build-plugins.sh builds {p}"
+        );
+    }
+    assert!(dockerfile.contains("for p in github feed keywords identity export"));
+    assert!(
+        dockerfile.contains("USER drowl"),
+        "the image runs as a user of its own"
+    );
+
+    let plugins = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_drowl-host"))
+        .args(["config", "check", "--config-file"])
+        .arg(deploy.join("drowl.toml"))
+        .env("DROWL_PLUGIN_DIR", plugins.path())
+        .env("GITHUB_TOKEN", "ghp_from_the_environment")
+        .env("GITHUB_WEBHOOK_SECRET", "whsec_from_the_environment")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !shown.contains("ghp_from_the_environment"),
+        "secrets masked: {shown}"
+    );
 }

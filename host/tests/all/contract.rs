@@ -96,13 +96,31 @@ fn plugin_check_prints_the_contract_each_component_needs() {
         ),
         (component("keywords-plugin"), "enrichment-plugin", "0.1.0"),
         (component("identity-plugin"), "identity-plugin", "0.2.0"),
+        (component("github-plugin"), "connector-plugin", "0.2.0"),
+        (component("feed-plugin"), "scheduled-plugin", "0.2.0"),
     ] {
         let out = drowl_host(&["plugin", "check", path.to_str().unwrap()], dir.path());
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let json = stdout_json(&out);
         assert_eq!(json["world"], world, "{}", path.display());
         assert_eq!(json["witVersion"], version, "{}", path.display());
-        if version == "0.2.0" {
+        if world == "connector-plugin" {
+            assert_eq!(
+                json["manifest"]["webhook"],
+                serde_json::json!({"verification": {"kind": "githubSignature"},
+                                   "deliveryIdHeader": "x-github-delivery",
+                                   "eventHeader": "x-github-event"}),
+                "the manifest declares how deliveries are verified"
+            );
+        }
+        if world != "identity-plugin" && version == "0.2.0" {
+            let suggested = &json["manifest"]["defaultSchedules"];
+            assert!(
+                suggested[0]["cron"].is_string() && suggested[0]["jobType"] == "event_ingestion",
+                "{suggested}"
+            );
+        }
+        if world == "identity-plugin" {
             let imports = json["imports"].as_array().unwrap();
             assert!(
                 imports.iter().any(|i| i == "drowl:plugin/directory@0.2.0"),

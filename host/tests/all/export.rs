@@ -326,3 +326,48 @@ async fn a_failed_http_export_resumes_after_the_last_delivered_batch() {
     assert_eq!(retry["delivered"], 1300);
     assert_eq!(retry["locations"].as_array().unwrap().len(), 3);
 }
+
+/// An export larger than the job's call budget (`--max-pages`) ends each job there and
+/// continues in the next (the executor returns the continuation `serve` enqueues); the
+/// parts land in one folder and the last job writes the manifest listing all of them.
+#[tokio::test]
+async fn a_large_export_continues_across_jobs_into_one_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy = HostPolicy::default();
+    policy.caps.max_pages_per_job = 1;
+    policy
+        .plugins
+        .insert("export".into(), PluginSettings::default());
+    let exec = executor(dir.path(), &[&component("export-plugin")], policy).await;
+    let storage = exec.storage();
+    seed(storage, &tc::tag()).await;
+    let mut input = json!({ "pluginId": "export" });
+    let mut jobs = 0;
+    let last = loop {
+        jobs += 1;
+        let done = exec
+            .execute(
+                &job(&format!("big-{jobs}"), export_job(input.clone())),
+                None,
+            )
+            .await
+            .unwrap();
+        match done.continuation {
+            Some(next) => {
+                assert_eq!(next["exportId"], "big-1", "{next}");
+                input = next;
+            }
+            None => break done.output,
+        }
+    };
+    assert_eq!(jobs, 3, "1,300 events in pages of 500, one page per job");
+    assert_eq!(last["exportId"], "big-1");
+    let want = selected(storage, &EventFilter::default()).await;
+    check_export(storage, "big-1", &last, &want).await;
+    for l in last["locations"].as_array().unwrap() {
+        assert!(
+            l.as_str().unwrap().contains("/exports/big-1/part-"),
+            "one folder per export: {l}"
+        );
+    }
+}

@@ -14,4 +14,6 @@ mod links;
 mod production;
 mod resolution;
 mod sandbox;
+mod settings_file;
 mod support;
+mod webhooks;

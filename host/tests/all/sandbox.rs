@@ -42,8 +42,12 @@ async fn invalid_components_are_rejected_at_load_with_the_reason() {
             "exports none of drowl's plugin worlds",
         ),
         (
+            wat::parse_str(r#"(component (import "drowl:plugin/log@0.3.0" (instance)))"#).unwrap(),
+            "targets drowl:plugin@0.3.0, but this drowl-host supports drowl:plugin@0.1.0, 0.2.0",
+        ),
+        (
             wat::parse_str(r#"(component (import "drowl:plugin/log@0.2.0" (instance)))"#).unwrap(),
-            "targets drowl:plugin@0.2.0, but this drowl-host supports drowl:plugin@0.1.0",
+            "imports `drowl:plugin/log@0.2.0`, which drowl-host does not provide",
         ),
         (
             wat::parse_str(r#"(component (import "wasi:sockets/tcp@0.2.0" (instance)))"#).unwrap(),

@@ -98,6 +98,9 @@ pub(crate) struct Serve {
     /// `WORKER_HOST`/`WORKER_PORT` say (0.0.0.0:3002 by default, which concurrent tests
     /// would fight over: only tests that set both use this).
     pub(crate) listen: Option<String>,
+    /// Passed as `--config-file`; then the queue, plugins directory, concurrency and
+    /// listen address are the file's (their flags are not passed).
+    pub(crate) config_file: Option<PathBuf>,
 }
 
 impl Serve {
@@ -112,7 +115,15 @@ impl Serve {
             name: "serve".to_owned(),
             redis_url: REDIS_URL.to_owned(),
             listen: Some("127.0.0.1:0".to_owned()),
+            config_file: None,
         }
+    }
+
+    /// Start with the settings file `path` holding the queue name, plugins directory,
+    /// concurrency and listen address (`[http] host`, `port`): no flag for them is passed.
+    pub(crate) fn config_file(mut self, path: &Path) -> Self {
+        self.config_file = Some(path.to_path_buf());
+        self
     }
 
     /// Listen where `WORKER_HOST` and `WORKER_PORT` say, instead of `--listen
@@ -197,20 +208,28 @@ impl Serve {
         let log_path = dir.path().join("stderr.log");
         let log = File::create(&log_path).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_drowl-host"));
-        cmd.arg("serve")
-            .arg("--plugins")
-            .arg(&self.plugins)
-            .args(["--queue", &self.queue]);
+        cmd.arg("serve");
+        match &self.config_file {
+            Some(file) => {
+                cmd.arg("--config-file").arg(file);
+            }
+            None => {
+                cmd.arg("--plugins")
+                    .arg(&self.plugins)
+                    .args(["--queue", &self.queue])
+                    .args(["--concurrency", &self.concurrency.to_string()]);
+            }
+        }
         if !self.redis_url.is_empty() {
             cmd.args(["--redis-url", &self.redis_url]);
         }
-        // Always an ephemeral port unless the test chose WORKER_HOST/WORKER_PORT: the
-        // default address (0.0.0.0:3002) is one port for every daemon of every test.
-        if let Some(listen) = &self.listen {
+        // Always an ephemeral port unless the test chose WORKER_HOST/WORKER_PORT (or a
+        // settings file): the default address (0.0.0.0:3002) is one port for every daemon
+        // of every test.
+        if let Some(listen) = self.listen.as_ref().filter(|_| self.config_file.is_none()) {
             cmd.args(["--listen", listen]);
         }
-        cmd.args(["--concurrency", &self.concurrency.to_string()])
-            .arg("--data-dir")
+        cmd.arg("--data-dir")
             .arg(&data)
             .args(&self.args)
             // Only what the tests set: no storage, queue or plugin settings from the caller.
@@ -227,6 +246,7 @@ impl Serve {
             .env_remove("DROWL_DATA_DIR")
             .env_remove("DROWL_PLUGIN_DIR")
             .env_remove("DROWL_SCHEDULES")
+            .env_remove("DROWL_CONFIG_FILE")
             .env_remove("DROWL_UI")
             .env_remove("DROWL_UI_TOKEN")
             .env(
@@ -351,6 +371,27 @@ impl Daemon {
             status,
             serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
         )
+    }
+
+    /// POST `body` to `path` with `headers`: status code and body as text (what a
+    /// platform pushing a webhook sees).
+    pub(crate) async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, String) {
+        let url = format!("http://{}{path}", self.addr());
+        let mut req = reqwest::Client::new().post(&url).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
     }
 
     /// Sends a signal (`TERM`, `KILL`, …).

@@ -7,7 +7,8 @@
 //! progress, so a crashed or failed job resumes after the last delivered page; the host
 //! also writes the manifest object listing every part. This plugin makes each page's
 //! delivery idempotent: a page's object is named after its first event
-//! (`<prefix>/<job id>/part-<first event id>.ndjson.gz`), and an HTTP batch carries an
+//! (`<prefix>/<export id>/part-<first event id>.ndjson.gz`, the export id being the job
+//! that started it), and an HTTP batch carries an
 //! `Idempotency-Key` built the same way, so delivering a page again (a retry after a
 //! crash between delivery and the host saving its progress) overwrites rather than
 //! duplicates.
@@ -81,6 +82,15 @@ pub fn part_key(prefix: &str, job_id: &str, first_event: &str) -> String {
         segment(job_id),
         segment(first_event)
     )
+}
+
+/// The export a page belongs to: the job that started it (`exportId` in a continuation
+/// job's input), so every part of one export shares one folder.
+pub fn export_id(req: &ExportRequest) -> String {
+    serde_json::from_str::<serde_json::Value>(&req.job.input)
+        .ok()
+        .and_then(|i| i.get("exportId")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| req.job.job_id.clone())
 }
 
 /// Where a page goes.
@@ -163,7 +173,7 @@ impl Export for Exporter {
         let delivered = u32::try_from(req.events.len()).unwrap_or(u32::MAX);
         let location = match destination(&req)? {
             Destination::Objects { prefix } => {
-                let key = part_key(&prefix, &req.job.job_id, &first.id);
+                let key = part_key(&prefix, &export_id(&req), &first.id);
                 objects::put(&key, &body, "application/gzip")?
             }
             Destination::Http { endpoint } => {

@@ -53,6 +53,8 @@ fn manifest() -> Manifest {
         )
         .license("Apache-2.0")
         .capability(Capability::EventIngestion)
+        .capability(Capability::Scheduled)
+        .min_host_version("0.2.0")
         .config(ConfigField::string("feeds", "Feeds").description(
             "The feeds to ingest, as URLs separated by commas or new lines, e.g. \
                      `https://zenn.dev/topics/rust/feed, https://blog.example.com/index.xml`. \
@@ -124,9 +126,30 @@ fn fan_out(name: &str, feeds: &[url::Url], since: Option<String>) -> Result<Inge
     )
 }
 
+/// What the plugin suggests: every configured feed every 30 minutes (a job naming no
+/// `url` fans out over the `feeds` config). The operator enables it by name.
+fn default_schedules() -> Vec<DefaultSchedule> {
+    vec![
+        DefaultSchedule::new(
+            "every-30-minutes",
+            "*/30 * * * *",
+            "event_ingestion",
+            "feed-entries",
+            &serde_json::json!({}),
+        )
+        .description("Reads every feed of the `feeds` config twice an hour; conditional requests keep unchanged feeds cheap."),
+    ]
+}
+
+impl Schedules for FeedPlugin {
+    fn default_schedules() -> Vec<DefaultSchedule> {
+        default_schedules()
+    }
+}
+
 // The macro exports the world only when building the wasm component (native unit-test
 // builds skip it), so no cfg is needed here.
-drowl_plugin_sdk::ingestion_plugin!(FeedPlugin);
+drowl_plugin_sdk::scheduled_plugin!(FeedPlugin);
 
 #[cfg(test)]
 mod tests {
@@ -139,8 +162,12 @@ mod tests {
         assert_eq!(m.sources, ["dev.to", "zenn", "qiita", "feed"]);
         assert!(matches!(
             m.capabilities.as_slice(),
-            [Capability::EventIngestion]
+            [Capability::EventIngestion, Capability::Scheduled]
         ));
+        let suggested = default_schedules();
+        assert_eq!(suggested.len(), 1);
+        assert_eq!(suggested[0].cron, "*/30 * * * *");
+        assert_eq!(suggested[0].job_type, "event_ingestion");
         assert_eq!(
             m.outbound_hosts,
             [

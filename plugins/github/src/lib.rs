@@ -1,20 +1,25 @@
 //! # github-plugin
 //!
-//! A drowl ingestion plugin for GitHub: it reads the public activity of a user, an
-//! organisation or a repository from the REST events API
-//! (`/users/{user}/events/public`, `/orgs/{org}/events`, `/repos/{owner}/{repo}/events`)
-//! through the host's HTTP import, one page per `ingest` call, and maps each item to a
-//! drowl event (source `github`) with its actor as an identity observation.
+//! A drowl connector for GitHub. It reads the public activity of a user, an organisation
+//! or a repository from the REST events API (`/users/{user}/events/public`,
+//! `/orgs/{org}/events`, `/repos/{owner}/{repo}/events`) through the host's HTTP import,
+//! one page per `ingest` call, and it receives GitHub's webhook deliveries (`push`,
+//! `issues`, `issue_comment`, `pull_request`, `release`, `star`, `watch`, `fork`), which
+//! the host verifies with the `webhook-secret` config field before `handle` sees them.
+//! Either way each activity becomes a drowl event (source `github`) with its actor as an
+//! identity observation.
 //!
 //! Job input: `{"user": "octocat"}`, `{"repo": "owner/name"}` or `{"org": "name"}`,
 //! optionally with `"since": "<RFC 3339>"`. A job naming none (drowl's `github-events`
 //! job: `{pluginId, source, since}`) enqueues one such job per entry of the `targets`
 //! config field. Configuration: `api-base-url` (default
-//! `https://api.github.com`), `token` (secret, optional) and `per-page` (1–100, default 30).
+//! `https://api.github.com`), `token` (secret, optional), `per-page` (1–100, default 30)
+//! and `webhook-secret` (secret, optional: only deliveries need it).
 //!
 //! Paging and the cursor are described in the `sweep` and `cursor` modules, the mapping in
-//! `mapping`. Everything except the few lines below that call the host is plain Rust,
-//! unit-tested natively against the recorded fixtures in `fixtures/`.
+//! `mapping`, deliveries in [`webhooks`]. Everything except the few lines below that call
+//! the host is plain Rust, unit-tested natively against the recorded fixtures in
+//! `fixtures/` and GitHub's example deliveries.
 
 mod cursor;
 mod event_id;
@@ -23,6 +28,7 @@ mod mapping;
 mod settings;
 mod sweep;
 mod time;
+pub mod webhooks;
 
 use drowl_plugin_sdk::http::Request;
 use drowl_plugin_sdk::log::Level;
@@ -41,8 +47,9 @@ fn manifest() -> Manifest {
     Manifest::builder("github", "GitHub", env!("CARGO_PKG_VERSION"))
         .description(
             "Ingests the public activity of a GitHub user, organization or repository \
-             from the GitHub REST events API, keeping each event's raw payload and \
-             recording its actor as an identity.",
+             from the GitHub REST events API, and receives GitHub webhook deliveries \
+             (pushes, issues, comments, pull requests, releases, stars and forks), \
+             keeping each event's raw payload and recording its actor as an identity.",
         )
         .author(
             "drowl",
@@ -50,7 +57,11 @@ fn manifest() -> Manifest {
             Some("https://example.invalid/drowl/drowl-host"),
         )
         .license("Apache-2.0")
+        // Receiving deliveries needs contract 0.2.0's `webhooks`, which hosts serve from 0.2.0.
+        .min_host_version("0.2.0")
         .capability(Capability::EventIngestion)
+        .capability(Capability::Webhook)
+        .capability(Capability::Scheduled)
         .source(mapping::SOURCE)
         .config(
             ConfigField::url("api-base-url", "API base URL")
@@ -76,6 +87,13 @@ fn manifest() -> Manifest {
             ConfigField::number("per-page", "Events per page")
                 .description("Events requested per page, 1 to 100.")
                 .default_value("30"),
+        )
+        .config(
+            ConfigField::secret("webhook-secret", "Webhook secret").description(
+                "The secret set on the GitHub webhook; drowl-host verifies each \
+                 delivery's X-Hub-Signature-256 with it before storing the delivery. \
+                 Only webhook deliveries need it; polling the events API does not.",
+            ),
         )
         .outbound_host(DEFAULT_API_BASE_URL)
         .outbound_host("{{api-base-url}}")
@@ -129,6 +147,27 @@ impl Ingestion for GithubPlugin {
     }
 }
 
+impl Webhook for GithubPlugin {
+    fn spec() -> WebhookSpec {
+        WebhookSpec::github()
+    }
+
+    fn handle(delivery: Delivery) -> Result<DeliveryResult, JobError> {
+        let result = webhooks::map_delivery(&delivery)?;
+        let events = result.events.len().to_string();
+        log::log(
+            Level::Info,
+            "handled a GitHub webhook delivery",
+            &[
+                ("delivery", delivery.delivery_id.as_str()),
+                ("event", delivery.event.as_deref().unwrap_or("")),
+                ("events", &events),
+            ],
+        );
+        Ok(result)
+    }
+}
+
 /// A job naming no target: one follow-up job per configured target, as a job naming it
 /// directly (see [`drowl_plugin_sdk::ingestion::fan_out`]).
 fn fan_out(name: &str, targets: &[Target], since: Option<String>) -> Result<IngestBatch, JobError> {
@@ -144,9 +183,31 @@ fn fan_out(name: &str, targets: &[Target], since: Option<String>) -> Result<Inge
     )
 }
 
-// The macro exports the world only when building the wasm component (native unit-test
-// builds skip it), so no cfg is needed here.
-drowl_plugin_sdk::ingestion_plugin!(GithubPlugin);
+// The macro exports the connector world (ingestion and webhooks) only when building the
+// wasm component (native unit-test builds skip it), so no cfg is needed here.
+/// What the plugin suggests: drowl's `github-events` job every hour, which (naming no
+/// target) reads every entry of the `targets` config, each from its own cursor. The
+/// operator enables it by name.
+pub fn default_schedules() -> Vec<DefaultSchedule> {
+    vec![
+        DefaultSchedule::new(
+            "hourly",
+            "0 * * * *",
+            "event_ingestion",
+            "github-events",
+            &serde_json::json!({ "source": "github" }),
+        )
+        .description("Ingests every configured target (`targets`) once an hour."),
+    ]
+}
+
+impl Schedules for GithubPlugin {
+    fn default_schedules() -> Vec<DefaultSchedule> {
+        default_schedules()
+    }
+}
+
+drowl_plugin_sdk::connector_plugin!(GithubPlugin);
 
 #[cfg(test)]
 mod tests {
@@ -157,9 +218,14 @@ mod tests {
         let m = manifest();
         assert_eq!(m.id, "github");
         assert_eq!(m.sources, ["github"]);
+        assert_eq!(m.min_host_version, "0.2.0");
         assert!(matches!(
             m.capabilities.as_slice(),
-            [Capability::EventIngestion]
+            [
+                Capability::EventIngestion,
+                Capability::Webhook,
+                Capability::Scheduled
+            ]
         ));
         assert_eq!(
             m.outbound_hosts,
@@ -181,5 +247,23 @@ mod tests {
         assert!(!field("token").required);
         assert!(matches!(field("per-page").field_type, FieldType::Number));
         assert_eq!(field("per-page").default.as_deref(), Some("30"));
+        // The host reads this field to verify deliveries; polling must work without it.
+        assert!(matches!(
+            field("webhook-secret").field_type,
+            FieldType::Secret
+        ));
+        assert!(!field("webhook-secret").required);
+        assert_eq!(field("webhook-secret").default, None);
+    }
+
+    #[test]
+    fn deliveries_are_verified_as_github_signs_them() {
+        let spec = <GithubPlugin as Webhook>::spec();
+        assert!(matches!(
+            spec.verification,
+            drowl_plugin_sdk::webhook::Verification::GithubSignature
+        ));
+        assert_eq!(spec.delivery_id_header, "x-github-delivery");
+        assert_eq!(spec.event_header.as_deref(), Some("x-github-event"));
     }
 }

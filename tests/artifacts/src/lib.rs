@@ -1,5 +1,5 @@
 //! The plugin components drowl-host's integration tests and benches load: the real
-//! first-party plugins and the test plugins (hostile, slow-describe), compiled for `wasm32-wasip2` in release
+//! first-party plugins and the test plugins (hostile, slow-describe, webhook-echo), compiled for `wasm32-wasip2` in the size-optimised `plugin` profile
 //! (as `scripts/build-plugins.sh` builds them for operators) by this crate's build script.
 //!
 //! Why a crate: a test that runs `cargo build` waits for the target directory's lock,
@@ -11,7 +11,7 @@
 //!
 //! They are built in `target/test-plugins/`, a target directory of their own: the build
 //! script's cargo must not wait for the lock of the cargo that runs it, and the
-//! operators' `target/wasm32-wasip2/release/` stays theirs. The paths below are copies in
+//! operators' `target/wasm32-wasip2/plugin/` stays theirs. The paths below are copies in
 //! this crate's `OUT_DIR`, which belong to the build that made them.
 
 use std::path::Path;

@@ -209,6 +209,7 @@ mod tests {
             license: None,
             homepage: None,
             webhook: None,
+            default_schedules: Vec::new(),
         }
     }
 

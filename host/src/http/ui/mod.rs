@@ -44,7 +44,7 @@ use crate::queue::{DaemonStats, TypeDefaults};
 pub struct UiArgs {
     /// Serve the dashboard at /ui: `on` or `off`. Without --ui-token it answers requests
     /// from this machine only (loopback addresses, under a loopback Host name).
-    #[arg(long = "ui", env = "DROWL_UI", value_name = "on|off", default_value = "on",
+    #[arg(id = "ui", long = "ui", env = "DROWL_UI", value_name = "on|off", default_value = "on",
           action = clap::ArgAction::Set, value_parser = parse_switch)]
     pub enabled: bool,
     /// A token that opens /ui from anywhere (and is then required from everyone): sent

@@ -22,6 +22,7 @@
 mod errors;
 mod jobs;
 mod migrations;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -116,6 +117,12 @@ mod sql {
     pub(super) const METRICS_READ_IDENTITIES: &str =
         include_str!("queries/metrics_read_identities.sql");
     pub(super) const PING: &str = include_str!("queries/ping.sql");
+    pub(super) const WEBHOOK_INSERT_DELIVERY: &str =
+        include_str!("queries/webhook_insert_delivery.sql");
+    pub(super) const WEBHOOK_DELIVERY_JOB: &str = include_str!("queries/webhook_delivery_job.sql");
+    pub(super) const WEBHOOK_SET_DELIVERY_JOB: &str =
+        include_str!("queries/webhook_set_delivery_job.sql");
+    pub(super) const WEBHOOK_DELIVERY: &str = include_str!("queries/webhook_delivery.sql");
 }
 
 /// How long [`EventStore::ping`] waits for a pooled connection before it opens one of

@@ -19,6 +19,7 @@
 
 mod errors;
 mod jobs;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -109,6 +110,12 @@ mod sql {
     pub(super) const METRICS_READ_IDENTITIES: &str =
         include_str!("queries/metrics_read_identities.sql");
     pub(super) const PING: &str = include_str!("queries/ping.sql");
+    pub(super) const WEBHOOK_INSERT_DELIVERY: &str =
+        include_str!("queries/webhook_insert_delivery.sql");
+    pub(super) const WEBHOOK_DELIVERY_JOB: &str = include_str!("queries/webhook_delivery_job.sql");
+    pub(super) const WEBHOOK_SET_DELIVERY_JOB: &str =
+        include_str!("queries/webhook_set_delivery_job.sql");
+    pub(super) const WEBHOOK_DELIVERY: &str = include_str!("queries/webhook_delivery.sql");
 }
 
 /// The embedded schema, compiled into the binary so a fresh data directory needs no files.
@@ -679,6 +686,7 @@ mod tests {
     async fn sqlite_store_follows_the_shared_rules() {
         let (_dir, store) = open().await;
         tc::run_all(store.clone(), store.clone()).await;
+        tc::webhook_deliveries_are_stored_once(store.clone()).await;
     }
 
     #[async_trait]

@@ -4,14 +4,29 @@
 //! (`DATABASE_URL`, `REDIS_URL`, `S3_ENDPOINT`, `S3_ACCESS_KEY`, `S3_SECRET_KEY`,
 //! `S3_BUCKET`). When none of the storage variables is set, everything lives in the data
 //! directory (SQLite and files), so a single machine needs no services at all.
+//!
+//! Everything else may also come from one TOML settings file (`--config-file`,
+//! `DROWL_CONFIG_FILE`; [`file`](mod@file) is its schema): a flag wins over its environment
+//! variable, which wins over the file, which wins over the built-in default (see
+//! [`settings`]). `drowl-host config check` prints the result.
 
-use std::collections::BTreeMap;
+pub mod file;
+pub mod plugins;
+pub mod problem;
+pub mod render;
+pub mod settings;
+
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::policy::{FollowUpGrant, HostPolicy};
+pub use problem::{Place, Problem};
+pub use settings::{Entry, Layer, LoadedFile, Settings, Source};
+
+use crate::jobs::JobType;
+use crate::policy::{FollowUpGrant, HostPolicy, PluginSettings};
 use crate::runtime::Budget;
 
 /// Why a setting was refused.
@@ -179,7 +194,18 @@ impl SandboxArgs {
 
     /// The host policy these flags describe; `plugin_id` receives the `--config` values.
     pub fn policy(&self, plugin_id: Option<&str>) -> Result<HostPolicy, ConfigError> {
+        self.policy_over(HashMap::new(), plugin_id)
+    }
+
+    /// [`Self::policy`] over per-plugin settings from the settings files: `--config`
+    /// values replace `plugin_id`'s own key by key.
+    pub fn policy_over(
+        &self,
+        plugins: HashMap<String, PluginSettings>,
+        plugin_id: Option<&str>,
+    ) -> Result<HostPolicy, ConfigError> {
         let mut policy = HostPolicy {
+            plugins,
             caps: self.caps(),
             default_grants: self.allow_host.clone(),
             default_sources: self.allow_source.clone(),
@@ -258,6 +284,37 @@ pub fn parse_networks(items: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError
                 .map_err(|_| ConfigError::Network(s.clone()))
         })
         .collect()
+}
+
+/// `--rate-limit MAX/MS` (and the file's `queue.rate_limit`), as clap's value parser:
+/// clap names the flag and the value in the error, the message says what to write instead.
+pub fn parse_rate_limit(v: &str) -> Result<(u32, Duration), String> {
+    let bad = || "must look like MAX/MS, e.g. 100/1000".to_owned();
+    let (max, ms) = v.split_once('/').ok_or_else(bad)?;
+    let max: u32 = max.trim().parse().map_err(|_| bad())?;
+    let ms: u64 = ms.trim().parse().map_err(|_| bad())?;
+    if max == 0 || ms == 0 {
+        return Err("MAX and MS must both be at least 1, e.g. 100/1000".to_owned());
+    }
+    Ok((max, Duration::from_millis(ms)))
+}
+
+/// One `--type-limit TYPE=N`, as clap's value parser; N below 1 counts as 1.
+pub fn parse_type_limit(s: &str) -> Result<(JobType, usize), String> {
+    let (t, n) = s
+        .split_once('=')
+        .ok_or_else(|| "must look like TYPE=N, e.g. event_ingestion=2".to_owned())?;
+    let ty = JobType::parse(t.trim()).ok_or_else(|| {
+        format!(
+            "unknown job type {t:?}; TYPE is one of {}",
+            JobType::names()
+        )
+    })?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| "N must be a number, e.g. event_ingestion=2".to_owned())?;
+    Ok((ty, n.max(1)))
 }
 
 /// Kept here for callers of the old path; the function lives in [`crate::redact`].
