@@ -176,7 +176,11 @@ pub async fn run(args: RunPluginArgs, resolved: Settings) -> u8 {
         return fail(exit::INTERNAL, e);
     }
     let executor = Executor::new(runtime, storage, registry);
-    let bar = progress_bar(&format!("{} {} with {plugin_id}", job.job_type.as_str(), job.name));
+    let bar = progress_bar(&format!(
+        "{} {} with {plugin_id}",
+        job.job_type.as_str(),
+        job.name
+    ));
     let progress: crate::capabilities::ProgressSink = {
         let bar = bar.clone();
         Arc::new(move |p| {
@@ -323,9 +327,9 @@ fn progress_bar(what: &str) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(100);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} {msg} [{elapsed}] {bar:30} {pos:>3}%",
-    ) {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}] {bar:30} {pos:>3}%")
+    {
         bar.set_style(style);
     }
     bar.set_message(what.to_owned());
