@@ -16,3 +16,12 @@ pub fn secret(key: &str) -> Option<String> {
 pub fn require(key: &str) -> Result<String, crate::JobError> {
     get(key).ok_or_else(|| crate::JobError::invalid_config(format!("set config `{key}`")))
 }
+
+/// The value of `key` in the non-secret configuration a request carries (`config` of an
+/// ingest, enrich, export or resolve request, or a delivery).
+pub fn value_in<'a>(config: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    config
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}

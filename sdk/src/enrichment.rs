@@ -28,10 +28,7 @@ pub trait Enrichment {
 impl EnrichRequest {
     /// The value of a non-secret config field as passed with the request.
     pub fn config_value(&self, key: &str) -> Option<&str> {
-        self.config
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        crate::config::value_in(&self.config, key)
     }
 }
 

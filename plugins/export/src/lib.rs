@@ -111,10 +111,8 @@ pub enum Destination {
 /// Reads the destination from the request's configuration.
 pub fn destination(req: &ExportRequest) -> Result<Destination, JobError> {
     let value = |k: &str| {
-        req.config
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.trim())
+        config::value_in(&req.config, k)
+            .map(str::trim)
             .filter(|v| !v.is_empty())
     };
     match value("destination").unwrap_or("objects") {
