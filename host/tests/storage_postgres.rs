@@ -604,3 +604,12 @@ async fn connection_refused_then_restored_and_the_job_retried() {
         Some(&b"page-1"[..])
     );
 }
+
+/// drowl's `plugins` table as the registry, in PostgreSQL: the rules the memory and
+/// SQLite stores follow too.
+#[tokio::test]
+async fn the_postgres_registry_follows_the_shared_rules() {
+    let db = TestDb::create().await;
+    let store = migrated(&db, InsertMode::Unnest).await;
+    drowl_host::storage::plugins::conformance::plugin_rows_follow_the_rules(&*store).await;
+}

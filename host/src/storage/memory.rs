@@ -147,6 +147,8 @@ fn oldest_first<'a>(
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    /// The `plugins` table, apart: it shares nothing with the other tables.
+    plugins: std::sync::Arc<super::plugins::memory::MemoryPluginStore>,
 }
 
 impl MemoryStore {
@@ -164,6 +166,7 @@ impl MemoryStore {
             jobs: self.clone(),
             objects: self.clone(),
             webhooks: self.clone(),
+            plugins: self.plugins.clone(),
         }
     }
 

@@ -28,6 +28,7 @@ pub mod conformance;
 pub mod keys;
 pub mod local_fs;
 pub mod memory;
+pub mod plugins;
 pub mod postgres;
 mod rows;
 pub mod s3;
@@ -41,6 +42,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use keys::{KeyError, ObjectKey};
+pub use plugins::{PluginComponent, PluginRow, PluginStore};
 
 /// Why a storage operation failed.
 ///
@@ -735,6 +737,9 @@ pub struct Storage {
     pub objects: Arc<dyn ObjectStore>,
     /// Webhook deliveries as received.
     pub webhooks: Arc<dyn WebhookStore>,
+    /// drowl's `plugins` table, the registry `serve` runs plugins from (same database
+    /// as `events`; see [`plugins`]).
+    pub plugins: Arc<dyn PluginStore>,
 }
 
 /// Which backends [`open`] uses: production services where configured, the data directory
@@ -838,8 +843,9 @@ pub async fn open(config: &StorageConfig, data_dir: &Path) -> Result<Storage> {
         Arc<dyn KvStore>,
         Arc<dyn JobStore>,
         Arc<dyn WebhookStore>,
+        Arc<dyn PluginStore>,
     );
-    let (events, kv, jobs, webhooks): Stores = match &config.postgres {
+    let (events, kv, jobs, webhooks, plugins): Stores = match &config.postgres {
         Some(pg) => {
             let db = Arc::new(postgres::PostgresStore::connect_with(pg).await?);
             if config.migrate_on_start {
@@ -848,11 +854,11 @@ pub async fn open(config: &StorageConfig, data_dir: &Path) -> Result<Storage> {
                 db.check_schema().await?;
             }
             let jobs = Arc::new(postgres::PostgresJobStore::connect_lazy(pg)?);
-            (db.clone(), db.clone(), jobs, db)
+            (db.clone(), db.clone(), jobs, db.clone(), db)
         }
         None => {
             let db = Arc::new(sqlite::SqliteStore::open(&data_dir.join("drowl.db")).await?);
-            (db.clone(), db.clone(), db.clone(), db)
+            (db.clone(), db.clone(), db.clone(), db.clone(), db)
         }
     };
     let objects: Arc<dyn ObjectStore> = match &config.s3 {
@@ -866,6 +872,7 @@ pub async fn open(config: &StorageConfig, data_dir: &Path) -> Result<Storage> {
         jobs,
         objects,
         webhooks,
+        plugins,
     })
 }
 

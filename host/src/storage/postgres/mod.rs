@@ -23,6 +23,7 @@ mod errors;
 mod jobs;
 mod migrations;
 mod webhooks;
+mod plugins;
 
 use std::str::FromStr;
 use std::time::Duration;

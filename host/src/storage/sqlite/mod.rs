@@ -20,6 +20,7 @@
 mod errors;
 mod jobs;
 mod webhooks;
+mod plugins;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

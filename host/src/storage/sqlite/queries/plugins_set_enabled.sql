@@ -1,0 +1,8 @@
+-- Enables (?2 true) or disables installed plugin ?1 at ?3 (now); the timestamp of the
+-- change is stamped only when it changes something.
+UPDATE plugins
+   SET is_enabled = ?2,
+       enabled_at = CASE WHEN ?2 AND NOT is_enabled THEN ?3 ELSE enabled_at END,
+       disabled_at = CASE WHEN NOT ?2 AND is_enabled THEN ?3 ELSE disabled_at END,
+       updated_at = ?3
+ WHERE id = ?1 AND is_installed
