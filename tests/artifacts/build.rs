@@ -40,6 +40,16 @@ const PLUGINS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Second builds of a package with a cargo feature on, for tests that need two builds
+/// of one plugin (an upgrade while jobs run): (package, feature, the constant naming
+/// the component, its file name). Not in `ALL`, which has one component per package.
+const VARIANTS: &[(&str, &str, &str, &str)] = &[(
+    "hostile-plugin",
+    "next-version",
+    "HOSTILE_PLUGIN_NEXT",
+    "hostile_plugin_next.wasm",
+)];
+
 /// What else the components are built from, relative to the workspace root: the SDK with
 /// its WIT, and the workspace's manifest and lock file (profiles, dependency versions).
 const SHARED_SOURCES: &[&str] = &[
@@ -100,28 +110,9 @@ fn main() {
     let mut code = String::new();
     let mut all = String::new();
     for (package, constant, _) in PLUGINS {
-        let status = inner_cargo(&workspace)
-            .args([
-                "build",
-                "--profile",
-                "plugin",
-                "--target",
-                TARGET,
-                "--package",
-                package,
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .status()
-            .unwrap_or_else(|e| panic!("could not run cargo to build {package}: {e}"));
-        assert!(
-            status.success(),
-            "building {package} for {TARGET} failed ({status}); cargo's messages are above"
-        );
         let file = format!("{}.wasm", package.replace('-', "_"));
-        let built = target_dir.join(TARGET).join("plugin").join(&file);
         let wasm = out_dir.join(&file);
-        copy_if_changed(&built, &wasm);
+        copy_if_changed(&build(&workspace, &target_dir, package, None), &wasm);
         let path = wasm
             .to_str()
             .unwrap_or_else(|| panic!("{} is not UTF-8", wasm.display()));
@@ -132,12 +123,58 @@ fn main() {
         .expect("write to a String");
         writeln!(all, "    ({package:?}, {constant}),").expect("write to a String");
     }
+    for (package, feature, constant, file) in VARIANTS {
+        let wasm = out_dir.join(file);
+        copy_if_changed(
+            &build(&workspace, &target_dir, package, Some(feature)),
+            &wasm,
+        );
+        let path = wasm
+            .to_str()
+            .unwrap_or_else(|| panic!("{} is not UTF-8", wasm.display()));
+        writeln!(
+            code,
+            "/// The `{package}` component built with feature `{feature}`, for {TARGET} in the `plugin` profile.\npub const {constant}: &str = {path:?};"
+        )
+        .expect("write to a String");
+    }
     write!(
         code,
         "/// Every plugin component: (cargo package, path).\npub const ALL: &[(&str, &str)] = &[\n{all}];\n"
     )
     .expect("write to a String");
     write_if_changed(&out_dir.join("components.rs"), code.as_bytes());
+}
+
+/// Builds `package` (with `feature` on, if given) and returns where cargo put its
+/// component. Each feature set is a build of its own in cargo's cache, so switching back
+/// and forth recompiles nothing; the file cargo puts the component in is the same for
+/// every feature set, so it is copied before the next build.
+fn build(workspace: &Path, target_dir: &Path, package: &str, feature: Option<&str>) -> PathBuf {
+    let mut cmd = inner_cargo(workspace);
+    cmd.args([
+        "build",
+        "--profile",
+        "plugin",
+        "--target",
+        TARGET,
+        "--package",
+        package,
+    ])
+    .arg("--target-dir")
+    .arg(target_dir);
+    if let Some(feature) = feature {
+        cmd.args(["--features", feature]);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build {package}: {e}"));
+    assert!(
+        status.success(),
+        "building {package} for {TARGET} failed ({status}); cargo's messages are above"
+    );
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    target_dir.join(TARGET).join("plugin").join(file)
 }
 
 /// Copies the component `built` to `to` in `OUT_DIR`. The tests load the copy: it belongs

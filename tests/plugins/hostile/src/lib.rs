@@ -21,6 +21,14 @@ pub const REQUESTED_MEMORY_BYTES: u64 = 192 << 20;
 /// Time per job the manifest requests, in milliseconds.
 pub const REQUESTED_TIMEOUT_MS: u64 = 30_000;
 
+/// The version its manifest declares: the package's, or a later one in the build with
+/// the `next-version` feature (the second build upgrade tests install).
+pub const VERSION: &str = if cfg!(feature = "next-version") {
+    concat!(env!("CARGO_PKG_VERSION"), "+next")
+} else {
+    env!("CARGO_PKG_VERSION")
+};
+
 /// A buffer of `mib` MiB, built without an intermediate copy.
 fn mib(mib: u32) -> Vec<u8> {
     vec![b'x'; mib as usize * 1024 * 1024]
@@ -217,7 +225,7 @@ fn recurse(n: u64, pad: [u64; 16]) -> u64 {
 
 impl Ingestion for Hostile {
     fn manifest() -> Manifest {
-        Manifest::builder("hostile", "Hostile test plugin", env!("CARGO_PKG_VERSION"))
+        Manifest::builder("hostile", "Hostile test plugin", VERSION)
             .description("Misbehaves on purpose, as its job input asks, to test the sandbox")
             .capability(Capability::EventIngestion)
             .source("test")
