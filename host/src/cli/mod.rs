@@ -10,6 +10,7 @@ pub mod jobs;
 pub mod migrate;
 pub mod plugin;
 pub mod queue_args;
+pub mod registry;
 pub mod run_plugin;
 pub mod schedules;
 pub mod serve;
@@ -39,7 +40,7 @@ pub struct Cli {
 enum Command {
     /// Run one job through a plugin, as the daemon would (embedded storage by default).
     RunPlugin(Box<run_plugin::RunPluginArgs>),
-    /// Inspect plugins.
+    /// Inspect plugins, and manage the plugins table (install, upgrade, enable, ...).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// Apply the PostgreSQL migrations (idempotent).
@@ -142,6 +143,15 @@ async fn run(cli: Cli, command: &clap::Command, matches: &ArgMatches) -> u8 {
                 max_manifest_bytes,
             })
             .await
+        }
+        Command::Plugin(plugin::PluginCommand::Registry(mut cmd)) => {
+            // The file's data_dir under --data-dir; the database is drowl's DATABASE_URL.
+            layer.data_dir(&mut cmd.args_mut().data);
+            let storage = layer.storage();
+            if let Err(problems) = layer.finish(Default::default(), None, Default::default()) {
+                return refuse(&problems);
+            }
+            registry::run(cmd, storage).await
         }
         Command::Migrate(args) => {
             let source = layer

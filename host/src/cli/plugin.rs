@@ -1,4 +1,5 @@
-//! `drowl-host plugin check`: everything about a plugin file before anyone deploys it.
+//! `drowl-host plugin check`: everything about a plugin file before anyone deploys it;
+//! the registry subcommands are in [`super::registry`].
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +27,9 @@ pub enum PluginCommand {
         #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::DEFAULT_MAX_MANIFEST_BYTES)]
         max_manifest_bytes: usize,
     },
+    /// The plugins table: install, upgrade, list, enable, disable, remove.
+    #[command(flatten)]
+    Registry(super::registry::RegistryCommand),
 }
 
 /// Runs a plugin subcommand.
@@ -42,6 +46,10 @@ pub async fn run(cmd: PluginCommand) -> u8 {
                 ..EngineSettings::default()
             };
             check(wasm, &settings).await
+        }
+        PluginCommand::Registry(cmd) => {
+            let storage = crate::storage::StorageConfig::from_env();
+            super::registry::run(cmd, storage).await
         }
     }
 }

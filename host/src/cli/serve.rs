@@ -3,7 +3,7 @@
 //! and status over HTTP.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,8 @@ use drowl_bull::{Queue, Worker};
 use super::exit;
 use super::queue_args::QueueArgs;
 use crate::config::{DataDirArgs, SandboxArgs, Settings, parse_rate_limit, parse_type_limit};
-use crate::jobs::{AnalyticsSettings, Executor, InstallPlan, JobType};
+use crate::jobs::catalog::{Catalog, CatalogSettings};
+use crate::jobs::{AnalyticsSettings, Executor, JobType};
 use crate::queue::{
     DaemonStats, DrowlHandler, JobDefaultsOverride, Mirror, TypeDefaults, WorkerPhase,
     min_lock_duration,
@@ -65,6 +66,12 @@ pub struct ServeArgs {
     /// Apply the PostgreSQL migrations at start.
     #[arg(long)]
     pub migrate: bool,
+    /// How often the `plugins` table and the plugins directory are read for changes
+    /// (installs, upgrades, config, enable/disable), in ms; what changed is loaded and
+    /// swapped in without a restart, running jobs finishing on the build they started.
+    #[arg(long, env = "DROWL_REGISTRY_POLL_MS", value_name = "MS", default_value_t = 3_000,
+          value_parser = clap::value_parser!(u64).range(50..))]
+    pub registry_poll_ms: u64,
     /// Address of the HTTP health and status server, HOST:PORT. When given (flag or
     /// DROWL_LISTEN) it wins over WORKER_HOST/WORKER_PORT; otherwise the server listens on
     /// WORKER_HOST:WORKER_PORT, drowl's own worker settings (default 0.0.0.0:3002).
@@ -307,38 +314,31 @@ pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    // Which file is which plugin is the operator's: decided from file names and the
-    // plugin config before any plugin code runs (see `jobs::install`).
-    let plan = match InstallPlan::new(&args.plugins, &policy.plugins) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
-    // Side by side, so one slow component (its `describe` cut off after
-    // --describe-timeout-ms) delays the start by that budget at most once, not once per
-    // file before it; installed in file order.
-    let files: Vec<PathBuf> = plan.files().map(Path::to_path_buf).collect();
-    let mut loaded = Vec::new();
-    let mut not_loaded = Vec::new();
-    for (file, result) in runtime.load_files(files, PARALLEL_LOADS).await {
-        // One bad plugin must not keep the others from serving: it is reported and skipped,
-        // and jobs naming it fail with "not installed".
-        match result {
-            Ok(l) => loaded.push((file, l)),
-            Err(e) => {
-                tracing::error!(file = %file.display(), "plugin not loaded: {e}");
-                not_loaded.push((file, e.to_string()));
-            }
-        }
-    }
-    let registry = match plan.build(loaded, &policy, &storage) {
-        Ok(r) => r,
+    // The plugins table and the plugins directory (which wins for an id, and how changes
+    // are picked up while serving: see `jobs::catalog`). Which file is which plugin is
+    // the operator's, decided before any plugin code runs; one plugin that fails to load
+    // is reported (on its row's `last_error`) and left out, so the others still serve.
+    let catalog = match Catalog::start(
+        runtime.clone(),
+        storage.clone(),
+        CatalogSettings {
+            plugins_dir: args.plugins.clone(),
+            data_dir: data_dir.clone(),
+            policy: policy.clone(),
+            parallel_loads: PARALLEL_LOADS,
+        },
+    )
+    .await
+    {
+        Ok(c) => c,
         Err(e) => return fail(e),
     };
     // Enabled plugin defaults are looked up now that the plugins are loaded; a schedule
     // naming a plugin or default that is not there stops the start like any bad schedule.
+    let loaded = catalog.shared().current();
     let schedules = match schedules.map(|set| {
         set.resolve(|id| {
-            registry
+            loaded
                 .get(id)
                 .map(|p| p.loaded.manifest.default_schedules.clone())
         })
@@ -347,10 +347,10 @@ pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
         Some(Ok(s)) => Some(s),
         Some(Err(e)) => return fail(e),
     };
-    let plugin_ids = registry.ids();
-    let plugin_views = crate::http::ui::PluginView::list(&registry, &not_loaded);
+    let plugin_ids = catalog.ids();
+    let plugin_views = crate::http::ui::PluginView::list(&loaded, &catalog.not_loaded());
     if plugin_ids.is_empty() {
-        tracing::warn!(dir = %args.plugins.display(), "no plugins installed; every plugin job will fail");
+        tracing::warn!(dir = %args.plugins.display(), "no plugins installed; every plugin job will fail until one is");
     }
 
     let mut qconfig = args
@@ -398,12 +398,18 @@ pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
     };
     let stats = Arc::new(DaemonStats::default());
     stats.metrics.set_plugins(&plugin_ids);
-    let executor =
-        Executor::new(runtime, storage.clone(), registry).with_analytics(AnalyticsSettings {
+    let executor = Executor::from_shared(runtime, storage.clone(), catalog.shared())
+        .with_analytics(AnalyticsSettings {
             max_days: args.analytics_max_days,
             utc_offset_seconds: args.analytics_utc_offset,
         });
     let registry = executor.shared_registry();
+    let labels = stats.clone();
+    tokio::spawn(
+        catalog.watch(Duration::from_millis(args.registry_poll_ms), move |ids| {
+            labels.metrics.set_plugins(ids)
+        }),
+    );
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())
         .lineage_cap(policy.caps.max_follow_ups_per_lineage);
     let queue = Arc::new(queue);

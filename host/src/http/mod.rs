@@ -30,7 +30,7 @@ use axum::{Json, Router};
 use drowl_bull::Queue;
 use serde_json::json;
 
-use crate::jobs::Registry;
+use crate::jobs::SharedRegistry;
 use crate::queue::{DaemonStats, WorkerPhase};
 use crate::storage::{Storage, StorageError};
 
@@ -53,8 +53,9 @@ pub struct AppState {
     pub redis_url: String,
     /// Whether `POST /jobs/:id/process` is served (`--process-endpoint`).
     pub process_endpoint: bool,
-    /// The installed plugins, for `POST /webhooks/:pluginId`.
-    pub registry: Arc<Registry>,
+    /// The installed plugins, for `POST /webhooks/:pluginId`: read per request, since
+    /// the daemon replaces them as the `plugins` table changes.
+    pub registry: SharedRegistry,
     /// The largest webhook body accepted, in bytes (`--webhook-max-body-bytes`).
     pub webhook_max_body_bytes: usize,
 }

@@ -219,6 +219,7 @@ pub(super) async fn receive(
 ) -> Response {
     let Some(plugin) = s
         .registry
+        .current()
         .addressed(&plugin_id)
         .filter(|p| p.loaded.receives_webhooks())
     else {

@@ -33,7 +33,8 @@ pub enum InstallError {
         "plugin dir {dir} does not exist: create it and put plugin components (*.wasm) in \
          it (scripts/build-plugins.sh builds the first-party ones into \
          target/wasm32-wasip2/plugin/), or point --plugins (DROWL_PLUGIN_DIR) at the \
-         directory that holds them"
+         directory that holds them, or install them into the plugins table with \
+         `drowl-host plugin install FILE`"
     )]
     Missing {
         /// The directory.
@@ -373,6 +374,22 @@ impl InstallPlan {
         self.planned.iter().find(|p| p.path == file)
     }
 
+    /// Checks a loaded file against the plan: it is planned, still has its pinned digest
+    /// (if any), and its manifest declares the id it is installed as. Returns that id.
+    pub fn check_loaded(&self, file: &Path, plugin: &LoadedPlugin) -> Result<&str, InstallError> {
+        let p = self
+            .find(file)
+            .ok_or_else(|| InstallError::NotPlanned(file.to_path_buf()))?;
+        if let Some(expected) = &p.sha256 {
+            check_digest(p, expected, &plugin.sha256.to_ascii_lowercase())?;
+        }
+        let declared = &plugin.manifest.id;
+        if *declared != p.id {
+            return Err(mismatch(p, declared));
+        }
+        Ok(&p.id)
+    }
+
     /// Installs the loaded files: each under its planned id, with that id's settings.
     ///
     /// Fails when a component declares an id other than the one it is installed as, or
@@ -388,17 +405,8 @@ impl InstallPlan {
         loaded.sort_by(|a, b| a.0.cmp(&b.0));
         let mut registry = Registry::default();
         for (file, plugin) in loaded {
-            let p = self
-                .find(&file)
-                .ok_or_else(|| InstallError::NotPlanned(file.clone()))?;
-            if let Some(expected) = &p.sha256 {
-                check_digest(p, expected, &plugin.sha256.to_ascii_lowercase())?;
-            }
-            let declared = &plugin.manifest.id;
-            if *declared != p.id {
-                return Err(mismatch(p, declared));
-            }
-            match ReadyPlugin::prepare_as(p.id.clone(), plugin, policy, storage) {
+            let id = self.check_loaded(&file, &plugin)?.to_owned();
+            match ReadyPlugin::prepare_as(id, plugin, policy, storage) {
                 Ok(ready) => {
                     let ready = registry.insert(ready)?;
                     tracing::info!(

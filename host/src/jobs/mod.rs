@@ -16,6 +16,7 @@
 //! business, told through [`JobFailure::retry`].
 
 pub mod analytics;
+pub mod catalog;
 pub mod enrich;
 mod events;
 pub mod export;
@@ -43,14 +44,16 @@ use crate::storage::Storage;
 pub use analytics::AnalyticsSettings;
 pub use install::{InstallError, InstallPlan};
 pub use model::{CompletedJob, FailedJob, JobFailure, JobRequest, JobType, PluginErrorKind, Retry};
-pub use registry::{HostPolicy, PluginSettings, ReadyPlugin, Registry, RegistryError};
+pub use registry::{
+    HostPolicy, PluginSettings, ReadyPlugin, Registry, RegistryError, SharedRegistry,
+};
 
 /// Runs jobs against installed plugins and storage.
 #[derive(Debug, Clone)]
 pub struct Executor {
     runtime: PluginRuntime,
     storage: Storage,
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
     analytics: AnalyticsSettings,
 }
 
@@ -60,7 +63,18 @@ impl Executor {
         Self {
             runtime,
             storage,
-            registry: Arc::new(registry),
+            registry: SharedRegistry::new(registry),
+            analytics: AnalyticsSettings::default(),
+        }
+    }
+
+    /// An executor whose plugins are `registry`, replaced while it runs by whoever else
+    /// holds it (the daemon's [`catalog::Catalog`]).
+    pub fn from_shared(runtime: PluginRuntime, storage: Storage, registry: SharedRegistry) -> Self {
+        Self {
+            runtime,
+            storage,
+            registry,
             analytics: AnalyticsSettings::default(),
         }
     }
@@ -80,14 +94,16 @@ impl Executor {
         plugin_named_by(job)
     }
 
-    /// The installed plugins.
-    pub fn registry(&self) -> &Registry {
-        &self.registry
+    /// The installed plugins, as they are now.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.current()
     }
 
-    /// The installed plugins, shared: for the daemon's HTTP surface, which looks up the
-    /// plugin a webhook delivery is posted to.
-    pub fn shared_registry(&self) -> Arc<Registry> {
+    /// The installed plugins, shared: replaced while the daemon runs
+    /// ([`catalog::Catalog`]; a job in progress keeps the plugin it started with), and
+    /// read by the daemon's HTTP surface, which looks up the plugin a webhook delivery is
+    /// posted to.
+    pub fn shared_registry(&self) -> SharedRegistry {
         self.registry.clone()
     }
 
@@ -122,7 +138,7 @@ impl Executor {
             // the job names another), or a 0.1.0 enrichment plugin the job names.
             JobType::IdentityResolution => {
                 let named = job.input_str("pluginId").unwrap_or("identity");
-                if self.registry.role_of(named) == Some(Role::Enrichment) {
+                if self.registry.current().role_of(named) == Some(Role::Enrichment) {
                     let identities = enrich::Enrich {
                         default_plugin: None,
                     };
@@ -160,8 +176,12 @@ impl Executor {
         job: &JobRequest,
         progress: Option<ProgressSink>,
     ) -> Result<CompletedJob, FailedJob> {
-        let plugin = self.plugin_for(job, kind.default_plugin(), kind)?;
-        let scope = self.registry.scope(&plugin);
+        // One read of the registry per job: the plugin found here is the one the job
+        // runs to its end, whatever is upgraded or disabled meanwhile.
+        let registry = self.registry.current();
+        let plugin = plugin_for(&registry, job, kind.default_plugin(), kind)?;
+        let scope = registry.scope(&plugin);
+        drop(registry);
         let prepared = kind.prepare(&self.storage, job).await?;
         let mut instance = self
             .runtime
@@ -187,33 +207,33 @@ impl Executor {
         let result = kind.run(&mut call, prepared).await;
         conclude(instance, result, &plugin.env.redactor)
     }
+}
 
-    /// Finds the plugin a job names in `input.pluginId` (or `default`), one `kind` can run.
-    fn plugin_for<J: PluginJob>(
-        &self,
-        job: &JobRequest,
-        default: Option<&str>,
-        kind: &J,
-    ) -> Result<Arc<ReadyPlugin>, JobFailure> {
-        let id = match job.input_str("pluginId").or(default) {
-            Some(id) => id,
+/// Finds the plugin a job names in `input.pluginId` (or `default`), one `kind` can run.
+fn plugin_for<J: PluginJob>(
+    registry: &Registry,
+    job: &JobRequest,
+    default: Option<&str>,
+    kind: &J,
+) -> Result<Arc<ReadyPlugin>, JobFailure> {
+    let id = match job.input_str("pluginId").or(default) {
+        Some(id) => id,
+        None => {
+            return Err(JobFailure::InvalidJob(format!(
+                "{} jobs must name their plugin in `input.pluginId`",
+                job.job_type.as_str()
+            )));
+        }
+    };
+    // drowl's API writes ids like `github-plugin`; accept the bare id too.
+    let plugin = registry
+        .addressed(id)
+        .ok_or_else(|| match registry.unavailable(id) {
+            // Known but not running (disabled, removed, failed to load): say so, and
+            // what brings it back; the job stays failed in the queue, to be retried.
+            Some(reason) => JobFailure::PluginNotFound(format!("plugin `{id}` {reason}")),
             None => {
-                return Err(JobFailure::InvalidJob(format!(
-                    "{} jobs must name their plugin in `input.pluginId`",
-                    job.job_type.as_str()
-                )));
-            }
-        };
-        // drowl's API writes ids like `github-plugin`; accept the bare id too.
-        let plugin = self
-            .registry
-            .get(id)
-            .or_else(|| {
-                id.strip_suffix("-plugin")
-                    .and_then(|bare| self.registry.get(bare))
-            })
-            .ok_or_else(|| {
-                let installed = self.registry.ids();
+                let installed = registry.ids();
                 JobFailure::PluginNotFound(format!(
                     "plugin `{id}` is not installed; installed plugins: {}",
                     if installed.is_empty() {
@@ -222,16 +242,16 @@ impl Executor {
                         installed.join(", ")
                     }
                 ))
-            })?;
-        if let Some(needed) = kind.lacks(&plugin) {
-            return Err(JobFailure::PluginNotFound(format!(
-                "plugin `{id}` implements {}, but {} jobs need {needed}",
-                plugin.loaded.world(),
-                job.job_type.as_str(),
-            )));
-        }
-        Ok(plugin)
+            }
+        })?;
+    if let Some(needed) = kind.lacks(&plugin) {
+        return Err(JobFailure::PluginNotFound(format!(
+            "plugin `{id}` implements {}, but {} jobs need {needed}",
+            plugin.loaded.world(),
+            job.job_type.as_str(),
+        )));
     }
+    Ok(plugin)
 }
 
 /// The plugin a job names or would run by default (see [`Executor::named_plugin`]), for

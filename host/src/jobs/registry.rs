@@ -132,6 +132,19 @@ impl ReadyPlugin {
         storage: &Storage,
     ) -> Result<Self, RegistryError> {
         let settings = policy.plugins.get(&id).cloned().unwrap_or_default();
+        Self::prepare_with(id, loaded, &settings, policy, storage)
+    }
+
+    /// [`Self::prepare_as`] with `settings` for `id` instead of the policy's: for plugins
+    /// from the `plugins` table, whose config comes from their row (see
+    /// [`super::catalog`]).
+    pub fn prepare_with(
+        id: String,
+        loaded: LoadedPlugin,
+        settings: &PluginSettings,
+        policy: &HostPolicy,
+        storage: &Storage,
+    ) -> Result<Self, RegistryError> {
         // `webhook-secret` is the host's, for a plugin that receives webhooks: accepted
         // whether or not the manifest declares it (checked against the declaration when
         // there is one), then taken out of what the plugin can read.
@@ -265,6 +278,36 @@ impl ReadyPlugin {
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: HashMap<String, Arc<ReadyPlugin>>,
+    /// Why ids the operator knows of do not run (disabled, removed, failed to load), for
+    /// the failure of a job that names one.
+    unavailable: HashMap<String, String>,
+}
+
+/// The registry jobs run against, replaced whole when plugins change while the daemon
+/// runs (see [`super::catalog`]).
+///
+/// A job reads it once ([`Self::current`]) and keeps the `Arc<ReadyPlugin>` it found for
+/// its whole run, so a job started before an upgrade or a disable finishes on the build
+/// and settings it started with; jobs that start after [`Self::replace`] see the new
+/// registry. The lock is only held to clone or swap an `Arc`.
+#[derive(Debug, Clone, Default)]
+pub struct SharedRegistry(Arc<std::sync::RwLock<Arc<Registry>>>);
+
+impl SharedRegistry {
+    /// A shared registry holding `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self(Arc::new(std::sync::RwLock::new(Arc::new(registry))))
+    }
+
+    /// The registry as it is now.
+    pub fn current(&self) -> Arc<Registry> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the registry for jobs that start from now on.
+    pub fn replace(&self, registry: Registry) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+    }
 }
 
 impl Registry {
@@ -273,6 +316,15 @@ impl Registry {
     /// declares too, granted to neither, is logged as an error naming both: until the
     /// operator grants it, neither may emit it.
     pub fn insert(&mut self, plugin: ReadyPlugin) -> Result<Arc<ReadyPlugin>, RegistryError> {
+        self.insert_shared(Arc::new(plugin))
+    }
+
+    /// [`Self::insert`] for a plugin already shared: a registry rebuilt after a change
+    /// keeps the plugins that did not change, compiled and configured as they were.
+    pub fn insert_shared(
+        &mut self,
+        plugin: Arc<ReadyPlugin>,
+    ) -> Result<Arc<ReadyPlugin>, RegistryError> {
         let id = plugin.id().to_owned();
         if self
             .plugins
@@ -296,9 +348,28 @@ impl Registry {
                 }
             }
         }
-        let p = Arc::new(plugin);
-        self.plugins.insert(id, p.clone());
-        Ok(p)
+        self.unavailable.remove(&id);
+        self.plugins.insert(id, plugin.clone());
+        Ok(plugin)
+    }
+
+    /// Records why `id` does not run (`disabled in the plugins table`, ...), so a job
+    /// naming it fails saying so rather than "not installed".
+    pub fn set_unavailable(&mut self, id: &str, reason: impl Into<String>) {
+        if !self.plugins.contains_key(id) {
+            self.unavailable.insert(id.to_owned(), reason.into());
+        }
+    }
+
+    /// Why `id` (or `x` for `x-plugin`) does not run, when the operator knows of it.
+    pub fn unavailable(&self, id: &str) -> Option<&str> {
+        self.unavailable
+            .get(id)
+            .or_else(|| {
+                id.strip_suffix("-plugin")
+                    .and_then(|bare| self.unavailable.get(bare))
+            })
+            .map(String::as_str)
     }
 
     /// A plugin by id.

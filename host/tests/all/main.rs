@@ -12,6 +12,7 @@ mod identity;
 mod ingestion;
 mod links;
 mod production;
+mod registry;
 mod resolution;
 mod sandbox;
 mod settings_file;

@@ -22,8 +22,8 @@
 mod errors;
 mod jobs;
 mod migrations;
-mod webhooks;
 mod plugins;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;

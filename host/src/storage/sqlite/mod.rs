@@ -19,8 +19,8 @@
 
 mod errors;
 mod jobs;
-mod webhooks;
 mod plugins;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
