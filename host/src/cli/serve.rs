@@ -26,7 +26,10 @@ use crate::runtime::{EngineSettings, Runtime};
 pub struct ServeArgs {
     /// Directory of plugin components (`*.wasm`). A file's name is its plugin's id
     /// (`github.wasm`, `github_plugin.wasm` and `github-plugin.wasm` are `github`) unless
-    /// the plugin config pins it; a component must declare that id.
+    /// the plugin config pins it; a component must declare that id. Plugins installed in
+    /// the `plugins` table (`drowl-host plugin install`) run too, and a row decides for
+    /// its id (see `jobs::catalog`); with installed plugins the directory may be absent.
+    /// Both are re-read every --registry-poll-ms.
     #[arg(long, env = "DROWL_PLUGIN_DIR", default_value = "plugins.d")]
     pub plugins: PathBuf,
     /// Per-plugin settings as JSON: `{"github": {"config": {"token": "${GITHUB_TOKEN}"},

@@ -36,6 +36,15 @@ pub(super) fn serve(layer: &mut Layer<'_>, a: &mut ServeArgs) -> Parts {
         &mut a.plugins,
         f.plugins_dir.clone(),
     );
+    if f.registry_poll_ms.is_some_and(|ms| ms < 50) {
+        layer.file_problem("registry_poll_ms", "must be at least 50");
+    }
+    layer.setting(
+        "registry_poll_ms",
+        "registry_poll_ms",
+        &mut a.registry_poll_ms,
+        f.registry_poll_ms,
+    );
     layer.setting(
         "startup_timeout_ms",
         "startup_timeout_ms",

@@ -23,6 +23,9 @@ pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
     /// `serve --plugins`: the directory of plugin components.
     pub plugins_dir: Option<PathBuf>,
+    /// `serve --registry-poll-ms`: how often the `plugins` table and the plugins
+    /// directory are read for changes.
+    pub registry_poll_ms: Option<u64>,
     /// `serve --startup-timeout-ms`.
     pub startup_timeout_ms: Option<u64>,
     /// `serve --migrate`.
@@ -343,7 +346,7 @@ job = { type = "event_ingestion", name = "gh", input = { pluginId = "github" } }
         assert_eq!(
             problem("concurrency = 4\n"),
             "drowl.toml:1: concurrency: unknown key; known keys: data_dir, plugins_dir, \
-             startup_timeout_ms, migrate, queue, job_defaults, http, analytics, budgets, \
+             registry_poll_ms, startup_timeout_ms, migrate, queue, job_defaults, http, analytics, budgets, \
              grants, plugins, schedules"
         );
         assert!(

@@ -312,7 +312,8 @@ async fn status(State(s): State<AppState>) -> Response {
         "version": crate::HOST_VERSION,
         "queue": s.queue_name,
         "concurrency": s.concurrency,
-        "plugins": s.plugins,
+        // As they are now: the registry changes while the daemon runs.
+        "plugins": s.stats.metrics.plugins(),
         "counts": null,
         "completed": n(&s.stats.completed),
         "failed": n(&s.stats.failed),

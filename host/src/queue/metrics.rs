@@ -190,6 +190,17 @@ impl Metrics {
         *self.plugins.lock().unwrap_or_else(|e| e.into_inner()) = ids.iter().cloned().collect();
     }
 
+    /// The installed plugin ids, sorted (the daemon updates them as the registry
+    /// changes; the status page lists them).
+    pub fn plugins(&self) -> Vec<String> {
+        self.plugins
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// `id` if it is an installed plugin (drowl's `x-plugin` spelling included), `other`
     /// otherwise: job input is the API's, and a label per value it sends would grow the
     /// exposition without bound.

@@ -12,6 +12,7 @@
 //! | [`JobStore`]     | SQLite in the data dir    | PostgreSQL                  |
 //! | [`WebhookStore`] | SQLite in the data dir    | PostgreSQL                  |
 //! | [`ObjectStore`]  | files under the data dir  | S3 (`S3_ENDPOINT`, ...)     |
+//! | [`PluginStore`]  | SQLite in the data dir    | PostgreSQL                  |
 //!
 //! Every write is idempotent: events are keyed by (`source`, `external_id`), object keys
 //! are built by the host and deterministic, so a retried or duplicated job stores each

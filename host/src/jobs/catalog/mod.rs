@@ -39,7 +39,8 @@
 //! reason in `last_error`, cleared once it loads. The previous build keeps serving when
 //! there was one: an upgrade to a broken build, or a config change that does not fit,
 //! never takes a working plugin away. A failed load is retried when its row or file
-//! changes, not on every poll. At start, a problem with the plugins directory's files
+//! changes, not on every poll. With several daemons on one database, each writes what
+//! it saw, the last to load or fail deciding the column. At start, a problem with the plugins directory's files
 //! (two files for one id, a pinned digest, a manifest declaring another id) still stops
 //! the daemon, as it always has; while it runs such a problem is logged and the
 //! directory's previous state kept.
