@@ -106,7 +106,7 @@ pub enum RegistryCommand {
     /// `plugins/` next to the binary, or --from DIR).
     InstallBundled {
         /// The directory of components (default: `plugins/` next to the binary, else
-        /// `../share/drowl-host/plugins` from it).
+        /// `../share/drowl-host/plugins` from it, else `/usr/lib/drowl/plugins.d`).
         #[arg(long, value_name = "DIR")]
         from: Option<PathBuf>,
         /// Upgrade installed plugins whose component differs from the bundled one.
@@ -243,13 +243,18 @@ async fn switch(registry: &RegistryArgs, storage: &StorageConfig, id: &str, what
 }
 
 /// The directory `install-bundled` reads when given none: a release's `plugins/` next
-/// to the binary, or an installed layout's `share/drowl-host/plugins`.
+/// to the binary, an installed layout's `share/drowl-host/plugins`, or where the image
+/// and the systemd unit of `examples/deploy/` put them.
 fn bundled_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let bin = exe.parent()?;
-    [bin.join("plugins"), bin.join("../share/drowl-host/plugins")]
-        .into_iter()
-        .find(|d| d.is_dir())
+    [
+        bin.join("plugins"),
+        bin.join("../share/drowl-host/plugins"),
+        PathBuf::from("/usr/lib/drowl/plugins.d"),
+    ]
+    .into_iter()
+    .find(|d| d.is_dir())
 }
 
 async fn install_bundled(
