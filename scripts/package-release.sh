@@ -27,7 +27,7 @@ out="dist/drowl-host-${version}-${target}"
 declare -A ids=([github-plugin]=github [feed-plugin]=feed [keywords-plugin]=keywords
                 [identity-plugin]=identity [export-plugin]=export)
 for pkg in "${!ids[@]}"; do
-  cargo build --quiet --release --target wasm32-wasip2 -p "$pkg"
+  cargo build --quiet --profile plugin --target wasm32-wasip2 -p "$pkg"
 done
 bin=${DROWL_HOST_BIN:-}
 if [[ -z "$bin" ]]; then
@@ -39,7 +39,7 @@ mkdir -p "$out/plugins"
 cp "$bin" "$out/drowl-host"
 for pkg in "${!ids[@]}"; do
   # Named by id, so `serve --plugins` installs each under the id its manifest declares.
-  cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/release/${pkg//-/_}.wasm" "$out/plugins/${ids[$pkg]}.wasm"
+  cp "${CARGO_TARGET_DIR:-target}/wasm32-wasip2/plugin/${pkg//-/_}.wasm" "$out/plugins/${ids[$pkg]}.wasm"
 done
 cp README.md SECURITY.md "$out/"
 tar -C dist -czf "$out.tar.gz" "$(basename "$out")"
