@@ -15,6 +15,7 @@ use clap::{Args, Subcommand};
 
 use super::exit;
 use crate::config::{DataDirArgs, parse_key_values};
+use crate::jobs::catalog::components::sha256_hex;
 use crate::jobs::catalog::manage::{Installed, ManageError, Manager};
 use crate::runtime::{EngineSettings, LoadError, Runtime};
 use crate::storage::{PluginRow, StorageConfig};
@@ -296,9 +297,13 @@ async fn install_bundled(
             Err(ManageError::Taken { id, .. }) if upgrade => {
                 m.upgrade(&id, &file, None).await.map(|d| ("upgraded", d))
             }
+            Err(ManageError::Taken { id, version }) if same_build(&m, &id, &file).await => {
+                eprintln!("{id} {version} is up to date");
+                continue;
+            }
             Err(ManageError::Taken { id, version }) => {
                 eprintln!(
-                    "kept {id} {version}: installed already (--upgrade replaces it with {})",
+                    "kept {id} {version}: another build is installed (--upgrade replaces it with {})",
                     file.display()
                 );
                 continue;
@@ -317,6 +322,18 @@ async fn install_bundled(
         }
     }
     code.max(print_json(&done))
+}
+
+/// Whether installed plugin `id` runs the component in `file` already.
+async fn same_build(m: &Manager, id: &str, file: &std::path::Path) -> bool {
+    let Ok(bytes) = std::fs::read(file) else {
+        return false;
+    };
+    let sha = sha256_hex(&bytes);
+    m.list().await.is_ok_and(|rows| {
+        rows.iter()
+            .any(|r| r.id == id && r.component_sha256.as_deref() == Some(sha.as_str()))
+    })
 }
 
 /// The registry commands over the database drowl's environment names (or the embedded

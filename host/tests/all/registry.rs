@@ -289,10 +289,14 @@ fn install_bundled_installs_what_ships_with_the_host() {
         .map(|d| d["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["feed", "keywords"]);
-    // Again: both kept (installed already), nothing to do.
+    // Again: both up to date, nothing to do.
     let out = run(&["plugin", "install-bundled", "--from", "bundle"]);
     assert_eq!(ok(&out), json!([]));
-    assert!(stderr(&out).contains("kept feed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("feed 0.2.0 is up to date"),
+        "{}",
+        stderr(&out)
+    );
     // A bundle whose keywords differs: --upgrade replaces it.
     std::fs::remove_file(bundle.join("feed_plugin.wasm")).unwrap();
     std::fs::copy(
@@ -300,6 +304,14 @@ fn install_bundled_installs_what_ships_with_the_host() {
         bundle.join("keywords_plugin.wasm"),
     )
     .unwrap();
+    let out = run(&["plugin", "install-bundled", "--from", "bundle"]);
+    assert_eq!(ok(&out), json!([]));
+    assert!(
+        stderr(&out)
+            .contains("kept keywords 0.2.0: another build is installed (--upgrade replaces it"),
+        "{}",
+        stderr(&out)
+    );
     let up = ok(&run(&[
         "plugin",
         "install-bundled",
