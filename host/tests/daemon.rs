@@ -3160,10 +3160,10 @@ async fn a_describe_that_sleeps_does_not_hold_the_daemon_start() {
 
 // ---- drowl's worker settings and the health check (issue #13) ----
 
-/// With PostgreSQL (behind a proxy the test can cut) and S3 (a real moto_server)
-/// configured, `GET /health` checks both: 200 while they answer, 503 `degraded` naming
+/// With PostgreSQL and S3 (a real moto_server) configured, each behind a proxy the test
+/// can cut, `GET /health` checks both: 200 while they answer, 503 `degraded` naming
 /// PostgreSQL while it is away (the other checks still ok), 200 again once it is back,
-/// without a restart.
+/// then the same for S3, without a restart. (Redis: `daemon_redis.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_checks_postgres_and_s3_and_reports_an_outage_until_it_ends() {
     use drowl_host::storage::s3::{S3Config, S3Store};
@@ -3189,6 +3189,14 @@ async fn health_checks_postgres_and_s3_and_reports_an_outage_until_it_ends() {
     );
     let s3cfg = S3Config::new(&s3.endpoint, &bucket, "drowl-test", "drowl-test-secret");
     S3Store::create_bucket(&s3cfg).await.expect("create bucket");
+    // The proxy keeps moto's state across an "outage", as a real S3 would.
+    let s3_addr = url::Url::parse(&s3.endpoint)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port()?)))
+        .and_then(|a| a.parse().ok())
+        .expect("s3 addr");
+    let mut s3_proxy = TcpProxy::start(s3_addr).await;
+    let s3_endpoint = format!("http://{}", s3_proxy.addr);
 
     let queue = unique_queue("health-pg");
     let plugins = plugin_dir();
@@ -3196,7 +3204,7 @@ async fn health_checks_postgres_and_s3_and_reports_an_outage_until_it_ends() {
     let daemon = Serve::new(&queue, plugins.path())
         .arg("--migrate")
         .env("DATABASE_URL", &url_via_proxy)
-        .env("S3_ENDPOINT", &s3.endpoint)
+        .env("S3_ENDPOINT", &s3_endpoint)
         .env("S3_BUCKET", &bucket)
         .env("S3_ACCESS_KEY", "drowl-test")
         .env("S3_SECRET_KEY", "drowl-test-secret")
@@ -3217,7 +3225,7 @@ async fn health_checks_postgres_and_s3_and_reports_an_outage_until_it_ends() {
     );
     assert_eq!(
         message(&health, "s3"),
-        format!("S3 bucket {bucket} at {}", s3.endpoint),
+        format!("S3 bucket {bucket} at {s3_endpoint}"),
         "{health}"
     );
     assert!(
@@ -3261,15 +3269,39 @@ async fn health_checks_postgres_and_s3_and_reports_an_outage_until_it_ends() {
     }
 
     proxy.restart().await;
-    let health = eventually(Duration::from_secs(20), "health green again", || {
+    let green = || {
+        eventually(Duration::from_secs(20), "health green again", || {
+            let d = &daemon;
+            async move {
+                let (code, body) = d.get("/health").await;
+                (code == 200).then_some(body)
+            }
+        })
+    };
+    assert_healthy(200, &green().await);
+
+    // S3 away: red naming S3, the others ok; back: green.
+    s3_proxy.stop().await;
+    let (code, health) = eventually(Duration::from_secs(15), "health turns red for S3", || {
         let d = &daemon;
         async move {
             let (code, body) = d.get("/health").await;
-            (code == 200).then_some(body)
+            (code != 200).then_some((code, body))
         }
     })
     .await;
-    assert_healthy(200, &health);
+    eprintln!("while S3 is away: {health}");
+    assert_eq!(code, 503, "{health}");
+    assert_eq!(health["checks"]["s3"]["status"], "error", "{health}");
+    assert!(
+        message(&health, "s3").starts_with(&format!("S3 bucket {bucket}")),
+        "{health}"
+    );
+    for other in ["redis", "postgres", "worker"] {
+        assert_eq!(health["checks"][other]["status"], "ok", "{other}: {health}");
+    }
+    s3_proxy.restart().await;
+    assert_healthy(200, &green().await);
     drop(daemon);
     obliterate(&queue).await;
 }
