@@ -1,6 +1,6 @@
 //! `drowl:plugin/directory@0.2.0` served from a [`DirectoryCtx`].
 
-use super::{DirectoryCtx, MAX_FIND, MAX_KEY_BYTES, wit};
+use super::{DirectoryCtx, MAX_FIND, MAX_KEY_BYTES, MAX_SHOWN_PER_JOB, wit};
 use crate::runtime::guarded;
 use crate::storage::{KnownIdentity, StorageError};
 
@@ -42,6 +42,13 @@ impl wit::Host for DirectoryCtx {
             )));
         };
         let limit = limit.clamp(1, MAX_FIND);
+        if !self.room_for(limit as usize) {
+            return Ok(Err(wit::DirectoryError::InvalidKey(format!(
+                "this job has been shown {} identities, the most one job may see \
+                 ({MAX_SHOWN_PER_JOB}); look up a few candidates per identity, not the table",
+                self.shown.len()
+            ))));
+        }
         let plugin = self.tag.plugin.clone();
         let found = guarded(
             "directory.find",
@@ -56,5 +63,71 @@ impl wit::Host for DirectoryCtx {
             Err(StorageError::Invalid(m)) => Err(wit::DirectoryError::InvalidKey(m)),
             Err(e) => Err(wit::DirectoryError::Unavailable(e.to_string())),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::capabilities::CallTag;
+    use crate::storage::memory::MemoryStore;
+    use crate::storage::{EventStore, IdentityRecord, ResolutionBatch};
+
+    #[tokio::test]
+    async fn find_reads_only_this_plugins_index_and_stops_at_the_jobs_budget() {
+        let store = Arc::new(MemoryStore::default());
+        store
+            .upsert_identities(&[IdentityRecord {
+                platform: "github".into(),
+                platform_user_id: "1".into(),
+                platform_username: Some("octocat".into()),
+                display_name: None,
+                profile_url: None,
+                avatar_url: None,
+                metadata: serde_json::json!({}),
+            }])
+            .await
+            .unwrap();
+        let id = store.identity_id("github", "1").await.unwrap().unwrap();
+        store
+            .save_resolution(&ResolutionBatch {
+                plugin_id: "identity".into(),
+                index: vec![(id.clone(), vec!["username:octocat".into()])],
+                links: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let events: Arc<dyn EventStore> = store;
+        let mut mine = DirectoryCtx::new(CallTag::new("identity", "j1"), Some(events.clone()));
+        let found = wit::Host::find(&mut mine, "username:octocat".into(), 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert!(mine.was_shown(&id), "what find returned may be linked");
+        let mut other = DirectoryCtx::new(CallTag::new("other", "j2"), Some(events));
+        let none = wit::Host::find(&mut other, "username:octocat".into(), 10)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(none.is_empty(), "another plugin's keys are not this one's");
+
+        mine.show(
+            (0..MAX_SHOWN_PER_JOB)
+                .map(|n| format!("x{n}"))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
+        );
+        let spent = wit::Host::find(&mut mine, "username:octocat".into(), 10)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            matches!(&spent, wit::DirectoryError::InvalidKey(m) if m.contains("the most one job may see")),
+            "{spent:?}"
+        );
     }
 }

@@ -23,6 +23,11 @@ use crate::storage::EventStore;
 pub const MAX_KEY_BYTES: usize = 512;
 /// Most identities one `find` returns, whatever the plugin asks for.
 pub const MAX_FIND: u32 = 100;
+/// Most identities one job may be shown (its batches and every `find`'s results): the
+/// host remembers each to check the links the plugin proposes, so a plugin looking up
+/// keys in a loop must not grow the host without bound. A real job sees its batches
+/// (at most `--max-pages` × 200) and a few candidates per identity.
+pub const MAX_SHOWN_PER_JOB: usize = 200_000;
 
 /// The `directory` interface's state for one job.
 pub struct DirectoryCtx {
@@ -56,6 +61,11 @@ impl DirectoryCtx {
     /// Records that the job was shown these identities (a batch handed to `resolve`).
     pub fn show<'a>(&mut self, ids: impl IntoIterator<Item = &'a str>) {
         self.shown.extend(ids.into_iter().map(str::to_owned));
+    }
+
+    /// Whether the job may be shown `more` identities besides those it has seen.
+    pub(crate) fn room_for(&self, more: usize) -> bool {
+        self.shown.len().saturating_add(more) <= MAX_SHOWN_PER_JOB
     }
 
     /// Whether the job was shown identity `id`.
