@@ -143,6 +143,7 @@ async fn plugins_change_while_jobs_run() {
         r.as_deref() == Ok("0.2.0")
     })
     .await;
+    dashboard_row(&daemon, "hostile", "<td>0.2.0</td>").await;
 
     // drowl's API disables it in SQL while a job runs: the running job finishes on the
     // plugin; new jobs fail at once as plugin-not-found, saying it is disabled.
@@ -233,6 +234,7 @@ async fn plugins_change_while_jobs_run() {
         r.as_deref() == Ok("0.2.0+next")
     })
     .await;
+    dashboard_row(&daemon, "hostile", "<td>0.2.0+next</td>").await;
     let slept = finished(&q, &sleeper, Duration::from_secs(30)).await;
     assert!(
         Some(upgraded_at) < slept.finished_on,
@@ -287,6 +289,8 @@ async fn plugins_change_while_jobs_run() {
     })
     .await;
     assert!(err.contains("is not a WebAssembly file"), "{err}");
+    let row = dashboard_row(&daemon, "broken", "not loaded").await;
+    assert!(row.contains("is not a WebAssembly file"), "{row}");
     let id = add(&q, json!({"pluginId": "broken"})).await;
     let rec = finished(&q, &id, Duration::from_secs(30)).await;
     let reason = rec.failed_reason.unwrap_or_default();
@@ -320,6 +324,28 @@ async fn plugins_change_while_jobs_run() {
     );
     drop(daemon);
     obliterate(&queue).await;
+}
+
+/// The dashboard's row for plugin `id` (`<tr id="plugin-ID">...</tr>`), once `/ui` shows
+/// one that contains `want`: the page reads the daemon's plugins per request, so an
+/// install, upgrade or broken row made while serving shows without a restart.
+async fn dashboard_row(daemon: &Daemon, id: &str, want: &str) -> String {
+    let start = format!("<tr id=\"plugin-{id}\">");
+    eventually(
+        Duration::from_secs(20),
+        &format!("/ui lists {id} with {want}"),
+        || {
+            let start = start.clone();
+            async move {
+                let (status, page) = daemon.get_text("/ui").await;
+                let from = page.find(&start)?;
+                let row = &page[from..];
+                let row = &row[..row.find("</tr>")?];
+                (status == 200 && row.contains(want)).then(|| row.to_owned())
+            }
+        },
+    )
+    .await
 }
 
 /// The return value of a job that was retried, once it completed again.

@@ -408,9 +408,15 @@ pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
         });
     let registry = executor.shared_registry();
     let labels = stats.clone();
+    let plugin_views = crate::http::ui::PluginViews::from(plugin_views);
+    let shown_plugins = plugin_views.clone();
     tokio::spawn(
-        catalog.watch(Duration::from_millis(args.registry_poll_ms), move |ids| {
-            labels.metrics.set_plugins(ids)
+        catalog.watch(Duration::from_millis(args.registry_poll_ms), move |c| {
+            labels.metrics.set_plugins(&c.ids());
+            shown_plugins.replace(crate::http::ui::PluginView::list(
+                &c.shared().current(),
+                &c.not_loaded(),
+            ));
         }),
     );
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())
@@ -457,7 +463,7 @@ pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
                 queue: ui_queue,
                 stats: stats.clone(),
                 defaults: job_defaults.clone(),
-                plugins: plugin_views.into(),
+                plugins: plugin_views,
                 queue_name: args.queue.queue.clone(),
                 concurrency: args.concurrency,
                 access: Arc::new(access),

@@ -35,7 +35,7 @@ use drowl_bull::{JobState, Queue, QueueError, RanNow};
 use serde::Deserialize;
 
 pub use access::{UiAccess, Verdict, parse_token};
-pub use view::{JobRow, PluginView};
+pub use view::{JobRow, PluginView, PluginViews};
 
 use crate::queue::{DaemonStats, TypeDefaults};
 
@@ -72,8 +72,8 @@ pub struct UiState {
     pub stats: Arc<DaemonStats>,
     /// The daemon's job defaults: a job's attempts allowed are its own or these.
     pub defaults: Arc<TypeDefaults>,
-    /// Installed plugins and files that did not load.
-    pub plugins: Arc<[PluginView]>,
+    /// Installed plugins and files that did not load, as they are now.
+    pub plugins: PluginViews,
     /// The queue's name.
     pub queue_name: String,
     /// Jobs run at once here.
@@ -169,6 +169,7 @@ async fn dashboard(State(s): State<UiState>, Query(q): Query<DashboardQuery>) ->
         .collect();
     here.sort_by(|a, b| a.started_at.cmp(&b.started_at));
     let minutes = s.stats.activity.per_minute(chrono::Utc::now());
+    let plugins = s.plugins.current();
     let code = if counts.is_ok() {
         StatusCode::OK
     } else {
@@ -185,7 +186,7 @@ async fn dashboard(State(s): State<UiState>, Query(q): Query<DashboardQuery>) ->
         failed,
         completed,
         limit: LIST,
-        plugins: &s.plugins,
+        plugins: &plugins,
         minutes: &minutes,
         notice: q
             .retried
@@ -212,8 +213,9 @@ async fn job(State(s): State<UiState>, Path(id): Path<String>) -> Response {
     };
     let row = JobRow::of(&record, &s.defaults);
     let attempts = s.stats.activity.attempts_of(&id);
+    let plugins = s.plugins.current();
     let plugin = row.plugin.as_deref().and_then(|p| {
-        s.plugins.iter().find(|v| {
+        plugins.iter().find(|v| {
             v.enabled
                 && crate::jobs::registry::addressed_as(&v.id)
                     == crate::jobs::registry::addressed_as(p)

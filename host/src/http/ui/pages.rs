@@ -524,10 +524,7 @@ mod tests {
             failed: Ok(failed),
             completed: Err("redis: no answer within 2000 ms".to_owned()),
             limit: 20,
-            plugins: &[PluginView::not_loaded(
-                std::path::Path::new("broken.wasm"),
-                "not a component",
-            )],
+            plugins: &[PluginView::not_loaded("broken", "not a component")],
             minutes: &[],
             notice: Some("Job 7 moved back to waiting".to_owned()),
             csrf: "c5rf",

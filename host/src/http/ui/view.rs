@@ -1,7 +1,5 @@
 //! What the pages show, read out of Bull's job records and the daemon's registry.
 
-use std::path::Path;
-
 use drowl_bull::{JobInfo, JobRecord, JobState};
 use serde_json::Value;
 
@@ -72,27 +70,50 @@ impl PluginView {
         }
     }
 
-    /// A component file in the plugins directory that did not load.
-    pub fn not_loaded(file: &Path, problem: &str) -> Self {
+    /// A plugin that did not load (a file in the plugins directory, or a row of the
+    /// `plugins` table whose component does not load), listed under its id.
+    pub fn not_loaded(id: &str, problem: &str) -> Self {
         Self {
-            id: file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            id: id.to_owned(),
             problem: Some(problem.to_owned()),
             ..Self::default()
         }
     }
 
-    /// Every registered plugin, by id, then the files that did not load.
-    pub fn list(registry: &Registry, not_loaded: &[(std::path::PathBuf, String)]) -> Vec<Self> {
+    /// Every registered plugin, by id, then the ids that did not load, with why.
+    pub fn list(registry: &Registry, not_loaded: &[(String, String)]) -> Vec<Self> {
         registry
             .ids()
             .iter()
             .filter_map(|id| registry.get(id))
             .map(|p| Self::of(&p))
-            .chain(not_loaded.iter().map(|(f, e)| Self::not_loaded(f, e)))
+            .chain(not_loaded.iter().map(|(id, e)| Self::not_loaded(id, e)))
             .collect()
+    }
+}
+
+/// The plugin list the dashboard shows, replaced whenever the daemon's plugins change
+/// (an install, upgrade, disable or a new file while serving: see `jobs::catalog`), so a
+/// page always lists what runs now rather than what ran at start. A page takes the
+/// current list once; the lock is held only to clone or swap an `Arc`.
+#[derive(Debug, Clone, Default)]
+pub struct PluginViews(std::sync::Arc<std::sync::RwLock<std::sync::Arc<[PluginView]>>>);
+
+impl PluginViews {
+    /// The list as it is now.
+    pub fn current(&self) -> std::sync::Arc<[PluginView]> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the list for pages served from now on.
+    pub fn replace(&self, list: Vec<PluginView>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = list.into();
+    }
+}
+
+impl From<Vec<PluginView>> for PluginViews {
+    fn from(list: Vec<PluginView>) -> Self {
+        Self(std::sync::Arc::new(std::sync::RwLock::new(list.into())))
     }
 }
 

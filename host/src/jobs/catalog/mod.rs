@@ -180,34 +180,39 @@ impl Catalog {
         self.shared.current().ids()
     }
 
-    /// The components that failed to load and run no build, with why: the plugins
-    /// directory's file, or the plugin store's copy of a row's component.
-    pub fn not_loaded(&self) -> Vec<(PathBuf, String)> {
+    /// The ids whose component failed to load and that run no build, with why (the
+    /// message names the plugins directory's file or the plugin store's copy).
+    pub fn not_loaded(&self) -> Vec<(String, String)> {
         self.failed
             .iter()
             .filter(|(id, _)| !self.running.contains_key(*id))
-            .map(|(_, (wanted, message))| {
-                let path = match &wanted.component {
-                    Component::File { path, .. } => path.clone(),
-                    Component::Stored(sha) => self.components.path(sha),
+            .map(|(id, (wanted, message))| {
+                let message = match &wanted.component {
+                    Component::File { path, .. } if !message.contains(&*path.to_string_lossy()) => {
+                        format!("{}: {message}", path.display())
+                    }
+                    _ => message.clone(),
                 };
-                (path, message.clone())
+                (id.clone(), message)
             })
             .collect()
     }
 
     /// Brings the registry up to date every `every`, for as long as the daemon runs;
-    /// `on_change` gets the ids that run after each change.
-    pub async fn watch(mut self, every: Duration, on_change: impl Fn(&[String]) + Send) {
+    /// `on_change` gets the catalog after each change of the registry or of the
+    /// components that failed to load (what the dashboard and metrics list).
+    pub async fn watch(mut self, every: Duration, on_change: impl Fn(&Self) + Send) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
             tick.tick().await;
+            let failed_before = self.not_loaded();
             if self.poll().await {
-                let ids = self.ids();
-                tracing::info!(plugins = ?ids, "plugins changed");
-                on_change(&ids);
+                tracing::info!(plugins = ?self.ids(), "plugins changed");
+                on_change(&self);
+            } else if self.not_loaded() != failed_before {
+                on_change(&self);
             }
         }
     }
