@@ -9,6 +9,7 @@ pub mod exit;
 pub mod jobs;
 pub mod migrate;
 pub mod plugin;
+mod progress;
 pub mod queue_args;
 pub mod registry;
 pub mod run_plugin;

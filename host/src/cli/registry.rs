@@ -156,7 +156,13 @@ pub async fn run(cmd: RegistryCommand, storage: StorageConfig) -> u8 {
                 Ok(m) => m,
                 Err(code) => return code,
             };
-            match m.install(&wasm, id.as_deref(), &config, !disabled).await {
+            let bar = super::progress::spinner(&format!(
+                "installing {}: checking and compiling",
+                wasm.display()
+            ));
+            let outcome = m.install(&wasm, id.as_deref(), &config, !disabled).await;
+            bar.finish_and_clear();
+            match outcome {
                 Ok(done) => installed("installed", &done),
                 Err(e) => refused(&e),
             }
@@ -176,7 +182,13 @@ pub async fn run(cmd: RegistryCommand, storage: StorageConfig) -> u8 {
                 Err(code) => return code,
             };
             let given = (!config.is_empty()).then_some(&config);
-            match m.upgrade(&id, &wasm, given).await {
+            let bar = super::progress::spinner(&format!(
+                "upgrading {id} to {}: checking and compiling",
+                wasm.display()
+            ));
+            let outcome = m.upgrade(&id, &wasm, given).await;
+            bar.finish_and_clear();
+            match outcome {
                 Ok(done) => installed("upgraded", &done),
                 Err(e) => refused(&e),
             }
@@ -292,35 +304,41 @@ async fn install_bundled(
     };
     let mut done = Vec::new();
     let mut code = exit::OK;
+    let bar = super::progress::items(files.len() as u64, "installing");
+    // Lines printed while the bar is drawn go above it, not through it.
+    let say = |line: String| bar.suspend(|| eprintln!("{line}"));
     for file in files {
+        bar.set_message(format!("checking and compiling {}", file.display()));
+        bar.inc(1);
         let outcome = match m.install(&file, None, &Default::default(), enabled).await {
             Err(ManageError::Taken { id, .. }) if upgrade => {
                 m.upgrade(&id, &file, None).await.map(|d| ("upgraded", d))
             }
             Err(ManageError::Taken { id, version }) if same_build(&m, &id, &file).await => {
-                eprintln!("{id} {version} is up to date");
+                say(format!("{id} {version} is up to date"));
                 continue;
             }
             Err(ManageError::Taken { id, version }) => {
-                eprintln!(
+                say(format!(
                     "kept {id} {version}: another build is installed (--upgrade replaces it with {})",
                     file.display()
-                );
+                ));
                 continue;
             }
             other => other.map(|d| ("installed", d)),
         };
         match outcome {
             Ok((verb, d)) => {
-                describe(verb, &d);
+                bar.suspend(|| describe(verb, &d));
                 done.push(d);
             }
             Err(e) => {
-                eprintln!("error: {}: {e}", file.display());
+                say(format!("error: {}: {e}", file.display()));
                 code = code.max(code_for(&e));
             }
         }
     }
+    bar.finish_and_clear();
     code.max(print_json(&done))
 }
 

@@ -176,7 +176,7 @@ pub async fn run(args: RunPluginArgs, resolved: Settings) -> u8 {
         return fail(exit::INTERNAL, e);
     }
     let executor = Executor::new(runtime, storage, registry);
-    let bar = progress_bar(&format!(
+    let bar = super::progress::percent(&format!(
         "{} {} with {plugin_id}",
         job.job_type.as_str(),
         job.name
@@ -317,22 +317,4 @@ fn summary(
         u(|u| u.wall_ms),
         human_bytes(u(|u| u.peak_memory_bytes)),
     )
-}
-
-/// A bar of the plugin's reported progress (0 to 100) with the time spent, on stderr when
-/// it is a terminal; hidden otherwise, so scripts and CI logs get only the summary line.
-fn progress_bar(what: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal as _;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(100);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}] {bar:30} {pos:>3}%")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(what.to_owned());
-    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-    bar
 }
