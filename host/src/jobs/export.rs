@@ -22,7 +22,7 @@ use super::handler::{PluginCall, PluginJob, job_context, plugin_failure};
 use super::model::{CONTINUATION_KEY, JobFailure, JobRequest};
 use crate::bindings::export::exports::drowl::plugin::export as wit;
 use crate::runtime::Role;
-use crate::storage::{EventFilter, ObjectKey, Storage, StorageError};
+use crate::storage::{EventFilter, ObjectKey, Storage};
 
 /// KV namespace where the host keeps each export job's progress; no plugin id can equal
 /// it.
@@ -63,10 +63,6 @@ pub fn manifest_key(job_id: &str) -> String {
 
 /// An export job: the selected events handed to an export plugin in pages.
 pub(crate) struct Export;
-
-fn storage_invalid(e: impl std::fmt::Display) -> JobFailure {
-    JobFailure::from(StorageError::Invalid(e.to_string()))
-}
 
 impl PluginJob for Export {
     type Prepared = EventFilter;
@@ -139,7 +135,7 @@ impl PluginJob for Export {
             progress.locations.extend(r.location);
             progress.after = Some(last);
             // Saved once the page is delivered: a crash after this resumes past it.
-            let saved = serde_json::to_vec(&progress).map_err(storage_invalid)?;
+            let saved = serde_json::to_vec(&progress).map_err(JobFailure::unstorable)?;
             kv.set(PROGRESS_NAMESPACE, &progress_key, &saved).await?;
             if (events.len() as u32) < EVENTS_PER_CALL {
                 break;
@@ -160,7 +156,7 @@ impl PluginJob for Export {
             return Ok(out);
         }
         let key = ObjectKey::plugin_object(plugin.id(), &manifest_key(&export_id))
-            .map_err(storage_invalid)?;
+            .map_err(JobFailure::unstorable)?;
         let manifest = json!({
             "exportId": export_id,
             "jobId": job.id,
@@ -171,7 +167,7 @@ impl PluginJob for Export {
             "locations": progress.locations,
             "completedAt": chrono::Utc::now().to_rfc3339(),
         });
-        let body = serde_json::to_vec_pretty(&manifest).map_err(storage_invalid)?;
+        let body = serde_json::to_vec_pretty(&manifest).map_err(JobFailure::unstorable)?;
         storage
             .objects
             .put(&key, body.into(), "application/json")

@@ -215,6 +215,12 @@ pub enum JobFailure {
 }
 
 impl JobFailure {
+    /// A host record (a resume point, export progress, a manifest) that cannot be
+    /// serialised for storage: a storage failure, since the data is the host's own.
+    pub(crate) fn unstorable(e: impl std::fmt::Display) -> Self {
+        Self::Storage(StorageError::Invalid(e.to_string()))
+    }
+
     /// Error code for the `jobs` table and `run-plugin` output.
     pub fn code(&self) -> &'static str {
         match self {

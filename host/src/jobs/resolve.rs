@@ -162,9 +162,7 @@ impl PluginJob for Resolve {
             skipped += written.existing;
             // The resume point moves only once the batch is stored: a crash before this
             // re-resolves the batch, which writes nothing new.
-            let point = serde_json::to_vec(&last).map_err(|e| {
-                JobFailure::from(crate::storage::StorageError::Invalid(e.to_string()))
-            })?;
+            let point = serde_json::to_vec(&last).map_err(JobFailure::unstorable)?;
             kv.set(RESUME_NAMESPACE, plugin.id(), &point).await?;
             after = Some(last);
             if (batch.len() as u32) < IDENTITIES_PER_CALL {
