@@ -162,9 +162,11 @@ async fn main() -> Result<()> {
             }),
         ),
         (
-            "pooling, 1 MiB kept resident",
+            // What the default was before issue #14: every released memory `madvise`d.
+            "pooling, madvise reset",
             pooled(PoolingSettings {
-                keep_resident_bytes: 1 << 20,
+                keep_resident_bytes: 0,
+                reset_dirty_pages: false,
                 ..PoolingSettings::default()
             }),
         ),

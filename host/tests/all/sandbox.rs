@@ -1116,10 +1116,22 @@ async fn a_job_never_sees_memory_an_earlier_job_left() {
     let engines = [
         ("pooling", EngineSettings::default()),
         (
-            "pooling, 1 MiB kept resident",
+            "pooling, memory madvised away",
             EngineSettings {
                 pooling: Some(PoolingSettings {
-                    keep_resident_bytes: 1 << 20,
+                    keep_resident_bytes: 0,
+                    reset_dirty_pages: false,
+                    ..PoolingSettings::default()
+                }),
+                ..EngineSettings::default()
+            },
+        ),
+        (
+            "pooling, every dirty page reset in place (16 MiB)",
+            EngineSettings {
+                pooling: Some(PoolingSettings {
+                    keep_resident_bytes: 16 << 20,
+                    reset_dirty_pages: true,
                     ..PoolingSettings::default()
                 }),
                 ..EngineSettings::default()
