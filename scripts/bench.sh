@@ -172,7 +172,7 @@ LIMIT = {
     "queue": "kernel 55% (futex/scheduler wake-ups, eventfd writes, madvise TLB shootdowns as pooled instance memory is decommitted per job), sqlx-sqlite worker thread 29%, no daemon function above 1.3% (perf record -g of serve at c8, issue #14)",
     "cpu": "the same profile: the path around the plugin (thread hand-offs, SQLite mirror and cursor writes), not instantiation (about 14 us of it)",
     "sandbox": "instantiate from InstancePre 10-14 us plus the first call into a fresh instance 12-18 us (guest start-up, first page faults): toolchain-facts.md; pooling already on",
-    "ingest": "PostgreSQL's insert into events with its indexes: 'event rows' took 78% of the store path's time in BENCHMARKS.md's run (the bench's step timing), S3 put 10%, identities 11%",
+    "ingest": "PostgreSQL's insert into events with its indexes: 'event rows' is 77-81% of the store path's time (the bench's own step timing, BENCHMARKS.md), S3 put and identities about 10% each",
     "node": "the plugin's compiled wasm: about 80% of the sandbox pass in JIT code (perf); natively the same matcher is 3-4x faster, so code speed inside wasm, not the boundary (memmove + malloc under 5%)",
     "native": "same profile: the matcher runs 3-4x slower as wasm than natively, with 80% of the sandbox pass in its wasm code (likely cause, not verified: native regex/aho-corasick use SIMD prefilters, the wasm32-wasip2 build has no simd128)",
     "e2e": "in the bench process 45% of samples in the plugin's wasm (matching), 35% host code (first-load compile, serde, malloc); PostgreSQL reads/writes not sampled (perf of the process)",
