@@ -224,7 +224,8 @@ d, p = g("epoch.on_ns"), g("epoch.off_ns")
 row("5 density: epoch interruption vs none (ns per loop iteration)", num(d and d * 1000, " ps"),
     num(p and p * 1000, " ps") + " (no epochs)", rnum(ratio(d, p)), None, "")
 d = g("build.demo_warm_s")
-row("6 build: ./scripts/demo.sh warm (everything built)", num(d, " s"), "-", "-", None, "")
+row("6 build: ./scripts/demo.sh warm (everything built)",
+    "not run (--skip-demo)" if d is None else num(d, " s"), "-", "-", None, "")
 d = g("build.demo_cold_s")
 row("6 build: ./scripts/demo.sh cold, fresh clone <= 12 min",
     "not run (--cold)" if d is None else num(d / 60, " min"), "-",
