@@ -4,9 +4,12 @@
 # server process), tests/interop's npm packages: the real `bull` client and GitHub's
 # example webhook payloads (`@octokit/webhooks-examples`, read by plugins/github's tests),
 # and Debian's Chromium with its WebDriver (the dashboard's browser test,
-# host/tests/dashboard.rs).
+# host/tests/dashboard.rs). `--no-browser` skips Chromium (scripts/bench.sh needs no
+# browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+browser=1
+[ "${1:-}" = "--no-browser" ] && browser=0
 
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   echo "starting PostgreSQL" >&2
@@ -27,7 +30,7 @@ if [ ! -f tests/interop/node_modules/bull/package.json ] ||
   echo "installing tests/interop's npm packages (bull, @octokit/webhooks-examples)" >&2
   (cd tests/interop && npm ci --silent --no-audit --no-fund)
 fi
-if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+if [ "$browser" = 1 ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   echo "installing chromium and chromium-driver" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -19,6 +19,12 @@
 //!
 //! Each run pauses the queue, fills it, starts the workers and waits until they serve, then
 //! resumes the queue and times until `wait`, `paused` and `active` are all empty.
+//!
+//! `--levels 1,8,50` (used by `scripts/bench.sh`) replaces the default runs with issue
+//! #14's side-by-side: at each concurrency, one `drowl-host serve` process and one Bull
+//! Node.js worker on the same number of jobs, alternating, and prints a
+//! `BENCH queue.c<N>.drowl_jobs_s=... queue.c<N>.bull_jobs_s=... queue.c<N>.drowl_cpu_us=...`
+//! line per level (CPU per job is the worker process's user + system time).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -287,7 +293,25 @@ fn row(what: &str, r: &Rate) {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut levels: Option<Vec<usize>> = None;
+    let mut positional = Vec::new();
+    let mut argv = std::env::args().skip(1);
+    while let Some(a) = argv.next() {
+        if a == "--levels" {
+            let list = argv
+                .next()
+                .context("--levels needs a list such as 1,8,50")?;
+            levels = Some(
+                list.split(',')
+                    .map(|l| l.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .context("--levels: concurrency levels such as 1,8,50")?,
+            );
+        } else {
+            positional.push(a);
+        }
+    }
+    let mut args = positional.into_iter();
     let jobs: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5_000);
     let concurrency: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(8);
 
@@ -331,6 +355,28 @@ async fn main() -> anyhow::Result<()> {
             .trim()
     );
     println!("{:<44} {:>8} {:>12}", "worker", "jobs/s", "cpu us/job");
+    if let Some(levels) = levels {
+        anyhow::ensure!(
+            repo_root().join("tests/interop/node_modules/bull").exists(),
+            "bull is not installed in tests/interop: run scripts/services.sh"
+        );
+        for c in levels {
+            let drowl = run(Kind::Serve, 1, c, jobs, work.path()).await?;
+            row(&format!("drowl-host serve 1 proc x c{c}"), &drowl);
+            let bull = run(Kind::Bull, 1, c, jobs, work.path()).await?;
+            row(&format!("bull 4 node worker 1 proc x c{c} (no-op)"), &bull);
+            println!(
+                "BENCH queue.c{c}.drowl_jobs_s={:.0} queue.c{c}.bull_jobs_s={:.0} \
+                 queue.c{c}.drowl_cpu_us={:.0} queue.c{c}.bull_cpu_us={:.0}",
+                drowl.jobs_per_s,
+                bull.jobs_per_s,
+                drowl.cpu_per_job.as_secs_f64() * 1e6,
+                bull.cpu_per_job.as_secs_f64() * 1e6
+            );
+        }
+        client.quit().await?;
+        return Ok(());
+    }
     for procs in [1, 2] {
         let r = run(Kind::Serve, procs, concurrency, jobs, work.path()).await?;
         row(

@@ -15,8 +15,9 @@
 //!
 //! Defaults: 100,000 events (half with the text this host extracts, half as drowl's API
 //! stores them: a GitHub-shaped raw payload and no text) and 50 tracked keywords; two
-//! runs, the second a rerun that must store nothing new. The fixture is generated inside
-//! PostgreSQL (`generate_series`). PostgreSQL: `DROWL_TEST_PG_ADMIN_URL` (default
+//! runs, the second a rerun that must store nothing new; each prints a
+//! `BENCH enrich.e2e_<run>_eps=...` summary line for `scripts/bench.sh`. The fixture is
+//! generated inside PostgreSQL (`generate_series`). PostgreSQL: `DROWL_TEST_PG_ADMIN_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); a `drowl_test_<random>` database is
 //! created and dropped.
 
@@ -174,6 +175,10 @@ async fn bench(url: &str, events: i64, keywords: i64) -> Result<()> {
         println!(
             "  {what:<22} {jobs:>3} jobs  {scanned:>8} events  {stored:>8} matches stored  \
              {secs:>7.2} s  {:>8.0} events/s",
+            scanned as f64 / secs
+        );
+        println!(
+            "BENCH enrich.e2e_{tag}_eps={:.0} enrich.e2e_events={scanned}",
             scanned as f64 / secs
         );
     }

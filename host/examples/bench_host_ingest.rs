@@ -29,7 +29,10 @@
 //! optimise drowl-host's own code too (generic serde and sqlx code is compiled there),
 //! which costs a rebuild of one crate instead of a release build of every dependency.
 //! Without them the numbers are those of an unoptimised host. The output says which it
-//! was (by `debug_assertions`). PostgreSQL: `DROWL_BENCH_PG_ADMIN_URL` (default
+//! was (by `debug_assertions`). A `BENCH ingest.*` summary line (events/s of each run)
+//! ends the output for `scripts/bench.sh`, which runs the release build with
+//! `20 1000 20000`: the github run then stores the same 20,000 items `psql` copies.
+//! PostgreSQL: `DROWL_BENCH_PG_ADMIN_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); a `drowl_bench_<random>` database is
 //! created and dropped. S3: `S3_ENDPOINT`/`S3_BUCKET`/`S3_ACCESS_KEY`/`S3_SECRET_KEY` if
 //! set, otherwise moto_server from PATH or `.venv/bin`. `psql` must be on PATH.
@@ -374,15 +377,17 @@ impl Table {
         Instant::now()
     }
 
-    fn row(&mut self, name: &str, events: u64, started: Instant) {
+    /// Prints a row and returns its events per second.
+    fn row(&mut self, name: &str, events: u64, started: Instant) -> f64 {
         let d = started.elapsed();
         let cpu = cpu_secs() - self.cpu_mark;
+        let rate = events as f64 / d.as_secs_f64();
         println!(
-            "{name:<66} {events:>7} {:>8.2} {:>9.0} {:>9.2}s",
+            "{name:<66} {events:>7} {:>8.2} {rate:>9.0} {:>9.2}s",
             d.as_secs_f64(),
-            events as f64 / d.as_secs_f64(),
             cpu
         );
+        rate
     }
 }
 
@@ -502,7 +507,7 @@ async fn bench(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    table.row(
+    let copy_eps = table.row(
         "psql \\copy, same rows (one COPY, no conflict handling)",
         total as u64,
         started,
@@ -520,7 +525,7 @@ async fn bench(
             *a += b;
         }
     }
-    table.row(
+    let store_eps = table.row(
         &format!("host store path: S3 object + identities + rows + cursor, {per_page}/page"),
         inserted,
         started,
@@ -560,7 +565,7 @@ async fn bench(
             .buffer_unordered(IN_FLIGHT)
             .try_fold(0, |sum, n| async move { Ok(sum + n) })
             .await?;
-    table.row(
+    let store4_eps = table.row(
         &format!("host store path, {IN_FLIGHT} pages in flight (concurrent jobs)"),
         inserted,
         started,
@@ -584,7 +589,7 @@ async fn bench(
         .execute(&job, None)
         .await
         .map_err(|f| anyhow::anyhow!("hostile run failed: {}", f.failure))?;
-    table.row(
+    let hostile_eps = table.row(
         &format!("executor, hostile plugin `ok` ({per_page}/page, ~100 B payloads)"),
         done.output["eventsStored"].as_u64().unwrap_or(0),
         started,
@@ -628,12 +633,17 @@ async fn bench(
         .execute(&job, None)
         .await
         .map_err(|f| anyhow::anyhow!("github run failed: {}", f.failure))?;
-    table.row(
+    let github_eps = table.row(
         "executor, github plugin, generated feed (100/page, 1-5 KB, HTTP)",
         done.output["eventsStored"].as_u64().unwrap_or(0),
         started,
     );
     api.shutdown().await?;
+    println!(
+        "BENCH ingest.copy_eps={copy_eps:.0} ingest.store_eps={store_eps:.0} \
+         ingest.store4_eps={store4_eps:.0} ingest.hostile_eps={hostile_eps:.0} \
+         ingest.github_eps={github_eps:.0} ingest.github_events={github_events}"
+    );
     println!(
         "\nclient CPU: this process (host and plugins; in the github run also the fixture \
          server) or psql; PostgreSQL and moto share the same cores."

@@ -15,7 +15,9 @@
 //! instantiate, `describe` and drop; and, for ingestion plugins, instantiate, one
 //! `ingest` of a one-event page and drop (what a job costs apart from storage). The
 //! allocators take turns every few hundred jobs so that on a shared machine they see the
-//! same background load; compare medians, the tails are mostly other processes.
+//! same background load; compare medians, the tails are mostly other processes. A
+//! `BENCH sandbox.*` summary line (the hostile plugin's instantiate + `describe`, pooling
+//! and on-demand) ends the output for `scripts/bench.sh`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -174,6 +176,7 @@ async fn main() -> Result<()> {
     println!(
         "{iterations} iterations after {WARM_UP} of warm-up, allocators alternating every {ROUND}; microseconds per job (mean / p50 / p99)"
     );
+    let mut bench_lines = Vec::new();
     for path in &plugins {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
@@ -219,7 +222,8 @@ async fn main() -> Result<()> {
                 done += n;
             }
             print!("  {:<32}", work.label());
-            for s in samples {
+            let mut summary = Vec::new();
+            for (s, (label, _)) in samples.into_iter().zip(&allocators) {
                 let s = stats(s);
                 print!(
                     " {:>10.1} / {:>6.1} / {:>6.1}",
@@ -227,9 +231,27 @@ async fn main() -> Result<()> {
                     micros(s.p50),
                     micros(s.p99)
                 );
+                summary.push((*label, s));
             }
             println!();
+            // The figure of issue #14's sandbox target: a no-op plugin (the hostile test
+            // plugin) instantiated and called once (`describe`), with the daemon's
+            // default allocator (pooling) and with on-demand allocation.
+            if name.starts_with("hostile") && work == Work::Describe {
+                for (key, label) in [("pooling", "pooling (default)"), ("ondemand", "on-demand")] {
+                    if let Some((_, s)) = summary.iter().find(|(l, _)| *l == label) {
+                        bench_lines.push(format!(
+                            "sandbox.{key}_p50_us={:.1} sandbox.{key}_mean_us={:.1}",
+                            micros(s.p50),
+                            micros(s.mean)
+                        ));
+                    }
+                }
+            }
         }
+    }
+    if !bench_lines.is_empty() {
+        println!("BENCH {}", bench_lines.join(" "));
     }
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
