@@ -169,9 +169,9 @@ def rnum(x):
 # Where a target is missed, what limits it: from the perf profiles in BENCHMARKS.md (issue
 # #14's `perf record -g` of serve at concurrency 8, and this branch's profiles).
 LIMIT = {
-    "queue": "kernel 55% (futex/scheduler wake-ups, eventfd writes, madvise TLB shootdowns as pooled instance memory is decommitted per job), sqlx-sqlite worker thread 29%, no daemon function above 1.3% (perf record -g of serve at c8, issue #14)",
+    "queue": "kernel 55% (futex/scheduler wake-ups, eventfd writes, madvise TLB shootdowns as pooled instance memory was decommitted per job: reset in place since 4e8ef87), sqlx-sqlite worker thread 29%, no daemon function above 1.3% (perf record -g of serve at c8, issue #14, before 4e8ef87)",
     "cpu": "the same profile: the path around the plugin (thread hand-offs, SQLite mirror and cursor writes), not instantiation (about 14 us of it)",
-    "sandbox": "instantiate from InstancePre 10-14 us plus the first call into a fresh instance 12-18 us (guest start-up, first page faults): toolchain-facts.md; pooling already on",
+    "sandbox": "instantiate from InstancePre 10-14 us plus the first call into a fresh instance 12-18 us (guest start-up): toolchain-facts.md; pooling on, dirty pages reset in place (no refaults) since 4e8ef87",
     "ingest": "PostgreSQL's insert into events with its indexes: 'event rows' is 77-81% of the store path's time (the bench's own step timing, BENCHMARKS.md), S3 put and identities about 10% each",
     "node": "the plugin's compiled wasm: about 80% of the sandbox pass in JIT code (perf); natively the same matcher is 3-4x faster, so code speed inside wasm, not the boundary (memmove + malloc under 5%)",
     "native": "same profile: the matcher runs 3-4x slower as wasm than natively, with 80% of the sandbox pass in its wasm code (likely cause, not verified: native regex/aho-corasick use SIMD prefilters, the wasm32-wasip2 build has no simd128)",
