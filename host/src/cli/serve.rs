@@ -351,7 +351,6 @@ pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
         Some(Err(e)) => return fail(e),
     };
     let plugin_ids = catalog.ids();
-    let plugin_views = crate::http::ui::PluginView::list(&loaded, &catalog.not_loaded());
     if plugin_ids.is_empty() {
         tracing::warn!(dir = %args.plugins.display(), "no plugins installed; every plugin job will fail until one is");
     }
@@ -408,15 +407,13 @@ pub async fn run(args: ServeArgs, settings: Settings) -> u8 {
         });
     let registry = executor.shared_registry();
     let labels = stats.clone();
-    let plugin_views = crate::http::ui::PluginViews::from(plugin_views);
+    let plugin_views =
+        crate::http::ui::PluginViews::from(crate::http::ui::PluginView::list(&catalog));
     let shown_plugins = plugin_views.clone();
     tokio::spawn(
         catalog.watch(Duration::from_millis(args.registry_poll_ms), move |c| {
             labels.metrics.set_plugins(&c.ids());
-            shown_plugins.replace(crate::http::ui::PluginView::list(
-                &c.shared().current(),
-                &c.not_loaded(),
-            ));
+            shown_plugins.replace(crate::http::ui::PluginView::list(c));
         }),
     );
     let handler = DrowlHandler::new(executor, follow_up_queue, &type_limits, stats.clone())

@@ -3,7 +3,7 @@
 use drowl_bull::{JobInfo, JobRecord, JobState};
 use serde_json::Value;
 
-use crate::jobs::{JobRequest, ReadyPlugin, Registry};
+use crate::jobs::{JobRequest, ReadyPlugin};
 use crate::queue::TypeDefaults;
 
 /// A plugin as the dashboard lists it: what it is, whether it takes jobs, what it was
@@ -80,14 +80,20 @@ impl PluginView {
         }
     }
 
-    /// Every registered plugin, by id, then the ids that did not load, with why.
-    pub fn list(registry: &Registry, not_loaded: &[(String, String)]) -> Vec<Self> {
+    /// Every plugin `catalog` runs, by id, then the ids that did not load, with why.
+    pub fn list(catalog: &crate::jobs::catalog::Catalog) -> Vec<Self> {
+        let registry = catalog.shared().current();
         registry
             .ids()
             .iter()
             .filter_map(|id| registry.get(id))
             .map(|p| Self::of(&p))
-            .chain(not_loaded.iter().map(|(id, e)| Self::not_loaded(id, e)))
+            .chain(
+                catalog
+                    .not_loaded()
+                    .iter()
+                    .map(|(id, e)| Self::not_loaded(id, e)),
+            )
             .collect()
     }
 }
