@@ -170,13 +170,13 @@ def rnum(x):
 # #14's `perf record -g` of serve at concurrency 8, and this branch's profiles).
 LIMIT = {
     "queue": "the daemon's path around the plugin, not the queue: drowl-bull's noop_worker alone does 15,167 jobs/s at 52 us/job at c8, 1.6x Bull. perf --call-graph dwarf of serve at c8 (after ddc0023): the sqlx-sqlite worker thread 25% (a cursor read and write per job, the jobs-table mirror; SQLite's JSON functions 7% of all), scheduler/futex wake-ups between it and the runtime, instantiate 7%, dropping the instance 4-5%, malloc 10%",
-    "cpu": "the same profile: per job 3 SQLite statements on sqlx's worker thread (cursor get + set, mirror upsert), each a thread round trip (20 futex calls and 8 fcntl locks per job, strace -c); instantiate + describe about 50 us",
+    "cpu": "the same profile: per job two SQLite statements on sqlx's worker thread (the cursor's get and set) plus its share of a batched mirror upsert, each a thread round trip (about 20 futex calls and 8 fcntl locks per job, strace -c); instantiate + describe about 50 us",
     "sandbox": "instantiate from InstancePre 10-14 us plus the first call into a fresh instance 12-18 us (guest start-up): toolchain-facts.md; pooling on, dirty pages reset in place (no refaults) since 4e8ef87",
     "ingest": "PostgreSQL's insert into events with its indexes: 'event rows' is 77-81% of the store path's time (the bench's own step timing, BENCHMARKS.md), S3 put and identities about 10% each",
     "node": "the plugin's compiled wasm: the matcher's search loops in JIT code (perf); since it keeps its compiled keywords for a job's pages and builds at opt-level 3 with simd128, on a par with Node.js",
     "native": "the matcher runs about 2.8x slower as wasm than natively, in its regex/aho-corasick search loops (natively those crates can take SSE/AVX2 paths that have no wasm simd128 counterpart; not verified function by function); not the component boundary (memmove + malloc under 5%)",
     "e2e": "in the bench process 45% of samples in the plugin's wasm (matching), 35% host code (first-load compile, serde, malloc); PostgreSQL reads/writes not sampled (perf of the process)",
-    "build": "wasmtime/cranelift, AWS SDK and sqlx compile time (issue #14)",
+    "build": "the dev profile builds every dependency at opt-level 2: wasmtime/cranelift, the AWS SDK (with aws-lc-sys and ring both), sqlx with two drivers; trimming wasmtime's features (ddc0023) did not shorten it measurably (BENCHMARKS.md, stop 19)",
 }
 
 rows = []
