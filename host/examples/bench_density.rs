@@ -71,16 +71,14 @@ fn request(i: usize, mode: &str, ms: u64) -> IngestRequest {
 }
 
 async fn instantiate(runtime: &PluginRuntime, plugin: &ReadyPlugin) -> Result<PluginInstance> {
-    Ok(runtime
+    Ok(plugin
         .instantiate(
-            &plugin.loaded,
-            plugin.env.clone(),
+            runtime,
             JobScope {
                 id: "bench",
                 depth: 0,
                 progress: None,
             },
-            &plugin.budget,
         )
         .await?)
 }

@@ -93,16 +93,14 @@ async fn one(
     work: Work,
     i: usize,
 ) -> Result<()> {
-    let mut instance = runtime
+    let mut instance = plugin
         .instantiate(
-            &plugin.loaded,
-            plugin.env.clone(),
+            runtime,
             drowl_host::capabilities::JobScope {
                 id: "bench",
                 depth: 0,
                 progress: None,
             },
-            &plugin.budget,
         )
         .await?;
     match work {

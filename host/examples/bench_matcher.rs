@@ -134,16 +134,14 @@ async fn main() -> Result<()> {
     // with an explicit loop of the same shape.
     let sandbox_pass = async || -> Result<u64> {
         let mut matches = 0u64;
-        let mut instance = runtime
+        let mut instance = plugin
             .instantiate(
-                &plugin.loaded,
-                plugin.env.clone(),
+                &runtime,
                 JobScope {
                     id: "bench",
                     depth: 0,
                     progress: None,
                 },
-                &plugin.budget,
             )
             .await?;
         for (i, page) in pages.iter().enumerate() {

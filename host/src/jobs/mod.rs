@@ -183,17 +183,14 @@ impl Executor {
         let scope = registry.scope(&plugin);
         drop(registry);
         let prepared = kind.prepare(&self.storage, job).await?;
-        let mut instance = self
-            .runtime
+        let mut instance = plugin
             .instantiate(
-                &plugin.loaded,
-                plugin.env.clone(),
+                &self.runtime,
                 JobScope {
                     id: &job.id,
                     depth: job.lineage.depth,
                     progress,
                 },
-                &plugin.budget,
             )
             .await
             .map_err(|e| FailedJob::from(JobFailure::from(e)))?;

@@ -29,8 +29,10 @@ use std::sync::Arc;
 use super::output::OutputScope;
 use super::webhook::{WEBHOOK_SECRET_KEY, WebhookSecret};
 use crate::capabilities::http::egress::{EgressClient, EgressLimits, EgressPolicy};
-use crate::capabilities::{LoadedPlugin, PluginEnv, Redactor, ResolvedConfig};
-use crate::runtime::{Budget, Role};
+use crate::capabilities::{
+    JobScope, LoadedPlugin, PluginEnv, PluginInstance, PluginRuntime, Redactor, ResolvedConfig,
+};
+use crate::runtime::{Budget, CallError, Role};
 use crate::storage::Storage;
 
 pub use crate::policy::{HostPolicy, PluginSettings};
@@ -109,6 +111,19 @@ pub struct ReadyPlugin {
 }
 
 impl ReadyPlugin {
+    /// A fresh instance of this plugin on `runtime` for the job `scope`, with the plugin's
+    /// configuration and budget: how the executor starts every job, and what the benches
+    /// time.
+    pub async fn instantiate(
+        &self,
+        runtime: &PluginRuntime,
+        scope: JobScope<'_>,
+    ) -> Result<PluginInstance, CallError> {
+        runtime
+            .instantiate(&self.loaded, self.env.clone(), scope, &self.budget)
+            .await
+    }
+
     /// Configures a loaded plugin under the id its manifest declares: for `run-plugin`
     /// and tests, where the caller names the file and passes its config explicitly. The
     /// daemon installs plugins under the operator's ids ([`Self::prepare_as`], through
