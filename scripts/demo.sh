@@ -12,7 +12,7 @@ DATA_DIR=${DROWL_DATA_DIR:-.drowl/demo}
 
 echo "== building drowl-host, the fixture server and the plugins" >&2
 cargo build --quiet -p drowl-host -p fixture-server
-scripts/build-plugins.sh >/dev/null
+scripts/build-plugins.sh github-plugin keywords-plugin >/dev/null  # the two this demo runs
 
 echo "== starting the recorded GitHub API on loopback" >&2
 fifo=$(mktemp -u) && mkfifo "$fifo"
