@@ -26,6 +26,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use super::output::OutputScope;
 use super::webhook::{WEBHOOK_SECRET_KEY, WebhookSecret};
 use crate::capabilities::http::egress::{EgressClient, EgressLimits, EgressPolicy};
@@ -304,24 +306,25 @@ pub struct Registry {
 /// A job reads it once ([`Self::current`]) and keeps the `Arc<ReadyPlugin>` it found for
 /// its whole run, so a job started before an upgrade or a disable finishes on the build
 /// and settings it started with; jobs that start after [`Self::replace`] see the new
-/// registry. The lock is only held to clone or swap an `Arc`.
+/// registry. Every job reads it: [`ArcSwap`] loads without a lock, so jobs starting at
+/// once never wait on each other or on a swap.
 #[derive(Debug, Clone, Default)]
-pub struct SharedRegistry(Arc<std::sync::RwLock<Arc<Registry>>>);
+pub struct SharedRegistry(Arc<ArcSwap<Registry>>);
 
 impl SharedRegistry {
     /// A shared registry holding `registry`.
     pub fn new(registry: Registry) -> Self {
-        Self(Arc::new(std::sync::RwLock::new(Arc::new(registry))))
+        Self(Arc::new(ArcSwap::from_pointee(registry)))
     }
 
     /// The registry as it is now.
     pub fn current(&self) -> Arc<Registry> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.load_full()
     }
 
     /// Replaces the registry for jobs that start from now on.
     pub fn replace(&self, registry: Registry) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+        self.0.store(Arc::new(registry));
     }
 }
 

@@ -101,25 +101,25 @@ impl PluginView {
 /// The plugin list the dashboard shows, replaced whenever the daemon's plugins change
 /// (an install, upgrade, disable or a new file while serving: see `jobs::catalog`), so a
 /// page always lists what runs now rather than what ran at start. A page takes the
-/// current list once; the lock is held only to clone or swap an `Arc`.
+/// current list once (a lock-free load, as `jobs::SharedRegistry` does).
 #[derive(Debug, Clone, Default)]
-pub struct PluginViews(std::sync::Arc<std::sync::RwLock<std::sync::Arc<[PluginView]>>>);
+pub struct PluginViews(std::sync::Arc<arc_swap::ArcSwap<Vec<PluginView>>>);
 
 impl PluginViews {
     /// The list as it is now.
-    pub fn current(&self) -> std::sync::Arc<[PluginView]> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn current(&self) -> std::sync::Arc<Vec<PluginView>> {
+        self.0.load_full()
     }
 
     /// Replaces the list for pages served from now on.
     pub fn replace(&self, list: Vec<PluginView>) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = list.into();
+        self.0.store(std::sync::Arc::new(list));
     }
 }
 
 impl From<Vec<PluginView>> for PluginViews {
     fn from(list: Vec<PluginView>) -> Self {
-        Self(std::sync::Arc::new(std::sync::RwLock::new(list.into())))
+        Self(std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(list)))
     }
 }
 
