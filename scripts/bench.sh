@@ -176,7 +176,7 @@ LIMIT = {
     "node": "the plugin's compiled wasm: the matcher's search loops in JIT code (perf); since it keeps its compiled keywords for a job's pages and builds at opt-level 3 with simd128, on a par with Node.js",
     "native": "the matcher runs about 2.8x slower as wasm than natively, in its regex/aho-corasick search loops (natively those crates can take SSE/AVX2 paths that have no wasm simd128 counterpart; not verified function by function); not the component boundary (memmove + malloc under 5%)",
     "e2e": "in the bench process 45% of samples in the plugin's wasm (matching), 35% host code (first-load compile, serde, malloc); PostgreSQL reads/writes not sampled (perf of the process)",
-    "build": "the dev profile builds every dependency at opt-level 2: wasmtime/cranelift, the AWS SDK (with aws-lc-sys and ring both), sqlx with two drivers; trimming wasmtime's features (ddc0023) did not shorten it measurably (BENCHMARKS.md, stop 19)",
+    "build": "compiling, CPU-bound on 2 cores; what is left after stop 20's dev profile (only cranelift and wasmtime's core optimised among dependencies) is dominated by those crates, aws-sdk-s3 and the C of aws-lc-sys and SQLite (cargo --timings before the change); a load average above 2 in machine.txt means the machine was shared",
 }
 
 rows = []
