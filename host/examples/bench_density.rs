@@ -149,7 +149,9 @@ fn spin(epochs: bool, iters: i64) -> Result<f64> {
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(epochs);
     let engine = wasmtime::Engine::new(&config)?;
-    let module = wasmtime::Module::new(&engine, LOOP_WAT)?;
+    // The host's wasmtime is built without its `wat` feature (it only loads binary
+    // components), so the text is assembled here.
+    let module = wasmtime::Module::new(&engine, wat::parse_str(LOOP_WAT)?)?;
     let mut store = wasmtime::Store::new(&engine, ());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ticker = epochs.then(|| {

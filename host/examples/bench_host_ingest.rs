@@ -460,7 +460,7 @@ async fn bench(
 
     println!("$ {}", argv.join(" "));
     let build = if cfg!(debug_assertions) {
-        "dev build: dependencies at opt-level 2, drowl-host's own code unoptimised"
+        "dev build: unoptimised but for cranelift and wasmtime (figures not comparable: use --release)"
     } else {
         "drowl-host built optimised (debug assertions off)"
     };
